@@ -1,0 +1,346 @@
+//! `BgpPeer`: one BGP neighbor of the speakers (OpenELB `network.kubesphere.io/v1alpha2`).
+//!
+//! OpenELB converted this spec to gobgp's `Peer` message through JSON, so the names are gobgp's proto JSON
+//! names and the timers are strings. They are kept as they are so an OpenELB BgpPeer loads into Porter unchanged.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::bgp_conf::GracefulRestart;
+use crate::proto_uint::ProtoUint;
+
+/// Desired BGP session(s) with one neighbor: every speaker whose node matches `nodeSelector` peers with it.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "network.kubesphere.io",
+    version = "v1alpha2",
+    kind = "BgpPeer",
+    status = "BgpPeerStatus",
+    category = "networking",
+    derive = "Default",
+    derive = "PartialEq",
+    doc = "A BGP neighbor of Porter's speakers (OpenELB-compatible); one object per neighbor.",
+    printcolumn = r#"{"name": "peerAddress", "type": "string", "jsonPath": ".spec.conf.neighborAddress"}"#,
+    printcolumn = r#"{"name": "peerAs", "type": "integer", "jsonPath": ".spec.conf.peerAs"}"#,
+    printcolumn = r#"{"name": "passive", "type": "boolean", "jsonPath": ".spec.transport.passiveMode", "priority": 1}"#,
+    printcolumn = r#"{"name": "age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpPeerSpec {
+    /// The neighbor: its address and AS, and session options. Required (OpenELB crashed without it; Porter
+    /// reports `spec.conf` as missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<PeerConf>,
+
+    /// eBGP multihop: allow a neighbor that is more than one IP hop away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebgp_multihop: Option<EbgpMultihop>,
+
+    /// Session timers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timers: Option<Timers>,
+
+    /// TCP transport options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+
+    /// Graceful-restart settings for this neighbor. Not implemented by Porter yet: accepted and reported as
+    /// ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulRestart>,
+
+    /// Address families to negotiate. OpenELB's default (empty list) was unicast of the neighbor address's
+    /// family with ADD-PATH send-max 10. Porter negotiates unicast of the neighbor's family and does not
+    /// implement this list yet: it is accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub afi_safis: Option<Vec<AfiSafi>>,
+
+    /// Only speakers on nodes matching this selector peer with the neighbor (for example one rack's nodes with
+    /// its top-of-rack switch). Unset = every speaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<LabelSelector>,
+}
+
+/// The neighbor and its session options (gobgp's `PeerConf`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerConf {
+    /// TCP-MD5 (RFC 2385) password for the session. Never copied into the status (OpenELB did copy it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password: Option<String>,
+
+    /// Free text describing the neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+
+    /// Local AS number for this session; unset or 0 = the BgpConf's `as`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_as: Option<u32>,
+
+    /// IPv4 or IPv6 address of the neighbor. Required: it identifies the neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbor_address: Option<String>,
+
+    /// AS number of the neighbor (1-4294967295). Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_as: Option<u32>,
+
+    /// gobgp peer group. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_group: Option<String>,
+
+    /// gobgp peer type (internal/external). Porter derives it from the AS numbers; accepted and reported as
+    /// ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_type: Option<u32>,
+
+    /// Private-AS removal (`NONE`, `ALL`, `REPLACE`). Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_private_as: Option<String>,
+
+    /// Route-flap damping. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_flap_damping: Option<bool>,
+
+    /// gobgp community-sending flags. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_community: Option<u32>,
+
+    /// Interface for BGP unnumbered. Not implemented by Porter: accepted and reported as ignored;
+    /// `neighborAddress` is still required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbor_interface: Option<String>,
+
+    /// gobgp VRF. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
+
+    /// How many times the local AS may appear in a received AS path. Not implemented by Porter (it ignores
+    /// received routes): accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_own_as: Option<u32>,
+
+    /// Replace the neighbor's AS with the local AS in sent paths. Not implemented by Porter: accepted and
+    /// reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_peer_as: Option<bool>,
+
+    /// Keep the session administratively down (configured but never connected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_down: Option<bool>,
+}
+
+/// eBGP multihop settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EbgpMultihop {
+    /// Allow a neighbor more than one hop away. Without it, eBGP packets carry TTL 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// IP TTL of the session's packets when `enabled` (1-255; unset or 0 = 255).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multihop_ttl: Option<u32>,
+}
+
+/// Session timers (gobgp's `Timers`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Timers {
+    /// Configured timer values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<TimersConfig>,
+}
+
+/// Timer values in seconds. OpenELB writes them as strings of digits (gobgp proto `uint64`); integers are
+/// accepted too. Unset or 0 means the default, as in gobgp.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimersConfig {
+    /// Seconds between connection attempts (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_retry: Option<ProtoUint>,
+    /// Hold time proposed in OPEN, 3-65535 (default 90). As in gobgp, 0 means the default, not "no hold timer".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<ProtoUint>,
+    /// Seconds between KEEPALIVEs; must be below the hold time (default: hold time / 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_interval: Option<ProtoUint>,
+    /// Minimum seconds between UPDATEs for one prefix. Not implemented by Porter: accepted and reported as
+    /// ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_advertisement_interval: Option<ProtoUint>,
+}
+
+/// TCP transport options (gobgp's `Transport`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Transport {
+    /// Path MTU discovery on the session socket. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu_discovery: Option<bool>,
+    /// Never dial the neighbor; only accept its connections (on the BgpConf `listenPort`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_mode: Option<bool>,
+    /// gobgp transport remote address. Not implemented by Porter (it dials `conf.neighborAddress`): accepted
+    /// and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_address: Option<String>,
+    /// TCP port to dial on the neighbor, 1-65535 (default 179).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_port: Option<u32>,
+    /// TCP maximum segment size. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_mss: Option<u32>,
+}
+
+/// One address family to negotiate with the neighbor (gobgp's `AfiSafi`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AfiSafi {
+    /// Per-family graceful restart. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mp_graceful_restart: Option<MpGracefulRestart>,
+    /// The family and whether it is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<AfiSafiConfig>,
+    /// ADD-PATH (RFC 7911) for this family. Not implemented by Porter: accepted and reported as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_paths: Option<AddPaths>,
+}
+
+/// Per-family graceful restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MpGracefulRestart {
+    /// Settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<MpGracefulRestartConfig>,
+}
+
+/// Per-family graceful-restart settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MpGracefulRestartConfig {
+    /// Enable graceful restart for this family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// An address family and whether it is enabled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AfiSafiConfig {
+    /// The family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Family>,
+    /// Negotiate this family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// An AFI/SAFI pair in gobgp's spelling.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Family {
+    /// Address family: `AFI_IP` or `AFI_IP6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub afi: Option<String>,
+    /// Subsequent address family, e.g. `SAFI_UNICAST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safi: Option<String>,
+}
+
+/// ADD-PATH settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddPaths {
+    /// Settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<AddPathsConfig>,
+}
+
+/// ADD-PATH settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddPathsConfig {
+    /// Accept several paths per prefix from the neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<bool>,
+    /// Send up to this many paths per prefix to the neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_max: Option<u32>,
+}
+
+/// Observed state of a BgpPeer, written by the speakers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpPeerStatus {
+    /// Node name -> the session state of that node's speaker with this neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes_peer_status: Option<BTreeMap<String, NodePeerStatus>>,
+}
+
+/// One speaker's session with the neighbor. A subset of OpenELB's (which copied gobgp's whole peer state,
+/// password included); older OpenELB fields still load because unknown status fields are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePeerStatus {
+    /// Session state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_state: Option<PeerState>,
+    /// Timer state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timers_state: Option<TimersState>,
+}
+
+/// Session state of one speaker with the neighbor. Never holds the password.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerState {
+    /// Neighbor address of the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbor_address: Option<String>,
+    /// Neighbor AS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_as: Option<u32>,
+    /// Local AS used for the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_as: Option<u32>,
+    /// BGP FSM state in gobgp's spelling: `IDLE`, `CONNECT`, `ACTIVE`, `OPENSENT`, `OPENCONFIRM`, `ESTABLISHED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<String>,
+    /// `UP` or `DOWN` (administratively, see `conf.adminDown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_state: Option<String>,
+    /// The neighbor's BGP identifier, from its OPEN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<String>,
+    /// How many times the session went down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flops: Option<u32>,
+    /// Why the session last went down, if it did (Porter's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Timer state of one speaker's session. Strings, as OpenELB wrote them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimersState {
+    /// Hold time negotiated with the neighbor, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_hold_time: Option<String>,
+    /// Keepalive interval in use, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_interval: Option<String>,
+    /// When the session was last established (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<String>,
+    /// When the session last went down (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime: Option<String>,
+}

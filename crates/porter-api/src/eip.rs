@@ -1,0 +1,192 @@
+//! `Eip`: a pool of external IP addresses (OpenELB `network.kubesphere.io/v1alpha2`).
+//!
+//! The field names, types and JSON spellings are OpenELB v0.6's, so an OpenELB Eip loads into Porter unchanged.
+//! Every optional field is an `Option` that is skipped when `None`: a round trip through Porter adds nothing to
+//! the user's YAML, and an explicit `disable: false` survives it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Desired state of an Eip: which addresses the pool holds, how they are announced and who may use them.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "network.kubesphere.io",
+    version = "v1alpha2",
+    kind = "Eip",
+    status = "EipStatus",
+    category = "networking",
+    derive = "Default",
+    derive = "PartialEq",
+    doc = "A pool of external IP addresses that Porter assigns to LoadBalancer Services (OpenELB-compatible).",
+    printcolumn = r#"{"name": "cidr", "type": "string", "jsonPath": ".spec.address"}"#,
+    printcolumn = r#"{"name": "usage", "type": "integer", "jsonPath": ".status.usage"}"#,
+    printcolumn = r#"{"name": "total", "type": "integer", "jsonPath": ".status.poolSize"}"#,
+    printcolumn = r#"{"name": "protocol", "type": "string", "jsonPath": ".spec.protocol", "priority": 1}"#,
+    printcolumn = r#"{"name": "disabled", "type": "boolean", "jsonPath": ".spec.disable", "priority": 1}"#,
+    printcolumn = r#"{"name": "age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface != '')",
+    "message": "spec.interface must be set when protocol is layer2 or vip"
+}]))]
+pub struct EipSpec {
+    /// The addresses of the pool: a single IP (`192.168.0.100`), a CIDR (`192.168.0.0/24`; like OpenELB, the
+    /// network and broadcast addresses are part of the pool) or an inclusive range `first-last`
+    /// (`192.168.0.91-192.168.0.100`). IPv4 or IPv6. It cannot be changed after creation, as in OpenELB.
+    /// Porter rejects a CIDR with host bits set (`10.0.0.5/24`), which OpenELB silently normalised.
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self == oldSelf",
+        "message": "the address field is not allowed to be modified"
+    }]))]
+    pub address: String,
+
+    /// How the pool's addresses are announced: `bgp` (the default when empty), `layer2` (ARP/NDP) or `vip`
+    /// (keepalived in OpenELB). `layer2` and `vip` need `interface`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_protocol_schema")]
+    pub protocol: Option<Protocol>,
+
+    /// The node interface that answers for the pool in `layer2`/`vip` mode: a name such as `eth0`, or
+    /// `can_reach:<IP>` for the interface of the kernel route to that IP. Unused in `bgp` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+
+    /// When true, no new addresses are assigned from this pool; addresses already assigned are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable: Option<bool>,
+
+    /// Unused since OpenELB v0.4 (in v0.3 it allowed addresses ending in .0/.255). Accepted and ignored by Porter.
+    #[serde(
+        default,
+        rename = "usingKnownIPs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub using_known_ips: Option<bool>,
+
+    /// Order among the pools a namespace may use (`namespaces`/`namespaceSelector`) when a Service names no
+    /// pool: the lowest value is tried first. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+
+    /// Namespaces whose Services may get an address from this pool without naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
+
+    /// Namespace labels (matchLabels semantics: every pair must match) whose Services may get an address from
+    /// this pool without naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<BTreeMap<String, String>>,
+}
+
+/// How the addresses of an [`Eip`] are announced to the network (`spec.protocol`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// BGP: every speaker advertises the address to its BgpPeers.
+    #[default]
+    Bgp,
+    /// Layer 2: one node answers ARP (IPv4) / NDP (IPv6) for the address on `interface`.
+    Layer2,
+    /// VIP: OpenELB ran keepalived (VRRP) to move the address between nodes.
+    Vip,
+}
+
+/// Schema of the optional `protocol` field, written out so the field's own description survives: the
+/// `Option<enum>` rewrite in kube would replace it with the enum's doc comment.
+fn optional_protocol_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["bgp", "layer2", "vip"],
+    })
+}
+
+impl Protocol {
+    /// The spelling used in the CRD and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Bgp => "bgp",
+            Protocol::Layer2 => "layer2",
+            Protocol::Vip => "vip",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EipSpec {
+    /// The effective protocol: an absent `protocol` means `bgp`, as in OpenELB's `Eip.GetProtocol`.
+    pub fn effective_protocol(&self) -> Protocol {
+        self.protocol.unwrap_or_default()
+    }
+
+    /// Whether the pool is closed to new assignments (`disable: true`).
+    pub fn is_disabled(&self) -> bool {
+        self.disable.unwrap_or(false)
+    }
+}
+
+/// Observed state of an Eip, written by the controller. The first eight fields are OpenELB's, so tools
+/// that read OpenELB's status keep working; `conditions` is Porter's addition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EipStatus {
+    /// True when every address of the pool is in use (`usage >= poolSize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupied: Option<bool>,
+
+    /// Number of addresses in use (not Services: Services sharing one address count once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<i64>,
+
+    /// Number of addresses in the pool. Saturates at 2^63-1 for very large IPv6 pools (OpenELB overflowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<i64>,
+
+    /// Address in use -> the Service(s) holding it, as `namespace/name`; Services sharing an address are
+    /// joined with `;` (`ns1/a;ns2/b`). This is the allocation record OpenELB's speakers read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<BTreeMap<String, String>>,
+
+    /// First address of the pool.
+    #[serde(default, rename = "firstIP", skip_serializing_if = "Option::is_none")]
+    pub first_ip: Option<String>,
+
+    /// Last address of the pool.
+    #[serde(default, rename = "lastIP", skip_serializing_if = "Option::is_none")]
+    pub last_ip: Option<String>,
+
+    /// Never set by OpenELB (a dead field). Porter reports readiness in `conditions` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+
+    /// True when the pool is IPv4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v4: Option<bool>,
+
+    /// Porter's conditions for the pool (for example whether its spec is valid), keyed by `type`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}

@@ -1,0 +1,479 @@
+//! Validation: raw OpenELB objects in, checked values (`ValidEip`, `ValidPeer`, `ValidConf`) or field errors out.
+//!
+//! Consumers (IPAM, the speaker) take only the `Valid*` types, so a malformed object can never reach them, and
+//! every problem is reported at once with the path of the field to fix: OpenELB either accepted bad values
+//! silently or crashed on them (a BgpPeer without `conf`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use porter_ipam::IpRange;
+
+use crate::annotations::is_default_eip;
+use crate::{BgpConf, BgpPeer, Eip, ProtoUint, Protocol};
+
+/// One problem in an object, tied to the field that causes it, so the message can go straight into a status
+/// condition or an Event: `spec.address: "10.0.0.5/24" has host bits set; ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// Path of the field, as in the YAML: `spec.conf.peerAs`, `spec.listenAddresses[1]`,
+    /// `metadata.annotations[eip.openelb.kubesphere.io/v1alpha1]`.
+    pub field: String,
+    /// What is wrong, lowercase, without a trailing period.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// All errors in one line (`a: x; b: y`), for a condition message or an Event, which hold one string.
+pub fn format_errors(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A checked [`Eip`]: what IPAM and the announcers need, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidEip {
+    /// Name of the Eip (the pool name).
+    pub name: String,
+    /// The pool's addresses.
+    pub range: IpRange,
+    /// How the addresses are announced (`bgp` when unset).
+    pub protocol: Protocol,
+    /// Interface for `layer2`/`vip` (always set for them; `None` for `bgp` unless given).
+    pub interface: Option<String>,
+    /// No new assignments from this pool.
+    pub disabled: bool,
+    /// Lower = preferred among the pools a namespace may use.
+    pub priority: i64,
+    /// Namespaces that may use the pool without naming it.
+    pub namespaces: Vec<String>,
+    /// Namespace labels (all must match) that may use the pool without naming it.
+    pub namespace_selector: BTreeMap<String, String>,
+    /// The cluster's default pool (annotation `eip.openelb.kubesphere.io/is-default-eip: "true"`).
+    pub is_default: bool,
+}
+
+/// A checked [`BgpPeer`]: one neighbor as the speaker needs it, with OpenELB's defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidPeer {
+    /// Name of the BgpPeer.
+    pub name: String,
+    /// The neighbor's address.
+    pub address: IpAddr,
+    /// The neighbor's AS (non-zero).
+    pub peer_as: u32,
+    /// Local AS for this session; `None` = the BgpConf's AS.
+    pub local_as: Option<u32>,
+    /// TCP port to dial (179 unless `transport.remotePort` says otherwise).
+    pub port: u16,
+    /// Never dial; only accept the neighbor's connection.
+    pub passive: bool,
+    /// Hold time to propose (3-65535); `None` = the default (90 s, as in gobgp).
+    pub hold_time: Option<u16>,
+    /// Keepalive interval, below the hold time; `None` = the default (hold time / 3).
+    pub keepalive: Option<u16>,
+    /// Seconds between connection attempts; `None` = the default (120 s, as in gobgp).
+    pub connect_retry: Option<u32>,
+    /// IP TTL for eBGP multihop (1-255); `None` = multihop off (TTL 1 for eBGP).
+    pub multihop_ttl: Option<u8>,
+    /// TCP-MD5 password; `None` = no authentication. Never log it.
+    pub password: Option<String>,
+    /// Only nodes matching this selector peer with the neighbor; `None` = every node.
+    pub node_selector: Option<LabelSelector>,
+    /// Configured but administratively down: do not connect.
+    pub admin_down: bool,
+}
+
+/// The checked `default` [`BgpConf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidConf {
+    /// Local AS of every speaker (non-zero).
+    pub local_as: u32,
+    /// Fixed BGP identifier; `None` = each node's InternalIP.
+    pub router_id: Option<Ipv4Addr>,
+    /// Port to accept sessions on; `None` = do not listen (`listenPort: -1`).
+    pub listen_port: Option<u16>,
+    /// Addresses to listen on; empty = all (`0.0.0.0` and `::`).
+    pub listen_addresses: Vec<IpAddr>,
+}
+
+/// The default BGP port, used for `listenPort: 0`/unset and an unset `remotePort`.
+const BGP_PORT: u16 = 179;
+/// gobgp's default hold time, the reference for checking a keepalive given without a hold time.
+const DEFAULT_HOLD_TIME: u16 = 90;
+/// Linux's TCP_MD5SIG_MAXKEYLEN: a longer password cannot be installed on the socket.
+const MAX_MD5_KEY_LEN: usize = 80;
+
+/// The object's name, or an error: objects from the API always have one, hand-built ones might not.
+fn name_of(meta: &ObjectMeta, errors: &mut Vec<FieldError>) -> String {
+    match meta.name.as_deref() {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => {
+            errors.push(FieldError::new("metadata.name", "must be set"));
+            String::new()
+        }
+    }
+}
+
+impl Eip {
+    /// Checks the pool and applies defaults. Errors: `spec.address` not an IP, CIDR or `first-last` range (or a
+    /// CIDR with host bits set, or a reversed range); `spec.interface` missing for `layer2`/`vip`; an empty
+    /// entry in `spec.namespaces`.
+    pub fn validate(&self) -> Result<ValidEip, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = name_of(&self.metadata, &mut errors);
+        let spec = &self.spec;
+
+        let range = IpRange::parse(&spec.address)
+            .map_err(|e| errors.push(FieldError::new("spec.address", e.to_string())))
+            .ok();
+
+        let protocol = spec.effective_protocol();
+        let interface = spec
+            .interface
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned);
+        if protocol != Protocol::Bgp && interface.is_none() {
+            errors.push(FieldError::new(
+                "spec.interface",
+                format!("must be set when protocol is {protocol}"),
+            ));
+        }
+
+        let namespaces = spec.namespaces.clone().unwrap_or_default();
+        for (i, ns) in namespaces.iter().enumerate() {
+            if ns.trim().is_empty() {
+                errors.push(FieldError::new(
+                    format!("spec.namespaces[{i}]"),
+                    "must not be empty",
+                ));
+            }
+        }
+
+        match range {
+            Some(range) if errors.is_empty() => Ok(ValidEip {
+                name,
+                range,
+                protocol,
+                interface,
+                disabled: spec.is_disabled(),
+                priority: spec.priority.unwrap_or(0),
+                namespaces,
+                namespace_selector: spec.namespace_selector.clone().unwrap_or_default(),
+                is_default: is_default_eip(self),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+impl BgpConf {
+    /// Checks the global BGP settings. Errors: `spec.as` unset or 0; `spec.routerId` not a non-zero IPv4
+    /// address; `spec.listenPort` outside -1..=65535; a `spec.listenAddresses` entry that is not an IP address.
+    pub fn validate(&self) -> Result<ValidConf, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let spec = &self.spec;
+
+        let local_as = match spec.as_number {
+            Some(n) if n != 0 => n,
+            _ => {
+                errors.push(FieldError::new("spec.as", "must be set (1-4294967295)"));
+                0
+            }
+        };
+
+        let router_id = match spec.router_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => match text.parse::<IpAddr>() {
+                Ok(IpAddr::V4(id)) if !id.is_unspecified() => Some(id),
+                Ok(IpAddr::V4(_)) => {
+                    errors.push(FieldError::new(
+                        "spec.routerId",
+                        "0.0.0.0 is not a valid BGP identifier",
+                    ));
+                    None
+                }
+                Ok(IpAddr::V6(_)) => {
+                    errors.push(FieldError::new(
+                        "spec.routerId",
+                        format!("{text:?} is not an IPv4 address (a BGP identifier is 32 bits, even for IPv6)"),
+                    ));
+                    None
+                }
+                Err(_) => {
+                    errors.push(FieldError::new(
+                        "spec.routerId",
+                        format!("{text:?} is not an IPv4 address"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        let listen_port = match spec.listen_port {
+            None | Some(0) => Some(BGP_PORT),
+            Some(-1) => None,
+            Some(p) => match u16::try_from(p) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    errors.push(FieldError::new(
+                        "spec.listenPort",
+                        format!("{p} is out of range (-1 = do not listen, 0 = 179, or 1-65535)"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        let mut listen_addresses = Vec::new();
+        for (i, text) in spec.listen_addresses.iter().flatten().enumerate() {
+            match text.trim().parse::<IpAddr>() {
+                Ok(a) => listen_addresses.push(a),
+                Err(_) => errors.push(FieldError::new(
+                    format!("spec.listenAddresses[{i}]"),
+                    format!("{text:?} is not an IP address"),
+                )),
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(ValidConf {
+                local_as,
+                router_id,
+                listen_port,
+                listen_addresses,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Reads an optional timer: `None` when unset or 0 (gobgp's "use the default"), else the value if it fits
+/// `max`. `range` is the accepted range as written in messages.
+fn timer(
+    value: Option<&ProtoUint>,
+    field: &str,
+    min: u64,
+    max: u64,
+    range: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<u64> {
+    let v = match value.map(ProtoUint::value)? {
+        Ok(v) => v,
+        Err(msg) => {
+            errors.push(FieldError::new(field, msg));
+            return None;
+        }
+    };
+    if v == 0 {
+        None
+    } else if v < min || v > max {
+        errors.push(FieldError::new(
+            field,
+            format!("{v} is out of range ({range})"),
+        ));
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Checks a label selector the way the API server checks Deployment selectors, so a selector that could never
+/// be evaluated is reported instead of silently matching nothing.
+fn check_selector(selector: &LabelSelector, errors: &mut Vec<FieldError>) {
+    for (i, req) in selector.match_expressions.iter().flatten().enumerate() {
+        let field = format!("spec.nodeSelector.matchExpressions[{i}]");
+        let has_values = req.values.as_ref().is_some_and(|v| !v.is_empty());
+        match req.operator.as_str() {
+            "In" | "NotIn" if !has_values => errors.push(FieldError::new(
+                format!("{field}.values"),
+                format!("must not be empty for operator {}", req.operator),
+            )),
+            "Exists" | "DoesNotExist" if has_values => errors.push(FieldError::new(
+                format!("{field}.values"),
+                format!("must be empty for operator {}", req.operator),
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errors.push(FieldError::new(
+                format!("{field}.operator"),
+                format!("{other:?} is not one of In, NotIn, Exists, DoesNotExist"),
+            )),
+        }
+    }
+}
+
+impl BgpPeer {
+    /// Checks the neighbor and applies OpenELB's (gobgp's) defaults. Errors: `spec.conf` missing;
+    /// `neighborAddress` missing or not an IP; `peerAs` unset or 0; `authPassword` over 80 bytes; `remotePort`
+    /// outside 1-65535; timers that are not integers, `holdTime` outside 3-65535, `keepaliveInterval` not below
+    /// the hold time; `multihopTtl` outside 1-255; an invalid `nodeSelector` expression.
+    pub fn validate(&self) -> Result<ValidPeer, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let name = name_of(&self.metadata, &mut errors);
+        let spec = &self.spec;
+
+        let Some(conf) = spec.conf.as_ref() else {
+            errors.push(FieldError::new(
+                "spec.conf",
+                "must be set (with at least neighborAddress and peerAs)",
+            ));
+            return Err(errors);
+        };
+
+        let address = match conf.neighbor_address.as_deref().map(str::trim) {
+            None | Some("") => {
+                errors.push(FieldError::new("spec.conf.neighborAddress", "must be set"));
+                None
+            }
+            Some(text) => match text.parse::<IpAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(FieldError::new(
+                        "spec.conf.neighborAddress",
+                        format!("{text:?} is not an IP address"),
+                    ));
+                    None
+                }
+            },
+        };
+
+        let peer_as = conf.peer_as.unwrap_or(0);
+        if peer_as == 0 {
+            errors.push(FieldError::new(
+                "spec.conf.peerAs",
+                "must be set (1-4294967295)",
+            ));
+        }
+        let local_as = conf.local_as.filter(|&a| a != 0);
+
+        let password = conf.auth_password.clone().filter(|p| !p.is_empty());
+        if password.as_ref().is_some_and(|p| p.len() > MAX_MD5_KEY_LEN) {
+            // Never echo the password itself.
+            errors.push(FieldError::new(
+                "spec.conf.authPassword",
+                format!("is longer than {MAX_MD5_KEY_LEN} bytes (the TCP-MD5 key limit)"),
+            ));
+        }
+
+        let transport = spec.transport.as_ref();
+        let port = match transport.and_then(|t| t.remote_port) {
+            None | Some(0) => BGP_PORT,
+            Some(p) => u16::try_from(p).unwrap_or_else(|_| {
+                errors.push(FieldError::new(
+                    "spec.transport.remotePort",
+                    format!("{p} is out of range (1-65535)"),
+                ));
+                BGP_PORT
+            }),
+        };
+        let passive = transport.and_then(|t| t.passive_mode).unwrap_or(false);
+
+        let tc = spec.timers.as_ref().and_then(|t| t.config.as_ref());
+        let f = "spec.timers.config";
+        let hold_time = timer(
+            tc.and_then(|t| t.hold_time.as_ref()),
+            &format!("{f}.holdTime"),
+            3,
+            u64::from(u16::MAX),
+            "0 = default, or 3-65535",
+            &mut errors,
+        )
+        .and_then(|v| u16::try_from(v).ok());
+        let keepalive = timer(
+            tc.and_then(|t| t.keepalive_interval.as_ref()),
+            &format!("{f}.keepaliveInterval"),
+            1,
+            u64::from(u16::MAX),
+            "0 = default, or 1-65535",
+            &mut errors,
+        )
+        .and_then(|v| u16::try_from(v).ok());
+        let connect_retry = timer(
+            tc.and_then(|t| t.connect_retry.as_ref()),
+            &format!("{f}.connectRetry"),
+            1,
+            u64::from(u32::MAX),
+            "0 = default, or 1-4294967295",
+            &mut errors,
+        )
+        .and_then(|v| u32::try_from(v).ok());
+        // Not implemented, but a non-integer is still a mistake worth reporting.
+        if let Some(Err(msg)) = tc
+            .and_then(|t| t.minimum_advertisement_interval.as_ref())
+            .map(ProtoUint::value)
+        {
+            errors.push(FieldError::new(
+                format!("{f}.minimumAdvertisementInterval"),
+                msg,
+            ));
+        }
+        if let Some(ka) = keepalive {
+            let hold = hold_time.unwrap_or(DEFAULT_HOLD_TIME);
+            if ka >= hold {
+                let which = if hold_time.is_some() {
+                    ""
+                } else {
+                    " (default)"
+                };
+                errors.push(FieldError::new(
+                    format!("{f}.keepaliveInterval"),
+                    format!("{ka} must be less than the hold time{which} ({hold})"),
+                ));
+            }
+        }
+
+        let multihop_ttl = match spec.ebgp_multihop.as_ref() {
+            Some(m) if m.enabled == Some(true) => match m.multihop_ttl {
+                None | Some(0) => Some(u8::MAX),
+                Some(t) => u8::try_from(t).map(Some).unwrap_or_else(|_| {
+                    errors.push(FieldError::new(
+                        "spec.ebgpMultihop.multihopTtl",
+                        format!("{t} is out of range (1-255)"),
+                    ));
+                    None
+                }),
+            },
+            _ => None,
+        };
+
+        if let Some(sel) = spec.node_selector.as_ref() {
+            check_selector(sel, &mut errors);
+        }
+
+        match address {
+            Some(address) if errors.is_empty() => Ok(ValidPeer {
+                name,
+                address,
+                peer_as,
+                local_as,
+                port,
+                passive,
+                hold_time,
+                keepalive,
+                connect_retry,
+                multihop_ttl,
+                password,
+                node_selector: spec.node_selector.clone(),
+                admin_down: conf.admin_down.unwrap_or(false),
+            }),
+            _ => Err(errors),
+        }
+    }
+}

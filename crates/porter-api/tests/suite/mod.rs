@@ -1,0 +1,9 @@
+mod compat;
+mod crd;
+mod unsupported;
+mod validation;
+
+/// Parses a YAML fixture into JSON, as the API server would hand it over.
+pub(crate) fn yaml(text: &str) -> serde_json::Value {
+    serde_yaml::from_str(text).expect("fixture is valid YAML")
+}

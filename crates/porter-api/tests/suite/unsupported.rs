@@ -1,0 +1,111 @@
+//! Fields accepted for OpenELB compatibility but not implemented are listed, so they can become warnings.
+
+use porter_api::{BgpConf, BgpPeer, Eip, unknown_fields};
+
+use super::yaml;
+
+#[test]
+fn documented_samples_only_warn_about_what_is_really_ignored() {
+    let conf: BgpConf =
+        serde_yaml::from_str(include_str!("../fixtures/openelb/bgpconf.yaml")).unwrap();
+    assert!(conf.unsupported_fields().is_empty());
+    let eip: Eip = serde_yaml::from_str(include_str!("../fixtures/openelb/eip-bgp.yaml")).unwrap();
+    assert!(eip.unsupported_fields().is_empty());
+    // ADD-PATH send-max is not implemented; the IPv4 unicast family entry is what Porter does anyway.
+    let peer: BgpPeer =
+        serde_yaml::from_str(include_str!("../fixtures/openelb/bgppeer.yaml")).unwrap();
+    assert_eq!(peer.unsupported_fields(), ["spec.afiSafis[].addPaths"]);
+}
+
+#[test]
+fn every_unimplemented_bgpconf_field_is_listed() {
+    let (conf, _) =
+        unknown_fields::<BgpConf>(&yaml(include_str!("../fixtures/openelb/bgpconf-full.yaml")))
+            .unwrap();
+    assert_eq!(
+        conf.unsupported_fields(),
+        [
+            "spec.asPerRack",
+            "spec.families",
+            "spec.useMultiplePaths",
+            "spec.gracefulRestart",
+            "spec.policy"
+        ]
+    );
+}
+
+#[test]
+fn every_unimplemented_bgppeer_field_is_listed() {
+    let (peer, _) =
+        unknown_fields::<BgpPeer>(&yaml(include_str!("../fixtures/openelb/bgppeer-full.yaml")))
+            .unwrap();
+    assert_eq!(
+        peer.unsupported_fields(),
+        [
+            "spec.conf.peerGroup",
+            "spec.conf.peerType",
+            "spec.conf.removePrivateAs",
+            "spec.conf.routeFlapDamping",
+            "spec.conf.sendCommunity",
+            "spec.conf.neighborInterface",
+            "spec.conf.vrf",
+            "spec.conf.allowOwnAs",
+            "spec.conf.replacePeerAs",
+            "spec.transport.mtuDiscovery",
+            "spec.transport.tcpMss",
+            "spec.gracefulRestart",
+            "spec.afiSafis[].addPaths",
+            "spec.afiSafis[].mpGracefulRestart",
+        ]
+    );
+}
+
+#[test]
+fn zero_values_are_not_warnings() {
+    let raw = serde_json::json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer", "metadata": {"name": "p"},
+        "spec": {
+            "conf": {"neighborAddress": "10.0.0.1", "peerAs": 1, "peerGroup": "", "routeFlapDamping": false,
+                     "removePrivateAs": "NONE", "vrf": ""},
+            "timers": {"config": {"minimumAdvertisementInterval": "0"}},
+            "transport": {"mtuDiscovery": false, "remoteAddress": "10.0.0.1", "tcpMss": 0},
+            "gracefulRestart": {"enabled": false, "restartTime": 0},
+            "afiSafis": [{"config": {"family": {"afi": "AFI_IP", "safi": "SAFI_UNICAST"}, "enabled": true},
+                          "addPaths": {"config": {"receive": false, "sendMax": 0}},
+                          "mpGracefulRestart": {"config": {"enabled": false}}}, {}]
+        }
+    });
+    let (peer, unknown) = unknown_fields::<BgpPeer>(&raw).unwrap();
+    assert!(unknown.is_empty());
+    assert!(
+        peer.unsupported_fields().is_empty(),
+        "{:?}",
+        peer.unsupported_fields()
+    );
+}
+
+#[test]
+fn other_families_and_remote_addresses_are_warnings() {
+    let raw = serde_json::json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer", "metadata": {"name": "p"},
+        "spec": {
+            "conf": {"neighborAddress": "10.0.0.1", "peerAs": 1},
+            "transport": {"remoteAddress": "10.0.0.2"},
+            "afiSafis": [{"config": {"family": {"afi": "AFI_IP6", "safi": "SAFI_UNICAST"}, "enabled": true}}]
+        }
+    });
+    let (peer, _) = unknown_fields::<BgpPeer>(&raw).unwrap();
+    assert_eq!(
+        peer.unsupported_fields(),
+        ["spec.transport.remoteAddress", "spec.afiSafis[].config"]
+    );
+}
+
+#[test]
+fn using_known_ips_true_is_a_warning() {
+    let mut eip: Eip =
+        serde_yaml::from_str(include_str!("../fixtures/openelb/eip-namespaces.yaml")).unwrap();
+    assert!(eip.unsupported_fields().is_empty());
+    eip.spec.using_known_ips = Some(true);
+    assert_eq!(eip.unsupported_fields(), ["spec.usingKnownIPs"]);
+}

@@ -1,0 +1,568 @@
+//! Every validation rule: the field it names and the text it says.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use porter_api::annotations::DEFAULT_EIP_ANNOTATION;
+use porter_api::{
+    BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipSpec, FieldError, PeerConf,
+    ProtoUint, Protocol, Timers, TimersConfig, Transport, ValidConf, format_errors,
+};
+
+fn eip(address: &str) -> Eip {
+    Eip::new(
+        "pool",
+        EipSpec {
+            address: address.into(),
+            ..EipSpec::default()
+        },
+    )
+}
+
+fn peer(conf: PeerConf) -> BgpPeer {
+    BgpPeer::new(
+        "tor",
+        BgpPeerSpec {
+            conf: Some(conf),
+            ..BgpPeerSpec::default()
+        },
+    )
+}
+
+fn good_conf() -> PeerConf {
+    PeerConf {
+        neighbor_address: Some("192.168.0.5".into()),
+        peer_as: Some(65000),
+        ..PeerConf::default()
+    }
+}
+
+fn timers(hold: Option<&str>, keepalive: Option<&str>, retry: Option<&str>) -> Option<Timers> {
+    let s = |v: Option<&str>| v.map(|v| ProtoUint::String(v.into()));
+    Some(Timers {
+        config: Some(TimersConfig {
+            hold_time: s(hold),
+            keepalive_interval: s(keepalive),
+            connect_retry: s(retry),
+            minimum_advertisement_interval: None,
+        }),
+    })
+}
+
+fn conf(spec: BgpConfSpec) -> BgpConf {
+    BgpConf::new("default", spec)
+}
+
+fn conf_as(asn: u32) -> BgpConfSpec {
+    BgpConfSpec {
+        as_number: Some(asn),
+        ..BgpConfSpec::default()
+    }
+}
+
+/// The single error of a failed validation, as (field, message).
+fn one_error<T: std::fmt::Debug>(r: Result<T, Vec<FieldError>>) -> (String, String) {
+    let errors = r.expect_err("validation should fail");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    (errors[0].field.clone(), errors[0].message.clone())
+}
+
+fn err(field: &str, message: &str) -> (String, String) {
+    (field.to_owned(), message.to_owned())
+}
+
+// ---- Eip ----
+
+#[test]
+fn eip_accepts_openelb_address_forms_and_applies_defaults() {
+    for (addr, size) in [
+        ("192.168.0.100", 1),
+        ("192.168.0.0/24", 256),
+        ("192.168.0.91-192.168.0.100", 10),
+        ("2001:db8::/120", 256),
+    ] {
+        let v = eip(addr).validate().unwrap();
+        assert_eq!(v.range.size(), size, "{addr}");
+        assert_eq!(v.protocol, Protocol::Bgp);
+        assert!(!v.disabled && !v.is_default);
+        assert_eq!(v.priority, 0);
+        assert!(v.namespaces.is_empty() && v.namespace_selector.is_empty());
+        assert_eq!(v.name, "pool");
+    }
+}
+
+#[test]
+fn eip_carries_every_setting() {
+    let mut e = eip("10.0.0.0/30");
+    e.spec.protocol = Some(Protocol::Layer2);
+    e.spec.interface = Some("eth1".into());
+    e.spec.disable = Some(true);
+    e.spec.priority = Some(-5);
+    e.spec.namespaces = Some(vec!["a".into()]);
+    e.spec.namespace_selector = Some(BTreeMap::from([("k".into(), "v".into())]));
+    e.metadata.annotations = Some(BTreeMap::from([(
+        DEFAULT_EIP_ANNOTATION.into(),
+        "True".into(),
+    )]));
+    let v = e.validate().unwrap();
+    assert_eq!(v.protocol, Protocol::Layer2);
+    assert_eq!(v.interface.as_deref(), Some("eth1"));
+    assert!(v.disabled && v.is_default);
+    assert_eq!(v.priority, -5);
+    assert_eq!(v.namespaces, ["a"]);
+    assert_eq!(v.namespace_selector["k"], "v");
+}
+
+#[test]
+fn eip_address_errors_quote_the_input() {
+    assert_eq!(
+        one_error(eip("10.0.0.5/24").validate()),
+        err(
+            "spec.address",
+            "\"10.0.0.5/24\" has host bits set; did you mean \"10.0.0.0/24\"?"
+        )
+    );
+    assert_eq!(
+        one_error(eip("not-an-ip").validate()),
+        err(
+            "spec.address",
+            "\"not-an-ip\" is not an IP address, a CIDR or a first-last range"
+        )
+    );
+    assert_eq!(
+        one_error(eip("10.0.0.9-10.0.0.1").validate()),
+        err(
+            "spec.address",
+            "\"10.0.0.9-10.0.0.1\" has its first address greater than its last"
+        )
+    );
+    assert_eq!(
+        one_error(eip("10.0.0.1-2001:db8::1").validate()),
+        err(
+            "spec.address",
+            "\"10.0.0.1-2001:db8::1\" mixes IPv4 and IPv6 addresses"
+        )
+    );
+    let (field, _) = one_error(eip("").validate());
+    assert_eq!(field, "spec.address");
+}
+
+#[test]
+fn layer2_and_vip_need_an_interface() {
+    for p in [Protocol::Layer2, Protocol::Vip] {
+        let mut e = eip("10.0.0.1");
+        e.spec.protocol = Some(p);
+        e.spec.interface = Some("  ".into());
+        assert_eq!(
+            one_error(e.validate()),
+            err(
+                "spec.interface",
+                &format!("must be set when protocol is {p}")
+            )
+        );
+    }
+}
+
+#[test]
+fn eip_reports_every_error_at_once() {
+    let mut e = eip("bad");
+    e.metadata.name = None;
+    e.spec.protocol = Some(Protocol::Vip);
+    e.spec.namespaces = Some(vec!["ok".into(), "".into()]);
+    let errors = e.validate().unwrap_err();
+    let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "metadata.name",
+            "spec.address",
+            "spec.interface",
+            "spec.namespaces[1]"
+        ]
+    );
+    assert_eq!(
+        format_errors(&errors[..2]),
+        "metadata.name: must be set; spec.address: \"bad\" is not an IP address, a CIDR or a first-last range"
+    );
+}
+
+// ---- BgpConf ----
+
+#[test]
+fn bgpconf_defaults() {
+    let v = conf(conf_as(50001)).validate().unwrap();
+    assert_eq!(
+        v,
+        ValidConf {
+            local_as: 50001,
+            router_id: None,
+            listen_port: Some(179),
+            listen_addresses: vec![],
+        }
+    );
+}
+
+#[test]
+fn bgpconf_listen_port_forms() {
+    for (port, want) in [
+        (0, Some(179)),
+        (17900, Some(17900)),
+        (-1, None),
+        (65535, Some(65535)),
+    ] {
+        let mut s = conf_as(1);
+        s.listen_port = Some(port);
+        assert_eq!(conf(s).validate().unwrap().listen_port, want, "{port}");
+    }
+    for port in [-2, 65536] {
+        let mut s = conf_as(1);
+        s.listen_port = Some(port);
+        assert_eq!(
+            one_error(conf(s).validate()),
+            err(
+                "spec.listenPort",
+                &format!("{port} is out of range (-1 = do not listen, 0 = 179, or 1-65535)")
+            )
+        );
+    }
+}
+
+#[test]
+fn bgpconf_as_must_be_set() {
+    for s in [BgpConfSpec::default(), conf_as(0)] {
+        assert_eq!(
+            one_error(conf(s).validate()),
+            err("spec.as", "must be set (1-4294967295)")
+        );
+    }
+}
+
+#[test]
+fn bgpconf_router_id_must_be_ipv4() {
+    let with = |id: &str| {
+        let mut s = conf_as(1);
+        s.router_id = Some(id.into());
+        conf(s).validate()
+    };
+    assert_eq!(
+        with("10.0.0.1").unwrap().router_id,
+        Some("10.0.0.1".parse().unwrap())
+    );
+    assert_eq!(with("").unwrap().router_id, None);
+    assert_eq!(
+        one_error(with("router1")),
+        err("spec.routerId", "\"router1\" is not an IPv4 address")
+    );
+    assert_eq!(
+        one_error(with("2001:db8::1")),
+        err(
+            "spec.routerId",
+            "\"2001:db8::1\" is not an IPv4 address (a BGP identifier is 32 bits, even for IPv6)"
+        )
+    );
+    assert_eq!(
+        one_error(with("0.0.0.0")),
+        err("spec.routerId", "0.0.0.0 is not a valid BGP identifier")
+    );
+}
+
+#[test]
+fn bgpconf_listen_addresses_must_be_ips() {
+    let mut s = conf_as(1);
+    s.listen_addresses = Some(vec!["0.0.0.0".into(), "::".into(), "eth0".into()]);
+    assert_eq!(
+        one_error(conf(s.clone()).validate()),
+        err("spec.listenAddresses[2]", "\"eth0\" is not an IP address")
+    );
+    s.listen_addresses = Some(vec!["0.0.0.0".into(), "::".into()]);
+    let want: Vec<IpAddr> = vec!["0.0.0.0".parse().unwrap(), "::".parse().unwrap()];
+    assert_eq!(conf(s).validate().unwrap().listen_addresses, want);
+}
+
+// ---- BgpPeer ----
+
+#[test]
+fn bgppeer_defaults() {
+    let v = peer(good_conf()).validate().unwrap();
+    assert_eq!(v.name, "tor");
+    assert_eq!(v.address, "192.168.0.5".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        (v.peer_as, v.local_as, v.port, v.passive),
+        (65000, None, 179, false)
+    );
+    assert_eq!(
+        (v.hold_time, v.keepalive, v.connect_retry, v.multihop_ttl),
+        (None, None, None, None)
+    );
+    assert_eq!((v.password.as_deref(), v.admin_down), (None, false));
+    assert!(v.node_selector.is_none());
+}
+
+#[test]
+fn bgppeer_carries_every_setting() {
+    let mut p = peer(PeerConf {
+        local_as: Some(65010),
+        auth_password: Some("pw".into()),
+        admin_down: Some(true),
+        neighbor_address: Some("2001:db8::2".into()),
+        ..good_conf()
+    });
+    p.spec.transport = Some(Transport {
+        passive_mode: Some(true),
+        remote_port: Some(1790),
+        ..Transport::default()
+    });
+    p.spec.timers = timers(Some("9"), Some("3"), Some("5"));
+    p.spec.ebgp_multihop = Some(EbgpMultihop {
+        enabled: Some(true),
+        multihop_ttl: Some(4),
+    });
+    p.spec.node_selector = Some(LabelSelector {
+        match_labels: Some(BTreeMap::from([("rack".into(), "a".into())])),
+        ..LabelSelector::default()
+    });
+    let v = p.validate().unwrap();
+    assert_eq!(v.address, "2001:db8::2".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        (v.local_as, v.port, v.passive, v.admin_down),
+        (Some(65010), 1790, true, true)
+    );
+    assert_eq!(
+        (v.hold_time, v.keepalive, v.connect_retry),
+        (Some(9), Some(3), Some(5))
+    );
+    assert_eq!(v.multihop_ttl, Some(4));
+    assert_eq!(v.password.as_deref(), Some("pw"));
+    assert!(v.node_selector.is_some());
+}
+
+#[test]
+fn bgppeer_without_conf_is_an_error_not_a_crash() {
+    let p = BgpPeer::new("tor", BgpPeerSpec::default());
+    assert_eq!(
+        one_error(p.validate()),
+        err(
+            "spec.conf",
+            "must be set (with at least neighborAddress and peerAs)"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_neighbor_address_and_as() {
+    let p = peer(PeerConf {
+        neighbor_address: None,
+        ..good_conf()
+    });
+    assert_eq!(
+        one_error(p.validate()),
+        err("spec.conf.neighborAddress", "must be set")
+    );
+    let p = peer(PeerConf {
+        neighbor_address: Some("tor1.example".into()),
+        ..good_conf()
+    });
+    assert_eq!(
+        one_error(p.validate()),
+        err(
+            "spec.conf.neighborAddress",
+            "\"tor1.example\" is not an IP address"
+        )
+    );
+    for asn in [None, Some(0)] {
+        let p = peer(PeerConf {
+            peer_as: asn,
+            ..good_conf()
+        });
+        assert_eq!(
+            one_error(p.validate()),
+            err("spec.conf.peerAs", "must be set (1-4294967295)")
+        );
+    }
+    let p = peer(PeerConf {
+        peer_as: Some(u32::MAX),
+        local_as: Some(0),
+        ..good_conf()
+    });
+    let v = p.validate().unwrap();
+    assert_eq!((v.peer_as, v.local_as), (u32::MAX, None));
+}
+
+#[test]
+fn bgppeer_password_limit_does_not_echo_the_password() {
+    let secret = "x".repeat(81);
+    let p = peer(PeerConf {
+        auth_password: Some(secret.clone()),
+        ..good_conf()
+    });
+    let (field, message) = one_error(p.validate());
+    assert_eq!(field, "spec.conf.authPassword");
+    assert_eq!(message, "is longer than 80 bytes (the TCP-MD5 key limit)");
+    assert!(!message.contains(&secret));
+    let p = peer(PeerConf {
+        auth_password: Some("x".repeat(80)),
+        ..good_conf()
+    });
+    assert!(p.validate().is_ok());
+}
+
+#[test]
+fn bgppeer_remote_port() {
+    let with = |port| {
+        let mut p = peer(good_conf());
+        p.spec.transport = Some(Transport {
+            remote_port: Some(port),
+            ..Transport::default()
+        });
+        p.validate()
+    };
+    assert_eq!(with(0).unwrap().port, 179);
+    assert_eq!(with(65535).unwrap().port, 65535);
+    assert_eq!(
+        one_error(with(70000)),
+        err(
+            "spec.transport.remotePort",
+            "70000 is out of range (1-65535)"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_timers() {
+    let with = |hold, ka, retry| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(hold, ka, retry);
+        p.validate()
+    };
+    let f = "spec.timers.config";
+    // 0 means "default", as in gobgp.
+    let v = with(Some("0"), Some("0"), Some("0")).unwrap();
+    assert_eq!(
+        (v.hold_time, v.keepalive, v.connect_retry),
+        (None, None, None)
+    );
+    assert_eq!(with(Some("3"), Some("1"), None).unwrap().hold_time, Some(3));
+    assert_eq!(
+        one_error(with(Some("2"), None, None)),
+        err(
+            &format!("{f}.holdTime"),
+            "2 is out of range (0 = default, or 3-65535)"
+        )
+    );
+    assert_eq!(
+        one_error(with(Some("65536"), None, None)),
+        err(
+            &format!("{f}.holdTime"),
+            "65536 is out of range (0 = default, or 3-65535)"
+        )
+    );
+    assert_eq!(
+        one_error(with(Some("ninety"), None, None)),
+        err(&format!("{f}.holdTime"), "\"ninety\" is not an integer")
+    );
+    assert_eq!(
+        one_error(with(None, None, Some("-1"))),
+        err(&format!("{f}.connectRetry"), "\"-1\" is negative")
+    );
+    assert_eq!(
+        one_error(with(Some("30"), Some("30"), None)),
+        err(
+            &format!("{f}.keepaliveInterval"),
+            "30 must be less than the hold time (30)"
+        )
+    );
+    assert_eq!(
+        one_error(with(None, Some("90"), None)),
+        err(
+            &format!("{f}.keepaliveInterval"),
+            "90 must be less than the hold time (default) (90)"
+        )
+    );
+    assert_eq!(
+        one_error(with(None, None, Some("4294967296"))),
+        err(
+            &format!("{f}.connectRetry"),
+            "4294967296 is out of range (0 = default, or 1-4294967295)"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_minimum_advertisement_interval_must_still_be_an_integer() {
+    let mut p = peer(good_conf());
+    p.spec.timers = Some(Timers {
+        config: Some(TimersConfig {
+            minimum_advertisement_interval: Some(ProtoUint::String("soon".into())),
+            ..TimersConfig::default()
+        }),
+    });
+    assert_eq!(
+        one_error(p.validate()),
+        err(
+            "spec.timers.config.minimumAdvertisementInterval",
+            "\"soon\" is not an integer"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_multihop_ttl() {
+    let with = |enabled, ttl| {
+        let mut p = peer(good_conf());
+        p.spec.ebgp_multihop = Some(EbgpMultihop {
+            enabled,
+            multihop_ttl: ttl,
+        });
+        p.validate()
+    };
+    assert_eq!(with(Some(true), None).unwrap().multihop_ttl, Some(255));
+    assert_eq!(with(Some(true), Some(0)).unwrap().multihop_ttl, Some(255));
+    assert_eq!(with(Some(true), Some(1)).unwrap().multihop_ttl, Some(1));
+    assert_eq!(with(Some(false), Some(5)).unwrap().multihop_ttl, None);
+    assert_eq!(
+        one_error(with(Some(true), Some(256))),
+        err(
+            "spec.ebgpMultihop.multihopTtl",
+            "256 is out of range (1-255)"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_node_selector_expressions() {
+    let with = |op: &str, values: Option<Vec<String>>| {
+        let mut p = peer(good_conf());
+        p.spec.node_selector = Some(LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "rack".into(),
+                operator: op.into(),
+                values,
+            }]),
+            match_labels: None,
+        });
+        p.validate()
+    };
+    let some = || Some(vec!["a".to_string()]);
+    assert!(with("In", some()).is_ok());
+    assert!(with("Exists", None).is_ok());
+    let f = "spec.nodeSelector.matchExpressions[0]";
+    assert_eq!(
+        one_error(with("In", Some(vec![]))),
+        err(&format!("{f}.values"), "must not be empty for operator In")
+    );
+    assert_eq!(
+        one_error(with("DoesNotExist", some())),
+        err(
+            &format!("{f}.values"),
+            "must be empty for operator DoesNotExist"
+        )
+    );
+    assert_eq!(
+        one_error(with("Equals", some())),
+        err(
+            &format!("{f}.operator"),
+            "\"Equals\" is not one of In, NotIn, Exists, DoesNotExist"
+        )
+    );
+}
