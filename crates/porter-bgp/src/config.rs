@@ -1,0 +1,92 @@
+//! Per-peer session configuration.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// RFC 4271 §10 suggested hold time; also what FRR, BIRD and GoBGP use, so defaults interoperate.
+pub const DEFAULT_HOLD_TIME: u16 = 90;
+
+/// How long to wait between connection attempts (and before restarting after an error).
+///
+/// Shorter than the RFC's 120 s suggestion: a load balancer node that just lost its session wants
+/// its Service IPs back quickly, and the peer is a router we control.
+pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(5);
+
+/// Everything one session needs to know about itself and its peer.
+///
+/// Plain data with public fields: the shell builds it from the BgpPeer/BgpConf resources, and the
+/// core never needs to validate it beyond what the RFC requires (see [`SessionConfig::hold_time`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our AS. Values above 65535 are supported (RFC 6793): the OPEN then carries `AS_TRANS`
+    /// (23456) in My AS and the real value in the 4-octet AS capability.
+    pub local_as: u32,
+    /// Our BGP identifier, sent in the OPEN.
+    pub router_id: Ipv4Addr,
+    /// The AS the peer must claim in its OPEN (the 4-octet capability value when present);
+    /// a mismatch is answered with NOTIFICATION 2/2 (Bad Peer AS).
+    pub peer_as: u32,
+    /// The peer's address. Informational: the shell dials it, the core uses it for logs.
+    pub peer_addr: IpAddr,
+    /// Hold time we propose, in seconds; the session uses `min(ours, theirs)`. 0 disables
+    /// keepalives and hold checks. 1 and 2 are illegal per RFC 4271 and are raised to 3.
+    pub hold_time: u16,
+    /// ConnectRetryTimer: delay between dial attempts and before restarting after an error.
+    pub connect_retry: Duration,
+    /// When true the session never asks the shell to dial; it waits for the shell to hand it an
+    /// accepted connection (RFC 4271 "passive TCP establishment").
+    pub passive: bool,
+}
+
+impl SessionConfig {
+    /// A configuration with RFC/industry defaults (hold 90 s, retry 5 s, active), so callers only
+    /// spell out what differs.
+    pub fn new(local_as: u32, router_id: Ipv4Addr, peer_as: u32, peer_addr: IpAddr) -> Self {
+        SessionConfig {
+            local_as,
+            router_id,
+            peer_as,
+            peer_addr,
+            hold_time: DEFAULT_HOLD_TIME,
+            connect_retry: DEFAULT_CONNECT_RETRY,
+            passive: false,
+        }
+    }
+
+    /// True when both ends are in the same AS (iBGP): decides the AS_PATH contents, LOCAL_PREF and
+    /// the RFC 7606 dispositions for a few attributes.
+    pub fn is_ibgp(&self) -> bool {
+        self.local_as == self.peer_as
+    }
+
+    /// The hold time actually proposed: `hold_time`, with the illegal values 1 and 2 raised to 3.
+    pub fn effective_hold_time(&self) -> u16 {
+        match self.hold_time {
+            1 | 2 => 3,
+            h => h,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_hold_clamp() {
+        let mut c = SessionConfig::new(
+            65001,
+            Ipv4Addr::new(10, 0, 0, 1),
+            65000,
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        assert_eq!(c.hold_time, 90);
+        assert_eq!(c.connect_retry, Duration::from_secs(5));
+        assert!(!c.passive);
+        assert!(!c.is_ibgp());
+        c.hold_time = 2;
+        assert_eq!(c.effective_hold_time(), 3);
+        c.hold_time = 0;
+        assert_eq!(c.effective_hold_time(), 0);
+    }
+}

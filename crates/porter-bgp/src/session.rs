@@ -1,0 +1,570 @@
+//! `Session`: one BGP peering, driven by events and time, producing actions.
+//!
+//! The four verbs, as in quinn-proto: feed input ([`Session::handle`]), pass time in
+//! ([`Session::handle_timeout`]), drain output ([`Session::poll_action`]), and ask when to wake
+//! ([`Session::poll_timeout`]). The shell executes actions in order and reports each outcome back
+//! as an [`Event`]; the session never assumes an action succeeded.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::SessionConfig;
+use crate::error::NotificationError;
+use crate::fsm::{self, MessageKind, State};
+use crate::prefix::{Family, Prefix};
+use crate::rib_out::{OutContext, RibOut};
+use crate::stats::SessionStats;
+use crate::timers::{Timer, TimerTable};
+use crate::wire::{self, Message, Open, OutAttrs, RawUpdate, UpdateContext};
+
+/// Hold timer while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
+pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// LOCAL_PREF sent to iBGP peers: the conventional default, so Porter's routes compete evenly.
+pub const IBGP_LOCAL_PREF: u32 = 100;
+
+/// Inputs to a session: plain data the shell reports (no sockets or handles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// ManualStart (ManualStart_with_PassiveTcpEstablishment when `passive`).
+    Start,
+    /// ManualStop: sends Cease/Administrative Shutdown if connected, closes, stays Idle until
+    /// the next `Start`.
+    Stop,
+    /// A TCP connection is ready: the shell's dial succeeded, or it accepted one from the peer.
+    /// `local` is our end; its address becomes the announced next hop ("next-hop-self").
+    TcpConnected {
+        /// Our address and port on this connection.
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+    },
+    /// The shell's dial failed.
+    TcpConnectFailed,
+    /// The connection closed (peer FIN/RST or a read/write error).
+    TcpClosed,
+    /// Bytes read from the socket, in any chunking; the session frames them.
+    Received(Bytes),
+    /// The full desired Adj-RIB-Out (replacement, not a delta); accepted in any state.
+    SetRoutes(BTreeSet<Prefix>),
+}
+
+/// Outputs for the shell, to execute in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Dial the peer (abandoning any dial still in progress).
+    Connect,
+    /// Write these bytes to the connection (one or more whole BGP messages).
+    Send(Bytes),
+    /// Close the connection after flushing earlier sends (or abort a dial in progress).
+    Close,
+    /// The state changed; for logs and metrics.
+    StateChanged {
+        /// The previous state.
+        from: State,
+        /// The new state.
+        to: State,
+        /// Why, e.g. "hold timer expired" or "received NOTIFICATION 6/2 (...)".
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Negotiated {
+    hold_time: u16,
+    four_octet_as: bool,
+    families: BTreeSet<Family>,
+}
+
+/// One BGP session with one peer.
+#[derive(Debug, Clone)]
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    timers: TimerTable,
+    actions: VecDeque<Action>,
+    framer: wire::Framer,
+    local_addr: Option<IpAddr>,
+    negotiated: Option<Negotiated>,
+    rib: RibOut,
+    received: BTreeSet<Prefix>,
+    stats: SessionStats,
+    admin_down: bool,
+}
+
+impl Session {
+    /// A session in Idle; nothing happens until [`Event::Start`].
+    pub fn new(config: SessionConfig) -> Self {
+        Session {
+            config,
+            state: State::Idle,
+            timers: TimerTable::default(),
+            actions: VecDeque::new(),
+            framer: wire::Framer::default(),
+            local_addr: None,
+            negotiated: None,
+            rib: RibOut::default(),
+            received: BTreeSet::new(),
+            stats: SessionStats::default(),
+            admin_down: true,
+        }
+    }
+
+    /// Feeds one event at time `now`.
+    pub fn handle(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Start => self.start(now, "manual start"),
+            Event::Stop => self.stop(now),
+            Event::TcpConnected { local, remote } => self.tcp_connected(now, local, remote),
+            Event::TcpConnectFailed if self.state == State::Connect => {
+                self.go_idle(now, "TCP connect failed".into(), None, true);
+            }
+            Event::TcpClosed if self.state.has_connection() || self.state == State::Connect => {
+                self.go_idle(now, "connection closed by peer".into(), None, true);
+            }
+            Event::TcpConnectFailed | Event::TcpClosed => {}
+            Event::Received(bytes) => self.receive(now, &bytes),
+            Event::SetRoutes(routes) => {
+                self.rib.set_desired(routes);
+                if self.state == State::Established {
+                    self.flush_routes(now, false);
+                }
+            }
+        }
+    }
+
+    /// Fires every timer whose deadline is at or before `now` (each at most once per call).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in self.timers.expired(now) {
+            if self.timers.get(timer).is_some_and(|d| d <= now) {
+                self.timers.stop(timer);
+                self.fire(now, timer);
+            }
+        }
+    }
+
+    /// The next action for the shell, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest armed timer deadline; call [`Session::handle_timeout`] then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The current FSM state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Counters for metrics and status.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// The configuration this session was built with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// `min(ours, theirs)` once the peer's OPEN was accepted; `None` before and after.
+    pub fn negotiated_hold_time(&self) -> Option<u16> {
+        self.negotiated.as_ref().map(|n| n.hold_time)
+    }
+
+    /// Prefixes the peer currently announces (for tests and status; Porter installs none).
+    pub fn received_prefixes(&self) -> &BTreeSet<Prefix> {
+        &self.received
+    }
+
+    /// Prefixes currently advertised to the peer on this connection.
+    pub fn advertised_prefixes(&self) -> &BTreeSet<Prefix> {
+        self.rib.advertised()
+    }
+
+    // ----- transitions -----
+
+    fn transition(&mut self, to: State, reason: String) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        tracing::debug!(peer = %self.config.peer_addr, %from, %to, %reason, "bgp state change");
+        self.state = to;
+        self.actions
+            .push_back(Action::StateChanged { from, to, reason });
+    }
+
+    fn start(&mut self, now: Instant, reason: &str) {
+        if self.state != State::Idle {
+            return;
+        }
+        self.admin_down = false;
+        self.timers.stop(Timer::ConnectRetry);
+        if self.config.passive {
+            self.transition(
+                State::Active,
+                format!("{reason}, waiting for the peer (passive)"),
+            );
+        } else {
+            self.transition(State::Connect, reason.to_string());
+            self.actions.push_back(Action::Connect);
+            self.timers
+                .set(Timer::ConnectRetry, now + self.config.connect_retry);
+        }
+    }
+
+    fn stop(&mut self, now: Instant) {
+        self.admin_down = true;
+        if self.state == State::Idle {
+            self.timers.stop_all();
+            return;
+        }
+        let notification = self
+            .state
+            .has_connection()
+            .then(NotificationError::admin_shutdown);
+        self.go_idle(now, "manual stop".into(), notification, false);
+    }
+
+    /// Leaves any state for Idle: optional NOTIFICATION, Close, forget the connection, and (unless
+    /// stopped) arm the ConnectRetry timer for the automatic restart.
+    fn go_idle(
+        &mut self,
+        now: Instant,
+        reason: String,
+        n: Option<NotificationError>,
+        is_error: bool,
+    ) {
+        let from = self.state;
+        if let Some(n) = n.filter(|_| from.has_connection()) {
+            self.stats.notifications_sent += 1;
+            self.push_send(wire::encode_notification(&n), 1);
+        }
+        if from.has_connection() || from == State::Connect {
+            self.actions.push_back(Action::Close);
+        }
+        self.local_addr = None;
+        self.negotiated = None;
+        self.framer.clear();
+        self.rib.reset();
+        self.received.clear();
+        self.stats.prefixes_advertised = 0;
+        self.stats.prefixes_received = 0;
+        self.timers.stop_all();
+        if from == State::Established {
+            self.stats.flaps += 1;
+            self.stats.established_since = None;
+        }
+        if is_error {
+            self.stats.last_error = Some(reason.clone());
+        }
+        if !self.admin_down {
+            self.timers
+                .set(Timer::ConnectRetry, now + self.config.connect_retry);
+        }
+        self.transition(State::Idle, reason);
+    }
+
+    /// Sends `n` and resets the session (the RFC answer to any error we detect).
+    fn fail(&mut self, now: Instant, n: NotificationError) {
+        let reason = format!("sent {n}");
+        self.go_idle(now, reason, Some(n), true);
+    }
+
+    fn push_send(&mut self, bytes: Bytes, messages: u64) {
+        self.stats.messages_sent += messages;
+        self.actions.push_back(Action::Send(bytes));
+    }
+
+    fn tcp_connected(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        match self.state {
+            State::Connect | State::Active => {}
+            State::Idle => {
+                // RFC 4271 §8.2.2: Idle refuses connections.
+                self.actions.push_back(Action::Close);
+                return;
+            }
+            _ => {
+                // Collision detection (RFC 4271 §6.8) is not implemented; the shell must not hand
+                // over a second connection while one exists.
+                tracing::debug!(peer = %self.config.peer_addr, %remote, "ignoring second connection");
+                return;
+            }
+        }
+        self.local_addr = Some(local.ip().to_canonical());
+        self.framer.clear();
+        self.timers.stop(Timer::ConnectRetry);
+        let open = Open::local(
+            self.config.local_as,
+            self.config.router_id,
+            self.config.effective_hold_time(),
+        );
+        match wire::encode_open(&open) {
+            Ok(b) => self.push_send(b, 1),
+            Err(e) => return self.go_idle(now, format!("internal error: {e}"), None, true),
+        }
+        self.timers.set(Timer::Hold, now + OPEN_HOLD_TIME);
+        self.transition(
+            State::OpenSent,
+            format!("TCP connection established with {remote}"),
+        );
+    }
+
+    fn fire(&mut self, now: Instant, timer: Timer) {
+        match (timer, self.state) {
+            (Timer::ConnectRetry, State::Idle) if !self.admin_down => {
+                self.start(now, "connect retry timer expired, restarting");
+            }
+            (Timer::ConnectRetry, State::Connect) => {
+                self.actions.push_back(Action::Connect);
+                self.timers
+                    .set(Timer::ConnectRetry, now + self.config.connect_retry);
+            }
+            (Timer::Hold, s) if s.has_connection() => {
+                let n = NotificationError::hold_timer_expired();
+                let reason = format!("hold timer expired; sent {n}");
+                self.go_idle(now, reason, Some(n), true);
+            }
+            (Timer::Keepalive, State::OpenConfirm | State::Established) => {
+                self.push_send(wire::encode_keepalive(), 1);
+                self.arm_keepalive(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(hold) = self.negotiated_hold_time().filter(|h| *h > 0) {
+            self.timers.set(
+                Timer::Keepalive,
+                now + Duration::from_secs(u64::from(hold / 3)),
+            );
+        }
+    }
+
+    fn restart_hold(&mut self, now: Instant) {
+        match self.negotiated_hold_time() {
+            Some(0) => self.timers.stop(Timer::Hold),
+            Some(hold) => self
+                .timers
+                .set(Timer::Hold, now + Duration::from_secs(u64::from(hold))),
+            None => {}
+        }
+    }
+
+    // ----- receive path -----
+
+    fn receive(&mut self, now: Instant, bytes: &[u8]) {
+        if !self.state.has_connection() {
+            return; // stale bytes from a connection we already dropped
+        }
+        self.framer.push(bytes);
+        while self.state.has_connection() {
+            let frame = match self.framer.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(n) => return self.fail(now, n),
+            };
+            self.stats.messages_received += 1;
+            match wire::decode_frame(frame) {
+                Ok(msg) => self.on_message(now, msg),
+                Err(n) => return self.fail(now, n),
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, msg: Message) {
+        let kind = match &msg {
+            Message::Open(_) => MessageKind::Open,
+            Message::Update(_) => MessageKind::Update,
+            Message::Notification(_) => MessageKind::Notification,
+            Message::Keepalive => MessageKind::Keepalive,
+            Message::RouteRefresh(_) => MessageKind::RouteRefresh,
+        };
+        if !fsm::accepts(self.state, kind) {
+            let detail = format!("unexpected {kind:?} in {}", self.state);
+            return self.fail(
+                now,
+                NotificationError::fsm(self.state.fsm_error_subcode(), detail),
+            );
+        }
+        match msg {
+            Message::Notification(n) => {
+                self.stats.notifications_received += 1;
+                self.go_idle(now, format!("received {n}"), None, true);
+            }
+            Message::Open(open) => self.on_open(now, &open),
+            Message::Keepalive if self.state == State::OpenConfirm => self.on_established(now),
+            Message::Keepalive => self.restart_hold(now),
+            Message::Update(raw) => self.on_update(now, &raw),
+            Message::RouteRefresh(family) => self.on_route_refresh(now, family),
+        }
+    }
+
+    fn on_open(&mut self, now: Instant, open: &Open) {
+        let cfg = &self.config;
+        let checks = [
+            (
+                open.asn() != cfg.peer_as,
+                2,
+                format!("peer AS {} but expected {}", open.asn(), cfg.peer_as),
+            ),
+            (
+                matches!(open.hold_time, 1 | 2),
+                6,
+                format!("hold time {}", open.hold_time),
+            ),
+            (
+                open.router_id.is_unspecified()
+                    || (cfg.is_ibgp() && open.router_id == cfg.router_id),
+                3,
+                format!("BGP identifier {}", open.router_id),
+            ),
+        ];
+        if let Some((_, subcode, detail)) = checks.into_iter().find(|c| c.0) {
+            return self.fail(now, NotificationError::open(subcode, detail));
+        }
+        let ours: BTreeSet<Family> = [Family::Ipv4Unicast, Family::Ipv6Unicast].into();
+        let negotiated = Negotiated {
+            hold_time: cfg.effective_hold_time().min(open.hold_time),
+            four_octet_as: open.four_octet_as.is_some(),
+            families: ours
+                .intersection(&open.effective_families())
+                .copied()
+                .collect(),
+        };
+        let reason = format!(
+            "OPEN received from AS {} (router id {}), hold time {}",
+            open.asn(),
+            open.router_id,
+            negotiated.hold_time
+        );
+        self.negotiated = Some(negotiated);
+        self.push_send(wire::encode_keepalive(), 1);
+        self.restart_hold(now);
+        self.arm_keepalive(now);
+        self.transition(State::OpenConfirm, reason);
+    }
+
+    fn on_established(&mut self, now: Instant) {
+        self.restart_hold(now);
+        self.stats.established_since = Some(now);
+        self.transition(State::Established, "KEEPALIVE received".into());
+        self.flush_routes(now, true);
+    }
+
+    fn update_context(&self) -> UpdateContext {
+        UpdateContext {
+            four_octet_as: self.negotiated.as_ref().is_some_and(|n| n.four_octet_as),
+            is_ibgp: self.config.is_ibgp(),
+        }
+    }
+
+    fn on_update(&mut self, now: Instant, raw: &RawUpdate) {
+        self.stats.updates_received += 1;
+        self.restart_hold(now);
+        let update = match raw.parse(self.update_context()) {
+            Ok(u) => u,
+            Err(n) => return self.fail(now, n),
+        };
+        for p in &update.withdrawn {
+            self.received.remove(p);
+        }
+        if update.disposition == wire::Disposition::TreatAsWithdraw {
+            tracing::debug!(peer = %self.config.peer_addr, "malformed UPDATE treated as withdraw (RFC 7606)");
+            for p in &update.announced {
+                self.received.remove(p);
+            }
+        } else {
+            self.received.extend(update.announced.iter().copied());
+        }
+        self.stats.prefixes_received = self.received.len();
+    }
+
+    fn on_route_refresh(&mut self, now: Instant, family: Option<Family>) {
+        let Some(family) = family else { return };
+        if !self
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.families.contains(&family))
+        {
+            return; // RFC 2918 §4: ignore a refresh for a family we did not negotiate
+        }
+        match self.rib.refresh(family, &self.out_context()) {
+            Ok(msgs) => self.send_updates(msgs),
+            Err(e) => self.go_idle(now, format!("internal error: {e}"), None, true),
+        }
+    }
+
+    // ----- send path -----
+
+    /// Attributes per family: next hop = our end of the TCP connection. A family is only
+    /// eligible when the local address has its IP version (no RFC 8950 / RFC 4291 mapping yet).
+    fn out_context(&self) -> OutContext {
+        let (Some(local), Some(neg)) = (self.local_addr, self.negotiated.as_ref()) else {
+            return OutContext::default();
+        };
+        let ibgp = self.config.is_ibgp();
+        let attrs = |family: Family| {
+            let family_matches = match local {
+                IpAddr::V4(_) => family == Family::Ipv4Unicast,
+                IpAddr::V6(_) => family == Family::Ipv6Unicast,
+            };
+            (family_matches && neg.families.contains(&family)).then(|| OutAttrs {
+                as_path: if ibgp {
+                    vec![]
+                } else {
+                    vec![self.config.local_as]
+                },
+                next_hop: local,
+                local_pref: ibgp.then_some(IBGP_LOCAL_PREF),
+                four_octet_as: neg.four_octet_as,
+            })
+        };
+        OutContext {
+            ipv4: attrs(Family::Ipv4Unicast),
+            ipv6: attrs(Family::Ipv6Unicast),
+        }
+    }
+
+    fn flush_routes(&mut self, now: Instant, end_of_rib: bool) {
+        let ctx = self.out_context();
+        let mut msgs = match self.rib.flush(&ctx) {
+            Ok(m) => m,
+            Err(e) => return self.go_idle(now, format!("internal error: {e}"), None, true),
+        };
+        if end_of_rib {
+            let families = self
+                .negotiated
+                .as_ref()
+                .map(|n| n.families.clone())
+                .unwrap_or_default();
+            for family in families {
+                match wire::encode_end_of_rib(family) {
+                    Ok(m) => msgs.push(m),
+                    Err(e) => return self.go_idle(now, format!("internal error: {e}"), None, true),
+                }
+            }
+        }
+        self.stats.prefixes_advertised = self.rib.advertised().len();
+        self.send_updates(msgs);
+    }
+
+    fn send_updates(&mut self, msgs: Vec<Bytes>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let count = msgs.len() as u64;
+        self.stats.updates_sent += count;
+        let mut buf = BytesMut::with_capacity(msgs.iter().map(Bytes::len).sum());
+        for m in msgs {
+            buf.extend_from_slice(&m);
+        }
+        self.push_send(buf.freeze(), count);
+    }
+}

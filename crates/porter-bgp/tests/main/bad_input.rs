@@ -1,0 +1,243 @@
+//! Crafted bad input fed to a session in each connected state: the exact RFC answer, never a panic.
+
+use bytes::Bytes;
+use porter_bgp::{Action, Event, Prefix, State};
+
+use crate::util::*;
+
+const MARKER: [u8; 16] = [0xff; 16];
+
+/// A message with a correct header around `body`.
+fn msg(msg_type: u8, body: &[u8]) -> Bytes {
+    let mut v = MARKER.to_vec();
+    v.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    v.push(msg_type);
+    v.extend_from_slice(body);
+    Bytes::from(v)
+}
+
+fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Bytes {
+    let mut body = (withdrawn.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(withdrawn);
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(nlri);
+    msg(2, &body)
+}
+
+/// ORIGIN IGP, AS_PATH [65000] (4-octet), NEXT_HOP 10.0.0.2.
+const GOOD_ATTRS: &[u8] = &[
+    0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8, 0x40, 3, 4, 10, 0, 0, 2,
+];
+const NLRI_203_0_113_10: &[u8] = &[32, 203, 0, 113, 10];
+
+fn feed(state: State, bytes: Bytes) -> Vec<Action> {
+    let (mut s, now) = session_in(state);
+    s.handle(now, Event::Received(bytes));
+    let actions = drain(&mut s);
+    assert_eq!(s.state(), State::Idle, "{actions:?}");
+    actions
+}
+
+fn connected_states() -> [State; 3] {
+    [State::OpenSent, State::OpenConfirm, State::Established]
+}
+
+#[test]
+fn header_errors_in_every_state() {
+    for state in connected_states() {
+        let mut bad_marker = wire_keepalive();
+        bad_marker[3] = 0;
+        assert_notified_and_closed(&feed(state, bad_marker.into()), 1, 1);
+
+        for len in [18u16, 4097, 0xffff] {
+            let mut b = wire_keepalive();
+            b[16..18].copy_from_slice(&len.to_be_bytes());
+            let n = assert_notified_and_closed(&feed(state, b.into()), 1, 2);
+            assert_eq!(n.data.as_ref(), len.to_be_bytes(), "data = the bad length");
+        }
+        let mut long_keepalive = wire_keepalive();
+        long_keepalive[17] = 20;
+        long_keepalive.push(0);
+        assert_notified_and_closed(&feed(state, long_keepalive.into()), 1, 2);
+
+        let n = assert_notified_and_closed(&feed(state, msg(7, &[])), 1, 3);
+        assert_eq!(n.data.as_ref(), [7]);
+    }
+}
+
+fn wire_keepalive() -> Vec<u8> {
+    porter_bgp::wire::encode_keepalive().to_vec()
+}
+
+#[test]
+fn open_errors() {
+    let mut v3 = peer_open(65000, B_ADDR, 90).to_vec();
+    v3[19] = 3;
+    let n = assert_notified_and_closed(&feed(State::OpenSent, v3.into()), 2, 1);
+    assert_eq!(n.data.as_ref(), [0, 4], "data = highest supported version");
+
+    assert_notified_and_closed(&feed(State::OpenSent, peer_open(65099, B_ADDR, 90)), 2, 2);
+    // 2-octet peer without the capability claiming the wrong AS.
+    assert_notified_and_closed(
+        &feed(State::OpenSent, peer_open(4_200_000_000, B_ADDR, 90)),
+        2,
+        2,
+    );
+    for hold in [1, 2] {
+        assert_notified_and_closed(&feed(State::OpenSent, peer_open(65000, B_ADDR, hold)), 2, 6);
+    }
+    assert_notified_and_closed(&feed(State::OpenSent, peer_open(65000, 0.into(), 90)), 2, 3);
+    // Optional parameter type 1 (deprecated authentication) is not supported.
+    let body = [4, 0xfd, 0xe8, 0, 90, 10, 0, 0, 2, 4, 1, 2, 0, 0];
+    assert_notified_and_closed(&feed(State::OpenSent, msg(1, &body)), 2, 4);
+}
+
+#[test]
+fn open_hold_time_zero_and_three_are_accepted() {
+    for (hold, negotiated) in [(0, 0), (3, 3), (200, 90)] {
+        let (mut s, now) = session_in(State::OpenSent);
+        s.handle(now, Event::Received(peer_open(65000, B_ADDR, hold)));
+        assert_eq!(s.state(), State::OpenConfirm);
+        assert_eq!(s.negotiated_hold_time(), Some(negotiated));
+        if hold == 0 {
+            assert_eq!(
+                s.poll_timeout(),
+                None,
+                "hold 0: no keepalive, no hold timer"
+            );
+        }
+    }
+}
+
+#[test]
+fn fsm_errors_use_rfc6608_subcodes() {
+    let ka = porter_bgp::wire::encode_keepalive();
+    assert_notified_and_closed(&feed(State::OpenSent, ka), 5, 1);
+    assert_notified_and_closed(&feed(State::OpenSent, update(&[], &[], &[])), 5, 1);
+    assert_notified_and_closed(&feed(State::OpenConfirm, update(&[], &[], &[])), 5, 2);
+    assert_notified_and_closed(
+        &feed(State::OpenConfirm, peer_open(65000, B_ADDR, 90)),
+        5,
+        2,
+    );
+    assert_notified_and_closed(
+        &feed(State::Established, peer_open(65000, B_ADDR, 90)),
+        5,
+        3,
+    );
+}
+
+#[test]
+fn update_session_reset_errors() {
+    // Total path attribute length runs past the message: the NLRI cannot be located.
+    let mut truncated = update(&[], GOOD_ATTRS, &[]).to_vec();
+    truncated[21..23].copy_from_slice(&200u16.to_be_bytes());
+    assert_notified_and_closed(&feed(State::Established, truncated.into()), 3, 1);
+    // Withdrawn length past the message.
+    let mut bad_w = update(&[], &[], &[]).to_vec();
+    bad_w[19..21].copy_from_slice(&50u16.to_be_bytes());
+    assert_notified_and_closed(&feed(State::Established, bad_w.into()), 3, 1);
+    // NLRI prefix length 33 (RFC 7606 §5.3: unparseable NLRI is session reset).
+    assert_notified_and_closed(
+        &feed(
+            State::Established,
+            update(&[], GOOD_ATTRS, &[33, 1, 2, 3, 4, 5]),
+        ),
+        3,
+        10,
+    );
+    // Truncated NLRI.
+    assert_notified_and_closed(
+        &feed(State::Established, update(&[], GOOD_ATTRS, &[32, 203, 0])),
+        3,
+        10,
+    );
+    // Malformed MP_REACH_NLRI (length says 30, only 5 octets of value): session reset (§7.11).
+    let mut attrs = GOOD_ATTRS.to_vec();
+    attrs.extend_from_slice(&[0x80, 14, 5, 0, 2, 1, 16, 0]);
+    let actions = feed(State::Established, update(&[], &attrs, &[]));
+    assert_notified_and_closed(&actions, 3, 9);
+    let Some(Action::StateChanged { reason, .. }) = actions.last() else {
+        panic!()
+    };
+    assert!(
+        reason
+            .starts_with("sent NOTIFICATION 3/9 (UPDATE Message Error: Optional Attribute Error)"),
+        "{reason}"
+    );
+}
+
+/// Feeds a clean announcement, then `bad`; the session must stay up and drop the prefix.
+fn assert_treat_as_withdraw(bad: Bytes) {
+    let (mut s, now) = session_in(State::Established);
+    s.handle(
+        now,
+        Event::Received(update(&[], GOOD_ATTRS, NLRI_203_0_113_10)),
+    );
+    let p: Prefix = "203.0.113.10/32".parse().unwrap();
+    assert_eq!(s.received_prefixes(), &[p].into());
+    s.handle(now, Event::Received(bad));
+    let actions = drain(&mut s);
+    assert_eq!(s.state(), State::Established, "{actions:?}");
+    assert!(actions.is_empty(), "no NOTIFICATION, no Close: {actions:?}");
+    assert!(s.received_prefixes().is_empty(), "treated as withdraw");
+    assert_eq!(s.stats().prefixes_received, 0);
+}
+
+#[test]
+fn rfc7606_treat_as_withdraw_keeps_the_session() {
+    // Malformed AS_PATH: segment claims 2 ASNs, carries 1 (RFC 7606 §7.2).
+    let bad_as_path = [
+        0x40, 1, 1, 0, 0x40, 2, 6, 2, 2, 0, 0, 0xfd, 0xe8, 0x40, 3, 4, 10, 0, 0, 2,
+    ];
+    assert_treat_as_withdraw(update(&[], &bad_as_path, NLRI_203_0_113_10));
+    // Invalid AS_PATH segment type 9.
+    let bad_seg = [
+        0x40, 1, 1, 0, 0x40, 2, 6, 9, 1, 0, 0, 0xfd, 0xe8, 0x40, 3, 4, 10, 0, 0, 2,
+    ];
+    assert_treat_as_withdraw(update(&[], &bad_seg, NLRI_203_0_113_10));
+    // Last attribute's length overruns the attribute section (RFC 7606 §4).
+    let overrun = [
+        0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8, 0x40, 3, 9, 10, 0, 0, 2,
+    ];
+    assert_treat_as_withdraw(update(&[], &overrun, NLRI_203_0_113_10));
+    // Invalid ORIGIN value (§7.1) and missing NEXT_HOP (§3 (d)).
+    let bad_origin = [
+        0x40, 1, 1, 7, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8, 0x40, 3, 4, 10, 0, 0, 2,
+    ];
+    assert_treat_as_withdraw(update(&[], &bad_origin, NLRI_203_0_113_10));
+    assert_treat_as_withdraw(update(&[], &GOOD_ATTRS[..13], NLRI_203_0_113_10));
+}
+
+#[test]
+fn received_notification_closes() {
+    let (mut s, now) = session_in(State::Established);
+    s.handle(now, Event::Received(msg(3, &[6, 2])));
+    let actions = drain(&mut s);
+    assert_eq!(actions[0], Action::Close);
+    let Action::StateChanged {
+        to: State::Idle,
+        reason,
+        ..
+    } = &actions[1]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        reason,
+        "received NOTIFICATION 6/2 (Cease: Administrative Shutdown)"
+    );
+    assert_eq!(s.stats().notifications_received, 1);
+    assert!(s.poll_timeout().is_some(), "auto-restart armed");
+}
+
+#[test]
+fn bytes_outside_a_connection_are_ignored() {
+    let (mut s, now) = session_in(State::Established);
+    s.handle(now, Event::TcpClosed);
+    drain(&mut s);
+    s.handle(now, Event::Received(msg(7, &[])));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.state(), State::Idle);
+}

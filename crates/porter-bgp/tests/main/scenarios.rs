@@ -1,0 +1,287 @@
+//! Two Porter sessions (AS 65001 dialing, AS 65000 passive) on a virtual clock.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use porter_bgp::wire::Message;
+use porter_bgp::{Action, Event, Prefix, State};
+
+use crate::util::*;
+
+fn host(last: u8) -> Prefix {
+    Prefix::host(IpAddr::V4(Ipv4Addr::new(203, 0, 113, last)))
+}
+
+fn established_pair() -> Pair {
+    let mut p = Pair::ebgp();
+    p.start();
+    p.advance(Duration::from_millis(1));
+    assert!(
+        p.both_established(),
+        "a={} b={}",
+        p.a.session.state(),
+        p.b.session.state()
+    );
+    p
+}
+
+#[test]
+fn both_reach_established_with_rfc_state_sequence() {
+    let p = established_pair();
+    let states = |log: &[Action]| -> Vec<State> {
+        log.iter()
+            .filter_map(|a| match a {
+                Action::StateChanged { to, .. } => Some(*to),
+                _ => None,
+            })
+            .collect()
+    };
+    use State::*;
+    assert_eq!(
+        states(&p.a.log),
+        vec![Connect, OpenSent, OpenConfirm, Established]
+    );
+    assert_eq!(
+        states(&p.b.log),
+        vec![Active, OpenSent, OpenConfirm, Established]
+    );
+    assert_eq!(p.a.session.negotiated_hold_time(), Some(90));
+    assert!(p.a.session.stats().established_since.is_some());
+    // On Established each side sends End-of-RIB for every negotiated family.
+    let eors: Vec<_> = sent_messages(&p.a.log)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Update(raw) => raw.parse(ctx()).unwrap().end_of_rib,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(eors.len(), 2);
+}
+
+#[test]
+fn routes_flow_and_are_withdrawn() {
+    let mut p = established_pair();
+    p.set_routes(true, [host(10), host(11), host(12)].into());
+    assert_eq!(p.b.session.stats().prefixes_received, 3);
+    assert_eq!(p.a.session.stats().prefixes_advertised, 3);
+    assert_eq!(
+        p.b.session.received_prefixes(),
+        &[host(10), host(11), host(12)].into()
+    );
+
+    let before = p.a.log.len();
+    p.set_routes(true, [host(10), host(12)].into());
+    assert_eq!(
+        p.b.session.received_prefixes(),
+        &[host(10), host(12)].into()
+    );
+    // Minimal: exactly one UPDATE carrying exactly one withdrawal.
+    let msgs = sent_messages(&p.a.log[before..]);
+    assert_eq!(msgs.len(), 1);
+    let Message::Update(raw) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    let u = raw.parse(ctx()).unwrap();
+    assert_eq!((u.withdrawn, u.announced), (vec![host(11)], vec![]));
+
+    // Next hop is a's local address (next-hop-self), AS_PATH is [65001].
+    let first = sent_messages(&p.a.log)
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Update(raw) => {
+                Some(raw.parse(ctx()).unwrap()).filter(|u| !u.announced.is_empty())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(first.next_hop, Some(IpAddr::V4(A_ADDR)));
+    assert_eq!(first.as_path, vec![65001]);
+    assert_eq!(first.local_pref, None);
+}
+
+#[test]
+fn routes_set_before_established_are_sent_on_established() {
+    let mut p = Pair::ebgp();
+    p.a.session
+        .handle(p.now, Event::SetRoutes([host(1), host(2)].into()));
+    p.start();
+    p.advance(Duration::from_millis(1));
+    assert_eq!(p.b.session.received_prefixes(), &[host(1), host(2)].into());
+}
+
+#[test]
+fn keepalives_hold_the_session_up() {
+    let mut p = established_pair();
+    p.advance(Duration::from_secs(3600));
+    assert!(p.both_established());
+    assert_eq!(p.a.session.stats().flaps, 0);
+    assert!(
+        p.a.session.stats().messages_sent > 100,
+        "keepalives every 30 s"
+    );
+}
+
+#[test]
+fn hold_timer_expiry_then_reconnect() {
+    let mut p = established_pair();
+    p.set_routes(true, [host(10)].into());
+    p.b.frozen = true; // SIGSTOP: b stops reading and sending
+    let log_start = p.a.log.len();
+    p.advance(Duration::from_secs(91));
+    assert_eq!(p.a.session.state(), State::Idle);
+    let a_log = &p.a.log[log_start..];
+    assert_notified_and_closed(a_log, 4, 0);
+    assert!(
+        a_log.iter().any(|a| matches!(a, Action::StateChanged { to: State::Idle, reason, .. } if reason.contains("hold timer expired"))),
+        "{a_log:?}"
+    );
+    assert_eq!(p.a.session.stats().flaps, 1);
+    assert_eq!(
+        p.a.session.stats().prefixes_advertised,
+        0,
+        "Adj-RIB-Out forgotten"
+    );
+    assert!(
+        p.a.session
+            .stats()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("4/0")
+    );
+
+    // While b hangs, dials fail and a keeps retrying every connect_retry.
+    p.advance(Duration::from_secs(12));
+    assert!(
+        p.a.log[log_start..]
+            .iter()
+            .filter(|a| **a == Action::Connect)
+            .count()
+            >= 2
+    );
+
+    // b wakes up, reads the NOTIFICATION, goes Idle, then listens again; a reconnects.
+    p.b.frozen = false;
+    p.advance(Duration::from_secs(11));
+    assert!(
+        p.both_established(),
+        "a={} b={}",
+        p.a.session.state(),
+        p.b.session.state()
+    );
+    assert!(p.b.log.iter().any(|a| matches!(a, Action::StateChanged { reason, .. } if reason.contains("received NOTIFICATION 4/0"))));
+    assert_eq!(
+        p.b.session.received_prefixes(),
+        &[host(10)].into(),
+        "everything re-sent"
+    );
+}
+
+#[test]
+fn stop_sends_cease_and_stays_idle_until_start() {
+    let mut p = established_pair();
+    p.a.session.handle(p.now, Event::Stop);
+    p.settle();
+    let a_log: Vec<_> = p.a.log.iter().rev().take(3).rev().cloned().collect();
+    assert_notified_and_closed(&a_log, 6, 2);
+    assert!(
+        p.b.log
+            .iter()
+            .any(|a| matches!(a, Action::StateChanged { reason, .. }
+        if reason.contains("6/2") && reason.contains("Administrative Shutdown")))
+    );
+    p.advance(Duration::from_secs(60));
+    assert_eq!(p.a.session.state(), State::Idle);
+    assert_eq!(p.a.session.poll_timeout(), None, "stopped: no timers");
+    assert_eq!(
+        p.a.session.stats().last_error,
+        None,
+        "a manual stop is not an error"
+    );
+    p.a.session.handle(p.now, Event::Start);
+    p.advance(Duration::from_millis(1));
+    assert!(p.both_established());
+}
+
+#[test]
+fn tcp_loss_and_connect_failures_retry() {
+    let mut p = established_pair();
+    // The peer's TCP connection dies (no NOTIFICATION).
+    p.b.session.handle(p.now, Event::TcpClosed);
+    p.settle();
+    assert_eq!(p.b.session.state(), State::Idle);
+    assert_eq!(p.a.session.state(), State::Idle);
+    assert_eq!(p.b.session.stats().flaps, 1);
+    p.advance(Duration::from_secs(6));
+    assert!(p.both_established());
+}
+
+#[test]
+fn ibgp_uses_empty_as_path_and_local_pref() {
+    let mut a = a_config();
+    a.peer_as = 65001;
+    let mut b = b_config();
+    b.local_as = 65001;
+    let mut p = Pair::new(a, b);
+    p.start();
+    p.advance(Duration::from_millis(1));
+    assert!(p.both_established());
+    let from = p.a.log.len();
+    p.set_routes(true, [host(7)].into());
+    let Message::Update(raw) = &sent_messages(&p.a.log[from..])[0] else {
+        panic!()
+    };
+    let u = raw
+        .parse(porter_bgp::wire::UpdateContext {
+            four_octet_as: true,
+            is_ibgp: true,
+        })
+        .unwrap();
+    assert_eq!((u.as_path, u.local_pref), (vec![], Some(100)));
+    assert_eq!(p.b.session.received_prefixes(), &[host(7)].into());
+}
+
+#[test]
+fn large_rib_is_packed_and_v6_held_back_on_v4_session() {
+    let mut p = established_pair();
+    let mut routes: BTreeSet<Prefix> = (0..10_000u32)
+        .map(|i| Prefix::host(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))))
+        .collect();
+    routes.insert("2001:db8::10/128".parse().unwrap());
+    let from = p.a.log.len();
+    p.set_routes(true, routes);
+    assert_eq!(p.b.session.stats().prefixes_received, 10_000);
+    assert_eq!(
+        p.a.session.stats().prefixes_advertised,
+        10_000,
+        "IPv6 skipped on an IPv4 session"
+    );
+    let sends: Vec<_> = p.a.log[from..]
+        .iter()
+        .filter(|a| matches!(a, Action::Send(_)))
+        .collect();
+    assert_eq!(sends.len(), 1, "one flush, one write");
+    let Action::Send(bytes) = sends[0] else {
+        unreachable!()
+    };
+    let lens = frame_lengths(bytes);
+    assert_eq!(lens.len(), 10_000usize.div_ceil((4096 - 23 - 20) / 5));
+    assert!(lens.iter().all(|l| *l <= 4096));
+}
+
+#[test]
+fn route_refresh_resends_the_family() {
+    let mut p = established_pair();
+    p.set_routes(true, [host(1), host(2)].into());
+    let from = p.a.log.len();
+    let rr = porter_bgp::wire::encode_route_refresh(porter_bgp::Family::Ipv4Unicast).unwrap();
+    p.a.session.handle(p.now, Event::Received(rr));
+    p.settle();
+    let msgs = sent_messages(&p.a.log[from..]);
+    let Message::Update(raw) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(raw.parse(ctx()).unwrap().announced, vec![host(1), host(2)]);
+    assert!(p.both_established());
+}
