@@ -1,0 +1,412 @@
+//! The controller's decision: which Service holds which address.
+//!
+//! [`plan`] recomputes every assignment from a [`Snapshot`] and is deliberately stateless:
+//! after a restart, a resync or a missed event the same objects give the same answer.
+//! It never reshuffles: addresses Services already hold (their `status.loadBalancer`) are
+//! restored into the allocator *before* anything new is handed out, and are only given up
+//! when the Service's own intent changes (a different requested IP or pool) or it stops
+//! asking Porter.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Service;
+use porter_api::{EipStatus, ValidEip, annotations};
+use porter_ipam::{Allocator, Family, Request};
+
+use crate::{ObjectKey, Snapshot, selector};
+
+/// Every Service's and every Eip's desired state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Opted-in Services, and Services that must give an address back.
+    pub services: BTreeMap<ObjectKey, ServicePlan>,
+    /// Desired status of every Eip.
+    pub eips: BTreeMap<String, EipPlan>,
+}
+
+/// What a Service should hold, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePlan {
+    /// The addresses for `status.loadBalancer.ingress`, empty when none could be assigned.
+    pub ingress: Vec<IpAddr>,
+    /// The Eip the address came from (OpenELB writes it as a label on the Service).
+    pub pool: Option<String>,
+    /// How this plan relates to what the Service held.
+    pub outcome: Outcome,
+}
+
+/// How a Service's plan relates to its current status: what events to emit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It keeps the address it holds.
+    Kept,
+    /// It gets a new address.
+    Assigned,
+    /// No address could be assigned; the reason is meant for an `AllocationFailed` event.
+    Failed(String),
+    /// It no longer asks Porter for an address; what it held is released.
+    Released,
+    /// It holds an address that is in no Eip any more: kept, never silently moved, but the
+    /// operator is warned (the reason says what to do).
+    Orphaned(String),
+}
+
+/// Desired status of one Eip, or why it cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EipPlan {
+    /// The status to write (OpenELB's fields: poolSize, used, usage, ...).
+    pub status: EipStatus,
+    /// Problems that make the Eip unusable, each naming the field (`spec.address: ...`).
+    pub errors: Vec<String>,
+}
+
+/// The validated pools, in the order ties are broken: the oldest Eip wins an overlap.
+fn pools(
+    snapshot: &Snapshot,
+) -> (
+    Allocator,
+    BTreeMap<String, ValidEip>,
+    BTreeMap<String, Vec<String>>,
+) {
+    let mut allocator = Allocator::new();
+    let mut valid = BTreeMap::new();
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut order: Vec<_> = snapshot.eips.iter().collect();
+    order.sort_by_key(|(name, eip)| {
+        (
+            eip.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            (*name).clone(),
+        )
+    });
+    for (name, eip) in order {
+        match eip.validate() {
+            Ok(pool) => match allocator.set_pool(name, pool.range, pool.disabled) {
+                Ok(()) => {
+                    valid.insert(name.clone(), pool);
+                }
+                Err(e) => errors
+                    .entry(name.clone())
+                    .or_default()
+                    .push(format!("spec.address: {e}")),
+            },
+            Err(field_errors) => {
+                errors
+                    .entry(name.clone())
+                    .or_default()
+                    .extend(field_errors.iter().map(ToString::to_string));
+            }
+        }
+    }
+    (allocator, valid, errors)
+}
+
+/// Computes every Service's assignment and every Eip's status from `snapshot`.
+pub fn plan(snapshot: &Snapshot) -> Plan {
+    let (mut allocator, valid, mut eip_errors) = pools(snapshot);
+    let mut services = BTreeMap::new();
+
+    // Opted-in Services, oldest first, so that on a conflict the older claim wins.
+    let mut wanted: Vec<(&ObjectKey, &Service)> = snapshot
+        .services
+        .iter()
+        .filter(|(_, svc)| annotations::opted_in(svc))
+        .collect();
+    wanted.sort_by_key(|(key, svc)| {
+        (
+            svc.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            (*key).clone(),
+        )
+    });
+
+    // Phase 1: restore what Services hold, so nothing new can take it.
+    let mut pending = Vec::new();
+    for &(key, svc) in &wanted {
+        let intent = match Intent::of(svc) {
+            Ok(intent) => intent,
+            Err(reason) => {
+                services.insert(key.clone(), failed(reason));
+                continue;
+            }
+        };
+        let held = ingress_ips(svc);
+        match restore(&mut allocator, key, &held, &intent) {
+            Restored::Kept(pool) => {
+                services.insert(
+                    key.clone(),
+                    ServicePlan {
+                        ingress: held,
+                        pool: Some(pool),
+                        outcome: Outcome::Kept,
+                    },
+                );
+            }
+            Restored::Orphaned(ip) => {
+                let reason = format!(
+                    "address {ip} is in no Eip pool any more; it is kept, not moved: restore its pool, or clear the Service's status to get a new address"
+                );
+                services.insert(
+                    key.clone(),
+                    ServicePlan {
+                        ingress: held,
+                        pool: None,
+                        outcome: Outcome::Orphaned(reason),
+                    },
+                );
+            }
+            Restored::Nothing => pending.push((key, svc, intent)),
+        }
+    }
+
+    // Phase 2: assign to everybody else, in the same deterministic order.
+    for (key, svc, intent) in pending {
+        let owner = key.to_string();
+        let plan = match intent.request(snapshot, svc, &valid) {
+            Err(reason) => failed(reason),
+            Ok(request) => match allocator.assign(&owner, &request) {
+                Ok(a) => ServicePlan {
+                    ingress: vec![a.ip],
+                    pool: Some(a.pool),
+                    outcome: Outcome::Assigned,
+                },
+                Err(e) => failed(e.to_string()),
+            },
+        };
+        services.insert(key.clone(), plan);
+    }
+
+    // Services that stopped asking Porter give back what they held from Porter's pools.
+    for (key, svc) in &snapshot.services {
+        if annotations::opted_in(svc) {
+            continue;
+        }
+        if ingress_ips(svc)
+            .iter()
+            .any(|ip| allocator.pool_of(*ip).is_some())
+        {
+            services.insert(
+                key.clone(),
+                ServicePlan {
+                    ingress: vec![],
+                    pool: None,
+                    outcome: Outcome::Released,
+                },
+            );
+        }
+    }
+
+    let mut eips = BTreeMap::new();
+    for name in snapshot.eips.keys() {
+        let errors = eip_errors.remove(name).unwrap_or_default();
+        eips.insert(
+            name.clone(),
+            EipPlan {
+                status: eip_status(&allocator, name, valid.get(name), &errors),
+                errors,
+            },
+        );
+    }
+    Plan { services, eips }
+}
+
+fn failed(reason: String) -> ServicePlan {
+    ServicePlan {
+        ingress: vec![],
+        pool: None,
+        outcome: Outcome::Failed(reason),
+    }
+}
+
+/// The addresses in a Service's `status.loadBalancer.ingress`.
+pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .map(|ingress| {
+            ingress
+                .iter()
+                .filter_map(|i| i.ip.as_deref()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a Service asks for.
+struct Intent {
+    ip: Option<IpAddr>,
+    pool: Option<String>,
+}
+
+impl Intent {
+    fn of(svc: &Service) -> Result<Self, String> {
+        let ip = annotations::requested_ip(svc).map_err(|e| e.to_string())?;
+        let pool = annotations::requested_pool(svc).map(str::to_owned);
+        Ok(Self { ip, pool })
+    }
+
+    /// The allocator request for this intent: which pools, in which order.
+    fn request(
+        &self,
+        snapshot: &Snapshot,
+        svc: &Service,
+        valid: &BTreeMap<String, ValidEip>,
+    ) -> Result<Request, String> {
+        let family = self
+            .ip
+            .map(Family::of)
+            .unwrap_or_else(|| service_family(svc));
+        if let Some(pool) = &self.pool {
+            if !snapshot.eips.contains_key(pool) {
+                return Err(format!(
+                    "Eip {pool:?} (named by annotation {}) does not exist",
+                    annotations::EIP_POOL_ANNOTATION
+                ));
+            }
+            if !valid.contains_key(pool) {
+                return Err(format!(
+                    "Eip {pool:?} (named by annotation {}) is invalid; see its status",
+                    annotations::EIP_POOL_ANNOTATION
+                ));
+            }
+            return Ok(Request {
+                pools: vec![pool.clone()],
+                ip: self.ip,
+                family,
+            });
+        }
+        if self.ip.is_some() {
+            return Ok(Request {
+                pools: valid.keys().cloned().collect(),
+                ip: self.ip,
+                family,
+            });
+        }
+        let namespace = svc.metadata.namespace.as_deref().unwrap_or("default");
+        let labels = snapshot.namespace_labels(namespace);
+        let mut bound: Vec<(&String, &ValidEip)> = valid
+            .iter()
+            .filter(|(_, pool)| {
+                pool.namespaces.iter().any(|ns| ns == namespace)
+                    || (!pool.namespace_selector.is_empty()
+                        && selector::matches(&match_labels(&pool.namespace_selector), &labels))
+            })
+            .collect();
+        bound.sort_by_key(|(name, pool)| (pool.priority, (*name).clone()));
+        let mut pools: Vec<String> = bound.into_iter().map(|(name, _)| name.clone()).collect();
+        if pools.is_empty() {
+            pools = valid
+                .iter()
+                .filter(|(_, p)| p.is_default)
+                .map(|(n, _)| n.clone())
+                .collect();
+        }
+        if pools.is_empty() {
+            return Err(format!(
+                "no Eip serves namespace {namespace:?}: name one with annotation {}, list the namespace in an Eip's spec.namespaces, or mark an Eip with {}: \"true\"",
+                annotations::EIP_POOL_ANNOTATION,
+                annotations::DEFAULT_EIP_ANNOTATION
+            ));
+        }
+        Ok(Request {
+            pools,
+            ip: None,
+            family,
+        })
+    }
+
+    /// Whether an address the Service holds still satisfies what it asks for.
+    fn accepts(&self, ip: IpAddr, pool: &str) -> bool {
+        self.ip.is_none_or(|want| want == ip)
+            && self.pool.as_deref().is_none_or(|want| want == pool)
+    }
+}
+
+fn match_labels(
+    map: &BTreeMap<String, String>,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+        match_labels: Some(map.clone()),
+        ..Default::default()
+    }
+}
+
+/// The family a Service wants first (`spec.ipFamilies[0]`), IPv4 when unset.
+fn service_family(svc: &Service) -> Family {
+    let first = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ip_families.as_ref())
+        .and_then(|f| f.first().cloned());
+    match first.as_deref() {
+        Some("IPv6") => Family::V6,
+        _ => Family::V4,
+    }
+}
+
+enum Restored {
+    Kept(String),
+    Orphaned(IpAddr),
+    Nothing,
+}
+
+/// Re-records the first address the Service holds, if it still satisfies the Service's intent.
+fn restore(
+    allocator: &mut Allocator,
+    key: &ObjectKey,
+    held: &[IpAddr],
+    intent: &Intent,
+) -> Restored {
+    let Some(&ip) = held.first() else {
+        return Restored::Nothing;
+    };
+    let Some(pool) = allocator.pool_of(ip).map(str::to_owned) else {
+        // Held but in no pool: keep it unless the user asked for something else.
+        return if intent.ip.is_none() && intent.pool.is_none() {
+            Restored::Orphaned(ip)
+        } else {
+            Restored::Nothing
+        };
+    };
+    if !intent.accepts(ip, &pool) {
+        return Restored::Nothing;
+    }
+    match allocator.restore(&key.to_string(), ip) {
+        Ok(_) => Restored::Kept(pool),
+        // Held by an older Service too (a status edited by hand): the older claim won.
+        Err(_) => Restored::Nothing,
+    }
+}
+
+fn eip_status(
+    allocator: &Allocator,
+    name: &str,
+    pool: Option<&ValidEip>,
+    errors: &[String],
+) -> EipStatus {
+    let Some(pool) = pool else {
+        return EipStatus {
+            ready: Some(false),
+            ..Default::default()
+        };
+    };
+    let usage = allocator.usage(name);
+    let used = allocator.used(name);
+    let size = i64::try_from(pool.range.size()).unwrap_or(i64::MAX);
+    let in_use = i64::try_from(used.len()).unwrap_or(i64::MAX);
+    EipStatus {
+        occupied: Some(usage.is_some_and(|u| u.used >= u.size)),
+        usage: Some(in_use),
+        pool_size: Some(size),
+        used: Some(
+            used.into_iter()
+                .map(|(ip, owner)| (ip.to_string(), owner))
+                .collect(),
+        ),
+        first_ip: Some(pool.range.first().to_string()),
+        last_ip: Some(pool.range.last().to_string()),
+        ready: Some(errors.is_empty()),
+        v4: Some(pool.range.family() == Family::V4),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,23 @@
+//! Porter's pure decision cores.
+//!
+//! Both Porter roles reduce to a function of what the cluster holds:
+//!
+//! * the **controller** ([`assign`]) turns Services and Eip pools into IP assignments
+//!   (`status.loadBalancer.ingress`) and Eip usage, sticking to what Services already hold;
+//! * the **speaker** ([`announce`]) turns the same objects, seen from one node, into the BGP
+//!   configuration and the set of prefixes that node must announce.
+//!
+//! The input is a [`Snapshot`]: plain Kubernetes objects, whether they came from YAML files
+//! ([`manifests`]) or from the API server. Nothing here does I/O, reads a clock or depends
+//! on iteration order of a hash map, so every decision is reproducible from a snapshot.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod announce;
+pub mod assign;
+pub mod key;
+pub mod manifests;
+pub mod selector;
+pub mod snapshot;
+
+pub use key::ObjectKey;
+pub use snapshot::Snapshot;

@@ -1,0 +1,321 @@
+//! Kubernetes-style YAML manifests as a source of objects.
+//!
+//! Porter runs without a cluster (the lab, CI, trying it out) by reading the very objects a
+//! cluster would hold from YAML files. Parsing is pure: the caller reads the files and hands
+//! their text here, so the same code is tested without touching a disk.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use porter_api::{BgpConf, BgpPeer, Eip};
+
+use crate::{ObjectKey, Snapshot};
+
+/// One object read from a manifest, of a kind Porter uses.
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived: each object is moved into a Snapshot once"
+)]
+pub enum Object {
+    /// An Eip pool.
+    Eip(Eip),
+    /// The BGP configuration of the speakers.
+    BgpConf(BgpConf),
+    /// A BGP neighbour.
+    BgpPeer(BgpPeer),
+    /// A Service.
+    Service(Service),
+    /// The endpoints of a Service.
+    EndpointSlice(EndpointSlice),
+    /// A Node.
+    Node(Node),
+    /// A Namespace (for Eip namespace selectors).
+    Namespace(Namespace),
+}
+
+/// A problem found while reading manifests: shown to the user, never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Where it came from: `file.yaml` and the document's kind/name when known.
+    pub source: String,
+    /// What is wrong, in plain words.
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+const PORTER_GROUP_VERSION: &str = "network.kubesphere.io/v1alpha2";
+
+/// Parses every YAML document of one file. Documents of kinds Porter does not use are
+/// skipped with a diagnostic; a document that does not parse yields a diagnostic naming it
+/// and does not stop the other documents.
+pub fn parse_documents(source: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
+    let mut objects = Vec::new();
+    let mut diagnostics = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let here = format!("{source} (document {})", index + 1);
+        let value = match serde_yaml::Value::deserialize(document) {
+            Ok(serde_yaml::Value::Null) => continue,
+            Ok(v) => v,
+            Err(e) => {
+                diagnostics.push(Diagnostic {
+                    source: here,
+                    message: format!("not valid YAML: {e}"),
+                });
+                continue;
+            }
+        };
+        let value = match serde_json::to_value(&value) {
+            Ok(v) => v,
+            Err(e) => {
+                diagnostics.push(Diagnostic {
+                    source: here,
+                    message: format!("not a Kubernetes object: {e}"),
+                });
+                continue;
+            }
+        };
+        match parse_object(&value) {
+            Ok((object, warnings)) => {
+                let source = format!("{source} ({})", describe(&value));
+                diagnostics.extend(warnings.into_iter().map(|message| Diagnostic {
+                    source: source.clone(),
+                    message,
+                }));
+                if let Some(object) = object {
+                    objects.push(object);
+                }
+            }
+            Err(message) => diagnostics.push(Diagnostic {
+                source: format!("{source} ({})", describe(&value)),
+                message,
+            }),
+        }
+    }
+    (objects, diagnostics)
+}
+
+fn describe(value: &serde_json::Value) -> String {
+    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("?");
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(|k| k.as_str())
+        .unwrap_or("?");
+    format!("{kind} {name}")
+}
+
+type Parsed = (Option<Object>, Vec<String>);
+
+fn parse_object(value: &serde_json::Value) -> Result<Parsed, String> {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    match (api_version, kind) {
+        (PORTER_GROUP_VERSION, "Eip") => porter_kind(value).map(|(o, w)| (Some(Object::Eip(o)), w)),
+        (PORTER_GROUP_VERSION, "BgpConf") => {
+            porter_kind(value).map(|(o, w)| (Some(Object::BgpConf(o)), w))
+        }
+        (PORTER_GROUP_VERSION, "BgpPeer") => {
+            porter_kind(value).map(|(o, w)| (Some(Object::BgpPeer(o)), w))
+        }
+        ("network.kubesphere.io/v1alpha1", _) => Err(format!(
+            "apiVersion {api_version} is OpenELB's v0.3 API, whose field names differ; rewrite it as {PORTER_GROUP_VERSION}"
+        )),
+        ("v1", "Service") => builtin(value).map(|o| (Some(Object::Service(o)), vec![])),
+        ("v1", "Node") => builtin(value).map(|o| (Some(Object::Node(o)), vec![])),
+        ("v1", "Namespace") => builtin(value).map(|o| (Some(Object::Namespace(o)), vec![])),
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            builtin(value).map(|o| (Some(Object::EndpointSlice(o)), vec![]))
+        }
+        _ => Ok((
+            None,
+            vec![format!(
+                "{kind} ({api_version}) is not read by Porter; ignored"
+            )],
+        )),
+    }
+}
+
+fn porter_kind<K: DeserializeOwned + Serialize>(
+    value: &serde_json::Value,
+) -> Result<(K, Vec<String>), String> {
+    let (object, unknown) =
+        porter_api::unknown_fields::<K>(value).map_err(|e| format!("invalid: {e}"))?;
+    let warnings = unknown
+        .into_iter()
+        .map(|path| format!("{path} is not known to Porter and was ignored"))
+        .collect();
+    Ok((object, warnings))
+}
+
+fn builtin<K: DeserializeOwned>(value: &serde_json::Value) -> Result<K, String> {
+    serde_json::from_value(value.clone()).map_err(|e| format!("invalid: {e}"))
+}
+
+impl Snapshot {
+    /// Adds or replaces an object (identity = kind + name, and namespace where namespaced).
+    pub fn insert(&mut self, object: Object) {
+        match object {
+            Object::Eip(o) => {
+                self.eips
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::BgpConf(o) => {
+                self.bgp_confs
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::BgpPeer(o) => {
+                self.bgp_peers
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::Service(o) => {
+                if let Some(key) = ObjectKey::of(&o.metadata) {
+                    self.services.insert(key, o);
+                }
+            }
+            Object::EndpointSlice(o) => {
+                if let Some(key) = ObjectKey::of(&o.metadata) {
+                    self.endpoint_slices.insert(key, o);
+                }
+            }
+            Object::Node(o) => {
+                self.nodes
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::Namespace(o) => {
+                self.namespaces
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+        }
+    }
+
+    /// Applies only the `status` of `object` to the object of the same identity, as the
+    /// status subresource does: the spec the user wrote stays authoritative. Returns false
+    /// when no such object exists (a status for a deleted object is stale and ignored).
+    pub fn overlay_status(&mut self, object: Object) -> bool {
+        match object {
+            Object::Service(o) => ObjectKey::of(&o.metadata)
+                .and_then(|key| self.services.get_mut(&key))
+                .map(|svc| svc.status = o.status)
+                .is_some(),
+            Object::Eip(o) => self
+                .eips
+                .get_mut(o.metadata.name.as_deref().unwrap_or_default())
+                .map(|eip| eip.status = o.status)
+                .is_some(),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+apiVersion: network.kubesphere.io/v1alpha2
+kind: Eip
+metadata:
+  name: eip-pool
+spec:
+  address: 192.168.0.91-192.168.0.100
+  protocol: bgp
+  fancyNewField: 3
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  annotations:
+    lb.kubesphere.io/v1alpha1: openelb
+spec:
+  type: LoadBalancer
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+---
+apiVersion: network.kubesphere.io/v1alpha1
+kind: BgpConf
+metadata:
+  name: default
+spec:
+  as: 1
+"#;
+
+    #[test]
+    fn parses_known_kinds_and_reports_the_rest() {
+        let (objects, diags) = parse_documents("pool.yaml", FILE);
+        assert_eq!(objects.len(), 2);
+        let messages: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert!(
+            messages.iter().any(|m| m.contains("Eip eip-pool")
+                && m.contains("spec.fancyNewField is not known to Porter")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("Deployment (apps/v1) is not read by Porter")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("OpenELB's v0.3 API")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_broken_document_does_not_hide_the_others() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: 3}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\n";
+        let (objects, diags) = parse_documents("f.yaml", text);
+        assert_eq!(objects.len(), 1);
+        assert_eq!(diags.len(), 1);
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("f.yaml (Service a): invalid"),
+            "{}",
+            diags[0]
+        );
+    }
+
+    #[test]
+    fn namespace_defaults_and_status_overlay() {
+        let (objects, _) = parse_documents("f.yaml", FILE);
+        let mut snap = Snapshot::default();
+        for o in objects {
+            snap.insert(o);
+        }
+        let key = ObjectKey::new("default", "web");
+        assert!(snap.services.contains_key(&key));
+        let status: Service = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"type": "ClusterIP"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.168.0.91"}]}}
+        }))
+        .unwrap();
+        assert!(snap.overlay_status(Object::Service(status)));
+        let svc = &snap.services[&key];
+        assert_eq!(
+            svc.spec.as_ref().unwrap().type_.as_deref(),
+            Some("LoadBalancer"),
+            "spec must stay the user's"
+        );
+        assert!(svc.status.is_some());
+    }
+}

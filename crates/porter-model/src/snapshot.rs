@@ -1,0 +1,56 @@
+//! The objects Porter decides from.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use porter_api::{BgpConf, BgpPeer, Eip};
+
+use crate::ObjectKey;
+
+/// Everything the controller and the speaker read, as plain API objects.
+///
+/// It is the boundary between *where objects come from* (manifest files today, the API
+/// server's watches later) and *what Porter decides*: both sources fill the same struct and
+/// feed the same pure cores. Maps are ordered so decisions never depend on arrival order.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Eip pools by name (cluster-scoped).
+    pub eips: BTreeMap<String, Eip>,
+    /// BgpConf objects by name; only `default` is used, as in OpenELB.
+    pub bgp_confs: BTreeMap<String, BgpConf>,
+    /// BgpPeer objects by name (cluster-scoped).
+    pub bgp_peers: BTreeMap<String, BgpPeer>,
+    /// Services by `namespace/name`.
+    pub services: BTreeMap<ObjectKey, Service>,
+    /// EndpointSlices by `namespace/name`.
+    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, Node>,
+    /// Namespaces by name, for Eip `namespaceSelector`.
+    pub namespaces: BTreeMap<String, Namespace>,
+}
+
+impl Snapshot {
+    /// The EndpointSlices that belong to a Service (label `kubernetes.io/service-name`).
+    pub fn slices_of<'a>(
+        &'a self,
+        service: &'a ObjectKey,
+    ) -> impl Iterator<Item = &'a EndpointSlice> + 'a {
+        self.endpoint_slices.iter().filter_map(move |(key, slice)| {
+            let owner = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+            (key.namespace == service.namespace && *owner == service.name).then_some(slice)
+        })
+    }
+
+    /// Labels of a namespace (empty when the namespace object is unknown).
+    pub fn namespace_labels(&self, namespace: &str) -> BTreeMap<String, String> {
+        self.namespaces
+            .get(namespace)
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The well-known label linking an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
