@@ -1,0 +1,225 @@
+//! One BGP session: a tokio task that moves bytes and time in and out of the sans-IO core.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use porter_bgp::{Action, Event, Prefix, Session, SessionConfig, State};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::status::{PeerStatus, StatusBoard};
+
+/// How long one TCP connect attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write may block (peer not reading) before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the manager tells a session task.
+pub(crate) enum Command {
+    /// Replace the set of announced prefixes.
+    SetRoutes(BTreeSet<Prefix>),
+    /// The peer opened a connection to us.
+    Incoming(TcpStream, SocketAddr),
+    /// Say goodbye (NOTIFICATION Cease) and end the task.
+    Stop,
+}
+
+/// Everything a session task needs to know about its peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionSpec {
+    /// BgpPeer name, used for logs and the status board.
+    pub(crate) name: String,
+    /// The core's configuration.
+    pub(crate) config: SessionConfig,
+    /// The peer's TCP port.
+    pub(crate) port: u16,
+}
+
+/// Starts a session task; it runs until it is told to stop or its command channel closes.
+pub(crate) fn spawn(
+    spec: SessionSpec,
+    routes: BTreeSet<Prefix>,
+    board: StatusBoard,
+) -> (mpsc::Sender<Command>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(16);
+    let span = tracing::info_span!("session", peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as);
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        run(spec, routes, rx, board),
+        span,
+    ));
+    (tx, task)
+}
+
+type Connecting = Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>>;
+
+struct Io {
+    reader: Option<OwnedReadHalf>,
+    writer: Option<OwnedWriteHalf>,
+    connecting: Option<Connecting>,
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+async fn run(
+    spec: SessionSpec,
+    routes: BTreeSet<Prefix>,
+    mut rx: mpsc::Receiver<Command>,
+    board: StatusBoard,
+) {
+    let mut core = Session::new(spec.config.clone());
+    core.handle(now(), Event::SetRoutes(routes));
+    core.handle(now(), Event::Start);
+    let mut io = Io {
+        reader: None,
+        writer: None,
+        connecting: None,
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut stopping = false;
+    let mut last_status = None;
+    loop {
+        drain(&mut core, &mut io, &spec, stopping).await;
+        let status = status_of(&core);
+        if last_status.as_ref() != Some(&status) {
+            board.set(&spec.name, status.clone());
+            last_status = Some(status);
+        }
+        if stopping {
+            break;
+        }
+        let deadline = core.poll_timeout().map(Instant::from_std);
+        tokio::select! {
+            command = rx.recv() => match command {
+                None | Some(Command::Stop) => {
+                    core.handle(now(), Event::Stop);
+                    stopping = true;
+                }
+                Some(Command::SetRoutes(routes)) => core.handle(now(), Event::SetRoutes(routes)),
+                Some(Command::Incoming(stream, remote)) => {
+                    // One connection at a time: a second one while ours is up or opening is
+                    // refused (the peer retries). Full RFC 4271 §6.8 collision resolution
+                    // comes with the complete speaker.
+                    if io.reader.is_some() || stopping || !matches!(core.state(), State::Connect | State::Active) {
+                        tracing::debug!(%remote, state = %core.state(), "refusing a second connection");
+                    } else {
+                        io.connecting = None;
+                        attach(&mut core, &mut io, stream);
+                    }
+                }
+            },
+            result = async { io.connecting.as_mut().expect("guarded by the branch condition").await }, if io.connecting.is_some() => {
+                io.connecting = None;
+                match result {
+                    Ok(stream) => attach(&mut core, &mut io, stream),
+                    Err(error) => {
+                        tracing::debug!(%error, "connect failed");
+                        core.handle(now(), Event::TcpConnectFailed);
+                    }
+                }
+            },
+            read = async { io.reader.as_mut().expect("guarded by the branch condition").read(&mut buf).await }, if io.reader.is_some() => {
+                match read {
+                    Ok(0) | Err(_) => {
+                        io.reader = None;
+                        io.writer = None;
+                        core.handle(now(), Event::TcpClosed);
+                    }
+                    Ok(n) => core.handle(now(), Event::Received(Bytes::copy_from_slice(&buf[..n]))),
+                }
+            },
+            () = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(now()),
+        }
+    }
+    board.remove(&spec.name);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands a connected stream to the core.
+fn attach(core: &mut Session, io: &mut Io, stream: TcpStream) {
+    let addrs = stream
+        .local_addr()
+        .and_then(|l| Ok((l, stream.peer_addr()?)));
+    let Ok((local, remote)) = addrs else {
+        core.handle(now(), Event::TcpConnectFailed);
+        return;
+    };
+    // BGP messages are small and latency matters for convergence: no Nagle delay.
+    let _ = stream.set_nodelay(true);
+    let local = SocketAddr::new(crate::listener::canonical(local.ip()), local.port());
+    let remote = SocketAddr::new(crate::listener::canonical(remote.ip()), remote.port());
+    let (reader, writer) = stream.into_split();
+    io.reader = Some(reader);
+    io.writer = Some(writer);
+    core.handle(now(), Event::TcpConnected { local, remote });
+}
+
+/// Carries out every action the core asks for, in order.
+async fn drain(core: &mut Session, io: &mut Io, spec: &SessionSpec, stopping: bool) {
+    while let Some(action) = core.poll_action() {
+        match action {
+            Action::Connect => {
+                let target = SocketAddr::new(spec.config.peer_addr, spec.port);
+                io.connecting = Some(Box::pin(async move {
+                    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
+                        .await
+                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+                }));
+            }
+            Action::Send(bytes) => {
+                let Some(writer) = io.writer.as_mut() else {
+                    continue;
+                };
+                let written = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&bytes)).await;
+                if !matches!(written, Ok(Ok(()))) {
+                    io.reader = None;
+                    io.writer = None;
+                    core.handle(now(), Event::TcpClosed);
+                }
+            }
+            Action::Close => {
+                if let Some(mut writer) = io.writer.take() {
+                    let _ = writer.shutdown().await;
+                }
+                io.reader = None;
+            }
+            Action::StateChanged { from, to, reason } => {
+                if to == State::Established {
+                    tracing::info!(%from, %to, "session established");
+                } else if from == State::Established && stopping {
+                    tracing::info!(%from, %to, %reason, "session closed");
+                } else if from == State::Established {
+                    tracing::warn!(%from, %to, %reason, "session down");
+                } else {
+                    tracing::debug!(%from, %to, %reason, "session state changed");
+                }
+            }
+        }
+    }
+}
+
+fn status_of(core: &Session) -> PeerStatus {
+    let stats = core.stats();
+    PeerStatus {
+        address: core.config().peer_addr,
+        peer_as: core.config().peer_as,
+        state: core.state(),
+        established_since: stats.established_since,
+        advertised: stats.prefixes_advertised,
+        last_error: stats.last_error.clone(),
+    }
+}

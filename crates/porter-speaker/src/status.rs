@@ -1,0 +1,50 @@
+//! What the sessions are doing, for logs, `porter status` and (later) metrics.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use porter_bgp::State;
+
+/// One peer's session as seen from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The peer's address.
+    pub address: IpAddr,
+    /// The peer's AS.
+    pub peer_as: u32,
+    /// RFC 4271 session state.
+    pub state: State,
+    /// When the session last became Established (None while it is not).
+    pub established_since: Option<Instant>,
+    /// Prefixes currently advertised to the peer.
+    pub advertised: usize,
+    /// Why the session last went down, if it did.
+    pub last_error: Option<String>,
+}
+
+/// Shared board where every session task posts its status; readers take snapshots.
+///
+/// A mutex-protected map is enough: it is written on state changes only, never per message.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard(Arc<Mutex<BTreeMap<String, PeerStatus>>>);
+
+impl StatusBoard {
+    /// A copy of every peer's status, by BgpPeer name.
+    pub fn snapshot(&self) -> BTreeMap<String, PeerStatus> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set(&self, peer: &str, status: PeerStatus) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(peer.to_owned(), status);
+        }
+    }
+
+    pub(crate) fn remove(&self, peer: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(peer);
+        }
+    }
+}

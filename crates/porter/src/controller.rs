@@ -1,0 +1,104 @@
+//! `porter controller`: keeps Services' addresses and Eips' status in line with the plan.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+use porter_model::Snapshot;
+use porter_model::assign::{self, Outcome, Plan};
+
+use crate::manifest_dir::{ManifestDir, Watcher};
+
+/// Runs until SIGTERM/Ctrl-C: every change of the manifests is re-planned and the status
+/// that differs from the plan is written.
+pub(crate) async fn run(manifests: PathBuf, poll: Duration) -> anyhow::Result<()> {
+    let mut watcher = Watcher::new(ManifestDir::new(manifests), poll);
+    let shutdown = crate::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut reported: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    loop {
+        let snapshot = tokio::select! {
+            s = watcher.next() => s,
+            () = &mut shutdown => return Ok(()),
+        };
+        let plan = assign::plan(&snapshot);
+        if let Err(error) = write_changes(watcher.dir(), &snapshot, &plan) {
+            tracing::error!(error = format!("{error:#}"), "cannot write status");
+        }
+        report_eip_errors(&plan, &mut reported);
+    }
+}
+
+/// Writes the status of every object whose planned status differs from what it holds, and
+/// logs what happened the way Events would tell it.
+fn write_changes(dir: &ManifestDir, snapshot: &Snapshot, plan: &Plan) -> anyhow::Result<()> {
+    for (key, service) in &plan.services {
+        let current = snapshot
+            .services
+            .get(key)
+            .map(assign::ingress_ips)
+            .unwrap_or_default();
+        if current == service.ingress {
+            if let Outcome::Failed(reason) | Outcome::Orphaned(reason) = &service.outcome {
+                tracing::debug!(service = %key, %reason, "unchanged");
+            }
+            continue;
+        }
+        match &service.outcome {
+            Outcome::Assigned => {
+                tracing::info!(service = %key, ip = %join(&service.ingress), pool = service.pool.as_deref().unwrap_or("-"), "IPAllocated")
+            }
+            Outcome::Failed(reason) => tracing::warn!(service = %key, %reason, "AllocationFailed"),
+            Outcome::Released => tracing::info!(service = %key, ip = %join(&current), "IPReleased"),
+            Outcome::Kept | Outcome::Orphaned(_) => {}
+        }
+        dir.write_service_status(key, status_for(&service.ingress))?;
+    }
+    // A deleted Service's address is free again; its status file goes with it.
+    dir.prune_service_status(snapshot)?;
+    for (name, eip) in &plan.eips {
+        let current = snapshot.eips.get(name).and_then(|e| e.status.clone());
+        if current.as_ref() != Some(&eip.status) {
+            dir.write_eip_status(name, eip.status.clone())?;
+        }
+    }
+    Ok(())
+}
+
+fn status_for(ips: &[std::net::IpAddr]) -> Option<ServiceStatus> {
+    if ips.is_empty() {
+        return None;
+    }
+    let ingress = ips
+        .iter()
+        .map(|ip| LoadBalancerIngress {
+            ip: Some(ip.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    Some(ServiceStatus {
+        load_balancer: Some(LoadBalancerStatus {
+            ingress: Some(ingress),
+        }),
+        ..Default::default()
+    })
+}
+
+fn report_eip_errors(plan: &Plan, reported: &mut BTreeMap<String, Vec<String>>) {
+    for (name, eip) in &plan.eips {
+        if reported.get(name) != Some(&eip.errors) {
+            for error in &eip.errors {
+                tracing::warn!(pool = %name, %error, "Eip is invalid");
+            }
+            reported.insert(name.clone(), eip.errors.clone());
+        }
+    }
+}
+
+fn join(ips: &[std::net::IpAddr]) -> String {
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}

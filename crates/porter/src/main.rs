@@ -1,0 +1,140 @@
+//! `porter`: one binary for every role of Porter, the bare-metal Kubernetes load balancer.
+//!
+//! * `porter controller` assigns Eip addresses to LoadBalancer Services;
+//! * `porter speaker` runs on every node and announces them over BGP;
+//! * `porter status` shows what was assigned; `porter crds` prints the CRDs.
+//!
+//! Both roles read their objects from a source: today a folder of Kubernetes-style YAML
+//! manifests (`--manifests DIR`, no cluster needed); the Kubernetes API feeds the same
+//! pure cores ([`porter_model`]) next.
+
+mod controller;
+mod manifest_dir;
+mod speaker;
+mod status;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Porter: a load balancer for bare-metal Kubernetes (BGP + ECMP), OpenELB-compatible.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assign Eip addresses to LoadBalancer Services that opt in.
+    Controller {
+        /// Folder of Kubernetes YAML manifests to read objects from (and write status to).
+        #[arg(long, env = "PORTER_MANIFESTS")]
+        manifests: PathBuf,
+        /// How often the folder is checked for changes, in milliseconds.
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+    },
+    /// Announce the addresses this node serves to its BGP peers.
+    Speaker {
+        /// Folder of Kubernetes YAML manifests to read objects from.
+        #[arg(long, env = "PORTER_MANIFESTS")]
+        manifests: PathBuf,
+        /// This node's name (as in its Node object).
+        #[arg(long, env = "NODE_NAME")]
+        node: String,
+        /// How often the folder is checked for changes, in milliseconds.
+        #[arg(long, default_value_t = 100)]
+        poll_ms: u64,
+    },
+    /// Show Services, their addresses and the Eip pools.
+    Status {
+        /// Folder of Kubernetes YAML manifests.
+        #[arg(long, env = "PORTER_MANIFESTS")]
+        manifests: PathBuf,
+        /// Only this Service (`namespace/name`).
+        #[arg(long)]
+        service: Option<String>,
+        /// Print only the address(es), one per line (for scripts).
+        #[arg(long, requires = "service")]
+        ip_only: bool,
+    },
+    /// Print the CustomResourceDefinitions (Eip, BgpConf, BgpPeer) as YAML.
+    Crds,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds => {
+            print!("{}", porter_api::crds_yaml());
+            Ok(())
+        }
+        Command::Status {
+            manifests,
+            service,
+            ip_only,
+        } => status::print(&manifests, service.as_deref(), ip_only),
+        Command::Controller { manifests, poll_ms } => {
+            init_tracing();
+            runtime()?.block_on(controller::run(manifests, Duration::from_millis(poll_ms)))
+        }
+        Command::Speaker {
+            manifests,
+            node,
+            poll_ms,
+        } => {
+            init_tracing();
+            runtime()?.block_on(speaker::run(
+                manifests,
+                node,
+                Duration::from_millis(poll_ms),
+            ))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .compact()
+        .init();
+}
+
+/// Resolves when the process is asked to stop (SIGTERM from Kubernetes or a supervisor,
+/// Ctrl-C from a terminal).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

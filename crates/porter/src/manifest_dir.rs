@@ -1,0 +1,221 @@
+//! A folder of YAML manifests standing in for the API server.
+//!
+//! Users' files hold the objects (Eips, BgpConf, BgpPeers, Services, EndpointSlices, Nodes);
+//! the controller writes what the status subresource would hold into `status/`, one file per
+//! object, so user files are never rewritten. Writes are atomic (write, then rename), so a
+//! reader never sees half a file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::{Service, ServiceStatus};
+use porter_api::{Eip, EipStatus};
+use porter_model::manifests::{Diagnostic, parse_documents};
+use porter_model::{ObjectKey, Snapshot};
+
+/// Sub-folder where status is written.
+const STATUS_DIR: &str = "status";
+
+/// The manifests folder.
+pub(crate) struct ManifestDir {
+    root: PathBuf,
+}
+
+/// What the folder looked like: changes when any file is added, removed or rewritten.
+pub(crate) type Fingerprint = BTreeSet<(PathBuf, Option<SystemTime>, u64)>;
+
+impl ManifestDir {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let path = entry?.path();
+                    let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+                    if yaml && path.is_file() {
+                        files.push(path);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Cheap change detection: names, sizes and modification times.
+    pub(crate) fn fingerprint(&self) -> std::io::Result<Fingerprint> {
+        let mut out = Fingerprint::new();
+        for dir in [self.root.clone(), self.root.join(STATUS_DIR)] {
+            for path in Self::yaml_files(&dir)? {
+                let meta = std::fs::metadata(&path)?;
+                out.insert((path, meta.modified().ok(), meta.len()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads every object, then lays the written status over them.
+    pub(crate) fn load(&self) -> anyhow::Result<(Snapshot, Vec<Diagnostic>)> {
+        let mut snapshot = Snapshot::default();
+        let mut diagnostics = Vec::new();
+        for path in Self::yaml_files(&self.root)
+            .with_context(|| format!("reading {}", self.root.display()))?
+        {
+            let (objects, diags) = parse_file(&path)?;
+            diagnostics.extend(diags);
+            for object in objects {
+                snapshot.insert(object);
+            }
+        }
+        for path in Self::yaml_files(&self.root.join(STATUS_DIR))? {
+            let (objects, _) = parse_file(&path)?;
+            for object in objects {
+                snapshot.overlay_status(object);
+            }
+        }
+        Ok((snapshot, diagnostics))
+    }
+
+    fn status_path(&self, kind: &str, name: &str) -> PathBuf {
+        self.root
+            .join(STATUS_DIR)
+            .join(format!("{kind}.{name}.yaml"))
+    }
+
+    /// Records a Service's status (None: the Service holds nothing from Porter any more).
+    pub(crate) fn write_service_status(
+        &self,
+        key: &ObjectKey,
+        status: Option<ServiceStatus>,
+    ) -> anyhow::Result<()> {
+        let path = self.status_path("service", &format!("{}.{}", key.namespace, key.name));
+        let Some(status) = status else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            };
+        };
+        let mut svc = Service::default();
+        svc.metadata.name = Some(key.name.clone());
+        svc.metadata.namespace = Some(key.namespace.clone());
+        svc.status = Some(status);
+        self.write(&path, &serde_json::to_value(&svc)?)
+    }
+
+    /// Removes the status files of Services that no longer exist.
+    pub(crate) fn prune_service_status(&self, snapshot: &Snapshot) -> anyhow::Result<()> {
+        for path in Self::yaml_files(&self.root.join(STATUS_DIR))? {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // service.<namespace>.<name>.yaml: neither part can contain a dot (DNS labels)
+            let parts: Vec<&str> = name.split('.').collect();
+            if let ["service", namespace, service, "yaml"] = parts.as_slice()
+                && !snapshot
+                    .services
+                    .contains_key(&ObjectKey::new(*namespace, *service))
+            {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an Eip's status.
+    pub(crate) fn write_eip_status(&self, name: &str, status: EipStatus) -> anyhow::Result<()> {
+        let mut eip = Eip::new(name, Default::default());
+        eip.status = Some(status);
+        let mut value = serde_json::to_value(&eip)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("spec");
+        }
+        self.write(&self.status_path("eip", name), &value)
+    }
+
+    fn write(&self, path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+        let dir = self.root.join(STATUS_DIR);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = path.with_extension("yaml.tmp");
+        std::fs::write(&tmp, serde_yaml::to_string(value)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        Ok(())
+    }
+}
+
+fn parse_file(
+    path: &Path,
+) -> anyhow::Result<(Vec<porter_model::manifests::Object>, Vec<Diagnostic>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(parse_documents(&name, &text))
+}
+
+/// Polls the folder and yields a snapshot whenever it changed (and once at start).
+pub(crate) struct Watcher {
+    dir: ManifestDir,
+    last: Option<Fingerprint>,
+    interval: std::time::Duration,
+    reported: BTreeSet<String>,
+}
+
+impl Watcher {
+    pub(crate) fn new(dir: ManifestDir, interval: std::time::Duration) -> Self {
+        Self {
+            dir,
+            last: None,
+            interval,
+            reported: BTreeSet::new(),
+        }
+    }
+
+    /// The folder, for writing status.
+    pub(crate) fn dir(&self) -> &ManifestDir {
+        &self.dir
+    }
+
+    /// Waits for the next change and returns the new snapshot. Read errors are logged and
+    /// retried: a half-edited folder must not stop a running speaker.
+    pub(crate) async fn next(&mut self) -> Snapshot {
+        loop {
+            match self.dir.fingerprint() {
+                Ok(fp) if self.last.as_ref() != Some(&fp) => match self.dir.load() {
+                    Ok((snapshot, diagnostics)) => {
+                        self.last = Some(fp);
+                        self.report(diagnostics);
+                        return snapshot;
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "cannot read manifests")
+                    }
+                },
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot list manifests"),
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    /// Logs each diagnostic once, not on every reload.
+    fn report(&mut self, diagnostics: Vec<Diagnostic>) {
+        let now: BTreeSet<String> = diagnostics.iter().map(ToString::to_string).collect();
+        for message in now.difference(&self.reported) {
+            tracing::warn!("{message}");
+        }
+        self.reported = now;
+    }
+}
