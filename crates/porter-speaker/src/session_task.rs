@@ -192,6 +192,8 @@ async fn drain(core: &mut Session, io: &mut Io, spec: &SessionSpec, stopping: bo
                 }
             }
             Action::Close => {
+                // Close also abandons a dial still in progress.
+                io.connecting = None;
                 if let Some(mut writer) = io.writer.take() {
                     let _ = writer.shutdown().await;
                 }
