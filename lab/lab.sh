@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# lab/lab.sh — step-by-step control of the Porter lab, for tests and for exploring by hand.
+#
+#   lab/lab.sh up frr|bird     build the lab, start the router, the controller and a speaker per node,
+#                              declare the Service; prints "EIP <address>" once it is assigned
+#   lab/lab.sh stop-speaker N  SIGTERM the speaker of node N (e.g. node3) and wait for it to exit
+#   lab/lab.sh route EIP       the router's kernel route to EIP, verbatim
+#   lab/lab.sh fetch EIP N     N HTTP requests from the client namespace, answers counted per node
+#   lab/lab.sh sessions        the router's view of its BGP sessions
+#   lab/lab.sh down            stop everything this lab started and delete its namespaces
+#
+# Environment: PORTER (path of the porter binary, required for `up`), LAB_PREFIX (namespace name
+# prefix, default none), LAB_DIR (state folder). Needs root, iproute2, frr, bird2, python3, curl.
+# no `set -e`: cleanup paths must survive failing commands; every step that matters is checked
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lab/lib.sh
+. "$here/lib.sh"
+
+[ "$(id -u)" = 0 ] || { echo "lab.sh: needs root (network namespaces)" >&2; exit 2; }
+
+case "${1:-}" in
+  up)
+    router=${2:?usage: lab.sh up frr|bird}
+    : "${PORTER:?set PORTER to the porter binary}"
+    lab_net_down
+    lab_net_up || { echo "cannot build the lab network" >&2; exit 1; }
+    lab_router_up "$router" || exit 1
+    lab_write_base_manifests
+    lab_porter_controller_up
+    for n in $LAB_NODES; do lab_speaker_up "$n"; done
+    lab_write_service
+    eip=$(lab_wait_service_ip 30) || { echo "no EIP assigned; controller log:" >&2; cat "$LAB_DIR/controller.log" >&2; exit 1; }
+    lab_workload_up "$eip"
+    echo "EIP $eip"
+    ;;
+  stop-speaker) lab_speaker_stop "${2:?node}" ;;
+  route) lab_route "${2:?EIP}" ;;
+  fetch) lab_client_fetch "${2:?EIP}" "${3:-30}" ;;
+  sessions) lab_router_sessions ;;
+  down) lab_net_down ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

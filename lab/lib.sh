@@ -1,0 +1,357 @@
+# shellcheck shell=bash
+# lab/lib.sh — Porter's network-namespace lab: the machinery shared by the demo (lab/demo.sh)
+# and the end-to-end tests (crates/porter/tests/e2e_lab.rs, through lab/lab.sh).
+#
+#   client 10.98.0.2 ── router 10.98.0.1 | br0 10.99.0.1 ── node1 10.99.0.11
+#                                                       ├── node2 10.99.0.12
+#                                                       └── node3 10.99.0.13
+#
+# `router` runs a real routing daemon (FRR: zebra+bgpd, or BIRD 2), AS 64512. Each node runs
+# `porter speaker` (AS 64513), which dials the router and announces the Service's EIP with the
+# node itself as next hop; the router must then hold ONE route with three next hops (ECMP).
+# One `porter controller` assigns the EIP from the Eip pool; all Porter processes read the same
+# Kubernetes-style manifests folder (no cluster needed).
+#
+# Every name is prefixed with $LAB_PREFIX so that several labs (e.g. the FRR and the BIRD e2e
+# test) can run side by side. State lives in $LAB_DIR. Only processes recorded in $LAB_DIR/pids
+# or running inside our own namespaces are ever killed.
+
+LAB_PREFIX=${LAB_PREFIX:-}
+LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
+LAB_NODES=${LAB_NODES:-"node1 node2 node3"}
+ROUTER_AS=64512
+NODE_AS=64513
+BGP_PORT=17900        # the nodes' listen port (OpenELB's documented default, so it never clashes with a CNI on 179)
+MANIFESTS=$LAB_DIR/manifests
+PIDFILE=$LAB_DIR/pids
+FRR_BIN=${FRR_BIN:-/usr/lib/frr}
+
+ns_name() { printf '%s%s' "$LAB_PREFIX" "$1"; }
+in_ns() { local n; n=$(ns_name "$1"); shift; ip netns exec "$n" "$@"; }
+lab_log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
+now_s() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
+record_pid() { echo "$1 $2" >>"$PIDFILE"; }
+node_index() { echo "${1#node}"; }
+node_ip() { echo "10.99.0.1$(node_index "$1")"; }
+
+# ---------------------------------------------------------------- network
+lab_net_up() {
+  mkdir -p "$LAB_DIR" "$MANIFESTS"
+  : >"$PIDFILE"
+  local n
+  for n in router client $LAB_NODES; do
+    ip netns add "$(ns_name "$n")"
+    in_ns "$n" ip link set lo up
+  done
+  # one L2 segment: bridge br0 inside `router`, each node plugs in with a veth pair
+  in_ns router ip link add br0 type bridge
+  in_ns router ip link set br0 up
+  in_ns router ip addr add 10.99.0.1/24 dev br0
+  for n in $LAB_NODES; do
+    ip link add eth0 netns "$(ns_name "$n")" type veth peer name "p-$n" netns "$(ns_name router)"
+    in_ns router ip link set "p-$n" master br0 up
+    in_ns "$n" ip link set eth0 up
+    in_ns "$n" ip addr add "$(node_ip "$n")/24" dev eth0
+    in_ns "$n" ip route add default via 10.99.0.1
+  done
+  ip link add eth0 netns "$(ns_name client)" type veth peer name c-client netns "$(ns_name router)"
+  in_ns client ip link set eth0 up
+  in_ns router ip link set c-client up
+  in_ns client ip addr add 10.98.0.2/24 dev eth0
+  in_ns router ip addr add 10.98.0.1/24 dev c-client
+  in_ns client ip route add default via 10.98.0.1
+  in_ns router sysctl -qw net.ipv4.ip_forward=1
+  # hash on L4 ports, or one client always lands on the same next hop
+  in_ns router sysctl -qw net.ipv4.fib_multipath_hash_policy=1
+}
+
+lab_net_down() {
+  lab_router_down 2>/dev/null || true
+  if [ -f "$PIDFILE" ]; then
+    local pid name
+    while read -r pid name; do
+      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+      case "$(ps -o comm= -p "$pid" 2>/dev/null)" in *"$name"*) kill -TERM "$pid" 2>/dev/null ;; esac
+    done <"$PIDFILE"
+  fi
+  local n pid
+  for n in router client $LAB_NODES; do
+    for pid in $(ip netns pids "$(ns_name "$n")" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  done
+  sleep 0.2
+  for n in router client $LAB_NODES; do ip netns del "$(ns_name "$n")" 2>/dev/null; done
+  [ -f "$PIDFILE" ] && : >"$PIDFILE"
+  return 0
+}
+
+# ---------------------------------------------------------------- routers
+lab_frr_up() {
+  local d=$LAB_DIR/frr n
+  rm -rf "$d"; mkdir -p "$d"; chown frr:frr "$d"
+  printf 'hostname router\nlog file %s/zebra.log informational\n' "$d" >"$d/zebra.conf"
+  {
+    echo "frr defaults traditional"
+    echo "hostname router"
+    echo "log file $d/bgpd.log informational"
+    echo "router bgp $ROUTER_AS"
+    echo " bgp router-id 10.99.0.1"
+    echo " no bgp ebgp-requires-policy"
+    echo " neighbor NODES peer-group"
+    echo " neighbor NODES remote-as $NODE_AS"
+    echo " neighbor NODES timers connect 1"
+    for n in $LAB_NODES; do echo " neighbor $(node_ip "$n") peer-group NODES"; done
+    echo " address-family ipv4 unicast"
+    echo "  maximum-paths 16"
+    echo " exit-address-family"
+  } >"$d/bgpd.conf"
+  chown frr:frr "$d"/*.conf
+  # -z/--vty_socket/-i keep every socket and pid file inside the lab folder
+  in_ns router "$FRR_BIN/zebra" -d -f "$d/zebra.conf" -i "$d/zebra.pid" -z "$d/zserv.api" \
+    --vty_socket "$d" -u frr -g frr >"$d/zebra.out" 2>&1
+  for _ in $(seq 50); do [ -S "$d/zserv.api" ] && break; sleep 0.1; done
+  in_ns router "$FRR_BIN/bgpd" -d -f "$d/bgpd.conf" -i "$d/bgpd.pid" -z "$d/zserv.api" \
+    --vty_socket "$d" -u frr -g frr >"$d/bgpd.out" 2>&1
+  for _ in $(seq 50); do [ -s "$d/bgpd.pid" ] && break; sleep 0.1; done
+  [ -s "$d/bgpd.pid" ] || { lab_log "bgpd did not start: $(cat "$d/bgpd.out")"; return 1; }
+}
+
+lab_bird_up() {
+  local d=$LAB_DIR/bird n
+  rm -rf "$d"; mkdir -p "$d"
+  {
+    echo "log \"$d/bird.log\" all;"
+    echo "router id 10.99.0.1;"
+    echo "protocol device { scan time 5; }"
+    # without `merge paths on` only the best path reaches the kernel
+    echo "protocol kernel k4 { ipv4 { export all; import none; }; merge paths on; }"
+    echo "template bgp nodes { local 10.99.0.1 as $ROUTER_AS; connect retry time 1; ipv4 { import all; export none; }; }"
+    for n in $LAB_NODES; do echo "protocol bgp $n from nodes { neighbor $(node_ip "$n") as $NODE_AS; }"; done
+  } >"$d/bird.conf"
+  in_ns router bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" >"$d/bird.out" 2>&1
+  for _ in $(seq 50); do [ -s "$d/bird.pid" ] && break; sleep 0.1; done
+  [ -s "$d/bird.pid" ] || { lab_log "bird did not start: $(cat "$d/bird.out")"; return 1; }
+}
+
+lab_router_up() { case "$1" in frr) lab_frr_up ;; bird) lab_bird_up ;; *) lab_log "unknown router $1"; return 2 ;; esac; }
+
+# SIGTERM, never SIGKILL first: zebra and bird then remove the routes they installed
+lab_router_down() {
+  local f pids="" p
+  for f in "$LAB_DIR/frr/bgpd.pid" "$LAB_DIR/frr/zebra.pid" "$LAB_DIR/bird/bird.pid"; do
+    [ -s "$f" ] && pids="$pids $(cat "$f")"
+    rm -f "$f"
+  done
+  [ -n "$pids" ] || { rm -rf "$LAB_DIR/frr" "$LAB_DIR/bird"; return 0; }
+  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+  for _ in $(seq 50); do
+    local alive=0
+    for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$LAB_DIR/frr" "$LAB_DIR/bird"
+  return 0
+}
+
+# The router's own view of its BGP sessions, verbatim.
+lab_router_sessions() {
+  if [ -S "$LAB_DIR/frr/bgpd.vty" ]; then
+    in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary"
+  elif [ -S "$LAB_DIR/bird/bird.ctl" ]; then
+    in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols
+  fi
+}
+
+# Number of BGP sessions the router has Established.
+lab_router_established() {
+  if [ -S "$LAB_DIR/frr/bgpd.vty" ]; then
+    in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary json" 2>/dev/null |
+      python3 -c 'import json,sys
+d=json.load(sys.stdin); print(sum(1 for p in d.get("peers",{}).values() if p.get("state")=="Established"))' 2>/dev/null || echo 0
+  elif [ -S "$LAB_DIR/bird/bird.ctl" ]; then
+    in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols 2>/dev/null | grep -c 'Established' || true
+  else
+    echo 0
+  fi
+}
+
+# ---------------------------------------------------------------- routes
+lab_route() { in_ns router ip route show "$1"; }
+
+# Next hops of the router's kernel route to $1: prints the count (0 if there is no route).
+lab_nexthops() {
+  local out entries vias
+  out=$(lab_route "$1" 2>/dev/null)
+  entries=$(printf '%s\n' "$out" | grep -c '^[^[:space:]]' || true)
+  vias=$(printf '%s\n' "$out" | grep -c 'via' || true)
+  # two entries for one prefix would be two routes, not ECMP: report that as a failure (-1)
+  if [ "$entries" -gt 1 ]; then echo -1; else echo "$vias"; fi
+}
+
+# Waits until the router's route to $1 has exactly $2 next hops, at most $3 seconds.
+lab_wait_nexthops() {
+  local t0 n; t0=$(now_s)
+  while :; do
+    n=$(lab_nexthops "$1")
+    [ "$n" = "$2" ] && return 0
+    [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge "$3" ] && return 1
+    sleep 0.02
+  done
+}
+
+# ---------------------------------------------------------------- manifests (what a cluster would hold)
+lab_write_base_manifests() {
+  local n
+  cat >"$MANIFESTS/bgp.yaml" <<EOF
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpConf
+metadata:
+  name: default
+spec:
+  as: $NODE_AS
+  listenPort: $BGP_PORT
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpPeer
+metadata:
+  name: tor
+spec:
+  conf:
+    peerAs: $ROUTER_AS
+    neighborAddress: 10.99.0.1
+  timers:
+    config:
+      connectRetry: "1"
+EOF
+  cat >"$MANIFESTS/eip.yaml" <<EOF
+apiVersion: network.kubesphere.io/v1alpha2
+kind: Eip
+metadata:
+  name: lab-pool
+  annotations:
+    eip.openelb.kubesphere.io/is-default-eip: "true"
+spec:
+  address: 203.0.113.10-203.0.113.20
+  protocol: bgp
+EOF
+  : >"$MANIFESTS/nodes.yaml"
+  for n in $LAB_NODES; do
+    cat >>"$MANIFESTS/nodes.yaml" <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $n
+status:
+  addresses:
+  - type: InternalIP
+    address: $(node_ip "$n")
+  conditions:
+  - type: Ready
+    status: "True"
+EOF
+  done
+}
+
+# A LoadBalancer Service opting in to Porter, with one ready endpoint on every node.
+lab_write_service() {
+  local n tmp=$LAB_DIR/service.yaml.tmp
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    lb.kubesphere.io/v1alpha1: porter
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Cluster
+  selector:
+    app: web
+  ports:
+  - port: 8080
+    protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-lab
+  namespace: default
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+ports:
+- port: 8080
+  protocol: TCP
+endpoints:
+EOF
+  for n in $LAB_NODES; do
+    cat >>"$tmp" <<EOF
+- addresses: ["$(node_ip "$n")"]
+  nodeName: $n
+  conditions:
+    ready: true
+EOF
+  done
+  mv "$tmp" "$MANIFESTS/service-web.yaml"   # atomic: readers never see half a file
+}
+
+# ---------------------------------------------------------------- porter
+lab_porter_controller_up() {
+  "$PORTER" controller --manifests "$MANIFESTS" >"$LAB_DIR/controller.log" 2>&1 &
+  local pid=$!; disown "$pid"; record_pid "$pid" porter; echo "$pid" >"$LAB_DIR/controller.pid"
+}
+
+lab_speaker_up() {  # $1 = node
+  ip netns exec "$(ns_name "$1")" "$PORTER" speaker --manifests "$MANIFESTS" --node "$1" \
+    >"$LAB_DIR/speaker-$1.log" 2>&1 &
+  local pid=$!; disown "$pid"; record_pid "$pid" porter; echo "$pid" >"$LAB_DIR/speaker-$1.pid"
+}
+
+# Stops a node's speaker the way Kubernetes does (SIGTERM) and waits until it has exited.
+lab_speaker_stop() {  # $1 = node
+  local pid; pid=$(cat "$LAB_DIR/speaker-$1.pid")
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null; return 0
+}
+
+# The EIP the controller wrote into the Service's status (empty until assigned).
+lab_service_ip() { "$PORTER" status --manifests "$MANIFESTS" --service default/web --ip-only 2>/dev/null; }
+
+lab_wait_service_ip() {  # $1 = timeout s; prints the IP
+  local t0 ip; t0=$(now_s)
+  while :; do
+    ip=$(lab_service_ip)
+    [ -n "$ip" ] && { echo "$ip"; return 0; }
+    [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge "$1" ] && return 1
+    sleep 0.02
+  done
+}
+
+# ---------------------------------------------------------------- workload (kube-proxy's part, emulated)
+# Each node accepts the EIP (kube-proxy binds LoadBalancer IPs in a cluster) and serves its own name.
+lab_workload_up() {  # $1 = EIP
+  local n
+  for n in $LAB_NODES; do
+    in_ns "$n" ip addr add "$1/32" dev lo 2>/dev/null || true
+    mkdir -p "$LAB_DIR/www-$n"; echo "$n" >"$LAB_DIR/www-$n/index.html"
+    ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind 0.0.0.0 \
+      --directory "$LAB_DIR/www-$n" >"$LAB_DIR/http-$n.log" 2>&1 &
+    record_pid $! python3; disown $!
+  done
+  for n in $LAB_NODES; do
+    for _ in $(seq 50); do in_ns "$n" curl -s -o /dev/null --max-time 1 "http://127.0.0.1:8080/" && break; sleep 0.1; done
+  done
+}
+
+# $2 requests from the client to http://$1:8080/ (bounded); prints "count answer" lines.
+lab_client_fetch() {
+  local i
+  for i in $(seq "$2"); do
+    in_ns client curl -s --max-time 2 "http://$1:8080/" || echo FAILED
+  done | sort | uniq -c
+}
