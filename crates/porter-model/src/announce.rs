@@ -150,10 +150,10 @@ fn eligibility(node: Option<&Node>, name: &str) -> Option<String> {
 
 /// The EIPs of the Services this node should attract traffic for.
 fn announced(snapshot: &Snapshot, node: &str) -> BTreeSet<IpAddr> {
-    let bgp_pools: Vec<porter_ipam::IpRange> = snapshot
-        .eips
-        .values()
-        .filter_map(|eip| eip.validate().ok())
+    // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
+    let (_, valid, _) = crate::assign::pools(snapshot);
+    let bgp_pools: Vec<porter_ipam::IpRange> = valid
+        .into_values()
         .filter(|pool| pool.protocol == Protocol::Bgp)
         .map(|pool| pool.range)
         .collect();

@@ -62,7 +62,8 @@ pub struct EipPlan {
 }
 
 /// The validated pools, in the order ties are broken: the oldest Eip wins an overlap.
-fn pools(
+/// The speaker uses the same verdict, so an Eip the controller rejects is never announced.
+pub(crate) fn pools(
     snapshot: &Snapshot,
 ) -> (
     Allocator,
@@ -110,7 +111,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     let mut wanted: Vec<(&ObjectKey, &Service)> = snapshot
         .services
         .iter()
-        .filter(|(_, svc)| annotations::opted_in(svc))
+        .filter(|(_, svc)| wants_address(svc))
         .collect();
     wanted.sort_by_key(|(key, svc)| {
         (
@@ -131,11 +132,13 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         };
         let held = ingress_ips(svc);
         match restore(&mut allocator, key, &held, &intent) {
-            Restored::Kept(pool) => {
+            Restored::Kept(ip, pool) => {
+                // Only the restored address is recorded; any other one listed (a hand edit:
+                // Porter writes one) is dropped rather than left free for another Service.
                 services.insert(
                     key.clone(),
                     ServicePlan {
-                        ingress: held,
+                        ingress: vec![ip],
                         pool: Some(pool),
                         outcome: Outcome::Kept,
                     },
@@ -148,7 +151,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
                 services.insert(
                     key.clone(),
                     ServicePlan {
-                        ingress: held,
+                        ingress: vec![ip],
                         pool: None,
                         outcome: Outcome::Orphaned(reason),
                     },
@@ -177,7 +180,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
 
     // Services that stopped asking Porter give back what they held from Porter's pools.
     for (key, svc) in &snapshot.services {
-        if annotations::opted_in(svc) {
+        if wants_address(svc) {
             continue;
         }
         if ingress_ips(svc)
@@ -207,6 +210,13 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         );
     }
     Plan { services, eips }
+}
+
+/// Whether a Service asks Porter for an address: it opted in and is not being deleted. A
+/// Service with a `deletionTimestamp` (held back by Porter's finalizer) gives its address
+/// back, so it is released before it disappears, as in OpenELB's `needRelease`.
+pub fn wants_address(svc: &Service) -> bool {
+    annotations::opted_in(svc) && svc.metadata.deletion_timestamp.is_none()
 }
 
 fn failed(reason: String) -> ServicePlan {
@@ -345,7 +355,7 @@ fn service_family(svc: &Service) -> Family {
 }
 
 enum Restored {
-    Kept(String),
+    Kept(IpAddr, String),
     Orphaned(IpAddr),
     Nothing,
 }
@@ -361,8 +371,9 @@ fn restore(
         return Restored::Nothing;
     };
     let Some(pool) = allocator.pool_of(ip).map(str::to_owned) else {
-        // Held but in no pool: keep it unless the user asked for something else.
-        return if intent.ip.is_none() && intent.pool.is_none() {
+        // Held but in no pool: keep it unless the user asked for something else (asking
+        // for the very address held is not something else).
+        return if intent.ip.is_none_or(|want| want == ip) && intent.pool.is_none() {
             Restored::Orphaned(ip)
         } else {
             Restored::Nothing
@@ -372,7 +383,7 @@ fn restore(
         return Restored::Nothing;
     }
     match allocator.restore(&key.to_string(), ip) {
-        Ok(_) => Restored::Kept(pool),
+        Ok(_) => Restored::Kept(ip, pool),
         // Held by an older Service too (a status edited by hand): the older claim won.
         Err(_) => Restored::Nothing,
     }
@@ -408,5 +419,51 @@ fn eip_status(
         ready: Some(errors.is_empty()),
         v4: Some(pool.range.family() == Family::V4),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod deletion_tests {
+    use super::*;
+
+    fn snapshot(deleting: bool) -> Snapshot {
+        let eip: porter_api::Eip = serde_json::from_value(serde_json::json!({
+            "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": "pool"},
+            "spec": {"address": "203.0.113.10-203.0.113.12"}
+        }))
+        .unwrap();
+        let mut meta = serde_json::json!({
+            "name": "web", "namespace": "default",
+            "annotations": {"lb.kubesphere.io/v1alpha1": "openelb"},
+            "finalizers": ["finalizer.lb.kubesphere.io/v1alpha1"]
+        });
+        if deleting {
+            meta["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+        }
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": meta,
+            "spec": {"type": "LoadBalancer"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
+        }))
+        .unwrap();
+        let mut s = Snapshot::default();
+        s.eips.insert("pool".into(), eip);
+        s.services.insert(ObjectKey::new("default", "web"), svc);
+        s
+    }
+
+    #[test]
+    fn a_service_being_deleted_releases_its_address() {
+        let key = ObjectKey::new("default", "web");
+        let live = plan(&snapshot(false));
+        assert_eq!(live.services[&key].outcome, Outcome::Kept);
+        assert_eq!(live.eips["pool"].status.usage, Some(1));
+
+        let deleting = plan(&snapshot(true));
+        let svc = &deleting.services[&key];
+        assert_eq!(svc.outcome, Outcome::Released);
+        assert!(svc.ingress.is_empty());
+        assert_eq!(deleting.eips["pool"].status.usage, Some(0));
     }
 }

@@ -1,0 +1,573 @@
+//! `announce::plan`: what one node announces, and to whom.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use porter_api::ValidPeer;
+use porter_model::Snapshot;
+use porter_model::announce::{LocalBgp, SpeakerPlan, plan};
+use porter_model::manifests::Object;
+use serde_json::json;
+
+use crate::fixtures::*;
+
+const EIP: &str = "203.0.113.1";
+const NODES: [(&str, &str); 3] = [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("n3", "10.0.0.3")];
+
+/// A BGP cluster: BgpConf, one peer, three ready nodes, a bgp pool and `default/web`
+/// holding [`EIP`], plus `extra` objects.
+fn cluster(extra: impl IntoIterator<Item = Object>) -> Snapshot {
+    let mut objects = vec![
+        bgp_conf(64513).obj(),
+        bgp_peer("tor", "10.99.0.1", 64512).obj(),
+        eip("pool", "203.0.113.0/28").default_pool().obj(),
+    ];
+    for (name, addr) in NODES {
+        objects.push(node(name, addr, true).obj());
+    }
+    let mut snap = snapshot(objects);
+    for o in extra {
+        snap.insert(o);
+    }
+    snap
+}
+
+fn web() -> Obj<k8s_openapi::api::core::v1::Service> {
+    service("default", "web").ingress(&[EIP])
+}
+
+fn set(ips: &[&str]) -> BTreeSet<IpAddr> {
+    ips.iter().map(|s| ip(s)).collect()
+}
+
+/// The nodes (of n1..n3) that announce `addr`.
+fn announcers(snap: &Snapshot, addr: &str) -> Vec<&'static str> {
+    NODES
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| plan(snap, n).prefixes.contains(&ip(addr)))
+        .collect()
+}
+
+// ------------------------------------------------------------------------------- traffic policy
+
+#[test]
+fn cluster_policy_one_ready_endpoint_anywhere_makes_every_node_announce() {
+    let snap = cluster([
+        web().traffic_policy("Cluster").obj(),
+        slice_ready("default", "web", &[("n1", true), ("n2", false)]),
+    ]);
+    assert_eq!(announcers(&snap, EIP), ["n1", "n2", "n3"]);
+    let p = plan(&snap, "n3");
+    assert_eq!(p.prefixes, set(&[EIP]));
+    assert_eq!(p.ineligible, None);
+    assert_eq!(p.problems, Vec::<String>::new());
+}
+
+#[test]
+fn unset_policy_is_cluster() {
+    let snap = cluster([web().obj(), slice_ready("default", "web", &[("n2", true)])]);
+    assert_eq!(announcers(&snap, EIP), ["n1", "n2", "n3"]);
+}
+
+#[test]
+fn cluster_policy_without_a_ready_endpoint_nobody_announces() {
+    let not_ready = cluster([
+        web().traffic_policy("Cluster").obj(),
+        slice_ready("default", "web", &[("n1", false), ("n2", false)]),
+    ]);
+    assert_eq!(announcers(&not_ready, EIP), Vec::<&str>::new());
+    let no_slice = cluster([web().traffic_policy("Cluster").obj()]);
+    assert_eq!(announcers(&no_slice, EIP), Vec::<&str>::new());
+    let empty_slice = cluster([web().obj(), slice_ready("default", "web", &[])]);
+    assert_eq!(announcers(&empty_slice, EIP), Vec::<&str>::new());
+}
+
+#[test]
+fn endpoints_of_another_service_do_not_count() {
+    let snap = cluster([
+        web().obj(),
+        // Same Service name, other namespace; and another Service in the same namespace.
+        slice_ready("other", "web", &[("n1", true)]),
+        slice_ready("default", "db", &[("n1", true)]),
+    ]);
+    assert_eq!(announcers(&snap, EIP), Vec::<&str>::new());
+}
+
+#[test]
+fn endpoints_spread_over_several_slices_count() {
+    let snap = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice("default", "web", &[("n1", NOT_READY)])
+            .named("web-1")
+            .obj(),
+        endpoint_slice("default", "web", &[("n3", READY)])
+            .named("web-2")
+            .obj(),
+    ]);
+    assert_eq!(announcers(&snap, EIP), ["n3"]);
+}
+
+#[test]
+fn local_policy_only_nodes_with_a_ready_endpoint_announce() {
+    let snap = cluster([
+        web().traffic_policy("Local").obj(),
+        slice_ready("default", "web", &[("n1", true), ("n2", false)]),
+    ]);
+    assert_eq!(announcers(&snap, EIP), ["n1"]);
+    assert_eq!(plan(&snap, "n2").prefixes, BTreeSet::new());
+    assert_eq!(
+        plan(&snap, "n2").ineligible,
+        None,
+        "eligible, just no endpoint"
+    );
+}
+
+#[test]
+fn local_policy_endpoint_conditions() {
+    let c = |ready, serving, terminating| Cond {
+        ready,
+        serving,
+        terminating,
+    };
+    let cases = [
+        ("ready", c(Some(true), Some(true), Some(false)), true),
+        ("all unset counts as ready", c(None, None, None), true),
+        ("ready unset, serving", c(None, Some(true), None), true),
+        (
+            "serving and not terminating",
+            c(Some(false), Some(true), Some(false)),
+            true,
+        ),
+        (
+            "serving but terminating",
+            c(Some(false), Some(true), Some(true)),
+            false,
+        ),
+        (
+            "terminating, not serving",
+            c(Some(false), Some(false), Some(true)),
+            false,
+        ),
+        (
+            "not ready, serving unset",
+            c(Some(false), None, None),
+            false,
+        ),
+        (
+            "not ready, not serving",
+            c(Some(false), Some(false), Some(false)),
+            false,
+        ),
+    ];
+    for (what, cond, counts) in cases {
+        let snap = cluster([
+            web().traffic_policy("Local").obj(),
+            endpoint_slice("default", "web", &[("n2", cond)]).obj(),
+        ]);
+        let want: &[&str] = if counts { &["n2"] } else { &[] };
+        assert_eq!(announcers(&snap, EIP), want, "{what}: {cond:?}");
+    }
+}
+
+#[test]
+fn local_policy_endpoint_without_conditions_counts() {
+    let slice = endpoint_slice("default", "web", &[("n1", READY)])
+        .set(
+            &["endpoints"],
+            json!([{"addresses": ["10.244.0.9"], "nodeName": "n1"}]),
+        )
+        .obj();
+    let snap = cluster([web().traffic_policy("Local").obj(), slice]);
+    assert_eq!(announcers(&snap, EIP), ["n1"]);
+}
+
+#[test]
+fn local_policy_endpoint_without_node_name_is_nowhere() {
+    let slice = endpoint_slice("default", "web", &[("n1", READY)])
+        .set(&["endpoints"], json!([{"addresses": ["10.244.0.9"]}]))
+        .obj();
+    let local = cluster([web().traffic_policy("Local").obj(), slice.clone()]);
+    assert_eq!(announcers(&local, EIP), Vec::<&str>::new());
+    let cluster_wide = cluster([web().traffic_policy("Cluster").obj(), slice]);
+    assert_eq!(announcers(&cluster_wide, EIP), ["n1", "n2", "n3"]);
+}
+
+// ------------------------------------------------------------------------------- eligibility
+
+#[test]
+fn ineligible_nodes_announce_nothing_and_say_why() {
+    let snap = cluster([
+        web().traffic_policy("Local").obj(),
+        slice_ready(
+            "default",
+            "web",
+            &[("n1", true), ("n2", true), ("n3", true), ("ghost", true)],
+        ),
+        node("n2", "10.0.0.2", false).obj(),
+        node("n3", "10.0.0.3", true).label(EXCLUDE, "").obj(),
+    ]);
+    let n1 = plan(&snap, "n1");
+    assert_eq!(n1.prefixes, set(&[EIP]));
+    assert_eq!(n1.ineligible, None);
+
+    let n2 = plan(&snap, "n2");
+    assert_eq!(n2.prefixes, BTreeSet::new());
+    assert_eq!(n2.ineligible.as_deref(), Some("node n2 is not Ready"));
+
+    let n3 = plan(&snap, "n3");
+    assert_eq!(n3.prefixes, BTreeSet::new());
+    assert_eq!(
+        n3.ineligible.as_deref(),
+        Some("node n3 carries label node.kubernetes.io/exclude-from-external-load-balancers")
+    );
+
+    let ghost = plan(&snap, "ghost");
+    assert_eq!(ghost.prefixes, BTreeSet::new());
+    assert_eq!(
+        ghost.ineligible.as_deref(),
+        Some("node \"ghost\" is not known (no Node object)")
+    );
+}
+
+#[test]
+fn ineligible_nodes_keep_their_sessions() {
+    // Withdrawing is done over the sessions, so a NotReady node still knows its peers.
+    let snap = cluster([node("n2", "10.0.0.2", false).obj()]);
+    let n2 = plan(&snap, "n2");
+    assert!(n2.ineligible.is_some());
+    assert_eq!(
+        n2.local,
+        Ok(LocalBgp {
+            local_as: 64513,
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            listen_port: Some(179),
+        })
+    );
+    assert_eq!(n2.peers.keys().collect::<Vec<_>>(), ["tor"]);
+}
+
+#[test]
+fn a_node_without_a_ready_condition_is_eligible() {
+    let bare = node("n1", "10.0.0.1", true).unset(&["status", "conditions"]);
+    let snap = cluster([
+        bare.obj(),
+        web().obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+    ]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.ineligible, None);
+    assert_eq!(p.prefixes, set(&[EIP]));
+}
+
+#[test]
+fn an_unknown_node_has_no_router_id_to_fall_back_to() {
+    let snap = cluster([]);
+    assert_eq!(
+        plan(&snap, "ghost").local,
+        Err(
+            "BgpConf default has no spec.routerId and this node has no IPv4 InternalIP to use instead"
+                .to_owned()
+        )
+    );
+}
+
+// ------------------------------------------------------------------------------- what is announced
+
+#[test]
+fn only_addresses_of_valid_bgp_pools_are_announced() {
+    let snap = cluster([
+        eip("l2", "198.51.100.0/28").layer2().obj(),
+        eip("explicit-bgp", "192.0.2.0/28").bgp().obj(),
+        eip("disabled", "192.0.2.16/28").disabled().obj(),
+        eip("broken", "192.0.2.40/28").obj(),
+        web().obj(),
+        service("default", "l2svc").ingress(&["198.51.100.1"]).obj(),
+        service("default", "bgp2").ingress(&["192.0.2.3"]).obj(),
+        service("default", "old").ingress(&["192.0.2.17"]).obj(),
+        service("default", "outside").ingress(&["100.64.0.1"]).obj(),
+        service("default", "broken").ingress(&["192.0.2.40"]).obj(),
+        service("default", "optout")
+            .not_opted_in()
+            .ingress(&["203.0.113.9"])
+            .obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+        slice_ready("default", "l2svc", &[("n1", true)]),
+        slice_ready("default", "bgp2", &[("n1", true)]),
+        slice_ready("default", "old", &[("n1", true)]),
+        slice_ready("default", "outside", &[("n1", true)]),
+        slice_ready("default", "broken", &[("n1", true)]),
+        slice_ready("default", "optout", &[("n1", true)]),
+    ]);
+    assert_eq!(
+        plan(&snap, "n1").prefixes,
+        set(&[EIP, "192.0.2.3", "192.0.2.17"])
+    );
+}
+
+#[test]
+fn an_overlapping_bgp_eip_does_not_announce_the_older_layer2_pool() {
+    // "l2" is older, so it owns 10.0.0.0-7 (assign rejects "late"): an address of "l2" is
+    // answered by ARP, never announced over BGP because of an Eip that is invalid.
+    let snap = cluster([
+        eip("l2", "10.1.0.0/29").layer2().created_at(0).obj(),
+        eip("late", "10.1.0.4-10.1.0.12").created_at(5).obj(),
+        service("default", "web").ingress(&["10.1.0.5"]).obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+    ]);
+    let assign = porter_model::assign::plan(&snap);
+    assert!(!assign.eips["late"].errors.is_empty());
+    assert_eq!(
+        assign.services[&key("default", "web")].pool.as_deref(),
+        Some("l2")
+    );
+    assert_eq!(plan(&snap, "n1").prefixes, BTreeSet::new());
+}
+
+#[test]
+fn every_address_of_every_service_is_announced_once() {
+    let snap = cluster([
+        web().obj(),
+        service("shop", "api").ingress(&["203.0.113.2"]).obj(),
+        service("shop", "local")
+            .traffic_policy("Local")
+            .ingress(&["203.0.113.3"])
+            .obj(),
+        slice_ready("default", "web", &[("n2", true)]),
+        slice_ready("shop", "api", &[("n3", true)]),
+        slice_ready("shop", "local", &[("n3", true)]),
+    ]);
+    assert_eq!(plan(&snap, "n1").prefixes, set(&[EIP, "203.0.113.2"]));
+    assert_eq!(
+        plan(&snap, "n3").prefixes,
+        set(&[EIP, "203.0.113.2", "203.0.113.3"])
+    );
+}
+
+#[test]
+fn an_ipv6_address_of_a_bgp_pool_is_announced() {
+    let snap = cluster([
+        eip("v6", "2001:db8::/120").obj(),
+        service("default", "six").ingress(&["2001:db8::7"]).obj(),
+        slice_ready("default", "six", &[("n1", true)]),
+    ]);
+    assert_eq!(plan(&snap, "n2").prefixes, set(&["2001:db8::7"]));
+}
+
+// ------------------------------------------------------------------------------- peers
+
+#[test]
+fn a_peer_without_node_selector_is_every_nodes_peer() {
+    let snap = cluster([]);
+    let want = ValidPeer {
+        name: "tor".into(),
+        address: ip("10.99.0.1"),
+        peer_as: 64512,
+        local_as: None,
+        port: 179,
+        passive: false,
+        hold_time: None,
+        keepalive: None,
+        connect_retry: None,
+        multihop_ttl: None,
+        password: None,
+        node_selector: None,
+        admin_down: false,
+    };
+    for (n, _) in NODES {
+        assert_eq!(
+            plan(&snap, n).peers,
+            BTreeMap::from([("tor".to_owned(), want.clone())]),
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn peers_by_node_selector() {
+    let snap = cluster([
+        node("n1", "10.0.0.1", true).label(RACK, "r1").obj(),
+        node("n2", "10.0.0.2", true).label(RACK, "r2").obj(),
+        bgp_peer("tor-r1", "10.99.1.1", 64512)
+            .match_labels(&[(RACK, "r1")])
+            .obj(),
+        bgp_peer("tor-r1-r2", "10.99.1.2", 64512)
+            .match_expression(RACK, "In", &["r1", "r2"])
+            .obj(),
+        bgp_peer("not-r1", "10.99.1.3", 64512)
+            .match_expression(RACK, "NotIn", &["r1"])
+            .obj(),
+        bgp_peer("racked", "10.99.1.4", 64512)
+            .match_expression(RACK, "Exists", &[])
+            .obj(),
+        bgp_peer("unracked", "10.99.1.5", 64512)
+            .match_expression(RACK, "DoesNotExist", &[])
+            .obj(),
+        bgp_peer("both", "10.99.1.6", 64512)
+            .match_labels(&[(RACK, "r2")])
+            .match_expression(RACK, "In", &["r1"])
+            .obj(),
+    ]);
+    let names = |n: &str| -> Vec<String> { plan(&snap, n).peers.into_keys().collect() };
+    assert_eq!(names("n1"), ["racked", "tor", "tor-r1", "tor-r1-r2"]);
+    assert_eq!(names("n2"), ["not-r1", "racked", "tor", "tor-r1-r2"]);
+    assert_eq!(names("n3"), ["not-r1", "tor", "unracked"]);
+    assert_eq!(plan(&snap, "n1").problems, Vec::<String>::new());
+}
+
+const RACK: &str = "openelb.kubesphere.io/rack";
+
+#[test]
+fn an_invalid_peer_is_a_problem_naming_it_and_its_field() {
+    let snap = cluster([
+        bgp_peer("no-as", "10.99.1.1", 0).obj(),
+        bgp_peer("bad-addr", "10.99.1.300", 64512).obj(),
+        bgp_peer("bad-selector", "10.99.1.2", 64512)
+            .match_expression(RACK, "Bogus", &["r1"])
+            .obj(),
+        bgp_peer("no-conf", "10.99.1.3", 64512)
+            .unset(&["spec", "conf"])
+            .obj(),
+    ]);
+    let p = plan(&snap, "n1");
+    assert_eq!(
+        p.problems,
+        [
+            "BgpPeer bad-addr: spec.conf.neighborAddress: \"10.99.1.300\" is not an IP address",
+            "BgpPeer bad-selector: spec.nodeSelector.matchExpressions[0].operator: \"Bogus\" is not one of In, NotIn, Exists, DoesNotExist",
+            "BgpPeer no-as: spec.conf.peerAs: must be set (1-4294967295)",
+            "BgpPeer no-conf: spec.conf: must be set (with at least neighborAddress and peerAs)",
+        ]
+    );
+    assert_eq!(p.peers.keys().collect::<Vec<_>>(), ["tor"]);
+}
+
+// ------------------------------------------------------------------------------- local
+
+#[test]
+fn without_bgp_conf_default_bgp_does_not_run() {
+    let mut snap = cluster([]);
+    snap.bgp_confs.clear();
+    let want = Err("no BgpConf named \"default\": BGP is not configured".to_owned());
+    assert_eq!(plan(&snap, "n1").local, want);
+    // Any other name is not read, as in OpenELB.
+    snap.insert(
+        bgp_conf(64513)
+            .set(&["metadata", "name"], json!("main"))
+            .obj(),
+    );
+    let p = plan(&snap, "n1");
+    assert_eq!(p.local, want);
+    assert!(
+        matches!(&p.local, Err(m) if m.contains("\"default\"")),
+        "{:?}",
+        p.local
+    );
+}
+
+#[test]
+fn an_invalid_bgp_conf_names_its_fields() {
+    let snap = cluster([bgp_conf(0)
+        .set(&["spec", "routerId"], json!("::1"))
+        .set(&["spec", "listenPort"], json!(70000))
+        .obj()]);
+    assert_eq!(
+        plan(&snap, "n1").local,
+        Err("BgpConf default: spec.as: must be set (1-4294967295); \
+             spec.routerId: \"::1\" is not an IPv4 address (a BGP identifier is 32 bits, even for IPv6); \
+             spec.listenPort: 70000 is out of range (-1 = do not listen, 0 = 179, or 1-65535)"
+            .to_owned())
+    );
+}
+
+#[test]
+fn router_id_is_the_conf_s_else_the_node_s_internal_ip() {
+    let from_node = cluster([]);
+    for (n, addr) in NODES {
+        assert_eq!(
+            plan(&from_node, n).local.map(|l| l.router_id),
+            Ok(addr.parse::<Ipv4Addr>().expect("v4")),
+            "{n}"
+        );
+    }
+    let fixed = cluster([bgp_conf(64513)
+        .set(&["spec", "routerId"], json!("192.0.2.254"))
+        .obj()]);
+    for (n, _) in NODES {
+        assert_eq!(
+            plan(&fixed, n).local.map(|l| l.router_id),
+            Ok(Ipv4Addr::new(192, 0, 2, 254))
+        );
+    }
+}
+
+#[test]
+fn router_id_skips_ipv6_and_external_addresses() {
+    let n = node("n1", "10.0.0.1", true).set(
+        &["status", "addresses"],
+        json!([
+            {"type": "ExternalIP", "address": "198.51.100.1"},
+            {"type": "InternalIP", "address": "fd00::1"},
+            {"type": "InternalIP", "address": "10.0.0.42"},
+        ]),
+    );
+    let snap = cluster([n.obj()]);
+    assert_eq!(
+        plan(&snap, "n1").local.map(|l| l.router_id),
+        Ok(Ipv4Addr::new(10, 0, 0, 42))
+    );
+    let v6_only = node("n1", "fd00::1", true);
+    let snap = cluster([v6_only.obj()]);
+    assert!(plan(&snap, "n1").local.is_err());
+}
+
+#[test]
+fn listen_port() {
+    for (port, want) in [
+        (Some(17900), Some(17900)),
+        (Some(-1), None),
+        (Some(0), Some(179)),
+        (None, Some(179)),
+    ] {
+        let conf = match port {
+            Some(p) => bgp_conf(64513).set(&["spec", "listenPort"], json!(p)),
+            None => bgp_conf(64513),
+        };
+        let snap = cluster([conf.obj()]);
+        assert_eq!(
+            plan(&snap, "n1").local,
+            Ok(LocalBgp {
+                local_as: 64513,
+                router_id: Ipv4Addr::new(10, 0, 0, 1),
+                listen_port: want,
+            }),
+            "listenPort {port:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------- whole plan
+
+#[test]
+fn the_whole_plan_of_one_node() {
+    let snap = cluster([
+        web().traffic_policy("Local").obj(),
+        slice_ready("default", "web", &[("n2", true)]),
+    ]);
+    let p: SpeakerPlan = plan(&snap, "n2");
+    assert_eq!(p, plan(&snap, "n2"), "deterministic");
+    assert_eq!(
+        p,
+        SpeakerPlan {
+            local: Ok(LocalBgp {
+                local_as: 64513,
+                router_id: Ipv4Addr::new(10, 0, 0, 2),
+                listen_port: Some(179),
+            }),
+            peers: plan(&snap, "n1").peers,
+            prefixes: set(&[EIP]),
+            ineligible: None,
+            problems: vec![],
+        }
+    );
+}
