@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # lab/lab.sh — step-by-step control of the Porter lab, for tests and for exploring by hand.
 #
-#   lab/lab.sh up frr|bird     build the lab, start the router, the controller and a speaker per node,
+#   lab/lab.sh up frr|bird|gobgp  build the lab, start the router, the controller and a speaker per node,
 #                              declare the Service; prints "EIP <address>" once it is assigned
 #   lab/lab.sh stop-speaker N  SIGTERM the speaker of node N (e.g. node3) and wait for it to exit
 #   lab/lab.sh route EIP       the router's kernel route to EIP, verbatim
+#   lab/lab.sh rib EIP         the router's own BGP view of EIP/32 (vtysh, birdc, gobgp), verbatim
+#   lab/lab.sh paths EIP       how many BGP paths the router holds for EIP/32
 #   lab/lab.sh fetch EIP N     N HTTP requests from the client namespace, answers counted per node
 #   lab/lab.sh sessions        the router's view of its BGP sessions
 #   lab/lab.sh down            stop everything this lab started and delete its namespaces
@@ -21,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 case "${1:-}" in
   up)
-    router=${2:?usage: lab.sh up frr|bird}
+    router=${2:?usage: lab.sh up frr|bird|gobgp}
     : "${PORTER:?set PORTER to the porter binary}"
     lab_net_down
     lab_net_up || { echo "cannot build the lab network" >&2; exit 1; }
@@ -36,8 +38,10 @@ case "${1:-}" in
     ;;
   stop-speaker) lab_speaker_stop "${2:?node}" ;;
   route) lab_route "${2:?EIP}" ;;
+  rib) lab_router_rib "${2:?EIP}" ;;
+  paths) lab_router_paths "${2:?EIP}" ;;
   fetch) lab_client_fetch "${2:?EIP}" "${3:-30}" ;;
   sessions) lab_router_sessions ;;
   down) lab_net_down ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -133,16 +133,57 @@ lab_bird_up() {
   [ -s "$d/bird.pid" ] || { lab_log "bird did not start: $(cat "$d/bird.out")"; return 1; }
 }
 
-lab_router_up() { case "$1" in frr) lab_frr_up ;; bird) lab_bird_up ;; *) lab_log "unknown router $1"; return 2 ;; esac; }
+# GoBGP has no FIB code of its own, and gobgpd 3.10's zebra client panics on FRR 8.4's
+# zebra messages (seen here with every software-name), so a GoBGP router is checked through
+# its own RIB (`gobgp global rib`), not the kernel.
+lab_gobgp_up() {
+  local d=$LAB_DIR/gobgp n
+  rm -rf "$d"; mkdir -p "$d"
+  {
+    echo "[global.config]"
+    echo "  as = $ROUTER_AS"
+    echo "  router-id = \"10.99.0.1\""
+    echo "[global.use-multiple-paths.config]"
+    echo "  enabled = true"
+    for n in $LAB_NODES; do
+      echo "[[neighbors]]"
+      echo "  [neighbors.config]"
+      echo "    neighbor-address = \"$(node_ip "$n")\""
+      echo "    peer-as = $NODE_AS"
+      echo "  [neighbors.timers.config]"
+      echo "    connect-retry = 1"
+      echo "  [[neighbors.afi-safis]]"
+      echo "    [neighbors.afi-safis.config]"
+      echo "      afi-safi-name = \"ipv4-unicast\""
+    done
+  } >"$d/gobgpd.toml"
+  # the API listens on the router namespace's own loopback: parallel labs never meet
+  ip netns exec "$(ns_name router)" gobgpd -f "$d/gobgpd.toml" -p --pprof-disable \
+    --api-hosts 127.0.0.1:50051 >"$d/gobgpd.log" 2>&1 &
+  local pid=$!; disown "$pid"; echo "$pid" >"$d/gobgpd.pid"
+  for _ in $(seq 50); do in_ns router gobgp global >/dev/null 2>&1 && break; sleep 0.1; done
+  in_ns router gobgp global >/dev/null 2>&1 || { lab_log "gobgpd did not start: $(tail -5 "$d/gobgpd.log")"; return 1; }
+}
+
+lab_router_up() {
+  echo "$1" >"$LAB_DIR/router-kind"
+  case "$1" in
+    frr) lab_frr_up ;;
+    bird) lab_bird_up ;;
+    gobgp) lab_gobgp_up ;;
+    *) lab_log "unknown router $1"; return 2 ;;
+  esac
+}
 
 # SIGTERM, never SIGKILL first: zebra and bird then remove the routes they installed
 lab_router_down() {
   local f pids="" p
-  for f in "$LAB_DIR/frr/bgpd.pid" "$LAB_DIR/frr/zebra.pid" "$LAB_DIR/bird/bird.pid"; do
+  for f in "$LAB_DIR/frr/bgpd.pid" "$LAB_DIR/frr/zebra.pid" "$LAB_DIR/bird/bird.pid" \
+    "$LAB_DIR/gobgp/gobgpd.pid"; do
     [ -s "$f" ] && pids="$pids $(cat "$f")"
     rm -f "$f"
   done
-  [ -n "$pids" ] || { rm -rf "$LAB_DIR/frr" "$LAB_DIR/bird"; return 0; }
+  [ -n "$pids" ] || { rm -rf "$LAB_DIR/frr" "$LAB_DIR/bird" "$LAB_DIR/gobgp" "$LAB_DIR/router-kind"; return 0; }
   for p in $pids; do kill -TERM "$p" 2>/dev/null; done
   for _ in $(seq 50); do
     local alive=0
@@ -151,34 +192,61 @@ lab_router_down() {
     sleep 0.1
   done
   for p in $pids; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$LAB_DIR/frr" "$LAB_DIR/bird"
+  rm -rf "$LAB_DIR/frr" "$LAB_DIR/bird" "$LAB_DIR/gobgp" "$LAB_DIR/router-kind"
   return 0
 }
 
 # The router's own view of its BGP sessions, verbatim.
+lab_router_kind() { cat "$LAB_DIR/router-kind" 2>/dev/null; }
+
 lab_router_sessions() {
-  if [ -S "$LAB_DIR/frr/bgpd.vty" ]; then
-    in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary"
-  elif [ -S "$LAB_DIR/bird/bird.ctl" ]; then
-    in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols
-  fi
+  case "$(lab_router_kind)" in
+    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary" ;;
+    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols ;;
+    gobgp) in_ns router gobgp neighbor ;;
+  esac
 }
 
 # Number of BGP sessions the router has Established.
 lab_router_established() {
-  if [ -S "$LAB_DIR/frr/bgpd.vty" ]; then
-    in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary json" 2>/dev/null |
-      python3 -c 'import json,sys
-d=json.load(sys.stdin); print(sum(1 for p in d.get("peers",{}).values() if p.get("state")=="Established"))' 2>/dev/null || echo 0
-  elif [ -S "$LAB_DIR/bird/bird.ctl" ]; then
-    in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols 2>/dev/null | grep -c 'Established' || true
-  else
-    echo 0
-  fi
+  case "$(lab_router_kind)" in
+    frr)
+      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary json" 2>/dev/null |
+        python3 -c 'import json,sys
+d=json.load(sys.stdin); print(sum(1 for p in d.get("peers",{}).values() if p.get("state")=="Established"))' 2>/dev/null || echo 0 ;;
+    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols 2>/dev/null | grep -c 'Established' || true ;;
+    gobgp) in_ns router gobgp neighbor 2>/dev/null | grep -c ' Establ ' || true ;;
+    *) echo 0 ;;
+  esac
 }
 
 # ---------------------------------------------------------------- routes
 lab_route() { in_ns router ip route show "$1"; }
+
+# The router's own BGP view of the host route to $1: the paths it holds, verbatim.
+lab_router_rib() {
+  case "$(lab_router_kind)" in
+    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast $1/32" ;;
+    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/32" all ;;
+    gobgp) in_ns router gobgp global rib -a ipv4 "$1/32" ;;
+  esac
+}
+
+# Number of BGP paths (next hops) the router's RIB holds for $1/32.
+lab_router_paths() {
+  case "$(lab_router_kind)" in
+    frr)
+      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast $1/32 json" 2>/dev/null |
+        python3 -c 'import json,sys
+print(len(json.load(sys.stdin).get("paths",[])))' 2>/dev/null || echo 0 ;;
+    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/32" 2>/dev/null | grep -c 'via' || true ;;
+    gobgp)
+      in_ns router gobgp global rib -a ipv4 "$1/32" -j 2>/dev/null |
+        python3 -c 'import json,sys
+d=json.load(sys.stdin); print(sum(len(v) for v in d.values()) if isinstance(d,dict) else 0)' 2>/dev/null || echo 0 ;;
+    *) echo 0 ;;
+  esac
+}
 
 # Next hops of the router's kernel route to $1: prints the count (0 if there is no route).
 lab_nexthops() {

@@ -1,9 +1,12 @@
-//! End-to-end: real routers (FRR, BIRD 2) in network namespaces, real kernels, real traffic.
+//! End-to-end: real routers (FRR, BIRD 2, GoBGP) in network namespaces, real kernels, real
+//! traffic.
 //!
 //! The lab machinery is `lab/lab.sh` (shared with the README's demo); the assertions are
-//! here and read the router's own kernel FIB: one route to the Service's EIP with one next
-//! hop per node, and one fewer after a node's speaker stops. Needs root (namespaces), FRR
-//! and BIRD 2 (`scripts/deps.sh` installs them); skips with a message when not root.
+//! here and read the router's own views: its BGP RIB (vtysh / birdc / gobgp) must hold one
+//! path per node, and its kernel FIB one route to the Service's EIP with one next hop per
+//! node; both lose exactly the node whose speaker stops. GoBGP has no FIB of its own (see
+//! lab/lib.sh), so for it only the RIB is checked. Needs root (namespaces) and the routers
+//! (`scripts/deps.sh` installs them); skips with a message when not root.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -82,6 +85,24 @@ impl Lab {
         }
     }
 
+    /// Waits until the router's BGP RIB holds `want` paths for `eip`/32; returns the count
+    /// and the router's own view.
+    fn wait_paths(&self, eip: &str, want: usize, limit: Duration) -> (usize, String) {
+        let start = Instant::now();
+        loop {
+            let out = self.cmd(&["paths", eip]);
+            let n = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            if n == want || start.elapsed() > limit {
+                let rib = String::from_utf8_lossy(&self.cmd(&["rib", eip]).stdout).into_owned();
+                return (n, rib);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn fetch(&self, eip: &str, count: u32) -> String {
         String::from_utf8_lossy(&self.cmd(&["fetch", eip, &count.to_string()]).stdout).into_owned()
     }
@@ -130,65 +151,96 @@ fn next_hops(route: &str) -> Option<usize> {
     })
 }
 
-fn ecmp_then_shrink(router: &str) {
+/// The routers and whether they program the kernel FIB (and so carry real traffic).
+fn ecmp_then_shrink(router: &str, has_fib: bool) {
     if !is_root() {
         eprintln!(
-            "SKIPPED e2e_lab ({router}): needs root to create network namespaces; run `sudo scripts/test.sh`"
+            "SKIPPED e2e_lab ({router}): needs root to create network namespaces; run `scripts/test.sh` as root"
         );
         return;
     }
     let (lab, eip) = Lab::up(router);
+    let nodes = ["10.99.0.11", "10.99.0.12", "10.99.0.13"];
 
-    let (n, route) = lab.wait_nexthops(&eip, 3, Duration::from_secs(90));
+    let (n, rib) = lab.wait_paths(&eip, 3, Duration::from_secs(90));
     assert_eq!(
         n,
         3,
-        "{router} should hold one route to {eip} via all three nodes; it holds:\n{route}\n{}",
+        "{router}'s RIB should hold a path to {eip} from every node:\n{rib}\n{}",
         lab.logs()
     );
-    for node in ["10.99.0.11", "10.99.0.12", "10.99.0.13"] {
+    for node in nodes {
         assert!(
-            route.contains(&format!("nexthop via {node} ")),
-            "next hop {node} missing:\n{route}"
+            rib.contains(node),
+            "no path via {node} in {router}'s RIB:\n{rib}"
         );
     }
-
-    let answers = lab.fetch(&eip, 30);
-    for node in ["node1", "node2", "node3"] {
-        assert!(
-            answers.contains(node),
-            "{node} never answered the client:\n{answers}"
+    if has_fib {
+        let (n, route) = lab.wait_nexthops(&eip, 3, Duration::from_secs(30));
+        assert_eq!(
+            n,
+            3,
+            "{router} should hold one route to {eip} via all three nodes; it holds:\n{route}\n{}",
+            lab.logs()
         );
+        for node in nodes {
+            assert!(
+                route.contains(&format!("nexthop via {node} ")),
+                "next hop {node} missing:\n{route}"
+            );
+        }
+        let answers = lab.fetch(&eip, 30);
+        for node in ["node1", "node2", "node3"] {
+            assert!(
+                answers.contains(node),
+                "{node} never answered the client:\n{answers}"
+            );
+        }
+        assert!(!answers.contains("FAILED"), "requests failed:\n{answers}");
     }
-    assert!(!answers.contains("FAILED"), "requests failed:\n{answers}");
 
     let out = lab.cmd(&["stop-speaker", "node3"]);
     assert!(out.status.success(), "stopping node3's speaker failed");
-    let (n, route) = lab.wait_nexthops(&eip, 2, Duration::from_secs(120));
+    let (n, rib) = lab.wait_paths(&eip, 2, Duration::from_secs(120));
     assert_eq!(
         n, 2,
-        "after node3's speaker stopped, {router} should route {eip} via two nodes; it holds:\n{route}"
+        "after node3's speaker stopped, {router}'s RIB should hold two paths:\n{rib}"
     );
     assert!(
-        !route.contains("10.99.0.13"),
-        "node3 is still a next hop:\n{route}"
+        !rib.contains("10.99.0.13"),
+        "node3's path is still in {router}'s RIB:\n{rib}"
     );
-
-    let answers = lab.fetch(&eip, 20);
-    assert!(
-        !answers.contains("node3") && !answers.contains("FAILED"),
-        "after node3 left:\n{answers}"
-    );
+    if has_fib {
+        let (n, route) = lab.wait_nexthops(&eip, 2, Duration::from_secs(30));
+        assert_eq!(
+            n, 2,
+            "after node3's speaker stopped, {router} should route {eip} via two nodes; it holds:\n{route}"
+        );
+        assert!(
+            !route.contains("10.99.0.13"),
+            "node3 is still a next hop:\n{route}"
+        );
+        let answers = lab.fetch(&eip, 20);
+        assert!(
+            !answers.contains("node3") && !answers.contains("FAILED"),
+            "after node3 left:\n{answers}"
+        );
+    }
 }
 
 #[test]
 fn frr_holds_ecmp_route_and_drops_a_stopped_node() {
-    ecmp_then_shrink("frr");
+    ecmp_then_shrink("frr", true);
 }
 
 #[test]
 fn bird_holds_ecmp_route_and_drops_a_stopped_node() {
-    ecmp_then_shrink("bird");
+    ecmp_then_shrink("bird", true);
+}
+
+#[test]
+fn gobgp_holds_a_path_per_node_and_drops_a_stopped_node() {
+    ecmp_then_shrink("gobgp", false);
 }
 
 #[test]
