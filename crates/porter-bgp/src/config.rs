@@ -1,7 +1,10 @@
 //! Per-peer session configuration.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+
+use crate::prefix::Family;
 
 /// RFC 4271 §10 suggested hold time; also what FRR, BIRD and GoBGP use, so defaults interoperate.
 pub const DEFAULT_HOLD_TIME: u16 = 90;
@@ -36,6 +39,48 @@ pub struct SessionConfig {
     /// When true the session never asks the shell to dial; it waits for the shell to hand it an
     /// accepted connection (RFC 4271 "passive TCP establishment").
     pub passive: bool,
+    /// Families we offer in multiprotocol capabilities (RFC 4760); the session carries the
+    /// intersection with the peer's. Default: IPv4 and IPv6 unicast. Empty means no capability,
+    /// which peers read as IPv4 unicast only.
+    pub families: BTreeSet<Family>,
+    /// IPv4 next hop for IPv4 routes, instead of our end of the TCP connection
+    /// ("next-hop-self" is the default). On an IPv6 session it is also how IPv4 routes get a
+    /// plain `NEXT_HOP` when the peer did not negotiate RFC 8950 extended next hop; with
+    /// neither, IPv4 routes stay unsent there.
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// IPv6 next hop for IPv6 routes, instead of our end of the TCP connection. On an IPv4
+    /// session this is the only way to announce IPv6 routes (there is no IPv6 address to
+    /// default to): when `None` there, IPv6 routes stay unsent.
+    pub next_hop_v6: Option<Ipv6Addr>,
+    /// Advertise RFC 4724 graceful restart. Porter only ever acts as a helper-free restarting
+    /// speaker: its routes point at the node itself, whose forwarding survives a Porter restart.
+    pub graceful_restart: Option<GracefulRestart>,
+    /// Advertise ADD-PATH send (RFC 7911) for every family; when the peer can receive, NLRI
+    /// carry path identifier 1 (one path per prefix per node). Off by default: it only helps
+    /// route reflectors that must keep every node's path.
+    pub add_path_send: bool,
+    /// Advertise ADD-PATH receive. Porter installs no routes, so this only exists to let two
+    /// Porter sessions (tests) or a route server exercise the send side.
+    pub add_path_receive: bool,
+    /// Advertise RFC 8654 extended messages; when both sides do, UPDATEs are packed up to 65535
+    /// bytes (fewer messages for large tables). On by default: it is harmless when unsupported.
+    pub extended_messages: bool,
+}
+
+/// Graceful restart settings (RFC 4724), sent in the capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// Seconds the peer should keep our routes after the session drops (12 bits on the wire:
+    /// values above 4095 are sent as 4095).
+    pub restart_time: u16,
+    /// The Restart State (R) bit: set while Porter is coming back after a restart, so the peer
+    /// does not wait for its own End-of-RIB before selecting routes.
+    pub restarting: bool,
+}
+
+impl GracefulRestart {
+    /// Largest restart time the 12-bit field can carry.
+    pub const MAX_RESTART_TIME: u16 = 4095;
 }
 
 impl SessionConfig {
@@ -50,6 +95,13 @@ impl SessionConfig {
             hold_time: DEFAULT_HOLD_TIME,
             connect_retry: DEFAULT_CONNECT_RETRY,
             passive: false,
+            families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
+            next_hop_v4: None,
+            next_hop_v6: None,
+            graceful_restart: None,
+            add_path_send: false,
+            add_path_receive: false,
+            extended_messages: true,
         }
     }
 

@@ -26,12 +26,24 @@
 //! assert!(matches!(session.poll_action(), Some(Action::Connect)));
 //! ```
 //!
-//! The codec (`rustbgpd-wire`, pinned) is used only by [`wire`], so swapping it touches one file.
+//! # What it speaks
+//!
+//! RFC 4271 sessions with RFC 7606 error handling; MP-BGP for IPv4/IPv6 unicast (RFC 4760), IPv4
+//! routes with an IPv6 next hop (RFC 8950); 4-octet AS (RFC 6793); route refresh (RFC 2918);
+//! graceful restart capability and End-of-RIB (RFC 4724); ADD-PATH send (RFC 7911); extended
+//! messages (RFC 8654); per-route MED, LOCAL_PREF, communities (RFC 1997), large communities
+//! (RFC 8092) and the link-bandwidth extended community ([`RouteAttrs`]). What was negotiated is
+//! visible in [`Session::negotiated`].
+//!
+//! The codec (`rustbgpd-wire`, pinned) is used only by [`wire`], so swapping it touches one
+//! module.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod attrs;
 pub mod config;
 pub mod error;
 pub mod fsm;
+pub mod negotiate;
 pub mod prefix;
 pub mod rib_out;
 pub mod session;
@@ -39,9 +51,14 @@ pub mod stats;
 pub mod timers;
 pub mod wire;
 
-pub use config::SessionConfig;
+pub use attrs::{
+    CommunityError, LinkBandwidth, RouteAttrs, format_community, parse_community,
+    parse_large_community,
+};
+pub use config::{GracefulRestart, SessionConfig};
 pub use error::NotificationError;
 pub use fsm::State;
+pub use negotiate::Negotiated;
 pub use prefix::{Family, Prefix, PrefixError};
 pub use session::{Action, Event, Session};
 pub use stats::SessionStats;

@@ -1,36 +1,63 @@
-//! Adj-RIB-Out: the desired set versus what the peer has been told, and UPDATE packing.
+//! Adj-RIB-Out: the desired routes versus what the peer has been told, and UPDATE packing.
 //!
-//! Layers above hand Porter the full desired set (MetalLB's `Session.Set` model), never
+//! Layers above hand Porter the full desired map (MetalLB's `Session.Set` model), never
 //! add/remove commands; this module diffs it against what was advertised on the current
-//! connection and emits the minimal UPDATEs. On reconnect `advertised` is cleared, so the next
-//! Established re-sends everything: restarts are idempotent by construction.
+//! connection and emits the minimal UPDATEs. A prefix whose attributes changed is simply
+//! announced again (an implicit withdraw, RFC 4271 §3.1). On reconnect `advertised` is cleared,
+//! so the next Established re-sends everything: restarts are idempotent by construction.
 //!
-//! Packing is greedy and exact: withdrawals first, then announcements sharing one attribute set,
-//! as many prefixes per UPDATE as fit in 4096 bytes. IPv4 travels in the body; IPv6 in
-//! `MP_REACH_NLRI`/`MP_UNREACH_NLRI` (the per-family overheads are measured by encoding a probe,
-//! so a new family only needs `wire` support).
+//! Packing is greedy and exact: withdrawals first, then one run of UPDATEs per distinct
+//! attribute set (an UPDATE carries one set), each packed up to the session's message limit
+//! (4096, or 65535 with RFC 8654). IPv4 travels in the body (or `MP_REACH_NLRI` with an IPv6 next
+//! hop, RFC 8950); IPv6 in `MP_REACH_NLRI`/`MP_UNREACH_NLRI`. Per-message overheads are measured
+//! by encoding a probe, so a new attribute only needs `wire` support.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::attrs::RouteAttrs;
 use crate::prefix::{Family, Prefix};
 use crate::wire::{self, EncodeError, HEADER_LEN, MAX_MESSAGE_LEN, OutAttrs, OutUpdate};
 
-/// Which families may be announced on this connection, and with which attributes.
+/// How one family is announced on this connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyOut {
+    /// The session's attributes (AS_PATH, next hop, LOCAL_PREF default ...); `route` is
+    /// replaced by each prefix's own attributes.
+    pub attrs: OutAttrs,
+    /// ADD-PATH path identifier, when the peer negotiated receiving paths for this family.
+    pub path_id: Option<u32>,
+}
+
+/// Which families may be announced on this connection, how, and the message size limit.
 ///
-/// A family without attributes is not eligible (e.g. IPv6 on a session whose local address is
-/// IPv4: there is no IPv6 next hop to announce). Its prefixes stay desired but are not sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A family without a [`FamilyOut`] is not eligible (e.g. IPv6 on an IPv4 session with no
+/// configured IPv6 next hop). Its prefixes stay desired but are not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutContext {
-    /// Attributes for IPv4 unicast announcements, if that family is eligible.
-    pub ipv4: Option<OutAttrs>,
-    /// Attributes for IPv6 unicast announcements, if that family is eligible.
-    pub ipv6: Option<OutAttrs>,
+    /// IPv4 unicast, if eligible.
+    pub ipv4: Option<FamilyOut>,
+    /// IPv6 unicast, if eligible.
+    pub ipv6: Option<FamilyOut>,
+    /// Largest UPDATE to build: 4096, or 65535 with RFC 8654 extended messages.
+    pub max_message_len: usize,
+}
+
+impl Default for OutContext {
+    /// Nothing eligible, 4096-byte messages: the context of a session that is not Established.
+    fn default() -> Self {
+        OutContext {
+            ipv4: None,
+            ipv6: None,
+            max_message_len: MAX_MESSAGE_LEN,
+        }
+    }
 }
 
 impl OutContext {
-    fn attrs(&self, family: Family) -> Option<&OutAttrs> {
+    /// How `family` is announced, if it is eligible.
+    pub fn family(&self, family: Family) -> Option<&FamilyOut> {
         match family {
             Family::Ipv4Unicast => self.ipv4.as_ref(),
             Family::Ipv6Unicast => self.ipv6.as_ref(),
@@ -41,24 +68,32 @@ impl OutContext {
 /// The Adj-RIB-Out of one session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RibOut {
-    desired: BTreeSet<Prefix>,
-    advertised: BTreeSet<Prefix>,
+    desired: BTreeMap<Prefix, RouteAttrs>,
+    advertised: BTreeMap<Prefix, RouteAttrs>,
 }
 
 impl RibOut {
-    /// Replaces the desired set (accepted in any state; sent when Established).
-    pub fn set_desired(&mut self, desired: BTreeSet<Prefix>) {
+    /// Replaces the desired routes (accepted in any state; sent when Established).
+    pub fn set_desired(&mut self, desired: BTreeMap<Prefix, RouteAttrs>) {
         self.desired = desired;
     }
 
     /// What the layers above want announced.
-    pub fn desired(&self) -> &BTreeSet<Prefix> {
+    pub fn desired(&self) -> &BTreeMap<Prefix, RouteAttrs> {
         &self.desired
     }
 
     /// What the peer has been told on the current connection.
-    pub fn advertised(&self) -> &BTreeSet<Prefix> {
+    pub fn advertised(&self) -> &BTreeMap<Prefix, RouteAttrs> {
         &self.advertised
+    }
+
+    /// Number of advertised prefixes of `family`, for per-family stats.
+    pub fn advertised_count(&self, family: Family) -> usize {
+        self.advertised
+            .keys()
+            .filter(|p| p.family() == family)
+            .count()
     }
 
     /// Forgets what was advertised: the connection is gone, so is the peer's copy.
@@ -69,28 +104,33 @@ impl RibOut {
     /// Encodes the UPDATEs that move the peer from `advertised` to the eligible part of
     /// `desired`, and records the result as advertised. Empty when nothing changed.
     pub fn flush(&mut self, ctx: &OutContext) -> Result<Vec<Bytes>, EncodeError> {
-        let target: BTreeSet<Prefix> = self
+        let target: BTreeMap<Prefix, RouteAttrs> = self
             .desired
             .iter()
-            .filter(|p| ctx.attrs(p.family()).is_some())
-            .copied()
+            .filter(|(p, _)| ctx.family(p.family()).is_some())
+            .map(|(p, a)| (*p, a.clone()))
             .collect();
-        let withdraw: Vec<Prefix> = self.advertised.difference(&target).copied().collect();
-        let announce: Vec<Prefix> = target.difference(&self.advertised).copied().collect();
         let mut out = Vec::new();
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            let w: Vec<Prefix> = withdraw
-                .iter()
-                .filter(|p| p.family() == family)
+            let withdraw: Vec<Prefix> = self
+                .advertised
+                .keys()
+                .filter(|p| p.family() == family && !target.contains_key(p))
                 .copied()
                 .collect();
-            let a: Vec<Prefix> = announce
+            let changed = target
                 .iter()
-                .filter(|p| p.family() == family)
-                .copied()
-                .collect();
-            for u in plan(family, &w, &a, ctx.attrs(family))? {
-                out.push(wire::encode_update(&u)?);
+                .filter(|(p, a)| p.family() == family && self.advertised.get(p) != Some(a));
+            let groups = group(changed);
+            let updates = plan(
+                family,
+                &withdraw,
+                &groups,
+                ctx.family(family),
+                ctx.max_message_len,
+            )?;
+            for u in &updates {
+                out.push(wire::encode_update_with_limit(u, ctx.max_message_len)?);
             }
         }
         self.advertised = target;
@@ -99,95 +139,124 @@ impl RibOut {
 
     /// Re-encodes every advertised prefix of `family` (answer to a ROUTE-REFRESH).
     pub fn refresh(&self, family: Family, ctx: &OutContext) -> Result<Vec<Bytes>, EncodeError> {
-        let a: Vec<Prefix> = self
-            .advertised
-            .iter()
-            .filter(|p| p.family() == family)
-            .copied()
-            .collect();
-        plan(family, &[], &a, ctx.attrs(family))?
-            .iter()
-            .map(wire::encode_update)
-            .collect()
+        let groups = group(self.advertised.iter().filter(|(p, _)| p.family() == family));
+        plan(
+            family,
+            &[],
+            &groups,
+            ctx.family(family),
+            ctx.max_message_len,
+        )?
+        .iter()
+        .map(|u| wire::encode_update_with_limit(u, ctx.max_message_len))
+        .collect()
     }
 }
 
-/// Encoded size of a one-prefix UPDATE minus that prefix: the fixed cost of a message part.
-/// IPv6 adds one octet in case the MP attribute grows past 255 octets (extended length).
-fn overhead(
-    family: Family,
-    probe: Prefix,
-    announce: bool,
-    attrs: Option<&OutAttrs>,
-) -> Result<usize, EncodeError> {
-    let (withdrawn, announced) = if announce {
-        (vec![], vec![probe])
-    } else {
-        (vec![probe], vec![])
-    };
-    let u = OutUpdate {
-        family,
-        withdrawn,
-        announced,
-        attrs: attrs.cloned(),
-    };
-    let extended = usize::from(family == Family::Ipv6Unicast);
-    Ok(wire::encode_update(&u)?.len() - probe.nlri_len() + extended)
+/// Groups prefixes by identical attributes (in `RouteAttrs` order, so output is deterministic).
+fn group<'a>(
+    routes: impl Iterator<Item = (&'a Prefix, &'a RouteAttrs)>,
+) -> Vec<(RouteAttrs, Vec<Prefix>)> {
+    let mut groups: BTreeMap<&RouteAttrs, Vec<Prefix>> = BTreeMap::new();
+    for (p, a) in routes {
+        groups.entry(a).or_default().push(*p);
+    }
+    groups.into_iter().map(|(a, ps)| (a.clone(), ps)).collect()
 }
 
-/// Packs withdrawals and announcements of one family into as few UPDATEs as fit in 4096 bytes.
+/// Encoded size of a one-prefix UPDATE minus that prefix and the header: the fixed cost of a
+/// message part. Attributes carried in `MP_*_NLRI` get one more octet in case they grow past 255
+/// octets (extended length).
+fn overhead(u: &OutUpdate, per_prefix: usize) -> Result<usize, EncodeError> {
+    let in_mp = match (&u.attrs, u.announced.is_empty()) {
+        (Some(a), false) => wire::announces_in_mp(u.family, a.next_hop),
+        _ => u.family == Family::Ipv6Unicast,
+    };
+    let len = wire::encode_update_with_limit(u, wire::EXTENDED_MAX_MESSAGE_LEN)?.len();
+    Ok(len.saturating_sub(per_prefix + HEADER_LEN) + usize::from(in_mp))
+}
+
+/// Packs withdrawals and announcement groups of one family into as few UPDATEs as fit in
+/// `max_len` bytes; a group's UPDATEs never carry another group's prefixes.
 pub(crate) fn plan(
     family: Family,
     withdraw: &[Prefix],
-    announce: &[Prefix],
-    attrs: Option<&OutAttrs>,
+    groups: &[(RouteAttrs, Vec<Prefix>)],
+    out: Option<&FamilyOut>,
+    max_len: usize,
 ) -> Result<Vec<OutUpdate>, EncodeError> {
-    let w_over = match withdraw.first() {
-        Some(p) => overhead(family, *p, false, attrs)? - HEADER_LEN,
-        None => 0,
-    };
-    let a_over = match announce.first() {
-        Some(p) => overhead(family, *p, true, attrs)? - HEADER_LEN,
-        None => 0,
-    };
-    let budget = MAX_MESSAGE_LEN - HEADER_LEN;
+    let path_id = out.and_then(|o| o.path_id);
+    let size = |p: &Prefix| p.nlri_len() + if path_id.is_some() { 4 } else { 0 };
     let empty = || OutUpdate {
         family,
         withdrawn: vec![],
         announced: vec![],
         attrs: None,
+        path_id,
     };
-    let mut out = Vec::new();
+    let budget = max_len - HEADER_LEN;
+    let mut res = Vec::new();
     let mut cur = empty();
     let mut used = 0;
-    for p in withdraw {
-        if cur.withdrawn.is_empty() {
-            used += w_over;
+    if let Some(probe) = withdraw.first() {
+        let w_over = overhead(
+            &OutUpdate {
+                withdrawn: vec![*probe],
+                ..empty()
+            },
+            size(probe),
+        )?;
+        for p in withdraw {
+            if cur.withdrawn.is_empty() {
+                used += w_over;
+            }
+            if used + size(p) > budget {
+                res.push(std::mem::replace(&mut cur, empty()));
+                used = w_over;
+            }
+            cur.withdrawn.push(*p);
+            used += size(p);
         }
-        if used + p.nlri_len() > budget {
-            out.push(std::mem::replace(&mut cur, empty()));
-            used = w_over;
-        }
-        cur.withdrawn.push(*p);
-        used += p.nlri_len();
     }
-    for p in announce {
-        if cur.announced.is_empty() {
-            used += a_over;
-            cur.attrs = attrs.cloned();
+    for (route, prefixes) in groups {
+        let (Some(fo), Some(probe)) = (out, prefixes.first()) else {
+            continue; // ineligible family: nothing to announce
+        };
+        let attrs = OutAttrs {
+            route: route.clone(),
+            ..fo.attrs.clone()
+        };
+        let a_over = overhead(
+            &OutUpdate {
+                announced: vec![*probe],
+                attrs: Some(attrs.clone()),
+                ..empty()
+            },
+            size(probe),
+        )?;
+        if !cur.announced.is_empty() {
+            res.push(std::mem::replace(&mut cur, empty()));
+            used = 0;
         }
-        if used + p.nlri_len() > budget {
-            out.push(std::mem::replace(&mut cur, empty()));
-            cur.attrs = attrs.cloned();
-            used = a_over;
+        used += a_over;
+        cur.attrs = Some(attrs.clone());
+        for p in prefixes {
+            if used + size(p) > budget {
+                if cur.announced.is_empty() {
+                    cur.attrs = None; // only withdrawals fit in this one
+                }
+                res.push(std::mem::replace(&mut cur, empty()));
+                cur.attrs = Some(attrs.clone());
+                used = a_over;
+            }
+            cur.announced.push(*p);
+            used += size(p);
         }
-        cur.announced.push(*p);
-        used += p.nlri_len();
     }
     if !cur.withdrawn.is_empty() || !cur.announced.is_empty() {
-        out.push(cur);
+        res.push(cur);
     }
-    Ok(out)
+    Ok(res)
 }
 
 #[cfg(test)]
@@ -201,34 +270,44 @@ mod tests {
     fn v6(i: u128) -> Prefix {
         Prefix::host(IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | i)))
     }
+    fn fam(next_hop: IpAddr) -> FamilyOut {
+        FamilyOut {
+            attrs: OutAttrs {
+                as_path: vec![65001],
+                next_hop,
+                local_pref: None,
+                four_octet_as: true,
+                local_as: 65001,
+                route: RouteAttrs::default(),
+            },
+            path_id: None,
+        }
+    }
     fn ctx() -> OutContext {
         OutContext {
-            ipv4: Some(OutAttrs {
-                as_path: vec![65001],
-                next_hop: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-                local_pref: None,
-                four_octet_as: true,
-            }),
-            ipv6: Some(OutAttrs {
-                as_path: vec![65001],
-                next_hop: IpAddr::V6("2001:db8::1".parse().unwrap()),
-                local_pref: None,
-                four_octet_as: true,
-            }),
+            ipv4: Some(fam(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))),
+            ipv6: Some(fam(IpAddr::V6("2001:db8::1".parse().unwrap()))),
+            max_message_len: MAX_MESSAGE_LEN,
         }
+    }
+    fn plain(ps: impl IntoIterator<Item = Prefix>) -> BTreeMap<Prefix, RouteAttrs> {
+        ps.into_iter().map(|p| (p, RouteAttrs::default())).collect()
+    }
+    fn one_group(ps: &[Prefix]) -> Vec<(RouteAttrs, Vec<Prefix>)> {
+        vec![(RouteAttrs::default(), ps.to_vec())]
     }
 
     #[test]
     fn diff_is_minimal() {
         let mut rib = RibOut::default();
-        rib.set_desired((0..3).map(v4).collect());
+        rib.set_desired(plain((0..3).map(v4)));
         let first = rib.flush(&ctx()).unwrap();
         assert_eq!(first.len(), 1);
         assert!(
             rib.flush(&ctx()).unwrap().is_empty(),
             "nothing changed, nothing sent"
         );
-        rib.set_desired([v4(1), v4(2), v4(3)].into());
+        rib.set_desired(plain([v4(1), v4(2), v4(3)]));
         let second = rib.flush(&ctx()).unwrap();
         // One withdrawal (v4(0)) and one announcement (v4(3)) fit in one UPDATE.
         assert_eq!(second.len(), 1);
@@ -243,10 +322,61 @@ mod tests {
     }
 
     #[test]
+    fn attribute_change_reannounces_only_that_prefix_grouped_by_attrs() {
+        let mut rib = RibOut::default();
+        let mut routes = plain((0..4).map(v4));
+        rib.set_desired(routes.clone());
+        rib.flush(&ctx()).unwrap();
+        let med = RouteAttrs {
+            med: Some(10),
+            ..RouteAttrs::default()
+        };
+        routes.insert(v4(2), med.clone());
+        routes.insert(v4(3), med.clone());
+        rib.set_desired(routes);
+        let msgs = rib.flush(&ctx()).unwrap();
+        assert_eq!(msgs.len(), 1, "two changed prefixes, one attribute set");
+        assert_eq!(rib.advertised().get(&v4(3)), Some(&med));
+        // Three attribute sets need three UPDATEs, however few prefixes.
+        let groups = vec![
+            (RouteAttrs::default(), vec![v4(1)]),
+            (med.clone(), vec![v4(2)]),
+            (
+                RouteAttrs {
+                    communities: [1].into(),
+                    ..RouteAttrs::default()
+                },
+                vec![v4(3)],
+            ),
+        ];
+        let p = plan(
+            Family::Ipv4Unicast,
+            &[v4(9)],
+            &groups,
+            ctx().ipv4.as_ref(),
+            4096,
+        )
+        .unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            p[0].withdrawn,
+            vec![v4(9)],
+            "withdrawals ride with the first set"
+        );
+    }
+
+    #[test]
     fn packs_up_to_the_limit_v4() {
         // 20k /32s: 5 octets each. Body budget 4096-23-attrs(ORIGIN 4 + AS_PATH 9 + NEXT_HOP 7).
         let many: Vec<Prefix> = (0..20_000).map(v4).collect();
-        let plan = plan(Family::Ipv4Unicast, &[], &many, ctx().ipv4.as_ref()).unwrap();
+        let plan = plan(
+            Family::Ipv4Unicast,
+            &[],
+            &one_group(&many),
+            ctx().ipv4.as_ref(),
+            4096,
+        )
+        .unwrap();
         let per = (4096 - 23 - 20) / 5;
         assert_eq!(plan[0].announced.len(), per);
         assert_eq!(plan.len(), 20_000usize.div_ceil(per));
@@ -259,29 +389,52 @@ mod tests {
             "first UPDATE is packed full: {}",
             full.len()
         );
-        let w = super::plan(Family::Ipv4Unicast, &many, &[], None).unwrap();
+        let w = super::plan(Family::Ipv4Unicast, &many, &[], None, 4096).unwrap();
         assert_eq!(w[0].withdrawn.len(), (4096 - 23) / 5);
+        // Extended messages: 65535-byte UPDATEs; ADD-PATH: 4 more octets per prefix.
+        let big = super::plan(
+            Family::Ipv4Unicast,
+            &[],
+            &one_group(&many),
+            ctx().ipv4.as_ref(),
+            65535,
+        )
+        .unwrap();
+        assert_eq!(big[0].announced.len(), (65535 - 23 - 20) / 5);
+        let mut ap = ctx().ipv4.unwrap();
+        ap.path_id = Some(1);
+        let ap = super::plan(Family::Ipv4Unicast, &[], &one_group(&many), Some(&ap), 4096).unwrap();
+        assert_eq!(ap[0].announced.len(), (4096 - 23 - 20) / 9);
     }
 
     #[test]
     fn packs_v6_under_the_limit() {
         let many: Vec<Prefix> = (0..2_000).map(v6).collect();
-        for (w, a) in [
-            (&many[..], &[][..]),
-            (&[][..], &many[..]),
-            (&many[..1000], &many[1000..]),
-        ] {
-            let plan = plan(Family::Ipv6Unicast, w, a, ctx().ipv6.as_ref()).unwrap();
-            let total: usize = plan
-                .iter()
-                .map(|u| u.withdrawn.len() + u.announced.len())
-                .sum();
-            assert_eq!(total, w.len() + a.len());
-            for (i, u) in plan.iter().enumerate() {
-                let len = wire::encode_update(u).unwrap().len();
-                assert!(len <= 4096, "{len}");
-                // Every UPDATE but the last is packed to within one /128 (17 octets) + slack.
-                assert!(i + 1 == plan.len() || len > 4096 - 20, "{len}");
+        for max in [4096, 65535] {
+            for (w, a) in [
+                (&many[..], &[][..]),
+                (&[][..], &many[..]),
+                (&many[..1000], &many[1000..]),
+            ] {
+                let plan = plan(
+                    Family::Ipv6Unicast,
+                    w,
+                    &one_group(a),
+                    ctx().ipv6.as_ref(),
+                    max,
+                )
+                .unwrap();
+                let total: usize = plan
+                    .iter()
+                    .map(|u| u.withdrawn.len() + u.announced.len())
+                    .sum();
+                assert_eq!(total, w.len() + a.len());
+                for (i, u) in plan.iter().enumerate() {
+                    let len = wire::encode_update_with_limit(u, max).unwrap().len();
+                    assert!(len <= max, "{len}");
+                    // Every UPDATE but the last is packed to within one /128 (17 octets) + slack.
+                    assert!(i + 1 == plan.len() || len > max - 24, "{len}");
+                }
             }
         }
     }
@@ -289,13 +442,14 @@ mod tests {
     #[test]
     fn ineligible_family_is_held_back() {
         let mut rib = RibOut::default();
-        rib.set_desired([v4(1), v6(1)].into());
+        rib.set_desired(plain([v4(1), v6(1)]));
         let only_v4 = OutContext {
             ipv6: None,
             ..ctx()
         };
         rib.flush(&only_v4).unwrap();
-        assert_eq!(rib.advertised(), &[v4(1)].into());
+        assert_eq!(rib.advertised(), &plain([v4(1)]));
         assert_eq!(rib.desired().len(), 2);
+        assert_eq!(rib.advertised_count(Family::Ipv6Unicast), 0);
     }
 }

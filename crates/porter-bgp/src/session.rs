@@ -5,20 +5,22 @@
 //! ([`Session::poll_timeout`]). The shell executes actions in order and reports each outcome back
 //! as an [`Event`]; the session never assumes an action succeeded.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::attrs::RouteAttrs;
 use crate::config::SessionConfig;
 use crate::error::NotificationError;
 use crate::fsm::{self, MessageKind, State};
+use crate::negotiate::{self, Negotiated};
 use crate::prefix::{Family, Prefix};
 use crate::rib_out::{OutContext, RibOut};
 use crate::stats::SessionStats;
 use crate::timers::{Timer, TimerTable};
-use crate::wire::{self, Message, Open, OutAttrs, RawUpdate, UpdateContext};
+use crate::wire::{self, Message, Open, RawUpdate, UpdateContext};
 
 /// Hold timer while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
@@ -48,8 +50,22 @@ pub enum Event {
     TcpClosed,
     /// Bytes read from the socket, in any chunking; the session frames them.
     Received(Bytes),
-    /// The full desired Adj-RIB-Out (replacement, not a delta); accepted in any state.
-    SetRoutes(BTreeSet<Prefix>),
+    /// The full desired Adj-RIB-Out with each prefix's attributes (replacement, not a delta);
+    /// accepted in any state. See [`Event::set_routes`] for routes without attributes.
+    SetRoutes(BTreeMap<Prefix, RouteAttrs>),
+}
+
+impl Event {
+    /// `SetRoutes` with default attributes for every prefix: what callers without routing
+    /// policy send.
+    pub fn set_routes(prefixes: impl IntoIterator<Item = Prefix>) -> Event {
+        Event::SetRoutes(
+            prefixes
+                .into_iter()
+                .map(|p| (p, RouteAttrs::default()))
+                .collect(),
+        )
+    }
 }
 
 /// Outputs for the shell, to execute in order.
@@ -72,13 +88,6 @@ pub enum Action {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Negotiated {
-    hold_time: u16,
-    four_octet_as: bool,
-    families: BTreeSet<Family>,
-}
-
 /// One BGP session with one peer.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -90,7 +99,7 @@ pub struct Session {
     local_addr: Option<IpAddr>,
     negotiated: Option<Negotiated>,
     rib: RibOut,
-    received: BTreeSet<Prefix>,
+    received: BTreeMap<Prefix, RouteAttrs>,
     stats: SessionStats,
     admin_down: bool,
 }
@@ -107,7 +116,7 @@ impl Session {
             local_addr: None,
             negotiated: None,
             rib: RibOut::default(),
-            received: BTreeSet::new(),
+            received: BTreeMap::new(),
             stats: SessionStats::default(),
             admin_down: true,
         }
@@ -176,14 +185,32 @@ impl Session {
         self.negotiated.as_ref().map(|n| n.hold_time)
     }
 
-    /// Prefixes the peer currently announces (for tests and status; Porter installs none).
-    pub fn received_prefixes(&self) -> &BTreeSet<Prefix> {
+    /// The capabilities agreed with the peer, from its OPEN until the connection ends.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// Routes the peer currently announces, with their attributes (for tests and status;
+    /// Porter installs none). With ADD-PATH receive, the last path of a prefix wins.
+    pub fn received_routes(&self) -> &BTreeMap<Prefix, RouteAttrs> {
         &self.received
     }
 
-    /// Prefixes currently advertised to the peer on this connection.
-    pub fn advertised_prefixes(&self) -> &BTreeSet<Prefix> {
+    /// Routes currently advertised to the peer on this connection.
+    pub fn advertised_routes(&self) -> &BTreeMap<Prefix, RouteAttrs> {
         self.rib.advertised()
+    }
+
+    /// The prefixes of [`Session::received_routes`] (a copy), for callers that ignore
+    /// attributes.
+    pub fn received_prefixes(&self) -> BTreeSet<Prefix> {
+        self.received.keys().copied().collect()
+    }
+
+    /// The prefixes of [`Session::advertised_routes`] (a copy), for callers that ignore
+    /// attributes.
+    pub fn advertised_prefixes(&self) -> BTreeSet<Prefix> {
+        self.rib.advertised().keys().copied().collect()
     }
 
     // ----- transitions -----
@@ -254,6 +281,7 @@ impl Session {
         self.rib.reset();
         self.received.clear();
         self.stats.prefixes_advertised = 0;
+        self.stats.prefixes_advertised_by_family.clear();
         self.stats.prefixes_received = 0;
         self.timers.stop_all();
         if from == State::Established {
@@ -299,12 +327,7 @@ impl Session {
         self.local_addr = Some(local.ip().to_canonical());
         self.framer.clear();
         self.timers.stop(Timer::ConnectRetry);
-        let open = Open::local(
-            self.config.local_as,
-            self.config.router_id,
-            self.config.effective_hold_time(),
-        );
-        match wire::encode_open(&open) {
+        match wire::encode_open(&negotiate::local_open(&self.config)) {
             Ok(b) => self.push_send(b, 1),
             Err(e) => return self.go_idle(now, format!("internal error: {e}"), None, true),
         }
@@ -371,7 +394,7 @@ impl Session {
                 Err(n) => return self.fail(now, n),
             };
             self.stats.messages_received += 1;
-            match wire::decode_frame(frame) {
+            match wire::decode_frame_with_limit(frame, self.framer.max_message_len()) {
                 Ok(msg) => self.on_message(now, msg),
                 Err(n) => return self.fail(now, n),
             }
@@ -429,21 +452,15 @@ impl Session {
         if let Some((_, subcode, detail)) = checks.into_iter().find(|c| c.0) {
             return self.fail(now, NotificationError::open(subcode, detail));
         }
-        let ours: BTreeSet<Family> = [Family::Ipv4Unicast, Family::Ipv6Unicast].into();
-        let negotiated = Negotiated {
-            hold_time: cfg.effective_hold_time().min(open.hold_time),
-            four_octet_as: open.four_octet_as.is_some(),
-            families: ours
-                .intersection(&open.effective_families())
-                .copied()
-                .collect(),
-        };
+        let negotiated = negotiate::negotiate(&negotiate::local_open(cfg), open);
         let reason = format!(
             "OPEN received from AS {} (router id {}), hold time {}",
             open.asn(),
             open.router_id,
             negotiated.hold_time
         );
+        self.framer
+            .set_max_message_len(negotiated.max_message_len());
         self.negotiated = Some(negotiated);
         self.push_send(wire::encode_keepalive(), 1);
         self.restart_hold(now);
@@ -468,7 +485,12 @@ impl Session {
     fn on_update(&mut self, now: Instant, raw: &RawUpdate) {
         self.stats.updates_received += 1;
         self.restart_hold(now);
-        let update = match raw.parse(self.update_context()) {
+        let add_path = self
+            .negotiated
+            .as_ref()
+            .map(|n| n.add_path_receive.clone())
+            .unwrap_or_default();
+        let update = match raw.parse_add_path(self.update_context(), &add_path) {
             Ok(u) => u,
             Err(n) => return self.fail(now, n),
         };
@@ -481,7 +503,10 @@ impl Session {
                 self.received.remove(p);
             }
         } else {
-            self.received.extend(update.announced.iter().copied());
+            let attrs = update.route_attrs();
+            for p in &update.announced {
+                self.received.insert(*p, attrs.clone());
+            }
         }
         self.stats.prefixes_received = self.received.len();
     }
@@ -503,32 +528,11 @@ impl Session {
 
     // ----- send path -----
 
-    /// Attributes per family: next hop = our end of the TCP connection. A family is only
-    /// eligible when the local address has its IP version (no RFC 8950 / RFC 4291 mapping yet).
+    /// How each family is announced on this connection (see `negotiate::out_context`).
     fn out_context(&self) -> OutContext {
-        let (Some(local), Some(neg)) = (self.local_addr, self.negotiated.as_ref()) else {
-            return OutContext::default();
-        };
-        let ibgp = self.config.is_ibgp();
-        let attrs = |family: Family| {
-            let family_matches = match local {
-                IpAddr::V4(_) => family == Family::Ipv4Unicast,
-                IpAddr::V6(_) => family == Family::Ipv6Unicast,
-            };
-            (family_matches && neg.families.contains(&family)).then(|| OutAttrs {
-                as_path: if ibgp {
-                    vec![]
-                } else {
-                    vec![self.config.local_as]
-                },
-                next_hop: local,
-                local_pref: ibgp.then_some(IBGP_LOCAL_PREF),
-                four_octet_as: neg.four_octet_as,
-            })
-        };
-        OutContext {
-            ipv4: attrs(Family::Ipv4Unicast),
-            ipv6: attrs(Family::Ipv6Unicast),
+        match (self.local_addr, self.negotiated.as_ref()) {
+            (Some(local), Some(neg)) => negotiate::out_context(&self.config, local, neg),
+            _ => OutContext::default(),
         }
     }
 
@@ -552,6 +556,11 @@ impl Session {
             }
         }
         self.stats.prefixes_advertised = self.rib.advertised().len();
+        self.stats.prefixes_advertised_by_family = [Family::Ipv4Unicast, Family::Ipv6Unicast]
+            .into_iter()
+            .map(|f| (f, self.rib.advertised_count(f)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         self.send_updates(msgs);
     }
 

@@ -1,9 +1,13 @@
 //! Per-session counters for metrics and `porter status`.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::prefix::Family;
+
 /// Counters and facts about one session. Counters are cumulative over reconnects; the
-/// prefix gauges describe the current connection.
+/// prefix gauges describe the current connection. The state is `Session::state` and the
+/// negotiated capabilities `Session::negotiated`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionStats {
     /// BGP messages sent (every message, not every `Send` action).
@@ -20,6 +24,8 @@ pub struct SessionStats {
     pub notifications_received: u64,
     /// Prefixes currently advertised to the peer (the Adj-RIB-Out size).
     pub prefixes_advertised: usize,
+    /// `prefixes_advertised` per family (families with none are absent).
+    pub prefixes_advertised_by_family: BTreeMap<Family, usize>,
     /// Prefixes the peer currently announces to us (announced minus withdrawn).
     pub prefixes_received: usize,
     /// When the session last reached Established; `None` while it is not Established.

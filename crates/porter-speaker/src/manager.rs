@@ -1,12 +1,13 @@
 //! Keeps one session task per configured peer, in step with the latest plan.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use porter_api::ValidPeer;
-use porter_bgp::{Prefix, SessionConfig};
+use porter_bgp::{Prefix, RouteAttrs, SessionConfig};
 use porter_model::announce::{LocalBgp, SpeakerPlan};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::listener::{self, Incoming};
 use crate::session_task::{self, Command, SessionSpec};
@@ -26,7 +27,7 @@ struct Running {
 pub struct PeerManager {
     board: StatusBoard,
     sessions: BTreeMap<String, Running>,
-    prefixes: BTreeSet<Prefix>,
+    prefixes: BTreeMap<Prefix, RouteAttrs>,
     listen_port: Option<u16>,
     listener: Option<tokio::task::JoinHandle<()>>,
     incoming_tx: mpsc::Sender<Incoming>,
@@ -40,7 +41,7 @@ impl PeerManager {
         Self {
             board,
             sessions: BTreeMap::new(),
-            prefixes: BTreeSet::new(),
+            prefixes: BTreeMap::new(),
             listen_port: None,
             listener: None,
             incoming_tx,
@@ -84,7 +85,12 @@ impl PeerManager {
         self.sync_listener(plan.local.as_ref().ok().and_then(|l| l.listen_port))
             .await;
 
-        let prefixes: BTreeSet<Prefix> = plan.prefixes.iter().map(|ip| Prefix::host(*ip)).collect();
+        // No per-route attributes in the plan yet: every Service IP gets the defaults.
+        let prefixes: BTreeMap<Prefix, RouteAttrs> = plan
+            .prefixes
+            .iter()
+            .map(|ip| (Prefix::host(*ip), RouteAttrs::default()))
+            .collect();
         let routes_changed = prefixes != self.prefixes;
         self.prefixes = prefixes;
 
@@ -98,7 +104,7 @@ impl PeerManager {
         for name in stale {
             if let Some(running) = self.sessions.remove(&name) {
                 tracing::info!(peer = %running.spec.config.peer_addr, "peer removed or changed; stopping its session");
-                stop(running).await;
+                stop(running, &self.board).await;
             }
         }
         for (name, spec) in wanted {
@@ -164,19 +170,32 @@ impl PeerManager {
         if let Some(listener) = self.listener.take() {
             listener.abort();
         }
+        // Tell every session first: one stalled peer must not delay the others' Cease.
+        let deadline = Instant::now() + STOP_GRACE;
         let sessions = std::mem::take(&mut self.sessions);
-        let stops = sessions.into_values().map(stop);
-        for stop in stops {
-            stop.await;
+        for running in sessions.values() {
+            let _ = tokio::time::timeout_at(deadline, running.tx.send(Command::Stop)).await;
+        }
+        for running in sessions.into_values() {
+            finish(running, deadline, &self.board).await;
         }
     }
 }
 
-async fn stop(running: Running) {
-    let _ = running.tx.send(Command::Stop).await;
+async fn stop(running: Running, board: &StatusBoard) {
+    let deadline = Instant::now() + STOP_GRACE;
+    let _ = tokio::time::timeout_at(deadline, running.tx.send(Command::Stop)).await;
+    finish(running, deadline, board).await;
+}
+
+/// Waits until `deadline` for a session told to stop, then aborts it. An aborted task never
+/// reaches its own `board.remove`, so its status entry is removed here.
+async fn finish(running: Running, deadline: Instant, board: &StatusBoard) {
     let mut task = running.task;
-    if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
         task.abort();
+        let _ = task.await; // returns once cancelled: the task no longer touches the board
+        board.remove(&running.spec.name);
     }
 }
 

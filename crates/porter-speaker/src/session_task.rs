@@ -1,13 +1,13 @@
 //! One BGP session: a tokio task that moves bytes and time in and out of the sans-IO core.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use porter_bgp::{Action, Event, Prefix, Session, SessionConfig, State};
+use porter_bgp::{Action, Event, Prefix, RouteAttrs, Session, SessionConfig, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -24,7 +24,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the manager tells a session task.
 pub(crate) enum Command {
     /// Replace the set of announced prefixes.
-    SetRoutes(BTreeSet<Prefix>),
+    SetRoutes(BTreeMap<Prefix, RouteAttrs>),
     /// The peer opened a connection to us.
     Incoming(TcpStream, SocketAddr),
     /// Say goodbye (NOTIFICATION Cease) and end the task.
@@ -45,7 +45,7 @@ pub(crate) struct SessionSpec {
 /// Starts a session task; it runs until it is told to stop or its command channel closes.
 pub(crate) fn spawn(
     spec: SessionSpec,
-    routes: BTreeSet<Prefix>,
+    routes: BTreeMap<Prefix, RouteAttrs>,
     board: StatusBoard,
 ) -> (mpsc::Sender<Command>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(16);
@@ -71,7 +71,7 @@ fn now() -> std::time::Instant {
 
 async fn run(
     spec: SessionSpec,
-    routes: BTreeSet<Prefix>,
+    routes: BTreeMap<Prefix, RouteAttrs>,
     mut rx: mpsc::Receiver<Command>,
     board: StatusBoard,
 ) {

@@ -176,12 +176,12 @@ fn assert_treat_as_withdraw(bad: Bytes) {
         Event::Received(update(&[], GOOD_ATTRS, NLRI_203_0_113_10)),
     );
     let p: Prefix = "203.0.113.10/32".parse().unwrap();
-    assert_eq!(s.received_prefixes(), &[p].into());
+    assert_eq!(received(&s), [p].into());
     s.handle(now, Event::Received(bad));
     let actions = drain(&mut s);
     assert_eq!(s.state(), State::Established, "{actions:?}");
     assert!(actions.is_empty(), "no NOTIFICATION, no Close: {actions:?}");
-    assert!(s.received_prefixes().is_empty(), "treated as withdraw");
+    assert!(received(&s).is_empty(), "treated as withdraw");
     assert_eq!(s.stats().prefixes_received, 0);
 }
 

@@ -7,7 +7,10 @@
 #![allow(clippy::disallowed_methods)]
 
 mod bad_input;
+mod features;
 mod props;
+mod props_routes;
 mod scenarios;
 mod util;
 mod wire_bytes;
+mod wire_exact;

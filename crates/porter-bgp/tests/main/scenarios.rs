@@ -66,16 +66,13 @@ fn routes_flow_and_are_withdrawn() {
     assert_eq!(p.b.session.stats().prefixes_received, 3);
     assert_eq!(p.a.session.stats().prefixes_advertised, 3);
     assert_eq!(
-        p.b.session.received_prefixes(),
+        &received(&p.b.session),
         &[host(10), host(11), host(12)].into()
     );
 
     let before = p.a.log.len();
     p.set_routes(true, [host(10), host(12)].into());
-    assert_eq!(
-        p.b.session.received_prefixes(),
-        &[host(10), host(12)].into()
-    );
+    assert_eq!(&received(&p.b.session), &[host(10), host(12)].into());
     // Minimal: exactly one UPDATE carrying exactly one withdrawal.
     let msgs = sent_messages(&p.a.log[before..]);
     assert_eq!(msgs.len(), 1);
@@ -104,10 +101,10 @@ fn routes_flow_and_are_withdrawn() {
 fn routes_set_before_established_are_sent_on_established() {
     let mut p = Pair::ebgp();
     p.a.session
-        .handle(p.now, Event::SetRoutes([host(1), host(2)].into()));
+        .handle(p.now, Event::set_routes([host(1), host(2)]));
     p.start();
     p.advance(Duration::from_millis(1));
-    assert_eq!(p.b.session.received_prefixes(), &[host(1), host(2)].into());
+    assert_eq!(received(&p.b.session), [host(1), host(2)].into());
 }
 
 #[test]
@@ -172,7 +169,7 @@ fn hold_timer_expiry_then_reconnect() {
     );
     assert!(p.b.log.iter().any(|a| matches!(a, Action::StateChanged { reason, .. } if reason.contains("received NOTIFICATION 4/0"))));
     assert_eq!(
-        p.b.session.received_prefixes(),
+        &received(&p.b.session),
         &[host(10)].into(),
         "everything re-sent"
     );
@@ -239,12 +236,22 @@ fn ibgp_uses_empty_as_path_and_local_pref() {
         })
         .unwrap();
     assert_eq!((u.as_path, u.local_pref), (vec![], Some(100)));
-    assert_eq!(p.b.session.received_prefixes(), &[host(7)].into());
+    assert_eq!(received(&p.b.session), [host(7)].into());
 }
 
 #[test]
 fn large_rib_is_packed_and_v6_held_back_on_v4_session() {
-    let mut p = established_pair();
+    for extended in [false, true] {
+        let mut a = a_config();
+        a.extended_messages = extended;
+        let mut p = Pair::new(a, b_config());
+        p.start();
+        p.advance(Duration::from_millis(1));
+        large_rib(&mut p, extended);
+    }
+}
+
+fn large_rib(p: &mut Pair, extended: bool) {
     let mut routes: BTreeSet<Prefix> = (0..10_000u32)
         .map(|i| Prefix::host(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))))
         .collect();
@@ -266,8 +273,11 @@ fn large_rib_is_packed_and_v6_held_back_on_v4_session() {
         unreachable!()
     };
     let lens = frame_lengths(bytes);
-    assert_eq!(lens.len(), 10_000usize.div_ceil((4096 - 23 - 20) / 5));
-    assert!(lens.iter().all(|l| *l <= 4096));
+    let max = if extended { 65535 } else { 4096 };
+    assert_eq!(p.a.session.negotiated().unwrap().max_message_len(), max);
+    // RFC 8654: 10k /32s fit one extended UPDATE instead of 13.
+    assert_eq!(lens.len(), 10_000usize.div_ceil((max - 23 - 20) / 5));
+    assert!(lens.iter().all(|l| *l <= max));
 }
 
 #[test]

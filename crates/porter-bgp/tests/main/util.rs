@@ -1,13 +1,15 @@
 //! Test harness: a scripted single session, and `Pair` — two sessions joined by in-memory byte
 //! queues on a virtual clock (quinn-proto's `Pair` idea).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use porter_bgp::wire::{self, Message, Open, UpdateContext};
-use porter_bgp::{Action, Event, NotificationError, Prefix, Session, SessionConfig, State};
+use porter_bgp::{
+    Action, Event, Family, NotificationError, Prefix, RouteAttrs, Session, SessionConfig, State,
+};
 
 pub const A_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const B_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -30,12 +32,16 @@ pub fn drain(s: &mut Session) -> Vec<Action> {
     std::iter::from_fn(|| s.poll_action()).collect()
 }
 
-/// Decodes every message in every `Send` action; panics if any is not valid BGP.
+/// Decodes every message in every `Send` action; panics if any is not valid BGP. Accepts
+/// extended (RFC 8654) sizes: size limits are asserted where they matter.
 pub fn sent_messages(actions: &[Action]) -> Vec<Message> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send(b) => Some(wire::decode_all(b).expect("every Send decodes")),
+            Action::Send(b) => Some(
+                wire::decode_all_with_limit(b, wire::EXTENDED_MAX_MESSAGE_LEN)
+                    .expect("every Send decodes"),
+            ),
             _ => None,
         })
         .flatten()
@@ -152,17 +158,27 @@ pub struct Pair {
 
 impl Pair {
     pub fn new(a: SessionConfig, b: SessionConfig) -> Pair {
-        let node = |c, ip| Node {
+        Pair::with_addrs(a, b, sock(A_ADDR, 40000), sock(B_ADDR, 179))
+    }
+
+    /// Two sessions whose TCP ends have these addresses (e.g. IPv6 for an IPv6 session).
+    pub fn with_addrs(
+        a: SessionConfig,
+        b: SessionConfig,
+        a_local: SocketAddr,
+        b_local: SocketAddr,
+    ) -> Pair {
+        let node = |c, local| Node {
             session: Session::new(c),
-            local: sock(ip, if ip == A_ADDR { 40000 } else { 179 }),
+            local,
             inbox: VecDeque::new(),
             log: Vec::new(),
             frozen: false,
         };
         Pair {
             now: Instant::now(),
-            a: node(a, A_ADDR),
-            b: node(b, B_ADDR),
+            a: node(a, a_local),
+            b: node(b, b_local),
             connected: false,
         }
     }
@@ -284,6 +300,12 @@ impl Pair {
 
     pub fn set_routes(&mut self, on_a: bool, routes: BTreeSet<Prefix>) {
         let node = if on_a { &mut self.a } else { &mut self.b };
+        node.session.handle(self.now, Event::set_routes(routes));
+        self.settle();
+    }
+
+    pub fn set_route_attrs(&mut self, on_a: bool, routes: BTreeMap<Prefix, RouteAttrs>) {
+        let node = if on_a { &mut self.a } else { &mut self.b };
         node.session.handle(self.now, Event::SetRoutes(routes));
         self.settle();
     }
@@ -294,21 +316,76 @@ impl Pair {
 }
 
 /// Replays the UPDATEs in a byte log into a set, like the peer's Adj-RIB-In.
-pub fn apply_updates(view: &mut BTreeSet<Prefix>, actions: &[Action]) {
+pub fn apply_updates(view: &mut BTreeSet<Prefix>, actions: &[Action], max_len: usize) {
+    let mut routes: BTreeMap<Prefix, RouteAttrs> =
+        view.iter().map(|p| (*p, RouteAttrs::default())).collect();
+    apply_routes(
+        &mut routes,
+        actions,
+        &Replay {
+            max_len,
+            ..Replay::default()
+        },
+    );
+    *view = routes.into_keys().collect();
+}
+
+/// How to decode a byte log: the receiving side's negotiated facts.
+pub struct Replay {
+    pub ctx: UpdateContext,
+    pub add_path: BTreeSet<Family>,
+    pub max_len: usize,
+    /// The path identifier every NLRI must carry (0 without ADD-PATH).
+    pub path_id: u32,
+}
+
+impl Default for Replay {
+    fn default() -> Self {
+        Replay {
+            ctx: ctx(),
+            add_path: BTreeSet::new(),
+            max_len: 4096,
+            path_id: 0,
+        }
+    }
+}
+
+/// Replays the UPDATEs in a byte log into `prefix -> attributes`, like the peer's Adj-RIB-In,
+/// asserting every message's size and path identifiers.
+pub fn apply_routes(view: &mut BTreeMap<Prefix, RouteAttrs>, actions: &[Action], r: &Replay) {
     for a in actions {
         if let Action::Send(bytes) = a {
             for len in frame_lengths(bytes) {
-                assert!(len <= 4096, "UPDATE of {len} bytes");
+                assert!(
+                    len <= r.max_len,
+                    "message of {len} bytes, limit {}",
+                    r.max_len
+                );
             }
-            for m in wire::decode_all(bytes).unwrap() {
+            for m in wire::decode_all_with_limit(bytes, r.max_len).unwrap() {
                 if let Message::Update(raw) = m {
-                    let u = raw.parse(ctx()).unwrap();
+                    let u = raw.parse_add_path(r.ctx, &r.add_path).unwrap();
+                    assert!(
+                        u.announced_path_ids
+                            .iter()
+                            .chain(&u.withdrawn_path_ids)
+                            .all(|id| *id == r.path_id),
+                        "{u:?}"
+                    );
                     for p in &u.withdrawn {
                         view.remove(p);
                     }
-                    view.extend(u.announced.iter().copied());
+                    let attrs = u.route_attrs();
+                    for p in &u.announced {
+                        view.insert(*p, attrs.clone());
+                    }
                 }
             }
         }
     }
+}
+
+/// The prefixes a session currently receives from its peer.
+pub fn received(s: &Session) -> BTreeSet<Prefix> {
+    s.received_prefixes()
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use porter_bgp::wire::{self, Disposition, Message, Open, OutAttrs, OutUpdate, UpdateContext};
-use porter_bgp::{Family, NotificationError, Prefix};
+use porter_bgp::{Family, NotificationError, Prefix, RouteAttrs};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -50,7 +50,10 @@ fn v4_update(as_path: Vec<u32>, local_pref: Option<u32>, four_octet_as: bool) ->
             next_hop: IpAddr::V4(Ipv4Addr::new(10, 99, 0, 11)),
             local_pref,
             four_octet_as,
+            local_as: 65001,
+            route: RouteAttrs::default(),
         }),
+        path_id: None,
     }
 }
 
@@ -155,7 +158,10 @@ fn update_round_trips_v4_and_v6() {
             next_hop: nh,
             local_pref: None,
             four_octet_as: true,
+            local_as: 65001,
+            route: RouteAttrs::default(),
         }),
+        path_id: None,
     };
     let Message::Update(raw) = &wire::decode_all(&wire::encode_update(&v6).unwrap()).unwrap()[0]
     else {
