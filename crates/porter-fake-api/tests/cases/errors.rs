@@ -1,0 +1,223 @@
+//! Malformed and unsupported requests get `Status` answers with the real API server's codes, never a panic.
+
+use http::{Method, Request};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use porter_fake_api::FakeApiServer;
+use serde_json::json;
+
+use super::{code, service, service_json};
+
+async fn send(
+    server: &FakeApiServer,
+    method: Method,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+) -> u16 {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(body.as_bytes().to_vec())
+        .expect("a valid request");
+    match server.client().request_text(req).await {
+        Ok(_) => 200,
+        Err(e) => code(&e),
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests() {
+    let server = FakeApiServer::start().await;
+    server.insert(service_json("web", json!({}))).unwrap();
+    let svc = "/api/v1/namespaces/default/services";
+    let json = "application/json";
+    for (method, uri, ct, body, want) in [
+        (Method::POST, svc, json, "{not json", 400),
+        (Method::POST, svc, json, "[1,2]", 400),
+        (Method::POST, svc, json, r#"{"metadata": 5}"#, 400),
+        (
+            Method::POST,
+            svc,
+            json,
+            r#"{"kind": "Service", "metadata": {}}"#,
+            422,
+        ),
+        (
+            Method::POST,
+            svc,
+            json,
+            r#"{"kind": "Pod", "metadata": {"name": "x"}}"#,
+            400,
+        ),
+        (
+            Method::POST,
+            svc,
+            json,
+            r#"{"metadata": {"name": "x", "namespace": "other"}}"#,
+            400,
+        ),
+        (
+            Method::PUT,
+            &format!("{svc}/web"),
+            json,
+            r#"{"metadata": {"name": "other"}}"#,
+            400,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web"),
+            "text/plain",
+            "{}",
+            415,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web"),
+            "application/merge-patch+json",
+            "nope",
+            400,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web"),
+            "application/json-patch+json",
+            "{}",
+            400,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web"),
+            "application/json-patch+json",
+            r#"[{"op": "explode", "path": "/a"}]"#,
+            422,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web"),
+            "application/apply-patch+yaml",
+            "kind: Service",
+            422,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web?fieldManager=x"),
+            "application/apply-patch+yaml",
+            "{",
+            400,
+        ),
+        (
+            Method::PATCH,
+            &format!("{svc}/web?fieldManager=x"),
+            "application/apply-patch+yaml",
+            "metadata: {}",
+            400,
+        ),
+        (Method::GET, "/api/v1/widgets", json, "", 404),
+        (Method::GET, "/nothing/here", json, "", 404),
+        (
+            Method::GET,
+            &format!("{svc}?labelSelector=a%20in%20b"),
+            json,
+            "",
+            400,
+        ),
+        (Method::GET, &format!("{svc}?limit=many"), json, "", 400),
+        (
+            Method::GET,
+            &format!("{svc}?continue=garbage"),
+            json,
+            "",
+            400,
+        ),
+        (
+            Method::GET,
+            &format!("{svc}?watch=true&resourceVersion=abc"),
+            json,
+            "",
+            400,
+        ),
+        (Method::DELETE, &format!("{svc}/web"), json, "{oops", 400),
+        (Method::POST, &format!("{svc}/web"), json, "{}", 405),
+        (Method::POST, "/api/v1/services", json, "{}", 405),
+        (
+            Method::GET,
+            "/api/v1/namespaces/default/leases/x",
+            json,
+            "",
+            404,
+        ),
+        (
+            Method::GET,
+            "/apis/coordination.k8s.io/v1/namespaces/d/leases/x/status",
+            json,
+            "",
+            404,
+        ),
+    ] {
+        assert_eq!(
+            send(&server, method.clone(), uri, ct, body).await,
+            want,
+            "{method} {uri} {body}"
+        );
+    }
+    // Still serving, object untouched.
+    assert_eq!(
+        server.get("services", Some("default"), "web").unwrap()["metadata"]["name"],
+        "web"
+    );
+}
+
+#[tokio::test]
+async fn status_objects_carry_reason_and_details() {
+    let server = FakeApiServer::start().await;
+    let api: Api<Service> = Api::namespaced(server.client(), "default");
+    let kube::Error::Api(status) = api.get("missing").await.unwrap_err() else {
+        panic!("not an API error")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
+    assert_eq!(status.message, "services \"missing\" not found");
+    let details = status.details.unwrap();
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("missing", "services")
+    );
+
+    api.create(&PostParams::default(), &service("web"))
+        .await
+        .unwrap();
+    let kube::Error::Api(status) = api
+        .create(&PostParams::default(), &service("web"))
+        .await
+        .unwrap_err()
+    else {
+        panic!("not an API error")
+    };
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
+
+    // Dry runs change nothing.
+    let rv = server.resource_version();
+    let dry = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
+    let out = api
+        .patch(
+            "web",
+            &dry,
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.metadata.labels.unwrap()["x"], "y");
+    assert_eq!(server.resource_version(), rv);
+    let labels = api.list(&ListParams::default()).await.unwrap().items[0]
+        .metadata
+        .labels
+        .clone();
+    assert!(!labels.unwrap_or_default().contains_key("x"));
+}
