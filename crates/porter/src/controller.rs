@@ -30,6 +30,20 @@ pub(crate) async fn run(manifests: PathBuf, poll: Duration) -> anyhow::Result<()
     }
 }
 
+/// Runs on the Kubernetes API (kubeconfig or in-cluster) until SIGTERM/Ctrl-C: only the
+/// holder of the Lease `porter-controller` in `namespace` writes; the Lease is released on
+/// the way out so another replica takes over at once.
+pub(crate) async fn run_kube(namespace: String) -> anyhow::Result<()> {
+    let client = porter_kube::client().await?;
+    let config = porter_kube::controller::ControllerConfig {
+        namespace,
+        identity: crate::identity(),
+        lease_duration: Duration::from_secs(15),
+    };
+    porter_kube::controller::run(client, config, crate::shutdown_signal()).await;
+    Ok(())
+}
+
 /// Writes the status of every object whose planned status differs from what it holds, and
 /// logs what happened the way Events would tell it.
 fn write_changes(dir: &ManifestDir, snapshot: &Snapshot, plan: &Plan) -> anyhow::Result<()> {

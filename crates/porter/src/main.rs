@@ -4,9 +4,9 @@
 //! * `porter speaker` runs on every node and announces them over BGP;
 //! * `porter status` shows what was assigned; `porter crds` prints the CRDs.
 //!
-//! Both roles read their objects from a source: today a folder of Kubernetes-style YAML
-//! manifests (`--manifests DIR`, no cluster needed); the Kubernetes API feeds the same
-//! pure cores ([`porter_model`]) next.
+//! Both roles read their objects from a source: the Kubernetes API (kubeconfig or in-cluster
+//! service account; see `porter-kube`), or with `--manifests DIR` a folder of Kubernetes-style
+//! YAML manifests (no cluster needed). Both feed the same pure cores ([`porter_model`]).
 
 mod controller;
 mod manifest_dir;
@@ -30,18 +30,23 @@ struct Cli {
 enum Command {
     /// Assign Eip addresses to LoadBalancer Services that opt in.
     Controller {
-        /// Folder of Kubernetes YAML manifests to read objects from (and write status to).
+        /// Folder of Kubernetes YAML manifests to read objects from (and write status to)
+        /// instead of the Kubernetes API.
         #[arg(long, env = "PORTER_MANIFESTS")]
-        manifests: PathBuf,
+        manifests: Option<PathBuf>,
+        /// Namespace of the leader-election Lease (the controller's own namespace).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "porter-system")]
+        namespace: String,
         /// How often the folder is checked for changes, in milliseconds.
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
     },
     /// Announce the addresses this node serves to its BGP peers.
     Speaker {
-        /// Folder of Kubernetes YAML manifests to read objects from.
+        /// Folder of Kubernetes YAML manifests to read objects from instead of the
+        /// Kubernetes API.
         #[arg(long, env = "PORTER_MANIFESTS")]
-        manifests: PathBuf,
+        manifests: Option<PathBuf>,
         /// This node's name (as in its Node object).
         #[arg(long, env = "NODE_NAME")]
         node: String,
@@ -77,9 +82,17 @@ fn main() -> anyhow::Result<()> {
             service,
             ip_only,
         } => status::print(&manifests, service.as_deref(), ip_only),
-        Command::Controller { manifests, poll_ms } => {
+        Command::Controller {
+            manifests,
+            namespace,
+            poll_ms,
+        } => {
             init_tracing();
-            runtime()?.block_on(controller::run(manifests, Duration::from_millis(poll_ms)))
+            let rt = runtime()?;
+            match manifests {
+                Some(dir) => rt.block_on(controller::run(dir, Duration::from_millis(poll_ms))),
+                None => rt.block_on(controller::run_kube(namespace)),
+            }
         }
         Command::Speaker {
             manifests,
@@ -114,6 +127,15 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .compact()
         .init();
+}
+
+/// This replica's name for leader election and Events: the Pod name (`POD_NAME`, from the
+/// downward API), else the host name, else one made of the process id.
+fn identity() -> String {
+    ["POD_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| format!("porter-{}", std::process::id()))
 }
 
 /// Resolves when the process is asked to stop (SIGTERM from Kubernetes or a supervisor,

@@ -3,20 +3,75 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use porter_kube::speaker_status::{SpeakerStatusConfig, run_speaker_status};
+use porter_kube::{KubeSource, SourceConfig};
+use porter_model::Snapshot;
 use porter_model::announce::{self, SpeakerPlan};
 use porter_speaker::{PeerManager, StatusBoard};
 use tokio::sync::watch;
 
 use crate::manifest_dir::{ManifestDir, Watcher};
 
+/// Where the speaker's snapshots come from.
+enum Source {
+    /// A manifests folder (`--manifests`).
+    Dir(Watcher),
+    /// The Kubernetes API; the source stays alive as long as this does.
+    Kube {
+        _source: KubeSource,
+        rx: watch::Receiver<Snapshot>,
+    },
+}
+
+impl Source {
+    /// The next snapshot. While the API is unreachable the last one stays in force (this
+    /// waits), so the node keeps announcing what it announced.
+    async fn next(&mut self) -> Snapshot {
+        match self {
+            Source::Dir(watcher) => watcher.next().await,
+            Source::Kube { rx, .. } => {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                rx.borrow_and_update().clone()
+            }
+        }
+    }
+}
+
 /// Runs until SIGTERM/Ctrl-C, then closes every session with a NOTIFICATION (Cease) so the
 /// routers drop this node from their ECMP routes at once instead of after the hold time.
-pub(crate) async fn run(manifests: PathBuf, node: String, poll: Duration) -> anyhow::Result<()> {
-    let mut watcher = Watcher::new(ManifestDir::new(manifests), poll);
-    let first = announce::plan(&watcher.next().await, &node);
+/// Without `manifests` the objects come from the Kubernetes API, and the node's session
+/// state is written into each BgpPeer's `status.nodesPeerStatus[<node>]`.
+pub(crate) async fn run(
+    manifests: Option<PathBuf>,
+    node: String,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    let board = StatusBoard::default();
+    let mut status_task = None;
+    let mut source = match manifests {
+        Some(dir) => Source::Dir(Watcher::new(ManifestDir::new(dir), poll)),
+        None => {
+            let client = porter_kube::client().await?;
+            let config = SourceConfig {
+                only_node: Some(node.clone()),
+                ..Default::default()
+            };
+            let kube = KubeSource::start(client.clone(), config);
+            let rx = kube.subscribe();
+            status_task = Some(tokio::spawn(run_speaker_status(
+                client,
+                node.clone(),
+                board.clone(),
+                SpeakerStatusConfig::default(),
+            )));
+            Source::Kube { _source: kube, rx }
+        }
+    };
+    let first = announce::plan(&source.next().await, &node);
     log_plan(None, &first);
     let (tx, rx) = watch::channel(first);
-    let board = StatusBoard::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let manager = tokio::spawn(PeerManager::new(board).run(rx, async {
         let _ = stop_rx.await;
@@ -25,7 +80,7 @@ pub(crate) async fn run(manifests: PathBuf, node: String, poll: Duration) -> any
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            snapshot = watcher.next() => {
+            snapshot = source.next() => {
                 let plan = announce::plan(&snapshot, &node);
                 tx.send_if_modified(|current| {
                     if *current == plan { return false; }
@@ -40,6 +95,9 @@ pub(crate) async fn run(manifests: PathBuf, node: String, poll: Duration) -> any
     tracing::info!("stopping: closing BGP sessions");
     let _ = stop_tx.send(());
     manager.await?;
+    if let Some(task) = status_task {
+        task.abort();
+    }
     Ok(())
 }
 

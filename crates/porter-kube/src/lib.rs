@@ -1,0 +1,37 @@
+//! Porter on the Kubernetes API: the shells that connect the pure cores of
+//! [`porter_model`] to a cluster, with kube-rs.
+//!
+//! ```text
+//!  API server ──watch──► source::KubeSource ──watch<Snapshot>──┬─► controller (leader only)
+//!      ▲                                                       │     assign::plan → status,
+//!      │                           lease (coordination/v1) ────┘     finalizer, label, Events
+//!      └──────────── writes: Service /status + metadata, Eip /status, Events
+//!                    speaker_status: BgpPeer /status nodesPeerStatus[<node>]
+//! ```
+//!
+//! * [`source`]: watchers for every kind Porter reads, one [`porter_model::Snapshot`] per
+//!   change, first published only after every initial list;
+//! * [`controller`]: plans from each snapshot and writes only what differs;
+//! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
+//!   writes;
+//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status.
+//!
+//! Decisions stay pure ([`controller::changes`], [`merge::diff`], [`lease::decide`]); the async
+//! parts only move objects in and out.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod controller;
+mod error;
+pub mod lease;
+pub mod merge;
+pub mod source;
+pub mod speaker_status;
+
+pub use error::Error;
+pub use source::{KubeSource, SourceConfig};
+
+/// A client from the kubeconfig (`$KUBECONFIG`, `~/.kube/config`) or, inside a Pod, from the
+/// service account.
+pub async fn client() -> Result<kube::Client, Error> {
+    kube::Client::try_default().await.map_err(Error::Config)
+}

@@ -1,0 +1,300 @@
+//! The controller against the fake API server: assignments, restarts that reshuffle nothing,
+//! conflicts, deletion through the finalizer, shrunk and overlapping pools, leader election.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use porter_fake_api::FakeApiServer;
+use serde_json::json;
+
+async fn cluster() -> FakeApiServer {
+    let server = FakeApiServer::start().await;
+    server.insert(namespace("default")).unwrap();
+    server
+        .insert(eip("lab-pool", "203.0.113.10-203.0.113.12"))
+        .unwrap();
+    server
+}
+
+fn eip_status(server: &FakeApiServer, name: &str) -> serde_json::Value {
+    server.get("eips", None, name).unwrap()["status"].clone()
+}
+
+#[tokio::test]
+async fn a_new_service_gets_an_address_finalizer_label_and_event() {
+    let server = cluster().await;
+    server.insert(service("web", "lab-pool")).unwrap();
+    let _c = Controller::start(&server, "a");
+
+    let ip = eventually(10, "an address", || ingress_ip(&server, "web")).await;
+    assert_eq!(ip, "203.0.113.10");
+    let svc = server.get("services", Some("default"), "web").unwrap();
+    assert_eq!(svc["metadata"]["finalizers"], json!([FINALIZER]));
+    assert_eq!(svc["metadata"]["labels"][POOL_LABEL], "lab-pool");
+    let allocated = eventually(5, "IPAllocated", || {
+        Some(events(&server, "IPAllocated")).filter(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(allocated.len(), 1);
+    assert_eq!(allocated[0].0, "web");
+    assert_eq!(allocated[0].1, "assigned 203.0.113.10 from Eip lab-pool");
+
+    let status = eventually(5, "Eip usage 1", || {
+        let s = eip_status(&server, "lab-pool");
+        (s["usage"] == 1).then_some(s)
+    })
+    .await;
+    assert_eq!(status["used"], json!({"203.0.113.10": "default/web"}));
+    assert_eq!(status["poolSize"], 3);
+    assert_eq!(status["firstIP"], "203.0.113.10");
+    assert_eq!(status["lastIP"], "203.0.113.12");
+    assert_eq!(status["v4"], true);
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(status["conditions"][0]["reason"], "Valid");
+
+    // the metadata (finalizer) was written before the status: no address without finalizer
+    let svc_writes = writes_to(&server, "/services/web");
+    assert_eq!(svc_writes.len(), 2, "{svc_writes:?}");
+    assert!(!svc_writes[0].contains("/status"), "{svc_writes:?}");
+    assert!(svc_writes[1].contains("/status"), "{svc_writes:?}");
+}
+
+#[tokio::test]
+async fn a_restart_reshuffles_nothing_and_writes_nothing_when_nothing_changed() {
+    let server = cluster().await;
+    server.insert(service("a", "lab-pool")).unwrap();
+    server.insert(service("b", "lab-pool")).unwrap();
+    let first = Controller::start(&server, "first");
+    eventually(10, "both assigned", || {
+        Some(())
+            .filter(|()| ingress_ip(&server, "a").is_some() && ingress_ip(&server, "b").is_some())
+    })
+    .await;
+    eventually(5, "Eip usage 2", || {
+        (eip_status(&server, "lab-pool")["usage"] == 2).then_some(())
+    })
+    .await;
+    settle().await;
+    first.stop().await;
+    let a = ingress_ip(&server, "a").unwrap();
+    let b = ingress_ip(&server, "b").unwrap();
+
+    // a new controller on the same cluster: a full resync that writes nothing
+    server.clear_requests();
+    let second = Controller::start(&server, "second");
+    eventually(10, "the new leader", || {
+        (lease_holder(&server).as_deref() == Some("second")).then_some(())
+    })
+    .await;
+    settle().await;
+    let writes: Vec<String> = server
+        .writes()
+        .into_iter()
+        .filter(|r| !r.path().contains("/leases"))
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "a resync of a settled cluster wrote {writes:?}"
+    );
+
+    // a new Service gets the next free address; the others are untouched
+    server.insert(service("c", "lab-pool")).unwrap();
+    let c = eventually(10, "c assigned", || ingress_ip(&server, "c")).await;
+    assert_eq!(c, "203.0.113.12");
+    assert_eq!(ingress_ip(&server, "a").unwrap(), a);
+    assert_eq!(ingress_ip(&server, "b").unwrap(), b);
+    assert!(writes_to(&server, "/services/a").is_empty());
+    assert!(writes_to(&server, "/services/b").is_empty());
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_requested_address_held_by_another_service_fails_and_names_the_holder() {
+    let server = cluster().await;
+    server
+        .insert(service_holding("holder", "lab-pool", "203.0.113.11"))
+        .unwrap();
+    let mut wants = service("wants", "lab-pool");
+    wants["metadata"]["annotations"]["eip.openelb.kubesphere.io/v1alpha1"] = json!("203.0.113.11");
+    server.insert(wants).unwrap();
+    let _c = Controller::start(&server, "a");
+
+    let failed = eventually(10, "AllocationFailed", || {
+        Some(events(&server, "AllocationFailed")).filter(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(failed[0].0, "wants");
+    assert!(failed[0].1.contains("default/holder"), "{}", failed[0].1);
+    settle().await;
+    assert_eq!(ingress_ip(&server, "wants"), None);
+    assert_eq!(ingress_ip(&server, "holder").unwrap(), "203.0.113.11");
+    assert!(writes_to(&server, "/services/holder").is_empty());
+    // reported once, not on every snapshot
+    server.insert(service("unrelated", "lab-pool")).unwrap();
+    eventually(10, "unrelated assigned", || {
+        ingress_ip(&server, "unrelated")
+    })
+    .await;
+    settle().await;
+    assert_eq!(events(&server, "AllocationFailed").len(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_service_releases_its_address_then_its_finalizer() {
+    let server = cluster().await;
+    server.insert(service("web", "lab-pool")).unwrap();
+    let _c = Controller::start(&server, "a");
+    eventually(10, "an address", || ingress_ip(&server, "web")).await;
+    eventually(5, "Eip usage 1", || {
+        (eip_status(&server, "lab-pool")["usage"] == 1).then_some(())
+    })
+    .await;
+
+    let deleting = server.delete("services", Some("default"), "web").unwrap();
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    eventually(10, "the Service to be gone", || {
+        server
+            .get("services", Some("default"), "web")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let status = eventually(10, "Eip usage 0", || {
+        let s = eip_status(&server, "lab-pool");
+        (s["usage"] == 0).then_some(s)
+    })
+    .await;
+    assert!(
+        status["used"].as_object().is_none_or(|m| m.is_empty()),
+        "{status}"
+    );
+    let released = eventually(5, "IPReleased", || {
+        Some(events(&server, "IPReleased")).filter(|e| !e.is_empty())
+    })
+    .await;
+    settle().await;
+    assert_eq!(events(&server, "IPReleased").len(), 1, "{released:?}");
+    assert!(released[0].1.contains("203.0.113.10"));
+    // released (status) before the finalizer went (metadata), each exactly once
+    let writes = writes_to(&server, "/services/web");
+    assert_eq!(writes.len(), 4, "{writes:?}");
+    assert!(writes[2].contains("/status"), "{writes:?}");
+    assert!(!writes[3].contains("/status"), "{writes:?}");
+}
+
+#[tokio::test]
+async fn a_shrunk_pool_moves_nothing_and_warns() {
+    let server = cluster().await;
+    server
+        .update("eips", None, "lab-pool", |e| {
+            e["metadata"]["annotations"] =
+                json!({"eip.openelb.kubesphere.io/is-default-eip": "true"});
+        })
+        .unwrap();
+    // served by the default pool, not naming it (a Service naming a pool that no longer
+    // holds its address asks for an address from that pool: porter-model moves it)
+    let mut web = service_holding("web", "lab-pool", "203.0.113.12");
+    web["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove(POOL_LABEL);
+    server.insert(web).unwrap();
+    let _c = Controller::start(&server, "a");
+    eventually(5, "Eip usage 1", || {
+        (eip_status(&server, "lab-pool")["usage"] == 1).then_some(())
+    })
+    .await;
+
+    server
+        .update("eips", None, "lab-pool", |e| {
+            e["spec"]["address"] = json!("203.0.113.10-203.0.113.11");
+        })
+        .unwrap();
+    let orphaned = eventually(10, "IPOrphaned", || {
+        Some(events(&server, "IPOrphaned")).filter(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(orphaned[0].0, "web");
+    assert!(orphaned[0].1.contains("203.0.113.12"));
+    settle().await;
+    assert_eq!(ingress_ip(&server, "web").unwrap(), "203.0.113.12");
+    assert!(writes_to(&server, "/services/web/status").is_empty());
+    assert_eq!(eip_status(&server, "lab-pool")["usage"], 0);
+}
+
+#[tokio::test]
+async fn the_newer_of_two_overlapping_eips_is_not_ready() {
+    let server = cluster().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    server.insert(eip("newer", "203.0.113.12/32")).unwrap();
+    let _c = Controller::start(&server, "a");
+    let status = eventually(10, "a Ready condition on newer", || {
+        let s = eip_status(&server, "newer");
+        s["conditions"].is_array().then_some(s)
+    })
+    .await;
+    let ready = &status["conditions"][0];
+    assert_eq!(ready["type"], "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "Invalid");
+    let message = ready["message"].as_str().unwrap();
+    assert!(message.contains("spec.address"), "{message}");
+    assert!(message.contains("lab-pool"), "{message}");
+    let older = eventually(10, "older Ready", || {
+        let s = eip_status(&server, "lab-pool");
+        s["conditions"].is_array().then_some(s)
+    })
+    .await;
+    assert_eq!(older["conditions"][0]["status"], "True");
+    let invalid = eventually(5, "EipInvalid", || {
+        Some(events(&server, "EipInvalid")).filter(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(invalid[0].0, "newer");
+    settle().await;
+    assert_eq!(events(&server, "EipInvalid").len(), 1);
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_writes() {
+    let server = cluster().await;
+    let a = Controller::start(&server, "a");
+    let b = Controller::start(&server, "b");
+    let leader = eventually(10, "a leader", || lease_holder(&server)).await;
+    settle().await;
+    server.insert(service("web", "lab-pool")).unwrap();
+    eventually(10, "an address", || ingress_ip(&server, "web")).await;
+    eventually(5, "IPAllocated", || {
+        Some(events(&server, "IPAllocated")).filter(|e| !e.is_empty())
+    })
+    .await;
+    settle().await;
+    let allocated = events(&server, "IPAllocated");
+    assert_eq!(allocated.len(), 1, "{allocated:?}");
+    assert_eq!(allocated[0].2, leader);
+    assert_eq!(writes_to(&server, "/services/web/status").len(), 1);
+
+    // the leader goes away: the other one takes over and serves the next Service
+    let (gone, stays) = if leader == "a" { (a, b) } else { (b, a) };
+    gone.stop().await;
+    let next = eventually(10, "a new leader", || {
+        lease_holder(&server).filter(|h| *h != leader)
+    })
+    .await;
+    server.insert(service("api", "lab-pool")).unwrap();
+    eventually(10, "api assigned", || ingress_ip(&server, "api")).await;
+    let by_next: Vec<_> = eventually(5, "IPAllocated for api", || {
+        let e: Vec<_> = events(&server, "IPAllocated")
+            .into_iter()
+            .filter(|e| e.0 == "api")
+            .collect();
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    assert_eq!(by_next.len(), 1);
+    assert_eq!(by_next[0].2, next);
+    stays.stop().await;
+}
