@@ -246,13 +246,17 @@ pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
 struct Intent {
     ip: Option<IpAddr>,
     pool: Option<String>,
+    /// The pool that served the address the Service holds (the label the controller
+    /// writes), to tell "my pool was shrunk" from "I now ask for another pool".
+    served_by: Option<String>,
 }
 
 impl Intent {
     fn of(svc: &Service) -> Result<Self, String> {
         let ip = annotations::requested_ip(svc).map_err(|e| e.to_string())?;
         let pool = annotations::requested_pool(svc).map(str::to_owned);
-        Ok(Self { ip, pool })
+        let served_by = annotations::allocated_pool(svc).map(str::to_owned);
+        Ok(Self { ip, pool, served_by })
     }
 
     /// The allocator request for this intent: which pools, in which order.
@@ -371,9 +375,15 @@ fn restore(
         return Restored::Nothing;
     };
     let Some(pool) = allocator.pool_of(ip).map(str::to_owned) else {
-        // Held but in no pool: keep it unless the user asked for something else (asking
-        // for the very address held is not something else).
-        return if intent.ip.is_none_or(|want| want == ip) && intent.pool.is_none() {
+        // Held but in no pool (the pool was shrunk or deleted): keep it, never move it
+        // silently, unless the user now asks for something else: another address, or a
+        // pool other than the one that served it (asking for the very address held, or
+        // naming the pool it came from, is not something else).
+        let same_pool = match (&intent.pool, &intent.served_by) {
+            (Some(want), Some(served)) => want == served,
+            _ => true,
+        };
+        return if intent.ip.is_none_or(|want| want == ip) && same_pool {
             Restored::Orphaned(ip)
         } else {
             Restored::Nothing

@@ -818,6 +818,46 @@ fn a_requested_address_that_left_its_pool_is_kept_too() {
 }
 
 #[test]
+fn a_named_pool_shrunk_under_its_service_does_not_move_it() {
+    // The Service names its pool and carries the label the controller writes; the pool
+    // shrinks below its address: that is the operator's edit, not a new intent.
+    let snap = snapshot([
+        eip("pool", "192.168.0.95-192.168.0.100").obj(),
+        service("default", "web")
+            .want_pool("pool")
+            .label("eip.openelb.kubesphere.io/v1alpha2", "pool")
+            .ingress(&["192.168.0.91"])
+            .obj(),
+    ]);
+    let plan = plan(&snap);
+    assert_eq!(
+        plan.services[&key("default", "web")],
+        ServicePlan {
+            ingress: vec![ip("192.168.0.91")],
+            pool: None,
+            outcome: Outcome::Orphaned(ORPHAN_91.to_owned()),
+        }
+    );
+}
+
+#[test]
+fn an_orphan_whose_user_names_another_pool_moves() {
+    let snap = snapshot([
+        eip("other", "192.168.0.95-192.168.0.100").obj(),
+        service("default", "web")
+            .want_pool("other")
+            .label("eip.openelb.kubesphere.io/v1alpha2", "gone")
+            .ingress(&["192.168.0.91"])
+            .obj(),
+    ]);
+    let plan = plan(&snap);
+    assert_eq!(
+        plan.services[&key("default", "web")],
+        assigned("192.168.0.95", "other")
+    );
+}
+
+#[test]
 fn an_orphan_whose_user_asks_for_another_address_moves() {
     let snap = snapshot([
         eip("pool", "192.168.0.95-192.168.0.100")
