@@ -14,6 +14,9 @@ pub const DEFAULT_HOLD_TIME: u16 = 90;
 /// Shorter than the RFC's 120 s suggestion: a load balancer node that just lost its session wants
 /// its Service IPs back quickly, and the peer is a router we control.
 pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// Default ceiling of the connect-retry backoff: a peer that comes back is found within a
+/// minute.
+pub const DEFAULT_CONNECT_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Everything one session needs to know about itself and its peer.
 ///
@@ -35,7 +38,12 @@ pub struct SessionConfig {
     /// keepalives and hold checks. 1 and 2 are illegal per RFC 4271 and are raised to 3.
     pub hold_time: u16,
     /// ConnectRetryTimer: delay between dial attempts and before restarting after an error.
+    /// It doubles after every attempt that does not reach Established, up to
+    /// `connect_retry_max`, so an unreachable or misconfigured peer is not hammered; it
+    /// starts over once a session is Established.
     pub connect_retry: Duration,
+    /// Ceiling of the connect-retry backoff (never below `connect_retry`).
+    pub connect_retry_max: Duration,
     /// When true the session never asks the shell to dial; it waits for the shell to hand it an
     /// accepted connection (RFC 4271 "passive TCP establishment").
     pub passive: bool,
@@ -94,6 +102,7 @@ impl SessionConfig {
             peer_addr,
             hold_time: DEFAULT_HOLD_TIME,
             connect_retry: DEFAULT_CONNECT_RETRY,
+            connect_retry_max: DEFAULT_CONNECT_RETRY_MAX,
             passive: false,
             families: [Family::Ipv4Unicast, Family::Ipv6Unicast].into(),
             next_hop_v4: None,

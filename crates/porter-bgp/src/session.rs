@@ -34,8 +34,12 @@ pub enum Event {
     /// ManualStart (ManualStart_with_PassiveTcpEstablishment when `passive`).
     Start,
     /// ManualStop: sends Cease/Administrative Shutdown if connected, closes, stays Idle until
-    /// the next `Start`.
+    /// the next `Start`. The peer withdraws our routes at once.
     Stop,
+    /// Stop for a restart under graceful restart (RFC 4724): close the connection *without* a
+    /// NOTIFICATION, so a peer that negotiated graceful restart keeps our routes (as stale)
+    /// until we are back, and traffic is not disturbed. Stays Idle until the next `Start`.
+    StopForRestart,
     /// A TCP connection is ready: the shell's dial succeeded, or it accepted one from the peer.
     /// `local` is our end; its address becomes the announced next hop ("next-hop-self").
     TcpConnected {
@@ -102,11 +106,14 @@ pub struct Session {
     received: BTreeMap<Prefix, RouteAttrs>,
     stats: SessionStats,
     admin_down: bool,
+    /// The next connect-retry delay (exponential backoff, see `SessionConfig::connect_retry`).
+    retry_delay: Duration,
 }
 
 impl Session {
     /// A session in Idle; nothing happens until [`Event::Start`].
     pub fn new(config: SessionConfig) -> Self {
+        let config_retry = config.connect_retry;
         Session {
             config,
             state: State::Idle,
@@ -119,14 +126,21 @@ impl Session {
             received: BTreeMap::new(),
             stats: SessionStats::default(),
             admin_down: true,
+            retry_delay: config_retry,
         }
     }
 
     /// Feeds one event at time `now`.
     pub fn handle(&mut self, now: Instant, event: Event) {
         match event {
-            Event::Start => self.start(now, "manual start"),
-            Event::Stop => self.stop(now),
+            Event::Start => {
+                if self.state == State::Idle {
+                    self.retry_delay = self.config.connect_retry;
+                }
+                self.start(now, "manual start")
+            }
+            Event::Stop => self.stop(now, true),
+            Event::StopForRestart => self.stop(now, false),
             Event::TcpConnected { local, remote } => self.tcp_connected(now, local, remote),
             Event::TcpConnectFailed if self.state == State::Connect => {
                 self.go_idle(now, "TCP connect failed".into(), None, true);
@@ -222,6 +236,10 @@ impl Session {
         }
         tracing::debug!(peer = %self.config.peer_addr, %from, %to, %reason, "bgp state change");
         self.state = to;
+        if to == State::Established {
+            // A working session starts the backoff over.
+            self.retry_delay = self.config.connect_retry;
+        }
         self.actions
             .push_back(Action::StateChanged { from, to, reason });
     }
@@ -240,22 +258,34 @@ impl Session {
         } else {
             self.transition(State::Connect, reason.to_string());
             self.actions.push_back(Action::Connect);
-            self.timers
-                .set(Timer::ConnectRetry, now + self.config.connect_retry);
+            self.arm_connect_retry(now, false);
         }
     }
 
-    fn stop(&mut self, now: Instant) {
+    fn stop(&mut self, now: Instant, notify: bool) {
         self.admin_down = true;
         if self.state == State::Idle {
             self.timers.stop_all();
             return;
         }
-        let notification = self
-            .state
-            .has_connection()
-            .then(NotificationError::admin_shutdown);
-        self.go_idle(now, "manual stop".into(), notification, false);
+        let notification =
+            (notify && self.state.has_connection()).then(NotificationError::admin_shutdown);
+        let reason = if notify {
+            "manual stop"
+        } else {
+            "stopped for a graceful restart"
+        };
+        self.go_idle(now, reason.into(), notification, false);
+    }
+
+    /// Arms ConnectRetry with the current backoff delay; after a failed attempt
+    /// (`failed`), the delay doubles for the next one, up to the configured ceiling.
+    fn arm_connect_retry(&mut self, now: Instant, failed: bool) {
+        self.timers.set(Timer::ConnectRetry, now + self.retry_delay);
+        if failed {
+            let ceiling = self.config.connect_retry_max.max(self.config.connect_retry);
+            self.retry_delay = (self.retry_delay * 2).min(ceiling);
+        }
     }
 
     /// Leaves any state for Idle: optional NOTIFICATION, Close, forget the connection, and (unless
@@ -292,8 +322,7 @@ impl Session {
             self.stats.last_error = Some(reason.clone());
         }
         if !self.admin_down {
-            self.timers
-                .set(Timer::ConnectRetry, now + self.config.connect_retry);
+            self.arm_connect_retry(now, true);
         }
         self.transition(State::Idle, reason);
     }
@@ -345,8 +374,7 @@ impl Session {
             }
             (Timer::ConnectRetry, State::Connect) => {
                 self.actions.push_back(Action::Connect);
-                self.timers
-                    .set(Timer::ConnectRetry, now + self.config.connect_retry);
+                self.arm_connect_retry(now, true);
             }
             (Timer::Hold, s) if s.has_connection() => {
                 let n = NotificationError::hold_timer_expired();

@@ -148,8 +148,8 @@ fn hold_timer_expiry_then_reconnect() {
             .contains("4/0")
     );
 
-    // While b hangs, dials fail and a keeps retrying every connect_retry.
-    p.advance(Duration::from_secs(12));
+    // While b hangs, dials fail and a keeps retrying, backing off (5 s, then 10 s).
+    p.advance(Duration::from_secs(20));
     assert!(
         p.a.log[log_start..]
             .iter()
@@ -158,9 +158,10 @@ fn hold_timer_expiry_then_reconnect() {
             >= 2
     );
 
-    // b wakes up, reads the NOTIFICATION, goes Idle, then listens again; a reconnects.
+    // b wakes up, reads the NOTIFICATION, goes Idle, then listens again; a reconnects at
+    // its next (backed-off, 20 s) attempt.
     p.b.frozen = false;
-    p.advance(Duration::from_secs(11));
+    p.advance(Duration::from_secs(25));
     assert!(
         p.both_established(),
         "a={} b={}",
@@ -199,6 +200,73 @@ fn stop_sends_cease_and_stays_idle_until_start() {
     p.a.session.handle(p.now, Event::Start);
     p.advance(Duration::from_millis(1));
     assert!(p.both_established());
+}
+
+#[test]
+fn stop_for_restart_closes_without_notification() {
+    let mut p = established_pair();
+    p.a.session.handle(p.now, Event::StopForRestart);
+    let actions = drain(&mut p.a.session);
+    assert!(
+        notifications(&actions).is_empty(),
+        "graceful restart: no NOTIFICATION, {actions:?}"
+    );
+    assert!(
+        actions.contains(&Action::Close),
+        "the connection is closed: {actions:?}"
+    );
+    assert_eq!(p.a.session.state(), State::Idle);
+    assert_eq!(
+        p.a.session.poll_timeout(),
+        None,
+        "stopped: no retry until Start"
+    );
+}
+
+#[test]
+fn connect_retry_backs_off_exponentially_and_starts_over_when_established() {
+    let mut config = a_config();
+    config.connect_retry = Duration::from_secs(1);
+    config.connect_retry_max = Duration::from_secs(8);
+    let mut s = porter_bgp::Session::new(config);
+    let t0 = std::time::Instant::now();
+    let mut now = t0;
+    s.handle(now, Event::Start);
+    let mut dials = Vec::new();
+    for _ in 0..7 {
+        let actions = drain(&mut s);
+        if actions.contains(&Action::Connect) {
+            dials.push((now - t0).as_secs());
+            // The peer is unreachable: every dial fails at once.
+            s.handle(now, Event::TcpConnectFailed);
+            drain(&mut s);
+        }
+        now = s.poll_timeout().expect("a retry is always armed");
+        s.handle_timeout(now);
+    }
+    // Gaps 1, 2, 4, 8, 8, 8 seconds: doubling, capped at connect_retry_max.
+    assert_eq!(dials, vec![0, 1, 3, 7, 15, 23, 31]);
+
+    // The next dial succeeds and the session comes up: the delay starts over.
+    let actions = drain(&mut s);
+    assert!(actions.contains(&Action::Connect));
+    s.handle(
+        now,
+        Event::TcpConnected {
+            local: sock(A_ADDR, 40000),
+            remote: sock(B_ADDR, 179),
+        },
+    );
+    s.handle(now, Event::Received(peer_open(65000, B_ADDR, 90)));
+    s.handle(now, Event::Received(porter_bgp::wire::encode_keepalive()));
+    assert_eq!(s.state(), State::Established);
+    s.handle(now, Event::TcpClosed);
+    drain(&mut s);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(now + Duration::from_secs(1)),
+        "after an Established session the retry delay is connect_retry again"
+    );
 }
 
 #[test]
