@@ -4,15 +4,19 @@
 #   lab/lab.sh up frr|bird|gobgp  build the lab, start the router, the controller and a speaker per node,
 #                              declare the Service; prints "EIP <address>" once it is assigned
 #   lab/lab.sh stop-speaker N  SIGTERM the speaker of node N (e.g. node3) and wait for it to exit
+#   lab/lab.sh restart-speaker N  stop it, then start it again
+#   lab/lab.sh monitor-start / monitor-stop  record the router's kernel route events; print them
+#   lab/lab.sh delete-service  delete the Service, as kubectl delete would
 #   lab/lab.sh route EIP       the router's kernel route to EIP, verbatim
-#   lab/lab.sh rib EIP         the router's own BGP view of EIP/32 (vtysh, birdc, gobgp), verbatim
-#   lab/lab.sh paths EIP       how many BGP paths the router holds for EIP/32
+#   lab/lab.sh rib EIP         the router's own BGP view of the EIP's host route (vtysh, birdc, gobgp)
+#   lab/lab.sh paths EIP       how many BGP paths the router holds for it
 #   lab/lab.sh fetch EIP N     N HTTP requests from the client namespace, answers counted per node
 #   lab/lab.sh sessions        the router's view of its BGP sessions
 #   lab/lab.sh down            stop everything this lab started and delete its namespaces
 #
 # Environment: PORTER (path of the porter binary, required for `up`), LAB_PREFIX (namespace name
-# prefix, default none), LAB_DIR (state folder). Needs root, iproute2, frr, bird2, python3, curl.
+# prefix, default none), LAB_DIR (state folder), and the LAB_* knobs of lib.sh (iBGP, IPv6, MD5,
+# passive, graceful restart, communities). Needs root, iproute2, frr, bird2, gobgpd, python3, curl.
 # no `set -e`: cleanup paths must survive failing commands; every step that matters is checked
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,11 +41,15 @@ case "${1:-}" in
     echo "EIP $eip"
     ;;
   stop-speaker) lab_speaker_stop "${2:?node}" ;;
+  restart-speaker) lab_speaker_restart "${2:?node}" ;;
+  monitor-start) lab_monitor_start ;;
+  monitor-stop) lab_monitor_stop ;;
+  delete-service) lab_delete_service ;;
   route) lab_route "${2:?EIP}" ;;
   rib) lab_router_rib "${2:?EIP}" ;;
   paths) lab_router_paths "${2:?EIP}" ;;
   fetch) lab_client_fetch "${2:?EIP}" "${3:-30}" ;;
   sessions) lab_router_sessions ;;
   down) lab_net_down ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

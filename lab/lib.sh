@@ -15,12 +15,27 @@
 # Every name is prefixed with $LAB_PREFIX so that several labs (e.g. the FRR and the BIRD e2e
 # test) can run side by side. State lives in $LAB_DIR. Only processes recorded in $LAB_DIR/pids
 # or running inside our own namespaces are ever killed.
+#
+# Knobs (environment), for the interop matrix; the defaults give the plain eBGP/IPv4 lab:
+#   LAB_IBGP=1        nodes in the router's AS (iBGP) instead of AS 64513
+#   LAB_FAMILY=4|6|dual  4: IPv4 EIP over IPv4 sessions; 6: IPv6 EIP over IPv6 sessions
+#                     (fd00:99::/64); dual: IPv6 EIP over IPv4 sessions (MP-BGP)
+#   LAB_MD5=secret    TCP MD5 on every session (Porter reads it from a Secret)
+#   LAB_PASSIVE=1     Porter never dials: the router connects to the nodes' port 17900
+#   LAB_GR=1          graceful restart on Porter's sessions (routers act as helpers)
+#   LAB_COMMUNITY=a:b standard community on the Eip's routes
 
 LAB_PREFIX=${LAB_PREFIX:-}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
 LAB_NODES=${LAB_NODES:-"node1 node2 node3"}
+LAB_IBGP=${LAB_IBGP:-0}
+LAB_FAMILY=${LAB_FAMILY:-4}
+LAB_MD5=${LAB_MD5:-}
+LAB_PASSIVE=${LAB_PASSIVE:-0}
+LAB_GR=${LAB_GR:-0}
+LAB_COMMUNITY=${LAB_COMMUNITY:-}
 ROUTER_AS=64512
-NODE_AS=64513
+if [ "$LAB_IBGP" = 1 ]; then NODE_AS=$ROUTER_AS; else NODE_AS=64513; fi
 BGP_PORT=17900        # the nodes' listen port (OpenELB's documented default, so it never clashes with a CNI on 179)
 MANIFESTS=$LAB_DIR/manifests
 PIDFILE=$LAB_DIR/pids
@@ -34,6 +49,14 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 record_pid() { echo "$1 $2" >>"$PIDFILE"; }
 node_index() { echo "${1#node}"; }
 node_ip() { echo "10.99.0.1$(node_index "$1")"; }
+node_ip6() { echo "fd00:99::1$(node_index "$1")"; }
+# Addresses the BGP sessions run between (IPv6 only with LAB_FAMILY=6).
+session_node_ip() { if [ "$LAB_FAMILY" = 6 ]; then node_ip6 "$1"; else node_ip "$1"; fi; }
+session_router_ip() { if [ "$LAB_FAMILY" = 6 ]; then echo fd00:99::1; else echo 10.99.0.1; fi; }
+# The family of the Service's EIP, and its host prefix length.
+eip_is_v6() { [ "$LAB_FAMILY" != 4 ]; }
+host_len() { case "$1" in *:*) echo 128 ;; *) echo 32 ;; esac; }
+ip_family() { case "$1" in *:*) echo ipv6 ;; *) echo ipv4 ;; esac; }
 
 # ---------------------------------------------------------------- network
 lab_net_up() {
@@ -48,22 +71,28 @@ lab_net_up() {
   in_ns router ip link add br0 type bridge
   in_ns router ip link set br0 up
   in_ns router ip addr add 10.99.0.1/24 dev br0
+  in_ns router ip -6 addr add fd00:99::1/64 dev br0 nodad
   for n in $LAB_NODES; do
     ip link add eth0 netns "$(ns_name "$n")" type veth peer name "p-$n" netns "$(ns_name router)"
     in_ns router ip link set "p-$n" master br0 up
     in_ns "$n" ip link set eth0 up
     in_ns "$n" ip addr add "$(node_ip "$n")/24" dev eth0
+    in_ns "$n" ip -6 addr add "$(node_ip6 "$n")/64" dev eth0 nodad
     in_ns "$n" ip route add default via 10.99.0.1
+    in_ns "$n" ip -6 route add default via fd00:99::1
   done
   ip link add eth0 netns "$(ns_name client)" type veth peer name c-client netns "$(ns_name router)"
   in_ns client ip link set eth0 up
   in_ns router ip link set c-client up
   in_ns client ip addr add 10.98.0.2/24 dev eth0
+  in_ns client ip -6 addr add fd00:98::2/64 dev eth0 nodad
   in_ns router ip addr add 10.98.0.1/24 dev c-client
+  in_ns router ip -6 addr add fd00:98::1/64 dev c-client nodad
   in_ns client ip route add default via 10.98.0.1
-  in_ns router sysctl -qw net.ipv4.ip_forward=1
+  in_ns client ip -6 route add default via fd00:98::1
+  in_ns router sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   # hash on L4 ports, or one client always lands on the same next hop
-  in_ns router sysctl -qw net.ipv4.fib_multipath_hash_policy=1
+  in_ns router sysctl -qw net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1
 }
 
 lab_net_down() {
@@ -100,9 +129,17 @@ lab_frr_up() {
     echo " neighbor NODES peer-group"
     echo " neighbor NODES remote-as $NODE_AS"
     echo " neighbor NODES timers connect 1"
-    for n in $LAB_NODES; do echo " neighbor $(node_ip "$n") peer-group NODES"; done
+    [ -n "$LAB_MD5" ] && echo " neighbor NODES password $LAB_MD5"
+    [ "$LAB_PASSIVE" = 1 ] && echo " neighbor NODES port $BGP_PORT"
+    for n in $LAB_NODES; do echo " neighbor $(session_node_ip "$n") peer-group NODES"; done
     echo " address-family ipv4 unicast"
     echo "  maximum-paths 16"
+    echo "  maximum-paths ibgp 16"
+    echo " exit-address-family"
+    echo " address-family ipv6 unicast"
+    echo "  neighbor NODES activate"
+    echo "  maximum-paths 16"
+    echo "  maximum-paths ibgp 16"
     echo " exit-address-family"
   } >"$d/bgpd.conf"
   chown frr:frr "$d"/*.conf
@@ -125,8 +162,16 @@ lab_bird_up() {
     echo "protocol device { scan time 5; }"
     # without `merge paths on` only the best path reaches the kernel
     echo "protocol kernel k4 { ipv4 { export all; import none; }; merge paths on; }"
-    echo "template bgp nodes { local 10.99.0.1 as $ROUTER_AS; connect retry time 1; ipv4 { import all; export none; }; }"
-    for n in $LAB_NODES; do echo "protocol bgp $n from nodes { neighbor $(node_ip "$n") as $NODE_AS; }"; done
+    echo "protocol kernel k6 { ipv6 { export all; import none; }; merge paths on; }"
+    local opts="" channels="" port=""
+    [ -n "$LAB_MD5" ] && opts="$opts password \"$LAB_MD5\";"
+    # as an iBGP router BIRD would resolve the nodes' next hops recursively without `direct`
+    [ "$LAB_IBGP" = 1 ] && opts="$opts direct;"
+    [ "$LAB_PASSIVE" = 1 ] && port=" port $BGP_PORT"
+    [ "$LAB_FAMILY" != 6 ] && channels="ipv4 { import all; export none; };"
+    [ "$LAB_FAMILY" != 4 ] && channels="$channels ipv6 { import all; export none; };"
+    echo "template bgp nodes { local $(session_router_ip) as $ROUTER_AS; connect retry time 1;$opts $channels }"
+    for n in $LAB_NODES; do echo "protocol bgp $n from nodes { neighbor $(session_node_ip "$n")$port as $NODE_AS; }"; done
   } >"$d/bird.conf"
   in_ns router bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" >"$d/bird.out" 2>&1
   for _ in $(seq 50); do [ -s "$d/bird.pid" ] && break; sleep 0.1; done
@@ -145,16 +190,34 @@ lab_gobgp_up() {
     echo "  router-id = \"10.99.0.1\""
     echo "[global.use-multiple-paths.config]"
     echo "  enabled = true"
+    local fam
     for n in $LAB_NODES; do
       echo "[[neighbors]]"
       echo "  [neighbors.config]"
-      echo "    neighbor-address = \"$(node_ip "$n")\""
+      echo "    neighbor-address = \"$(session_node_ip "$n")\""
       echo "    peer-as = $NODE_AS"
+      [ -n "$LAB_MD5" ] && echo "    auth-password = \"$LAB_MD5\""
       echo "  [neighbors.timers.config]"
       echo "    connect-retry = 1"
-      echo "  [[neighbors.afi-safis]]"
-      echo "    [neighbors.afi-safis.config]"
-      echo "      afi-safi-name = \"ipv4-unicast\""
+      if [ "$LAB_PASSIVE" = 1 ]; then
+        echo "  [neighbors.transport.config]"
+        echo "    remote-port = $BGP_PORT"
+      fi
+      if [ "$LAB_GR" = 1 ]; then
+        echo "  [neighbors.graceful-restart.config]"
+        echo "    enabled = true"
+      fi
+      for fam in ipv4 ipv6; do
+        [ "$fam" = ipv4 ] && [ "$LAB_FAMILY" = 6 ] && continue
+        [ "$fam" = ipv6 ] && [ "$LAB_FAMILY" = 4 ] && continue
+        echo "  [[neighbors.afi-safis]]"
+        echo "    [neighbors.afi-safis.config]"
+        echo "      afi-safi-name = \"$fam-unicast\""
+        if [ "$LAB_GR" = 1 ]; then
+          echo "    [neighbors.afi-safis.mp-graceful-restart.config]"
+          echo "      enabled = true"
+        fi
+      done
     done
   } >"$d/gobgpd.toml"
   # the API listens on the router namespace's own loopback: parallel labs never meet
@@ -201,7 +264,7 @@ lab_router_kind() { cat "$LAB_DIR/router-kind" 2>/dev/null; }
 
 lab_router_sessions() {
   case "$(lab_router_kind)" in
-    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary" ;;
+    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp summary" ;;
     bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols ;;
     gobgp) in_ns router gobgp neighbor ;;
   esac
@@ -211,9 +274,9 @@ lab_router_sessions() {
 lab_router_established() {
   case "$(lab_router_kind)" in
     frr)
-      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast summary json" 2>/dev/null |
+      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp summary json" 2>/dev/null |
         python3 -c 'import json,sys
-d=json.load(sys.stdin); print(sum(1 for p in d.get("peers",{}).values() if p.get("state")=="Established"))' 2>/dev/null || echo 0 ;;
+d=json.load(sys.stdin); peers={a for af in d.values() if isinstance(af,dict) for a,p in af.get("peers",{}).items() if p.get("state")=="Established"}; print(len(peers))' 2>/dev/null || echo 0 ;;
     bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show protocols 2>/dev/null | grep -c 'Established' || true ;;
     gobgp) in_ns router gobgp neighbor 2>/dev/null | grep -c ' Establ ' || true ;;
     *) echo 0 ;;
@@ -226,9 +289,9 @@ lab_route() { in_ns router ip route show "$1"; }
 # The router's own BGP view of the host route to $1: the paths it holds, verbatim.
 lab_router_rib() {
   case "$(lab_router_kind)" in
-    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast $1/32" ;;
-    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/32" all ;;
-    gobgp) in_ns router gobgp global rib -a ipv4 "$1/32" ;;
+    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp $(ip_family "$1") unicast $1/$(host_len "$1")" ;;
+    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/$(host_len "$1")" all ;;
+    gobgp) in_ns router gobgp global rib -a "$(ip_family "$1")" "$1/$(host_len "$1")" ;;
   esac
 }
 
@@ -236,12 +299,12 @@ lab_router_rib() {
 lab_router_paths() {
   case "$(lab_router_kind)" in
     frr)
-      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp ipv4 unicast $1/32 json" 2>/dev/null |
+      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp $(ip_family "$1") unicast $1/$(host_len "$1") json" 2>/dev/null |
         python3 -c 'import json,sys
 print(len(json.load(sys.stdin).get("paths",[])))' 2>/dev/null || echo 0 ;;
-    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/32" 2>/dev/null | grep -c 'via' || true ;;
+    bird) in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/$(host_len "$1")" 2>/dev/null | grep -c 'via' || true ;;
     gobgp)
-      in_ns router gobgp global rib -a ipv4 "$1/32" -j 2>/dev/null |
+      in_ns router gobgp global rib -a "$(ip_family "$1")" "$1/$(host_len "$1")" -j 2>/dev/null |
         python3 -c 'import json,sys
 d=json.load(sys.stdin); print(sum(len(v) for v in d.values()) if isinstance(d,dict) else 0)' 2>/dev/null || echo 0 ;;
     *) echo 0 ;;
@@ -271,7 +334,37 @@ lab_wait_nexthops() {
 
 # ---------------------------------------------------------------- manifests (what a cluster would hold)
 lab_write_base_manifests() {
-  local n
+  local n gr="" peer_extra="" eip_extra="" transport="" pool=203.0.113.10-203.0.113.20
+  if [ "$LAB_GR" = 1 ]; then
+    gr="
+  gracefulRestart:
+    enabled: true
+    restartTime: 120"
+  fi
+  if [ -n "$LAB_MD5" ]; then
+    # the password lives in a Secret, as it would in a cluster
+    peer_extra="
+    authPasswordSecretRef:
+      namespace: porter-system
+      name: bgp-password
+      key: password"
+    cat >"$MANIFESTS/secret.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata:
+  name: bgp-password
+  namespace: porter-system
+stringData:
+  password: "$LAB_MD5"
+EOF
+  fi
+  [ "$LAB_PASSIVE" = 1 ] && transport="
+  transport:
+    passiveMode: true"
+  eip_is_v6 && pool=2001:db8:ffff::10-2001:db8:ffff::20
+  [ -n "$LAB_COMMUNITY" ] && eip_extra="
+  bgp:
+    communities: [\"$LAB_COMMUNITY\"]"
   cat >"$MANIFESTS/bgp.yaml" <<EOF
 apiVersion: network.kubesphere.io/v1alpha2
 kind: BgpConf
@@ -279,7 +372,7 @@ metadata:
   name: default
 spec:
   as: $NODE_AS
-  listenPort: $BGP_PORT
+  listenPort: $BGP_PORT$gr
 ---
 apiVersion: network.kubesphere.io/v1alpha2
 kind: BgpPeer
@@ -288,10 +381,10 @@ metadata:
 spec:
   conf:
     peerAs: $ROUTER_AS
-    neighborAddress: 10.99.0.1
+    neighborAddress: $(session_router_ip)$peer_extra
   timers:
     config:
-      connectRetry: "1"
+      connectRetry: "1"$transport
 EOF
   cat >"$MANIFESTS/eip.yaml" <<EOF
 apiVersion: network.kubesphere.io/v1alpha2
@@ -301,8 +394,8 @@ metadata:
   annotations:
     eip.openelb.kubesphere.io/is-default-eip: "true"
 spec:
-  address: 203.0.113.10-203.0.113.20
-  protocol: bgp
+  address: $pool
+  protocol: bgp$eip_extra
 EOF
   : >"$MANIFESTS/nodes.yaml"
   for n in $LAB_NODES; do
@@ -316,11 +409,14 @@ status:
   addresses:
   - type: InternalIP
     address: $(node_ip "$n")
+  - type: InternalIP
+    address: $(node_ip6 "$n")
   conditions:
   - type: Ready
     status: "True"
 EOF
   done
+  return 0
 }
 
 # A LoadBalancer Service opting in to Porter, with one ready endpoint on every node.
@@ -337,6 +433,7 @@ metadata:
 spec:
   type: LoadBalancer
   externalTrafficPolicy: Cluster
+  ipFamilies: [$(if eip_is_v6; then echo IPv6; else echo IPv4; fi)]
   selector:
     app: web
   ports:
@@ -350,7 +447,7 @@ metadata:
   namespace: default
   labels:
     kubernetes.io/service-name: web
-addressType: IPv4
+addressType: $(if eip_is_v6; then echo IPv6; else echo IPv4; fi)
 ports:
 - port: 8080
   protocol: TCP
@@ -358,7 +455,7 @@ endpoints:
 EOF
   for n in $LAB_NODES; do
     cat >>"$tmp" <<EOF
-- addresses: ["$(node_ip "$n")"]
+- addresses: ["$(if eip_is_v6; then node_ip6 "$n"; else node_ip "$n"; fi)"]
   nodeName: $n
   conditions:
     ready: true
@@ -387,6 +484,28 @@ lab_speaker_stop() {  # $1 = node
   kill -KILL "$pid" 2>/dev/null; return 0
 }
 
+# Restarts a node's speaker: SIGTERM, wait for the exit, start again (an upgrade, say).
+lab_speaker_restart() {  # $1 = node
+  lab_speaker_stop "$1"
+  lab_speaker_up "$1"
+}
+
+# Records the router's kernel route events (`ip monitor route`) until lab_monitor_stop,
+# which prints them: proof that a route did or did not change in between.
+lab_monitor_start() {
+  ip -n "$(ns_name router)" monitor route >"$LAB_DIR/monitor.txt" 2>&1 &
+  local pid=$!; disown "$pid"; record_pid "$pid" ip; echo "$pid" >"$LAB_DIR/monitor.pid"
+  sleep 0.2
+}
+lab_monitor_stop() {
+  kill "$(cat "$LAB_DIR/monitor.pid")" 2>/dev/null
+  sleep 0.1
+  cat "$LAB_DIR/monitor.txt"
+}
+
+# Deletes the Service (and its endpoints), as `kubectl delete` would.
+lab_delete_service() { rm -f "$MANIFESTS/service-web.yaml"; }
+
 # The EIP the controller wrote into the Service's status (empty until assigned).
 lab_service_ip() { "$PORTER" status --manifests "$MANIFESTS" --service default/web --ip-only 2>/dev/null; }
 
@@ -405,21 +524,23 @@ lab_wait_service_ip() {  # $1 = timeout s; prints the IP
 lab_workload_up() {  # $1 = EIP
   local n
   for n in $LAB_NODES; do
-    in_ns "$n" ip addr add "$1/32" dev lo 2>/dev/null || true
+    in_ns "$n" ip addr add "$1/$(host_len "$1")" dev lo 2>/dev/null || true
     mkdir -p "$LAB_DIR/www-$n"; echo "$n" >"$LAB_DIR/www-$n/index.html"
-    ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind 0.0.0.0 \
+    # `::` is dual-stack: the node answers on its IPv4 and IPv6 EIPs alike
+    ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind :: \
       --directory "$LAB_DIR/www-$n" >"$LAB_DIR/http-$n.log" 2>&1 &
     record_pid $! python3; disown $!
   done
   for n in $LAB_NODES; do
-    for _ in $(seq 50); do in_ns "$n" curl -s -o /dev/null --max-time 1 "http://127.0.0.1:8080/" && break; sleep 0.1; done
+    for _ in $(seq 50); do in_ns "$n" curl -s -o /dev/null --max-time 1 "http://localhost:8080/" && break; sleep 0.1; done
   done
 }
 
 # $2 requests from the client to http://$1:8080/ (bounded); prints "count answer" lines.
 lab_client_fetch() {
-  local i
+  local i host=$1
+  case "$1" in *:*) host="[$1]" ;; esac
   for i in $(seq "$2"); do
-    in_ns client curl -s --max-time 2 "http://$1:8080/" || echo FAILED
+    in_ns client curl -s --max-time 2 "http://$host:8080/" || echo FAILED
   done | sort | uniq -c
 }

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 
+use crate::route_attrs::{self, RouteAttrsDelta, parse_link_bandwidth};
 use crate::{Eip, FieldError};
 
 /// Opt-in annotation on a Service: its value must be one of [`OPT_IN_VALUES`] for Porter to handle the
@@ -67,6 +68,26 @@ pub const RACK_LABEL: &str = "openelb.kubesphere.io/rack";
 /// Standard Kubernetes node label: nodes carrying it must not receive load-balancer traffic, so they are
 /// never used as next hops or layer-2 responders.
 pub const EXCLUDE_FROM_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// Service annotation (Porter addition; OpenELB ignores it): RFC 1997 communities, comma-separated
+/// (`65000:100, no-export`), *added* to those of the Service's Eip (`spec.bgp.communities`).
+pub const COMMUNITIES_ANNOTATION: &str = "bgp.porter.kubesphere.io/communities";
+
+/// Service annotation (Porter addition; OpenELB ignores it): RFC 8092 large communities, comma-separated
+/// (`65000:1:2, 65000:1:3`), *added* to those of the Service's Eip (`spec.bgp.largeCommunities`).
+pub const LARGE_COMMUNITIES_ANNOTATION: &str = "bgp.porter.kubesphere.io/large-communities";
+
+/// Service annotation (Porter addition; OpenELB ignores it): the MED of the Service's routes, replacing the
+/// Eip's `spec.bgp.med`.
+pub const MED_ANNOTATION: &str = "bgp.porter.kubesphere.io/med";
+
+/// Service annotation (Porter addition; OpenELB ignores it): the LOCAL_PREF of the Service's routes (iBGP
+/// only), replacing the Eip's `spec.bgp.localPref`.
+pub const LOCAL_PREF_ANNOTATION: &str = "bgp.porter.kubesphere.io/local-pref";
+
+/// Service annotation (Porter addition; OpenELB ignores it): the link bandwidth of the Service's routes in
+/// bits per second (`10G`, `100M`), replacing the Eip's `spec.bgp.linkBandwidth`.
+pub const LINK_BANDWIDTH_ANNOTATION: &str = "bgp.porter.kubesphere.io/link-bandwidth";
 
 /// The field path of an annotation, as used in [`FieldError`]s.
 fn annotation_field(key: &str) -> String {
@@ -133,6 +154,68 @@ pub fn requested_ip(svc: &Service) -> Result<Option<IpAddr>, FieldError> {
             .parse::<IpAddr>()
             .map(Some)
             .map_err(|_| FieldError::new(field, format!("{value:?} is not an IP address"))),
+    }
+}
+
+/// What the Service's `bgp.porter.kubesphere.io/*` annotations change in the BGP attributes of its addresses
+/// (communities added to the Eip's; MED, LOCAL_PREF and link bandwidth replacing the Eip's). Empty values count
+/// as absent, and so do empty entries of a comma-separated list (a trailing comma). Every malformed value is
+/// reported, each naming its annotation (`metadata.annotations[bgp.porter.kubesphere.io/communities]`).
+pub fn route_attrs(svc: &Service) -> Result<RouteAttrsDelta, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let list = |key: &str| -> Vec<&str> {
+        annotation(svc, key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let communities = route_attrs::communities(
+        list(COMMUNITIES_ANNOTATION),
+        |_| annotation_field(COMMUNITIES_ANNOTATION),
+        &mut errors,
+    );
+    let large_communities = route_attrs::large_communities(
+        list(LARGE_COMMUNITIES_ANNOTATION),
+        |_| annotation_field(LARGE_COMMUNITIES_ANNOTATION),
+        &mut errors,
+    );
+    let mut number = |key: &str| -> Option<u32> {
+        let v = annotation(svc, key)?;
+        v.parse()
+            .map_err(|_| {
+                errors.push(FieldError::new(
+                    annotation_field(key),
+                    format!("{v:?} is not an integer (0-4294967295)"),
+                ));
+            })
+            .ok()
+    };
+    let med = number(MED_ANNOTATION);
+    let local_pref = number(LOCAL_PREF_ANNOTATION);
+    let link_bandwidth = annotation(svc, LINK_BANDWIDTH_ANNOTATION).and_then(|v| {
+        parse_link_bandwidth(v)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    annotation_field(LINK_BANDWIDTH_ANNOTATION),
+                    e,
+                ))
+            })
+            .ok()
+    });
+    if errors.is_empty() {
+        Ok(RouteAttrsDelta {
+            communities,
+            large_communities,
+            med,
+            local_pref,
+            link_bandwidth,
+        })
+    } else {
+        Err(errors)
     }
 }
 
@@ -265,6 +348,66 @@ mod tests {
         assert_eq!(
             requested_ip(&s).unwrap_err().to_string(),
             "spec.loadBalancerIP: \"nope\" is not an IP address"
+        );
+    }
+
+    #[test]
+    fn route_attrs_from_annotations() {
+        let s = svc("LoadBalancer", &[], None);
+        assert_eq!(route_attrs(&s), Ok(RouteAttrsDelta::default()));
+        let s = svc(
+            "LoadBalancer",
+            &[
+                (COMMUNITIES_ANNOTATION, "65000:100, no-export,"),
+                (LARGE_COMMUNITIES_ANNOTATION, "65000:1:2,65000:1:3"),
+                (MED_ANNOTATION, " 50 "),
+                (LOCAL_PREF_ANNOTATION, "300"),
+                (LINK_BANDWIDTH_ANNOTATION, "10G"),
+            ],
+            None,
+        );
+        let d = route_attrs(&s).unwrap();
+        assert_eq!(d.communities, [65000 << 16 | 100, 0xFFFF_FF01].into());
+        assert_eq!(d.large_communities, [[65000, 1, 2], [65000, 1, 3]].into());
+        assert_eq!((d.med, d.local_pref), (Some(50), Some(300)));
+        assert_eq!(d.link_bandwidth.unwrap().bytes_per_second, 1_250_000_000);
+        let s = svc(
+            "LoadBalancer",
+            &[(MED_ANNOTATION, ""), (COMMUNITIES_ANNOTATION, " , ")],
+            None,
+        );
+        assert!(route_attrs(&s).unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_route_attrs_are_all_reported() {
+        let s = svc(
+            "LoadBalancer",
+            &[
+                (COMMUNITIES_ANNOTATION, "65000:abc,no-export,70000:1"),
+                (LARGE_COMMUNITIES_ANNOTATION, "1:2"),
+                (MED_ANNOTATION, "-1"),
+                (LOCAL_PREF_ANNOTATION, "high"),
+                (LINK_BANDWIDTH_ANNOTATION, "fast"),
+            ],
+            None,
+        );
+        let errors: Vec<String> = route_attrs(&s)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let wk = "no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr";
+        assert_eq!(
+            errors,
+            [
+                format!("metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"65000:abc\": \"abc\" is not a decimal number; expected ASN:VALUE (each 0..=65535) or one of {wk}"),
+                format!("metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"70000:1\": 70000 is out of range; expected ASN:VALUE (each 0..=65535) or one of {wk}"),
+                "metadata.annotations[bgp.porter.kubesphere.io/large-communities]: invalid large community \"1:2\": 2 colon-separated parts, not 3; expected GLOBAL:LOCAL1:LOCAL2 (each 0..=4294967295)".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/med]: \"-1\" is not an integer (0-4294967295)".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/local-pref]: \"high\" is not an integer (0-4294967295)".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/link-bandwidth]: \"fast\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000".to_owned(),
+            ]
         );
     }
 

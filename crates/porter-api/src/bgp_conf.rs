@@ -65,7 +65,9 @@ pub struct BgpConfSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_multiple_paths: Option<bool>,
 
-    /// Graceful restart (RFC 4724) settings. Not implemented by Porter yet: accepted and reported as ignored.
+    /// Graceful restart (RFC 4724) for every neighbor (a BgpPeer's own `gracefulRestart` takes precedence).
+    /// Porter implements `enabled` and `restartTime` (1-4095 s, default 120): the routers keep the node's
+    /// routes for that long while its speaker restarts. The other fields are accepted and reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful_restart: Option<GracefulRestart>,
 
@@ -76,29 +78,35 @@ pub struct BgpConfSpec {
 }
 
 /// Graceful-restart settings, gobgp's `GracefulRestart` message as OpenELB exposes it (used by BgpConf and
-/// BgpPeer). Porter does not implement graceful restart yet; the fields are kept so OpenELB YAML loads unchanged.
+/// BgpPeer). Porter implements `enabled` and `restartTime`; the other fields are kept so OpenELB YAML loads
+/// unchanged, and reported as ignored when set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GracefulRestart {
     /// Advertise the graceful-restart capability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// Restart time advertised to peers, in seconds.
+    /// Restart time advertised to peers, in seconds: how long they keep the routes while the speaker restarts
+    /// (1-4095; unset or 0 = 120). Used only with `enabled: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_time: Option<u32>,
-    /// Act only as a graceful-restart helper for restarting peers.
+    /// Act only as a graceful-restart helper for restarting peers. Not implemented by Porter: accepted and
+    /// reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper_only: Option<bool>,
-    /// Deferral time (seconds) for route selection after a restart.
+    /// Deferral time (seconds) for route selection after a restart. Not implemented by Porter: accepted and
+    /// reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deferral_time: Option<u32>,
-    /// Graceful restart for NOTIFICATION messages (RFC 8538).
+    /// Graceful restart for NOTIFICATION messages (RFC 8538). Not implemented by Porter: accepted and reported
+    /// as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_enabled: Option<bool>,
-    /// Long-lived graceful restart.
+    /// Long-lived graceful restart. Not implemented by Porter: accepted and reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longlived_enabled: Option<bool>,
-    /// How long (seconds) stale routes are kept.
+    /// How long (seconds) stale routes are kept. Not implemented by Porter: accepted and reported as
+    /// ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_routes_time: Option<u32>,
     /// Restart time the peer advertised (state in gobgp; accepted for compatibility).

@@ -48,8 +48,9 @@ pub struct BgpPeerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<Transport>,
 
-    /// Graceful-restart settings for this neighbor. Not implemented by Porter yet: accepted and reported as
-    /// ignored.
+    /// Graceful restart (RFC 4724) with this neighbor. Porter implements `enabled` and `restartTime`
+    /// (1-4095 s, default 120); the other fields are accepted and reported as ignored. Unset = the BgpConf's
+    /// setting; `enabled: false` turns it off for this neighbor even when the BgpConf enables it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful_restart: Option<GracefulRestart>,
 
@@ -69,9 +70,16 @@ pub struct BgpPeerSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerConf {
-    /// TCP-MD5 (RFC 2385) password for the session. Never copied into the status (OpenELB did copy it).
+    /// TCP-MD5 (RFC 2385) password for the session, in plain text. Never copied into the status (OpenELB did
+    /// copy it). Prefer `authPasswordSecretRef`; setting both is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_password: Option<String>,
+
+    /// Porter addition; OpenELB ignores it. TCP-MD5 (RFC 2385) password for the session, read from a key of a
+    /// Secret instead of the plain-text `authPassword` (setting both is an error). The session is not
+    /// started while the Secret or its key is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password_secret_ref: Option<SecretKeyRef>,
 
     /// Free text describing the neighbor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +140,31 @@ pub struct PeerConf {
     /// Keep the session administratively down (configured but never connected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_down: Option<bool>,
+}
+
+/// One key of a Secret (the BgpPeer is cluster-scoped, so the Secret's namespace is spelled out).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Namespace of the Secret.
+    pub namespace: String,
+    /// Name of the Secret.
+    pub name: String,
+    /// Key in the Secret's `data` whose value is the password.
+    pub key: String,
+}
+
+impl std::fmt::Display for SecretKeyRef {
+    /// `namespace/name` and the key, for messages: `Secret kube-system/bgp key "password"`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Secret {}/{} key {:?}",
+            self.namespace, self.name, self.key
+        )
+    }
 }
 
 /// eBGP multihop settings.
@@ -195,6 +228,15 @@ pub struct Transport {
     /// TCP maximum segment size. Not implemented by Porter: accepted and reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_mss: Option<u32>,
+    /// Porter addition; OpenELB ignores it. Source address of the session (an address of the node, of the
+    /// same family as `conf.neighborAddress`). Unset = chosen by the kernel's route to the neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_address: Option<String>,
+    /// Porter addition; OpenELB ignores it. GTSM (RFC 5082) for a directly connected neighbor: send with IP
+    /// TTL 255 and drop packets that arrive with a lower TTL, so only the neighbor itself can reach the
+    /// session. Cannot be combined with `ebgpMultihop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_security: Option<bool>,
 }
 
 /// One address family to negotiate with the neighbor (gobgp's `AfiSafi`).

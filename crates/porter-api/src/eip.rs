@@ -81,6 +81,44 @@ pub struct EipSpec {
     /// this pool without naming it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<BTreeMap<String, String>>,
+
+    /// Porter addition; OpenELB ignores it. BGP path attributes attached to every address of the pool when
+    /// it is announced (`protocol: bgp` only). A Service can add communities and override the rest with its
+    /// `bgp.porter.kubesphere.io/*` annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<EipBgp>,
+}
+
+/// BGP path attributes of a pool's announcements (`spec.bgp`, a Porter addition; OpenELB ignores it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EipBgp {
+    /// Porter addition; OpenELB ignores it. RFC 1997 communities: `ASN:VALUE` (each 0-65535, e.g.
+    /// `65000:100`) or a well-known name (`no-export`, `no-advertise`, `no-export-subconfed`, `no-peer`,
+    /// `blackhole`, `graceful-shutdown`, `accept-own`, `llgr-stale`, `no-llgr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub communities: Option<Vec<String>>,
+
+    /// Porter addition; OpenELB ignores it. RFC 8092 large communities: `GLOBAL:LOCAL1:LOCAL2` (each
+    /// 0-4294967295, e.g. `65000:1:2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_communities: Option<Vec<String>>,
+
+    /// Porter addition; OpenELB ignores it. MULTI_EXIT_DISC sent with the routes (lower is preferred).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<u32>,
+
+    /// Porter addition; OpenELB ignores it. LOCAL_PREF sent with the routes (higher is preferred). Sent to
+    /// iBGP peers only (same AS); eBGP peers never receive LOCAL_PREF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<u32>,
+
+    /// Porter addition; OpenELB ignores it. Link-bandwidth extended community, so routers can weight their
+    /// multipath route by node capacity: bits per second with an optional K, M, G or T suffix (powers of
+    /// 1000), e.g. `10G`, `2.5G`, `100M`, `1250000000`. Sent as bytes per second, at most 2^32-1 bytes/s
+    /// (about 34.3G).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_bandwidth: Option<String>,
 }
 
 /// How the addresses of an [`Eip`] are announced to the network (`spec.protocol`).

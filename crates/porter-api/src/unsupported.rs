@@ -13,29 +13,46 @@ fn set<T: Default + PartialEq>(v: Option<&T>) -> bool {
     v.is_some_and(|v| *v != T::default())
 }
 
-/// Graceful restart counts as set when any of its fields is.
-fn gr_set(gr: Option<&GracefulRestart>) -> bool {
-    gr.is_some_and(|g| {
-        [
-            g.enabled,
-            g.helper_only,
-            g.notification_enabled,
-            g.longlived_enabled,
-            g.peer_restarting,
-            g.local_restarting,
-        ]
-        .iter()
-        .any(|b| set(b.as_ref()))
-            || [
-                g.restart_time,
-                g.deferral_time,
-                g.stale_routes_time,
-                g.peer_restart_time,
-            ]
-            .iter()
-            .any(|n| set(n.as_ref()))
-            || set(g.mode.as_ref())
-    })
+/// The graceful-restart fields set beyond the implemented `enabled` and `restartTime`, as paths under
+/// `spec.gracefulRestart` (the same on BgpConf and BgpPeer).
+fn gr_unsupported(gr: Option<&GracefulRestart>, out: &mut Vec<&'static str>) {
+    let Some(g) = gr else { return };
+    let checks: [(&'static str, bool); 9] = [
+        (
+            "spec.gracefulRestart.helperOnly",
+            set(g.helper_only.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.deferralTime",
+            set(g.deferral_time.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.notificationEnabled",
+            set(g.notification_enabled.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.longlivedEnabled",
+            set(g.longlived_enabled.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.staleRoutesTime",
+            set(g.stale_routes_time.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.peerRestartTime",
+            set(g.peer_restart_time.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.peerRestarting",
+            set(g.peer_restarting.as_ref()),
+        ),
+        (
+            "spec.gracefulRestart.localRestarting",
+            set(g.local_restarting.as_ref()),
+        ),
+        ("spec.gracefulRestart.mode", set(g.mode.as_ref())),
+    ];
+    out.extend(checks.iter().filter(|(_, on)| *on).map(|(p, _)| *p));
 }
 
 impl Eip {
@@ -52,7 +69,7 @@ impl Eip {
 
 impl BgpConf {
     /// Paths of fields set on this BgpConf that Porter does not implement: `asPerRack`, `families`,
-    /// `useMultiplePaths`, `gracefulRestart`, `policy`.
+    /// `useMultiplePaths`, the `gracefulRestart` fields other than `enabled` and `restartTime`, `policy`.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
         let s = &self.spec;
         let mut out = Vec::new();
@@ -65,9 +82,7 @@ impl BgpConf {
         if s.use_multiple_paths == Some(true) {
             out.push("spec.useMultiplePaths");
         }
-        if gr_set(s.graceful_restart.as_ref()) {
-            out.push("spec.gracefulRestart");
-        }
+        gr_unsupported(s.graceful_restart.as_ref(), &mut out);
         if set(s.policy.as_ref()) {
             out.push("spec.policy");
         }
@@ -79,7 +94,8 @@ impl BgpPeer {
     /// Paths of fields set on this BgpPeer that Porter does not implement. `spec.afiSafis[].config` is listed
     /// only when an entry asks for something other than unicast of the neighbor address's family, which is what
     /// Porter negotiates; `spec.transport.remoteAddress` only when it differs from `conf.neighborAddress`;
-    /// `spec.conf.removePrivateAs` only when it is not `NONE`.
+    /// `spec.conf.removePrivateAs` only when it is not `NONE`; `spec.gracefulRestart.*` for the fields other
+    /// than `enabled` and `restartTime`.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
         let s = &self.spec;
         let mut out = Vec::new();
@@ -137,9 +153,7 @@ impl BgpPeer {
             }
         }
 
-        if gr_set(s.graceful_restart.as_ref()) {
-            out.push("spec.gracefulRestart");
-        }
+        gr_unsupported(s.graceful_restart.as_ref(), &mut out);
 
         let afi_safis = s.afi_safis.as_deref().unwrap_or_default();
         let own_afi = neighbor

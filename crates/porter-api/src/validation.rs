@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use porter_bgp::RouteAttrs;
 use porter_ipam::IpRange;
 
 use crate::annotations::is_default_eip;
-use crate::{BgpConf, BgpPeer, Eip, ProtoUint, Protocol};
+use crate::route_attrs::{communities, large_communities, parse_link_bandwidth};
+use crate::{BgpConf, BgpPeer, Eip, EipBgp, GracefulRestart, ProtoUint, Protocol, SecretKeyRef};
 
 /// One problem in an object, tied to the field that causes it, so the message can go straight into a status
 /// condition or an Event: `spec.address: "10.0.0.5/24" has host bits set; ...`.
@@ -65,6 +67,8 @@ pub struct ValidEip {
     pub namespace_selector: BTreeMap<String, String>,
     /// The cluster's default pool (annotation `eip.openelb.kubesphere.io/is-default-eip: "true"`).
     pub is_default: bool,
+    /// BGP path attributes of the pool's announcements (`spec.bgp`; default = none beyond the mandatory ones).
+    pub route_attrs: RouteAttrs,
 }
 
 /// A checked [`BgpPeer`]: one neighbor as the speaker needs it, with OpenELB's defaults applied.
@@ -90,8 +94,27 @@ pub struct ValidPeer {
     pub connect_retry: Option<u32>,
     /// IP TTL for eBGP multihop (1-255); `None` = multihop off (TTL 1 for eBGP).
     pub multihop_ttl: Option<u8>,
-    /// TCP-MD5 password; `None` = no authentication. Never log it.
+    /// TCP-MD5 password; `None` = no authentication. Never log it. From `spec.conf.authPassword`; when the
+    /// password is in a Secret (`password_secret`) it is `None` here and filled in by whoever reads Secrets
+    /// (`porter_model::announce::plan`).
     pub password: Option<String>,
+    /// Where the TCP-MD5 password is (`spec.conf.authPasswordSecretRef`); never set together with a
+    /// plain-text `spec.conf.authPassword`.
+    pub password_secret: Option<SecretKeyRef>,
+    /// Source address of the session (`spec.transport.localAddress`), of the neighbor's family; `None` = the
+    /// kernel's choice.
+    pub local_address: Option<IpAddr>,
+    /// GTSM (RFC 5082, `spec.transport.ttlSecurity`): send with TTL 255 and accept only TTL 255 (directly
+    /// connected neighbor). Never set together with `multihop_ttl`.
+    pub ttl_security: bool,
+    /// Graceful restart (RFC 4724): the restart time in seconds (1-4095) to advertise, or `None` = off. From
+    /// `spec.gracefulRestart` (`enabled: true`, `restartTime` unset/0 = 120). Straight from `validate()`,
+    /// `None` means "not set on this BgpPeer" (see `graceful_restart_off`); in a speaker plan
+    /// (`porter_model::announce`) the BgpConf's setting has been inherited and `None` means off.
+    pub graceful_restart: Option<u16>,
+    /// `spec.gracefulRestart.enabled: false` on the BgpPeer: no graceful restart with this neighbor, even when
+    /// the BgpConf enables it (so the BgpConf's setting is not inherited).
+    pub graceful_restart_off: bool,
     /// Only nodes matching this selector peer with the neighbor; `None` = every node.
     pub node_selector: Option<LabelSelector>,
     /// Configured but administratively down: do not connect.
@@ -109,6 +132,9 @@ pub struct ValidConf {
     pub listen_port: Option<u16>,
     /// Addresses to listen on; empty = all (`0.0.0.0` and `::`).
     pub listen_addresses: Vec<IpAddr>,
+    /// Graceful restart for every neighbor (`spec.gracefulRestart`): the restart time in seconds (1-4095), or
+    /// `None` = off. A BgpPeer's own setting takes precedence.
+    pub graceful_restart: Option<u16>,
 }
 
 /// The default BGP port, used for `listenPort: 0`/unset and an unset `remotePort`.
@@ -116,7 +142,75 @@ const BGP_PORT: u16 = 179;
 /// gobgp's default hold time, the reference for checking a keepalive given without a hold time.
 const DEFAULT_HOLD_TIME: u16 = 90;
 /// Linux's TCP_MD5SIG_MAXKEYLEN: a longer password cannot be installed on the socket.
-const MAX_MD5_KEY_LEN: usize = 80;
+pub const MAX_MD5_KEY_LEN: usize = 80;
+/// Graceful-restart time when `enabled: true` comes without `restartTime` (gobgp's and FRR's default).
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+/// The largest restart time: the capability carries it in 12 bits.
+const MAX_RESTART_TIME: u16 = porter_bgp::GracefulRestart::MAX_RESTART_TIME;
+
+/// Reads `spec.gracefulRestart`: `Some(restart time)` when `enabled: true`, `None` otherwise. The restart time
+/// is checked only when enabled (it means nothing otherwise, and OpenELB objects may carry any value there).
+fn graceful_restart(gr: Option<&GracefulRestart>, errors: &mut Vec<FieldError>) -> Option<u16> {
+    let gr = gr.filter(|g| g.enabled == Some(true))?;
+    match gr.restart_time {
+        None | Some(0) => Some(DEFAULT_RESTART_TIME),
+        Some(t) => match u16::try_from(t) {
+            Ok(t) if t <= MAX_RESTART_TIME => Some(t),
+            _ => {
+                errors.push(FieldError::new(
+                    "spec.gracefulRestart.restartTime",
+                    format!(
+                        "{t} is out of range (1-{MAX_RESTART_TIME} seconds, or 0/unset = {DEFAULT_RESTART_TIME})"
+                    ),
+                ));
+                None
+            }
+        },
+    }
+}
+
+/// Reads an Eip's `spec.bgp` into route attributes.
+fn eip_route_attrs(bgp: Option<&EipBgp>, errors: &mut Vec<FieldError>) -> RouteAttrs {
+    let Some(bgp) = bgp else {
+        return RouteAttrs::default();
+    };
+    let communities = communities(
+        bgp.communities.iter().flatten().map(String::as_str),
+        |i| format!("spec.bgp.communities[{i}]"),
+        errors,
+    );
+    let large_communities = large_communities(
+        bgp.large_communities.iter().flatten().map(String::as_str),
+        |i| format!("spec.bgp.largeCommunities[{i}]"),
+        errors,
+    );
+    let link_bandwidth = match bgp.link_bandwidth.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => parse_link_bandwidth(text)
+            .map_err(|e| errors.push(FieldError::new("spec.bgp.linkBandwidth", e)))
+            .ok(),
+    };
+    RouteAttrs {
+        med: bgp.med,
+        local_pref: bgp.local_pref,
+        communities,
+        large_communities,
+        link_bandwidth,
+    }
+}
+
+/// Checks a Secret reference: every part must be set.
+fn check_secret_ref(r: &SecretKeyRef, field: &str, errors: &mut Vec<FieldError>) {
+    for (part, value) in [
+        ("namespace", &r.namespace),
+        ("name", &r.name),
+        ("key", &r.key),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(FieldError::new(format!("{field}.{part}"), "must be set"));
+        }
+    }
+}
 
 /// The object's name, or an error: objects from the API always have one, hand-built ones might not.
 fn name_of(meta: &ObjectMeta, errors: &mut Vec<FieldError>) -> String {
@@ -132,7 +226,8 @@ fn name_of(meta: &ObjectMeta, errors: &mut Vec<FieldError>) -> String {
 impl Eip {
     /// Checks the pool and applies defaults. Errors: `spec.address` not an IP, CIDR or `first-last` range (or a
     /// CIDR with host bits set, or a reversed range); `spec.interface` missing for `layer2`/`vip`; an empty
-    /// entry in `spec.namespaces`.
+    /// entry in `spec.namespaces`; a `spec.bgp.communities` / `spec.bgp.largeCommunities` entry that is not a
+    /// community; a `spec.bgp.linkBandwidth` that is not a bandwidth.
     pub fn validate(&self) -> Result<ValidEip, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = name_of(&self.metadata, &mut errors);
@@ -166,6 +261,8 @@ impl Eip {
             }
         }
 
+        let route_attrs = eip_route_attrs(spec.bgp.as_ref(), &mut errors);
+
         match range {
             Some(range) if errors.is_empty() => Ok(ValidEip {
                 name,
@@ -177,6 +274,7 @@ impl Eip {
                 namespaces,
                 namespace_selector: spec.namespace_selector.clone().unwrap_or_default(),
                 is_default: is_default_eip(self),
+                route_attrs,
             }),
             _ => Err(errors),
         }
@@ -185,7 +283,8 @@ impl Eip {
 
 impl BgpConf {
     /// Checks the global BGP settings. Errors: `spec.as` unset or 0; `spec.routerId` not a non-zero IPv4
-    /// address; `spec.listenPort` outside -1..=65535; a `spec.listenAddresses` entry that is not an IP address.
+    /// address; `spec.listenPort` outside -1..=65535; a `spec.listenAddresses` entry that is not an IP address;
+    /// `spec.gracefulRestart.restartTime` outside 1-4095 when graceful restart is enabled.
     pub fn validate(&self) -> Result<ValidConf, Vec<FieldError>> {
         let mut errors = Vec::new();
         let spec = &self.spec;
@@ -252,12 +351,15 @@ impl BgpConf {
             }
         }
 
+        let graceful_restart = graceful_restart(spec.graceful_restart.as_ref(), &mut errors);
+
         if errors.is_empty() {
             Ok(ValidConf {
                 local_as,
                 router_id,
                 listen_port,
                 listen_addresses,
+                graceful_restart,
             })
         } else {
             Err(errors)
@@ -321,9 +423,12 @@ fn check_selector(selector: &LabelSelector, errors: &mut Vec<FieldError>) {
 
 impl BgpPeer {
     /// Checks the neighbor and applies OpenELB's (gobgp's) defaults. Errors: `spec.conf` missing;
-    /// `neighborAddress` missing or not an IP; `peerAs` unset or 0; `authPassword` over 80 bytes; `remotePort`
-    /// outside 1-65535; timers that are not integers, `holdTime` outside 3-65535, `keepaliveInterval` not below
-    /// the hold time; `multihopTtl` outside 1-255; an invalid `nodeSelector` expression.
+    /// `neighborAddress` missing or not an IP; `peerAs` unset or 0; `authPassword` over 80 bytes, or set
+    /// together with `authPasswordSecretRef`; an `authPasswordSecretRef` part empty; `remotePort` outside
+    /// 1-65535; `transport.localAddress` not an IP of the neighbor's family; `transport.ttlSecurity` together
+    /// with `ebgpMultihop`; timers that are not integers, `holdTime` outside 3-65535, `keepaliveInterval` not
+    /// below the hold time; `multihopTtl` outside 1-255; `gracefulRestart.restartTime` outside 1-4095 when
+    /// enabled; an invalid `nodeSelector` expression.
     pub fn validate(&self) -> Result<ValidPeer, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = name_of(&self.metadata, &mut errors);
@@ -372,6 +477,17 @@ impl BgpPeer {
             ));
         }
 
+        let password_secret = conf.auth_password_secret_ref.clone();
+        if let Some(r) = password_secret.as_ref() {
+            check_secret_ref(r, "spec.conf.authPasswordSecretRef", &mut errors);
+            if password.is_some() {
+                errors.push(FieldError::new(
+                    "spec.conf.authPasswordSecretRef",
+                    "conflicts with spec.conf.authPassword: set only one (authPasswordSecretRef keeps the password out of the BgpPeer)",
+                ));
+            }
+        }
+
         let transport = spec.transport.as_ref();
         let port = match transport.and_then(|t| t.remote_port) {
             None | Some(0) => BGP_PORT,
@@ -384,6 +500,36 @@ impl BgpPeer {
             }),
         };
         let passive = transport.and_then(|t| t.passive_mode).unwrap_or(false);
+        let local_address = match transport
+            .and_then(|t| t.local_address.as_deref())
+            .map(str::trim)
+        {
+            None | Some("") => None,
+            Some(text) => match text.parse::<IpAddr>() {
+                Ok(local) => {
+                    if let Some(neighbor) = address.filter(|n| n.is_ipv4() != local.is_ipv4()) {
+                        let family = |a: IpAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+                        errors.push(FieldError::new(
+                            "spec.transport.localAddress",
+                            format!(
+                                "{local} is {} but spec.conf.neighborAddress {neighbor} is {}: the session's two ends must be of one family",
+                                family(local),
+                                family(neighbor)
+                            ),
+                        ));
+                    }
+                    Some(local)
+                }
+                Err(_) => {
+                    errors.push(FieldError::new(
+                        "spec.transport.localAddress",
+                        format!("{text:?} is not an IP address"),
+                    ));
+                    None
+                }
+            },
+        };
+        let ttl_security = transport.and_then(|t| t.ttl_security).unwrap_or(false);
 
         let tc = spec.timers.as_ref().and_then(|t| t.config.as_ref());
         let f = "spec.timers.config";
@@ -453,6 +599,19 @@ impl BgpPeer {
             _ => None,
         };
 
+        if ttl_security && spec.ebgp_multihop.as_ref().and_then(|m| m.enabled) == Some(true) {
+            errors.push(FieldError::new(
+                "spec.transport.ttlSecurity",
+                "conflicts with spec.ebgpMultihop.enabled: TTL security (GTSM) accepts only a directly connected neighbor; set only one",
+            ));
+        }
+
+        let graceful_restart_off = spec
+            .graceful_restart
+            .as_ref()
+            .is_some_and(|g| g.enabled == Some(false));
+        let graceful_restart = graceful_restart(spec.graceful_restart.as_ref(), &mut errors);
+
         if let Some(sel) = spec.node_selector.as_ref() {
             check_selector(sel, &mut errors);
         }
@@ -470,6 +629,11 @@ impl BgpPeer {
                 connect_retry,
                 multihop_ttl,
                 password,
+                password_secret,
+                local_address,
+                ttl_security,
+                graceful_restart,
+                graceful_restart_off,
                 node_selector: spec.node_selector.clone(),
                 admin_down: conf.admin_down.unwrap_or(false),
             }),

@@ -261,6 +261,10 @@ impl Stores {
             endpoint_slices: self.endpoint_slices.objects().clone(),
             nodes: self.nodes.objects().clone(),
             namespaces: self.namespaces.objects().clone(),
+            // Secrets are not watched (that would need read access to every Secret); the
+            // ones BgpPeers reference are fetched by name — until then such peers are
+            // reported as problems and not started, never started without their password.
+            secrets: Default::default(),
         }
     }
 }

@@ -3,13 +3,31 @@
 //! [`plan`] is a pure function of the cluster's objects and the node's name. Every speaker
 //! computes its own plan; no speaker needs to know what the others decided, so a node that
 //! dies simply stops announcing and the router drops it from its ECMP route.
+//!
+//! Each announced address carries BGP path attributes ([`RouteAttrs`]): those of its Eip
+//! (`spec.bgp`) with the Service's `bgp.porter.kubesphere.io/*` annotations applied
+//! (communities added, MED / LOCAL_PREF / link bandwidth replaced). Decisions on the edges:
+//!
+//! * A Service whose annotations are malformed is still announced, with its Eip's attributes
+//!   alone, and every malformed value is reported in [`SpeakerPlan::problems`]: withdrawing a
+//!   working Service over a typo in an optional setting would be an outage, and applying only
+//!   the well-formed half could combine attributes in a way nobody asked for.
+//! * Two Services sharing one address (only possible through hand edits of their status) are
+//!   merged so that the result does not depend on their order: communities and large
+//!   communities are unioned, and of the values set, the lowest MED, the highest LOCAL_PREF
+//!   and the highest link bandwidth win (the most attractive route, since either Service wants
+//!   the traffic).
+//! * A BgpPeer whose password is in a Secret gets it from [`Snapshot::secrets`]; while the
+//!   Secret or its key is missing (or unusable as a TCP-MD5 key) the peer is left out of
+//!   [`SpeakerPlan::peers`] and reported, so no session ever starts without its password.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::Endpoint;
-use porter_api::{BGP_CONF_NAME, Protocol, ValidPeer, annotations};
+use porter_api::{BGP_CONF_NAME, MAX_MD5_KEY_LEN, Protocol, ValidPeer, annotations};
+use porter_bgp::RouteAttrs;
 
 use crate::assign::ingress_ips;
 use crate::{ObjectKey, Snapshot, selector};
@@ -19,10 +37,12 @@ use crate::{ObjectKey, Snapshot, selector};
 pub struct SpeakerPlan {
     /// The node's own BGP identity, or why BGP cannot run (no/invalid BgpConf `default`).
     pub local: Result<LocalBgp, String>,
-    /// The BGP neighbours this node peers with, by BgpPeer name.
+    /// The BGP neighbours this node peers with, by BgpPeer name, ready to use: a password kept
+    /// in a Secret is in `password`, and `graceful_restart` is the effective setting (the
+    /// BgpPeer's own, else the BgpConf's; `None` = off).
     pub peers: BTreeMap<String, ValidPeer>,
-    /// The addresses this node announces (each as a host route).
-    pub prefixes: BTreeSet<IpAddr>,
+    /// The addresses this node announces (each as a host route), with their path attributes.
+    pub prefixes: BTreeMap<IpAddr, RouteAttrs>,
     /// Why this node announces nothing, when it is not eligible (NotReady, excluded, unknown).
     pub ineligible: Option<String>,
     /// Problems with individual objects (invalid BgpPeer, ...), each naming the object and field.
@@ -39,6 +59,15 @@ pub struct LocalBgp {
     pub router_id: Ipv4Addr,
     /// Port to accept sessions on; `None` = do not listen (BgpConf `listenPort: -1`).
     pub listen_port: Option<u16>,
+    /// The node's first IPv4 InternalIP: the next hop of IPv4 routes on sessions that are not
+    /// IPv4 (on an IPv4 session the session's own local address is used).
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// The node's first IPv6 InternalIP: the next hop of IPv6 routes on sessions that are not
+    /// IPv6 (e.g. IPv6 EIPs over an IPv4 session, which cannot be announced without it).
+    pub next_hop_v6: Option<Ipv6Addr>,
+    /// Graceful restart from BgpConf `spec.gracefulRestart`: restart time in seconds, `None` =
+    /// off. Already applied to every peer in [`SpeakerPlan::peers`] that does not set its own.
+    pub graceful_restart: Option<u16>,
 }
 
 /// Computes what `node` should announce and to whom.
@@ -50,18 +79,27 @@ pub fn plan(snapshot: &Snapshot, node: &str) -> SpeakerPlan {
         .unwrap_or_default();
 
     let local = local_bgp(snapshot, the_node);
+    let conf_gr = local.as_ref().ok().and_then(|l| l.graceful_restart);
 
     let mut peers = BTreeMap::new();
     for (name, peer) in &snapshot.bgp_peers {
         match peer.validate() {
-            Ok(valid) => {
-                if valid
+            Ok(mut valid) => {
+                if !valid
                     .node_selector
                     .as_ref()
                     .is_none_or(|sel| selector::matches(sel, &labels))
                 {
-                    peers.insert(name.clone(), valid);
+                    continue;
                 }
+                if let Err(e) = resolve_password(snapshot, &mut valid) {
+                    problems.push(format!("BgpPeer {name}: {e}"));
+                    continue;
+                }
+                if valid.graceful_restart.is_none() && !valid.graceful_restart_off {
+                    valid.graceful_restart = conf_gr;
+                }
+                peers.insert(name.clone(), valid);
             }
             Err(errors) => {
                 for e in errors {
@@ -73,9 +111,9 @@ pub fn plan(snapshot: &Snapshot, node: &str) -> SpeakerPlan {
 
     let ineligible = eligibility(the_node, node);
     let prefixes = if ineligible.is_some() {
-        BTreeSet::new()
+        BTreeMap::new()
     } else {
-        announced(snapshot, node)
+        announced(snapshot, node, &mut problems)
     };
     SpeakerPlan {
         local,
@@ -95,9 +133,10 @@ fn local_bgp(snapshot: &Snapshot, node: Option<&Node>) -> Result<LocalBgp, Strin
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
         format!("BgpConf {BGP_CONF_NAME}: {}", all.join("; "))
     })?;
+    let next_hop_v4 = node_ip(node);
     let router_id = match valid.router_id {
         Some(id) => id,
-        None => node_ipv4(node).ok_or_else(|| {
+        None => next_hop_v4.ok_or_else(|| {
             "BgpConf default has no spec.routerId and this node has no IPv4 InternalIP to use instead".to_owned()
         })?,
     };
@@ -105,11 +144,14 @@ fn local_bgp(snapshot: &Snapshot, node: Option<&Node>) -> Result<LocalBgp, Strin
         local_as: valid.local_as,
         router_id,
         listen_port: valid.listen_port,
+        next_hop_v4,
+        next_hop_v6: node_ip(node),
+        graceful_restart: valid.graceful_restart,
     })
 }
 
-/// The node's first IPv4 InternalIP.
-fn node_ipv4(node: Option<&Node>) -> Option<Ipv4Addr> {
+/// The node's first InternalIP of one family (`Ipv4Addr` or `Ipv6Addr`).
+fn node_ip<A: std::str::FromStr>(node: Option<&Node>) -> Option<A> {
     node?
         .status
         .as_ref()?
@@ -117,7 +159,33 @@ fn node_ipv4(node: Option<&Node>) -> Option<Ipv4Addr> {
         .as_ref()?
         .iter()
         .filter(|a| a.type_ == "InternalIP")
-        .find_map(|a| a.address.parse().ok())
+        .find_map(|a| a.address.trim().parse().ok())
+}
+
+/// Fills in `peer.password` from the Secret its `spec.conf.authPasswordSecretRef` names. The
+/// error names the field and the Secret, never the value.
+fn resolve_password(snapshot: &Snapshot, peer: &mut ValidPeer) -> Result<(), String> {
+    let Some(r) = peer.password_secret.as_ref() else {
+        return Ok(());
+    };
+    let field = "spec.conf.authPasswordSecretRef";
+    let bytes = snapshot
+        .secret_value(&r.namespace, &r.name, &r.key)
+        .map_err(|e| format!("{field}: {e}; the session is not started without its password"))?;
+    let password =
+        std::str::from_utf8(bytes).map_err(|_| format!("{field}: {r} is not UTF-8 text"))?;
+    if password.is_empty() {
+        return Err(format!(
+            "{field}: {r} is empty; the session is not started without its password"
+        ));
+    }
+    if password.len() > MAX_MD5_KEY_LEN {
+        return Err(format!(
+            "{field}: {r} is longer than {MAX_MD5_KEY_LEN} bytes (the TCP-MD5 key limit)"
+        ));
+    }
+    peer.password = Some(password.to_owned());
+    Ok(())
 }
 
 /// Why the node must not announce anything, if so.
@@ -148,30 +216,73 @@ fn eligibility(node: Option<&Node>, name: &str) -> Option<String> {
     }
 }
 
-/// The EIPs of the Services this node should attract traffic for.
-fn announced(snapshot: &Snapshot, node: &str) -> BTreeSet<IpAddr> {
+/// The EIPs of the Services this node should attract traffic for, with their attributes.
+/// Malformed BGP annotations of a Service with an address in a `bgp` pool are reported in
+/// `problems` whether or not this node announces it, so every speaker reports the same.
+fn announced(
+    snapshot: &Snapshot,
+    node: &str,
+    problems: &mut Vec<String>,
+) -> BTreeMap<IpAddr, RouteAttrs> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
     let (_, valid, _) = crate::assign::pools(snapshot);
-    let bgp_pools: Vec<porter_ipam::IpRange> = valid
+    let bgp_pools: Vec<porter_api::ValidEip> = valid
         .into_values()
         .filter(|pool| pool.protocol == Protocol::Bgp)
-        .map(|pool| pool.range)
         .collect();
-    let mut out = BTreeSet::new();
+    let mut out: BTreeMap<IpAddr, RouteAttrs> = BTreeMap::new();
     for (key, svc) in &snapshot.services {
         if !annotations::opted_in(svc) {
             continue;
         }
-        let ips: Vec<IpAddr> = ingress_ips(svc)
+        // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
+        let ips: Vec<(IpAddr, &RouteAttrs)> = ingress_ips(svc)
             .into_iter()
-            .filter(|ip| bgp_pools.iter().any(|r| r.contains(*ip)))
+            .filter_map(|ip| {
+                let pool = bgp_pools.iter().find(|p| p.range.contains(ip))?;
+                Some((ip, &pool.route_attrs))
+            })
             .collect();
-        if ips.is_empty() || !serves_from(snapshot, key, svc, node) {
+        if ips.is_empty() {
             continue;
         }
-        out.extend(ips);
+        let delta = annotations::route_attrs(svc).unwrap_or_else(|errors| {
+            problems.extend(errors.iter().map(|e| {
+                format!("Service {key}: {e} (announced with its Eip's BGP attributes only)")
+            }));
+            porter_api::RouteAttrsDelta::default()
+        });
+        if !serves_from(snapshot, key, svc, node) {
+            continue;
+        }
+        for (ip, pool_attrs) in ips {
+            let attrs = delta.apply(pool_attrs);
+            match out.get_mut(&ip) {
+                Some(existing) => merge_shared(existing, attrs),
+                None => {
+                    out.insert(ip, attrs);
+                }
+            }
+        }
     }
     out
+}
+
+/// Merges the attributes of a second Service on one address into `into`, independently of
+/// order: communities unioned; the lowest MED, the highest LOCAL_PREF and the highest link
+/// bandwidth among those set.
+fn merge_shared(into: &mut RouteAttrs, other: RouteAttrs) {
+    fn pick<T: Ord>(a: Option<T>, b: Option<T>, best: fn(T, T) -> T) -> Option<T> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(best(a, b)),
+            (a, b) => a.or(b),
+        }
+    }
+    into.communities.extend(other.communities);
+    into.large_communities.extend(other.large_communities);
+    into.med = pick(into.med, other.med, std::cmp::min);
+    into.local_pref = pick(into.local_pref, other.local_pref, std::cmp::max);
+    into.link_bandwidth = pick(into.link_bandwidth, other.link_bandwidth, std::cmp::max);
 }
 
 /// Whether traffic for the Service may enter at `node`: with `externalTrafficPolicy: Local`

@@ -256,7 +256,11 @@ impl Intent {
         let ip = annotations::requested_ip(svc).map_err(|e| e.to_string())?;
         let pool = annotations::requested_pool(svc).map(str::to_owned);
         let served_by = annotations::allocated_pool(svc).map(str::to_owned);
-        Ok(Self { ip, pool, served_by })
+        Ok(Self {
+            ip,
+            pool,
+            served_by,
+        })
     }
 
     /// The allocator request for this intent: which pools, in which order.

@@ -7,7 +7,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use porter_api::{BgpConf, BgpPeer, Eip};
 
@@ -34,6 +35,8 @@ pub enum Object {
     Node(Node),
     /// A Namespace (for Eip namespace selectors).
     Namespace(Namespace),
+    /// A Secret (for BgpPeer passwords), with `stringData` already merged into `data`.
+    Secret(Secret),
 }
 
 /// A problem found while reading manifests: shown to the user, never silently dropped.
@@ -136,6 +139,7 @@ fn parse_object(value: &serde_json::Value) -> Result<Parsed, String> {
         ("v1", "Service") => builtin(value).map(|o| (Some(Object::Service(o)), vec![])),
         ("v1", "Node") => builtin(value).map(|o| (Some(Object::Node(o)), vec![])),
         ("v1", "Namespace") => builtin(value).map(|o| (Some(Object::Namespace(o)), vec![])),
+        ("v1", "Secret") => secret(value).map(|o| (Some(Object::Secret(o)), vec![])),
         ("discovery.k8s.io/v1", "EndpointSlice") => {
             builtin(value).map(|o| (Some(Object::EndpointSlice(o)), vec![]))
         }
@@ -162,6 +166,22 @@ fn porter_kind<K: DeserializeOwned + Serialize>(
 
 fn builtin<K: DeserializeOwned>(value: &serde_json::Value) -> Result<K, String> {
     serde_json::from_value(value.clone()).map_err(|e| format!("invalid: {e}"))
+}
+
+/// Parses a Secret the way the API server stores it: `stringData` merged into `data` (a `stringData` key wins
+/// over the same `data` key) and then dropped. The error never quotes the document, which holds the secret.
+fn secret(value: &serde_json::Value) -> Result<Secret, String> {
+    let mut secret: Secret = serde_json::from_value(value.clone()).map_err(|_| {
+        "invalid Secret: data must be a map of base64 strings and stringData a map of strings (contents not shown)"
+            .to_owned()
+    })?;
+    if let Some(string_data) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(Default::default);
+        for (k, v) in string_data {
+            data.insert(k, ByteString(v.into_bytes()));
+        }
+    }
+    Ok(secret)
 }
 
 impl Snapshot {
@@ -197,6 +217,11 @@ impl Snapshot {
             Object::Namespace(o) => {
                 self.namespaces
                     .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::Secret(o) => {
+                if let Some(key) = ObjectKey::of(&o.metadata) {
+                    self.secrets.insert(key, o);
+                }
             }
         }
     }
@@ -291,6 +316,73 @@ spec:
             "{}",
             diags[0]
         );
+    }
+
+    #[test]
+    fn secrets_merge_string_data_into_data() {
+        let text = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: bgp, namespace: kube-system}
+data:
+  password: czNjcmV0
+  other: b3RoZXI=
+stringData:
+  other: plain
+  extra: more
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: only-strings}
+stringData:
+  password: pw
+"#;
+        let (objects, diags) = parse_documents("s.yaml", text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut snap = Snapshot::default();
+        for o in objects {
+            snap.insert(o);
+        }
+        let secret = &snap.secrets[&ObjectKey::new("kube-system", "bgp")];
+        assert!(secret.string_data.is_none());
+        assert_eq!(
+            snap.secret_value("kube-system", "bgp", "password"),
+            Ok(&b"s3cret"[..])
+        );
+        assert_eq!(
+            snap.secret_value("kube-system", "bgp", "other"),
+            Ok(&b"plain"[..])
+        );
+        assert_eq!(
+            snap.secret_value("kube-system", "bgp", "extra"),
+            Ok(&b"more"[..])
+        );
+        assert_eq!(
+            snap.secret_value("default", "only-strings", "password"),
+            Ok(&b"pw"[..])
+        );
+        assert_eq!(
+            snap.secret_value("kube-system", "bgp", "nope"),
+            Err("Secret kube-system/bgp has no key \"nope\"".to_owned())
+        );
+        assert_eq!(
+            snap.secret_value("default", "bgp", "password"),
+            Err("Secret default/bgp not found".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_broken_secret_is_reported_without_its_contents() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  password: \"not base64 hunter2!\"\n";
+        let (objects, diags) = parse_documents("s.yaml", text);
+        assert!(objects.is_empty());
+        assert_eq!(diags.len(), 1);
+        let message = diags[0].to_string();
+        assert!(
+            message.starts_with("s.yaml (Secret s): invalid Secret"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use porter_api::{BgpConf, BgpPeer, Eip};
 
@@ -29,6 +29,10 @@ pub struct Snapshot {
     pub nodes: BTreeMap<String, Node>,
     /// Namespaces by name, for Eip `namespaceSelector`.
     pub namespaces: BTreeMap<String, Namespace>,
+    /// Secrets by `namespace/name`, for BgpPeer `spec.conf.authPasswordSecretRef`. Only `data` is read
+    /// (`stringData` must already be merged into it, as the API server does; the manifests source does it).
+    /// A source may hold only the Secrets BgpPeers refer to.
+    pub secrets: BTreeMap<ObjectKey, Secret>,
 }
 
 impl Snapshot {
@@ -41,6 +45,21 @@ impl Snapshot {
             let owner = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
             (key.namespace == service.namespace && *owner == service.name).then_some(slice)
         })
+    }
+
+    /// The value of `key` in the Secret `namespace/name`: `Err` says what is missing (never the value).
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&[u8], String> {
+        let secret_key = ObjectKey::new(namespace, name);
+        let secret = self
+            .secrets
+            .get(&secret_key)
+            .ok_or_else(|| format!("Secret {secret_key} not found"))?;
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| v.0.as_slice())
+            .ok_or_else(|| format!("Secret {secret_key} has no key {key:?}"))
     }
 
     /// Labels of a namespace (empty when the namespace object is unknown).

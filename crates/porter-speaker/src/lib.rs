@@ -17,7 +17,9 @@
 mod listener;
 mod manager;
 mod session_task;
+mod spec;
 mod status;
+mod transport;
 
 pub use manager::PeerManager;
 pub use status::{PeerStatus, StatusBoard};

@@ -11,12 +11,16 @@ pub(crate) struct Incoming {
     pub(crate) remote: SocketAddr,
 }
 
+/// The listening socket and the task accepting on it. The socket is shared so that TCP MD5
+/// keys of passive (or any) peers can be installed on it: the kernel checks them on the SYN.
+pub(crate) struct Listener {
+    pub(crate) socket: std::sync::Arc<TcpListener>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+}
+
 /// Binds the BGP port on every address (dual-stack where the kernel allows it) and forwards
 /// accepted connections. Returns the bind error so the caller can report it.
-pub(crate) async fn spawn(
-    port: u16,
-    tx: mpsc::Sender<Incoming>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+pub(crate) async fn spawn(port: u16, tx: mpsc::Sender<Incoming>) -> std::io::Result<Listener> {
     let listener =
         match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)).await {
             Ok(l) => l,
@@ -30,7 +34,9 @@ pub(crate) async fn spawn(
             }
         };
     tracing::info!(port, "listening for BGP sessions");
-    Ok(tokio::spawn(async move {
+    let socket = std::sync::Arc::new(listener);
+    let listener = socket.clone();
+    let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, remote)) => {
@@ -45,7 +51,8 @@ pub(crate) async fn spawn(
                 }
             }
         }
-    }))
+    });
+    Ok(Listener { socket, task })
 }
 
 /// IPv4 peers reach a dual-stack socket as `::ffff:a.b.c.d`; peers are configured as `a.b.c.d`.

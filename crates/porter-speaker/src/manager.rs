@@ -3,14 +3,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use porter_api::ValidPeer;
-use porter_bgp::{Prefix, RouteAttrs, SessionConfig};
-use porter_model::announce::{LocalBgp, SpeakerPlan};
+use std::net::IpAddr;
+
+use porter_bgp::{Prefix, RouteAttrs};
+use porter_model::announce::SpeakerPlan;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::listener::{self, Incoming};
-use crate::session_task::{self, Command, SessionSpec};
+use crate::listener::{self, Incoming, Listener};
+use crate::session_task::{self, Command};
+use crate::spec::{SessionSpec, specs};
 use crate::status::StatusBoard;
 
 /// How long a graceful shutdown waits for sessions to say goodbye.
@@ -29,7 +31,9 @@ pub struct PeerManager {
     sessions: BTreeMap<String, Running>,
     prefixes: BTreeMap<Prefix, RouteAttrs>,
     listen_port: Option<u16>,
-    listener: Option<tokio::task::JoinHandle<()>>,
+    listener: Option<Listener>,
+    /// Peers whose TCP MD5 key is installed on the listening socket, with the key.
+    listener_keys: BTreeMap<IpAddr, Vec<u8>>,
     incoming_tx: mpsc::Sender<Incoming>,
     incoming_rx: mpsc::Receiver<Incoming>,
 }
@@ -44,13 +48,16 @@ impl PeerManager {
             prefixes: BTreeMap::new(),
             listen_port: None,
             listener: None,
+            listener_keys: BTreeMap::new(),
             incoming_tx,
             incoming_rx,
         }
     }
 
-    /// Runs until `shutdown` resolves, applying every new plan; then stops every session
-    /// gracefully (NOTIFICATION Cease, so routers withdraw this node at once).
+    /// Runs until `shutdown` resolves, applying every new plan; then stops every session as
+    /// for a restart: peers with graceful restart keep this node's routes until it is back
+    /// (no traffic disturbed by an upgrade); the others get NOTIFICATION Cease and withdraw
+    /// this node at once.
     pub async fn run(
         mut self,
         mut plans: watch::Receiver<SpeakerPlan>,
@@ -70,7 +77,7 @@ impl PeerManager {
                 () = &mut shutdown => break,
             }
         }
-        self.stop_all().await;
+        self.stop_all(true).await;
     }
 
     /// Brings sessions in line with `plan`.
@@ -84,12 +91,12 @@ impl PeerManager {
         };
         self.sync_listener(plan.local.as_ref().ok().and_then(|l| l.listen_port))
             .await;
+        self.sync_listener_keys(&wanted);
 
-        // No per-route attributes in the plan yet: every Service IP gets the defaults.
         let prefixes: BTreeMap<Prefix, RouteAttrs> = plan
             .prefixes
             .iter()
-            .map(|ip| (Prefix::host(*ip), RouteAttrs::default()))
+            .map(|(ip, attrs)| (Prefix::host(*ip), attrs.clone()))
             .collect();
         let routes_changed = prefixes != self.prefixes;
         self.prefixes = prefixes;
@@ -135,17 +142,43 @@ impl PeerManager {
             return;
         }
         if let Some(old) = self.listener.take() {
-            old.abort();
+            old.task.abort();
         }
+        self.listener_keys.clear();
         self.listen_port = port;
         if let Some(port) = port {
             match listener::spawn(port, self.incoming_tx.clone()).await {
-                Ok(task) => self.listener = Some(task),
+                Ok(listener) => self.listener = Some(listener),
                 Err(error) => {
                     tracing::error!(port, %error, "cannot listen for BGP sessions; only outgoing sessions will work")
                 }
             }
         }
+    }
+
+    /// Installs the TCP MD5 key of every peer that has one on the listening socket (the
+    /// kernel drops unsigned SYNs from those peers) and removes keys of peers that no
+    /// longer have one.
+    fn sync_listener_keys(&mut self, wanted: &BTreeMap<String, SessionSpec>) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let keys: BTreeMap<IpAddr, Vec<u8>> = wanted
+            .values()
+            .filter_map(|s| Some((s.config.peer_addr, s.transport.md5_key.clone()?)))
+            .collect();
+        for (peer, key) in &keys {
+            if self.listener_keys.get(peer) != Some(key)
+                && let Err(error) =
+                    porter_sys::set_tcp_md5(listener.socket.as_ref(), *peer, Some(key))
+            {
+                tracing::error!(%peer, %error, "cannot install the TCP MD5 key on the listener; the peer cannot connect to us");
+            }
+        }
+        for peer in self.listener_keys.keys().filter(|p| !keys.contains_key(*p)) {
+            let _ = porter_sys::set_tcp_md5(listener.socket.as_ref(), *peer, None);
+        }
+        self.listener_keys = keys;
     }
 
     async fn route_incoming(&mut self, incoming: Incoming) {
@@ -166,15 +199,17 @@ impl PeerManager {
         }
     }
 
-    async fn stop_all(&mut self) {
+    /// Stops every session; `restart` lets graceful-restart peers keep this node's routes.
+    async fn stop_all(&mut self, restart: bool) {
         if let Some(listener) = self.listener.take() {
-            listener.abort();
+            listener.task.abort();
         }
         // Tell every session first: one stalled peer must not delay the others' Cease.
         let deadline = Instant::now() + STOP_GRACE;
         let sessions = std::mem::take(&mut self.sessions);
         for running in sessions.values() {
-            let _ = tokio::time::timeout_at(deadline, running.tx.send(Command::Stop)).await;
+            let _ =
+                tokio::time::timeout_at(deadline, running.tx.send(Command::Stop { restart })).await;
         }
         for running in sessions.into_values() {
             finish(running, deadline, &self.board).await;
@@ -182,9 +217,11 @@ impl PeerManager {
     }
 }
 
+/// Stops one session for good (its peer was removed or changed): NOTIFICATION Cease.
 async fn stop(running: Running, board: &StatusBoard) {
     let deadline = Instant::now() + STOP_GRACE;
-    let _ = tokio::time::timeout_at(deadline, running.tx.send(Command::Stop)).await;
+    let _ =
+        tokio::time::timeout_at(deadline, running.tx.send(Command::Stop { restart: false })).await;
     finish(running, deadline, board).await;
 }
 
@@ -197,40 +234,4 @@ async fn finish(running: Running, deadline: Instant, board: &StatusBoard) {
         let _ = task.await; // returns once cancelled: the task no longer touches the board
         board.remove(&running.spec.name);
     }
-}
-
-/// The session each peer should have, given the local BGP identity.
-fn specs(local: &LocalBgp, peers: &BTreeMap<String, ValidPeer>) -> BTreeMap<String, SessionSpec> {
-    let mut out = BTreeMap::new();
-    for (name, peer) in peers {
-        if peer.admin_down {
-            continue;
-        }
-        if peer.password.is_some() {
-            tracing::error!(peer = %peer.address, "spec.conf.authPassword (TCP MD5) is not supported yet; session not started");
-            continue;
-        }
-        let mut config = SessionConfig::new(
-            peer.local_as.unwrap_or(local.local_as),
-            local.router_id,
-            peer.peer_as,
-            peer.address,
-        );
-        if let Some(hold) = peer.hold_time {
-            config.hold_time = hold;
-        }
-        if let Some(retry) = peer.connect_retry {
-            config.connect_retry = Duration::from_secs(u64::from(retry.max(1)));
-        }
-        config.passive = peer.passive;
-        out.insert(
-            name.clone(),
-            SessionSpec {
-                name: name.clone(),
-                config,
-                port: peer.port,
-            },
-        );
-    }
-    out
 }

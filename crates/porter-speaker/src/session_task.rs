@@ -7,17 +7,16 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use porter_bgp::{Action, Event, Prefix, RouteAttrs, Session, SessionConfig, State};
+use porter_bgp::{Action, Event, Prefix, RouteAttrs, Session, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::spec::SessionSpec;
 use crate::status::{PeerStatus, StatusBoard};
 
-/// How long one TCP connect attempt may take before it counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write may block (peer not reading) before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -27,19 +26,13 @@ pub(crate) enum Command {
     SetRoutes(BTreeMap<Prefix, RouteAttrs>),
     /// The peer opened a connection to us.
     Incoming(TcpStream, SocketAddr),
-    /// Say goodbye (NOTIFICATION Cease) and end the task.
-    Stop,
-}
-
-/// Everything a session task needs to know about its peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SessionSpec {
-    /// BgpPeer name, used for logs and the status board.
-    pub(crate) name: String,
-    /// The core's configuration.
-    pub(crate) config: SessionConfig,
-    /// The peer's TCP port.
-    pub(crate) port: u16,
+    /// End the session and the task: with `restart` and graceful restart configured, close
+    /// without NOTIFICATION so the peer keeps our routes while Porter restarts; otherwise say
+    /// goodbye with NOTIFICATION Cease so the peer withdraws them at once.
+    Stop {
+        /// The speaker is restarting (SIGTERM), not dropping this peer.
+        restart: bool,
+    },
 }
 
 /// Starts a session task; it runs until it is told to stop or its command channel closes.
@@ -99,8 +92,13 @@ async fn run(
         let deadline = core.poll_timeout().map(Instant::from_std);
         tokio::select! {
             command = rx.recv() => match command {
-                None | Some(Command::Stop) => {
+                None => {
                     core.handle(now(), Event::Stop);
+                    stopping = true;
+                }
+                Some(Command::Stop { restart }) => {
+                    let event = if restart && spec.graceful_restart() { Event::StopForRestart } else { Event::Stop };
+                    core.handle(now(), event);
                     stopping = true;
                 }
                 Some(Command::SetRoutes(routes)) => core.handle(now(), Event::SetRoutes(routes)),
@@ -112,7 +110,10 @@ async fn run(
                         tracing::debug!(%remote, state = %core.state(), "refusing a second connection");
                     } else {
                         io.connecting = None;
-                        attach(&mut core, &mut io, stream);
+                        match spec.transport.secure_accepted(&stream) {
+                            Ok(()) => attach(&mut core, &mut io, stream),
+                            Err(error) => tracing::warn!(%remote, %error, "cannot set the TTL of an accepted connection; refused"),
+                        }
                     }
                 }
             },
@@ -174,11 +175,8 @@ async fn drain(core: &mut Session, io: &mut Io, spec: &SessionSpec, stopping: bo
         match action {
             Action::Connect => {
                 let target = SocketAddr::new(spec.config.peer_addr, spec.port);
-                io.connecting = Some(Box::pin(async move {
-                    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
-                        .await
-                        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-                }));
+                let transport = spec.transport.clone();
+                io.connecting = Some(Box::pin(async move { transport.dial(target).await }));
             }
             Action::Send(bytes) => {
                 let Some(writer) = io.writer.as_mut() else {

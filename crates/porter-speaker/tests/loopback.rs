@@ -250,6 +250,11 @@ fn plan(router_port: u16, peer_as: u32, prefixes: &[&str]) -> SpeakerPlan {
         connect_retry: None,
         multihop_ttl: None,
         password: None,
+        password_secret: None,
+        local_address: None,
+        ttl_security: false,
+        graceful_restart: None,
+        graceful_restart_off: false,
         node_selector: None,
         admin_down: false,
     };
@@ -258,9 +263,15 @@ fn plan(router_port: u16, peer_as: u32, prefixes: &[&str]) -> SpeakerPlan {
             local_as: SPEAKER_AS,
             router_id: Ipv4Addr::new(10, 0, 0, 1),
             listen_port: None,
+            next_hop_v4: None,
+            next_hop_v6: None,
+            graceful_restart: None,
         }),
         peers: [(PEER.to_string(), peer)].into(),
-        prefixes: prefixes.iter().map(|p| ip(p)).collect(),
+        prefixes: prefixes
+            .iter()
+            .map(|p| (ip(p), porter_bgp::RouteAttrs::default()))
+            .collect(),
         ineligible: None,
         problems: Vec::new(),
     }

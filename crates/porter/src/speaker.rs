@@ -119,10 +119,10 @@ fn log_plan(old: Option<&SpeakerPlan>, new: &SpeakerPlan) {
         }
     }
     let before = old.map(|o| o.prefixes.clone()).unwrap_or_default();
-    for ip in new.prefixes.difference(&before) {
+    for ip in new.prefixes.keys().filter(|ip| !before.contains_key(ip)) {
         tracing::info!(%ip, "announcing");
     }
-    for ip in before.difference(&new.prefixes) {
+    for ip in before.keys().filter(|ip| !new.prefixes.contains_key(ip)) {
         tracing::info!(%ip, "withdrawing");
     }
 }

@@ -212,3 +212,62 @@ fn wrong_types_fail_to_load() {
     let err = unknown_fields::<Eip>(&raw).unwrap_err();
     assert!(err.to_string().contains("ospf"), "{err}");
 }
+
+#[test]
+fn porter_additions_round_trip_without_unknown_fields() {
+    let eip = json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip", "metadata": {"name": "e"},
+        "spec": {
+            "address": "10.0.0.0/24",
+            "bgp": {
+                "communities": ["65000:100", "no-export"],
+                "largeCommunities": ["65000:1:2"],
+                "med": 10,
+                "localPref": 200,
+                "linkBandwidth": "10G"
+            }
+        }
+    });
+    let (obj, unknown) = unknown_fields::<Eip>(&eip).unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    assert_eq!(serde_json::to_value(&obj).unwrap(), eip);
+    let bgp = obj.spec.bgp.as_ref().unwrap();
+    assert_eq!(
+        (bgp.med, bgp.local_pref, bgp.link_bandwidth.as_deref()),
+        (Some(10), Some(200), Some("10G"))
+    );
+
+    let peer = json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer", "metadata": {"name": "p"},
+        "spec": {
+            "conf": {
+                "neighborAddress": "10.0.0.1", "peerAs": 65000,
+                "authPasswordSecretRef": {"namespace": "kube-system", "name": "bgp", "key": "password"}
+            },
+            "transport": {"localAddress": "10.0.0.2", "ttlSecurity": true, "remoteAddress": "10.0.0.1"},
+            "gracefulRestart": {"enabled": true, "restartTime": 300}
+        }
+    });
+    let (obj, unknown) = unknown_fields::<BgpPeer>(&peer).unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    assert_eq!(serde_json::to_value(&obj).unwrap(), peer);
+    let r = obj
+        .spec
+        .conf
+        .as_ref()
+        .unwrap()
+        .auth_password_secret_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(r.to_string(), "Secret kube-system/bgp key \"password\"");
+}
+
+#[test]
+fn a_secret_ref_without_its_parts_does_not_load() {
+    let raw = json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer", "metadata": {"name": "p"},
+        "spec": {"conf": {"neighborAddress": "10.0.0.1", "peerAs": 1, "authPasswordSecretRef": {"name": "bgp"}}}
+    });
+    let err = unknown_fields::<BgpPeer>(&raw).unwrap_err();
+    assert!(err.to_string().contains("namespace"), "{err}");
+}

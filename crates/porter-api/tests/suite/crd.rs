@@ -266,6 +266,42 @@ fn openelb_field_names_are_exact() {
 }
 
 #[test]
+fn porter_additions_are_in_the_schema_and_say_so() {
+    let crds = parsed();
+    let eip = schema(&crds[0]);
+    let peer = schema(&crds[2]);
+    let additions = [
+        (&eip, ".spec.bgp"),
+        (&eip, ".spec.bgp.communities"),
+        (&eip, ".spec.bgp.largeCommunities"),
+        (&eip, ".spec.bgp.med"),
+        (&eip, ".spec.bgp.localPref"),
+        (&eip, ".spec.bgp.linkBandwidth"),
+        (&peer, ".spec.conf.authPasswordSecretRef"),
+        (&peer, ".spec.transport.localAddress"),
+        (&peer, ".spec.transport.ttlSecurity"),
+    ];
+    for (s, path) in additions {
+        assert!(schema_has(s, path), "{path}");
+        let mut node: &Value = s;
+        for part in path.trim_start_matches('.').split('.') {
+            node = &node["properties"][part];
+        }
+        let description = node["description"].as_str().unwrap_or_default();
+        assert!(
+            description.starts_with("Porter addition; OpenELB ignores it."),
+            "{path}: {description}"
+        );
+    }
+    let secret =
+        &peer["properties"]["spec"]["properties"]["conf"]["properties"]["authPasswordSecretRef"];
+    assert_eq!(
+        secret["required"],
+        serde_json::json!(["key", "name", "namespace"])
+    );
+}
+
+#[test]
 fn every_property_has_a_description() {
     fn walk(path: &str, node: &Value, missing: &mut Vec<String>) {
         if let Some(Value::Object(props)) = node.get("properties") {

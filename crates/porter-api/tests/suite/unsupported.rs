@@ -28,7 +28,10 @@ fn every_unimplemented_bgpconf_field_is_listed() {
             "spec.asPerRack",
             "spec.families",
             "spec.useMultiplePaths",
-            "spec.gracefulRestart",
+            "spec.gracefulRestart.deferralTime",
+            "spec.gracefulRestart.notificationEnabled",
+            "spec.gracefulRestart.staleRoutesTime",
+            "spec.gracefulRestart.peerRestartTime",
             "spec.policy"
         ]
     );
@@ -53,7 +56,6 @@ fn every_unimplemented_bgppeer_field_is_listed() {
             "spec.conf.replacePeerAs",
             "spec.transport.mtuDiscovery",
             "spec.transport.tcpMss",
-            "spec.gracefulRestart",
             "spec.afiSafis[].addPaths",
             "spec.afiSafis[].mpGracefulRestart",
         ]
@@ -108,4 +110,61 @@ fn using_known_ips_true_is_a_warning() {
     assert!(eip.unsupported_fields().is_empty());
     eip.spec.using_known_ips = Some(true);
     assert_eq!(eip.unsupported_fields(), ["spec.usingKnownIPs"]);
+}
+
+#[test]
+fn graceful_restart_enabled_and_restart_time_are_implemented_the_rest_is_listed() {
+    let with = |gr: serde_json::Value| {
+        let raw = serde_json::json!({
+            "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer", "metadata": {"name": "p"},
+            "spec": {"conf": {"neighborAddress": "10.0.0.1", "peerAs": 1}, "gracefulRestart": gr}
+        });
+        let (peer, unknown) = unknown_fields::<BgpPeer>(&raw).unwrap();
+        assert!(unknown.is_empty());
+        let mut conf = BgpConf::new("default", porter_api::BgpConfSpec::default());
+        conf.spec.graceful_restart = peer.spec.graceful_restart.clone();
+        assert_eq!(conf.unsupported_fields(), peer.unsupported_fields());
+        peer.unsupported_fields()
+    };
+    assert!(with(serde_json::json!({"enabled": true, "restartTime": 300})).is_empty());
+    assert_eq!(
+        with(serde_json::json!({
+            "enabled": true, "helperOnly": true, "deferralTime": 1, "notificationEnabled": true,
+            "longlivedEnabled": true, "staleRoutesTime": 1, "peerRestartTime": 1, "peerRestarting": true,
+            "localRestarting": true, "mode": "x"
+        })),
+        [
+            "spec.gracefulRestart.helperOnly",
+            "spec.gracefulRestart.deferralTime",
+            "spec.gracefulRestart.notificationEnabled",
+            "spec.gracefulRestart.longlivedEnabled",
+            "spec.gracefulRestart.staleRoutesTime",
+            "spec.gracefulRestart.peerRestartTime",
+            "spec.gracefulRestart.peerRestarting",
+            "spec.gracefulRestart.localRestarting",
+            "spec.gracefulRestart.mode",
+        ]
+    );
+}
+
+#[test]
+fn porter_additions_are_never_unsupported() {
+    let raw = serde_json::json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer", "metadata": {"name": "p"},
+        "spec": {
+            "conf": {"neighborAddress": "10.0.0.1", "peerAs": 1,
+                     "authPasswordSecretRef": {"namespace": "kube-system", "name": "bgp", "key": "password"}},
+            "transport": {"localAddress": "10.0.0.2", "ttlSecurity": true}
+        }
+    });
+    let (peer, unknown) = unknown_fields::<BgpPeer>(&raw).unwrap();
+    assert!(unknown.is_empty());
+    assert!(peer.unsupported_fields().is_empty());
+    let mut eip: Eip =
+        serde_yaml::from_str(include_str!("../fixtures/openelb/eip-bgp.yaml")).unwrap();
+    eip.spec.bgp = Some(porter_api::EipBgp {
+        communities: Some(vec!["no-export".into()]),
+        ..porter_api::EipBgp::default()
+    });
+    assert!(eip.unsupported_fields().is_empty());
 }

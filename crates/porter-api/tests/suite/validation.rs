@@ -6,9 +6,11 @@ use std::net::IpAddr;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use porter_api::annotations::DEFAULT_EIP_ANNOTATION;
 use porter_api::{
-    BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipSpec, FieldError, PeerConf,
-    ProtoUint, Protocol, Timers, TimersConfig, Transport, ValidConf, format_errors,
+    BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipBgp, EipSpec, FieldError,
+    GracefulRestart, PeerConf, ProtoUint, Protocol, SecretKeyRef, Timers, TimersConfig, Transport,
+    ValidConf, format_errors,
 };
+use porter_bgp::{LinkBandwidth, RouteAttrs};
 
 fn eip(address: &str) -> Eip {
     Eip::new(
@@ -89,6 +91,7 @@ fn eip_accepts_openelb_address_forms_and_applies_defaults() {
         assert_eq!(v.priority, 0);
         assert!(v.namespaces.is_empty() && v.namespace_selector.is_empty());
         assert_eq!(v.name, "pool");
+        assert_eq!(v.route_attrs, RouteAttrs::default());
     }
 }
 
@@ -199,6 +202,7 @@ fn bgpconf_defaults() {
             router_id: None,
             listen_port: Some(179),
             listen_addresses: vec![],
+            graceful_restart: None,
         }
     );
 }
@@ -297,6 +301,16 @@ fn bgppeer_defaults() {
     );
     assert_eq!((v.password.as_deref(), v.admin_down), (None, false));
     assert!(v.node_selector.is_none());
+    assert_eq!(
+        (
+            &v.password_secret,
+            v.local_address,
+            v.ttl_security,
+            v.graceful_restart,
+            v.graceful_restart_off
+        ),
+        (&None, None, false, None, false)
+    );
 }
 
 #[test]
@@ -563,6 +577,353 @@ fn bgppeer_node_selector_expressions() {
         err(
             &format!("{f}.operator"),
             "\"Equals\" is not one of In, NotIn, Exists, DoesNotExist"
+        )
+    );
+}
+
+// ---- Porter additions: Eip spec.bgp ----
+
+const WELL_KNOWN: &str = "no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr";
+
+fn eip_bgp(bgp: EipBgp) -> Result<porter_api::ValidEip, Vec<FieldError>> {
+    let mut e = eip("10.0.0.0/24");
+    e.spec.bgp = Some(bgp);
+    e.validate()
+}
+
+#[test]
+fn eip_bgp_attributes_become_route_attrs() {
+    let v = eip_bgp(EipBgp {
+        communities: Some(vec![
+            "65000:100".into(),
+            "no-export".into(),
+            "65000:100".into(),
+        ]),
+        large_communities: Some(vec!["65000:1:2".into()]),
+        med: Some(10),
+        local_pref: Some(200),
+        link_bandwidth: Some("10G".into()),
+    })
+    .unwrap();
+    assert_eq!(
+        v.route_attrs,
+        RouteAttrs {
+            med: Some(10),
+            local_pref: Some(200),
+            communities: [65000 << 16 | 100, 0xFFFF_FF01].into(),
+            large_communities: [[65000, 1, 2]].into(),
+            link_bandwidth: Some(LinkBandwidth {
+                bytes_per_second: 1_250_000_000
+            }),
+        }
+    );
+    // Empty lists and an empty bandwidth are no attributes.
+    let v = eip_bgp(EipBgp {
+        communities: Some(vec![]),
+        link_bandwidth: Some(" ".into()),
+        ..EipBgp::default()
+    })
+    .unwrap();
+    assert_eq!(v.route_attrs, RouteAttrs::default());
+}
+
+#[test]
+fn eip_bgp_errors_name_the_entry() {
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            communities: Some(vec!["no-export".into(), "65000:abc".into()]),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.communities[1]",
+            &format!(
+                "invalid community \"65000:abc\": \"abc\" is not a decimal number; expected ASN:VALUE (each 0..=65535) or one of {WELL_KNOWN}"
+            )
+        )
+    );
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            communities: Some(vec!["no-exprot".into()]),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.communities[0]",
+            &format!(
+                "invalid community \"no-exprot\": 1 colon-separated parts, not 2; expected ASN:VALUE (each 0..=65535) or one of {WELL_KNOWN}"
+            )
+        )
+    );
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            large_communities: Some(vec!["65000:1:2".into(), "65000:1:4294967296".into()]),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.largeCommunities[1]",
+            "invalid large community \"65000:1:4294967296\": 4294967296 is out of range; expected GLOBAL:LOCAL1:LOCAL2 (each 0..=4294967295)"
+        )
+    );
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            link_bandwidth: Some("10Gbps".into()),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.linkBandwidth",
+            "\"10Gbps\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000"
+        )
+    );
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            link_bandwidth: Some("100G".into()),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.linkBandwidth",
+            "\"100G\" is more than the largest link bandwidth Porter can send (34359738360 bits per second, 2^32-1 bytes per second)"
+        )
+    );
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            link_bandwidth: Some("4".into()),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.linkBandwidth",
+            "\"4\" is less than 8 bits per second, the smallest link bandwidth (1 byte per second)"
+        )
+    );
+    // Every bad entry at once, with the other errors of the Eip.
+    let mut e = eip("bad");
+    e.spec.bgp = Some(EipBgp {
+        communities: Some(vec!["x".into(), "1:1".into(), "y".into()]),
+        large_communities: Some(vec!["z".into()]),
+        link_bandwidth: Some("fast".into()),
+        ..EipBgp::default()
+    });
+    let fields: Vec<String> = e
+        .validate()
+        .unwrap_err()
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.address",
+            "spec.bgp.communities[0]",
+            "spec.bgp.communities[2]",
+            "spec.bgp.largeCommunities[0]",
+            "spec.bgp.linkBandwidth"
+        ]
+    );
+}
+
+// ---- graceful restart ----
+
+fn gr(enabled: Option<bool>, restart_time: Option<u32>) -> Option<GracefulRestart> {
+    Some(GracefulRestart {
+        enabled,
+        restart_time,
+        ..GracefulRestart::default()
+    })
+}
+
+#[test]
+fn bgpconf_graceful_restart() {
+    let with = |g| {
+        let mut s = conf_as(1);
+        s.graceful_restart = g;
+        conf(s).validate()
+    };
+    assert_eq!(with(None).unwrap().graceful_restart, None);
+    assert_eq!(
+        with(gr(Some(true), None)).unwrap().graceful_restart,
+        Some(120)
+    );
+    assert_eq!(
+        with(gr(Some(true), Some(0))).unwrap().graceful_restart,
+        Some(120)
+    );
+    assert_eq!(
+        with(gr(Some(true), Some(1))).unwrap().graceful_restart,
+        Some(1)
+    );
+    assert_eq!(
+        with(gr(Some(true), Some(4095))).unwrap().graceful_restart,
+        Some(4095)
+    );
+    // Not enabled: off, and the restart time is not checked (it means nothing).
+    assert_eq!(with(gr(None, Some(300))).unwrap().graceful_restart, None);
+    assert_eq!(
+        with(gr(Some(false), Some(99999))).unwrap().graceful_restart,
+        None
+    );
+    for t in [4096, 70000] {
+        assert_eq!(
+            one_error(with(gr(Some(true), Some(t)))),
+            err(
+                "spec.gracefulRestart.restartTime",
+                &format!("{t} is out of range (1-4095 seconds, or 0/unset = 120)")
+            )
+        );
+    }
+}
+
+#[test]
+fn bgppeer_graceful_restart_on_off_or_inherited() {
+    let with = |g| {
+        let mut p = peer(good_conf());
+        p.spec.graceful_restart = g;
+        p.validate()
+    };
+    let v = with(None).unwrap();
+    assert_eq!((v.graceful_restart, v.graceful_restart_off), (None, false));
+    let v = with(gr(Some(true), Some(300))).unwrap();
+    assert_eq!(
+        (v.graceful_restart, v.graceful_restart_off),
+        (Some(300), false)
+    );
+    let v = with(gr(Some(true), None)).unwrap();
+    assert_eq!(v.graceful_restart, Some(120));
+    let v = with(gr(Some(false), Some(300))).unwrap();
+    assert_eq!((v.graceful_restart, v.graceful_restart_off), (None, true));
+    // `restartTime` without `enabled`: not a decision, so the BgpConf's setting is inherited.
+    let v = with(gr(None, Some(300))).unwrap();
+    assert_eq!((v.graceful_restart, v.graceful_restart_off), (None, false));
+    assert_eq!(
+        one_error(with(gr(Some(true), Some(5000)))),
+        err(
+            "spec.gracefulRestart.restartTime",
+            "5000 is out of range (1-4095 seconds, or 0/unset = 120)"
+        )
+    );
+}
+
+// ---- BgpPeer password Secret, local address, TTL security ----
+
+fn secret_ref(namespace: &str, name: &str, key: &str) -> SecretKeyRef {
+    SecretKeyRef {
+        namespace: namespace.into(),
+        name: name.into(),
+        key: key.into(),
+    }
+}
+
+#[test]
+fn bgppeer_password_from_a_secret() {
+    let r = secret_ref("kube-system", "bgp", "password");
+    let v = peer(PeerConf {
+        auth_password_secret_ref: Some(r.clone()),
+        ..good_conf()
+    })
+    .validate()
+    .unwrap();
+    assert_eq!((v.password_secret, v.password), (Some(r.clone()), None));
+    // An empty plain-text password counts as unset, as before.
+    let v = peer(PeerConf {
+        auth_password: Some(String::new()),
+        auth_password_secret_ref: Some(r.clone()),
+        ..good_conf()
+    })
+    .validate()
+    .unwrap();
+    assert_eq!(v.password_secret, Some(r.clone()));
+    let (field, message) = one_error(
+        peer(PeerConf {
+            auth_password: Some("s3cret".into()),
+            auth_password_secret_ref: Some(r),
+            ..good_conf()
+        })
+        .validate(),
+    );
+    assert_eq!(field, "spec.conf.authPasswordSecretRef");
+    assert_eq!(
+        message,
+        "conflicts with spec.conf.authPassword: set only one (authPasswordSecretRef keeps the password out of the BgpPeer)"
+    );
+    assert!(!message.contains("s3cret"));
+    let errors = peer(PeerConf {
+        auth_password_secret_ref: Some(secret_ref("", " ", "")),
+        ..good_conf()
+    })
+    .validate()
+    .unwrap_err();
+    assert_eq!(
+        format_errors(&errors),
+        "spec.conf.authPasswordSecretRef.namespace: must be set; spec.conf.authPasswordSecretRef.name: must be set; spec.conf.authPasswordSecretRef.key: must be set"
+    );
+}
+
+fn transport(local: Option<&str>, ttl_security: Option<bool>) -> Option<Transport> {
+    Some(Transport {
+        local_address: local.map(Into::into),
+        ttl_security,
+        ..Transport::default()
+    })
+}
+
+#[test]
+fn bgppeer_local_address() {
+    let with = |neighbor: &str, local: &str| {
+        let mut p = peer(PeerConf {
+            neighbor_address: Some(neighbor.into()),
+            ..good_conf()
+        });
+        p.spec.transport = transport(Some(local), None);
+        p.validate()
+    };
+    assert_eq!(
+        with("10.0.0.1", " 10.0.0.2 ").unwrap().local_address,
+        Some("10.0.0.2".parse().unwrap())
+    );
+    assert_eq!(
+        with("2001:db8::1", "2001:db8::2").unwrap().local_address,
+        Some("2001:db8::2".parse().unwrap())
+    );
+    assert_eq!(with("10.0.0.1", "").unwrap().local_address, None);
+    assert_eq!(
+        one_error(with("10.0.0.1", "eth0")),
+        err(
+            "spec.transport.localAddress",
+            "\"eth0\" is not an IP address"
+        )
+    );
+    assert_eq!(
+        one_error(with("10.0.0.1", "2001:db8::2")),
+        err(
+            "spec.transport.localAddress",
+            "2001:db8::2 is IPv6 but spec.conf.neighborAddress 10.0.0.1 is IPv4: the session's two ends must be of one family"
+        )
+    );
+    assert_eq!(
+        one_error(with("2001:db8::1", "10.0.0.2")),
+        err(
+            "spec.transport.localAddress",
+            "10.0.0.2 is IPv4 but spec.conf.neighborAddress 2001:db8::1 is IPv6: the session's two ends must be of one family"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_ttl_security() {
+    let with = |ttl: Option<bool>, multihop: Option<bool>| {
+        let mut p = peer(good_conf());
+        p.spec.transport = transport(None, ttl);
+        p.spec.ebgp_multihop = multihop.map(|enabled| EbgpMultihop {
+            enabled: Some(enabled),
+            multihop_ttl: None,
+        });
+        p.validate()
+    };
+    assert!(with(Some(true), None).unwrap().ttl_security);
+    assert!(!with(Some(false), Some(true)).unwrap().ttl_security);
+    assert!(with(Some(true), Some(false)).unwrap().ttl_security);
+    assert_eq!(
+        one_error(with(Some(true), Some(true))),
+        err(
+            "spec.transport.ttlSecurity",
+            "conflicts with spec.ebgpMultihop.enabled: TTL security (GTSM) accepts only a directly connected neighbor; set only one"
         )
     );
 }

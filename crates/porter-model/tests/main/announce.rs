@@ -1,9 +1,10 @@
 //! `announce::plan`: what one node announces, and to whom.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use porter_api::ValidPeer;
+use porter_api::{SecretKeyRef, ValidPeer};
+use porter_bgp::{LinkBandwidth, RouteAttrs};
 use porter_model::Snapshot;
 use porter_model::announce::{LocalBgp, SpeakerPlan, plan};
 use porter_model::manifests::Object;
@@ -36,8 +37,9 @@ fn web() -> Obj<k8s_openapi::api::core::v1::Service> {
     service("default", "web").ingress(&[EIP])
 }
 
-fn set(ips: &[&str]) -> BTreeSet<IpAddr> {
-    ips.iter().map(|s| ip(s)).collect()
+/// These addresses, each with no attributes beyond the mandatory ones.
+fn set(ips: &[&str]) -> BTreeMap<IpAddr, RouteAttrs> {
+    ips.iter().map(|s| (ip(s), RouteAttrs::default())).collect()
 }
 
 /// The nodes (of n1..n3) that announce `addr`.
@@ -45,7 +47,7 @@ fn announcers(snap: &Snapshot, addr: &str) -> Vec<&'static str> {
     NODES
         .iter()
         .map(|(n, _)| *n)
-        .filter(|n| plan(snap, n).prefixes.contains(&ip(addr)))
+        .filter(|n| plan(snap, n).prefixes.contains_key(&ip(addr)))
         .collect()
 }
 
@@ -115,7 +117,7 @@ fn local_policy_only_nodes_with_a_ready_endpoint_announce() {
         slice_ready("default", "web", &[("n1", true), ("n2", false)]),
     ]);
     assert_eq!(announcers(&snap, EIP), ["n1"]);
-    assert_eq!(plan(&snap, "n2").prefixes, BTreeSet::new());
+    assert_eq!(plan(&snap, "n2").prefixes, BTreeMap::new());
     assert_eq!(
         plan(&snap, "n2").ineligible,
         None,
@@ -212,18 +214,18 @@ fn ineligible_nodes_announce_nothing_and_say_why() {
     assert_eq!(n1.ineligible, None);
 
     let n2 = plan(&snap, "n2");
-    assert_eq!(n2.prefixes, BTreeSet::new());
+    assert_eq!(n2.prefixes, BTreeMap::new());
     assert_eq!(n2.ineligible.as_deref(), Some("node n2 is not Ready"));
 
     let n3 = plan(&snap, "n3");
-    assert_eq!(n3.prefixes, BTreeSet::new());
+    assert_eq!(n3.prefixes, BTreeMap::new());
     assert_eq!(
         n3.ineligible.as_deref(),
         Some("node n3 carries label node.kubernetes.io/exclude-from-external-load-balancers")
     );
 
     let ghost = plan(&snap, "ghost");
-    assert_eq!(ghost.prefixes, BTreeSet::new());
+    assert_eq!(ghost.prefixes, BTreeMap::new());
     assert_eq!(
         ghost.ineligible.as_deref(),
         Some("node \"ghost\" is not known (no Node object)")
@@ -242,6 +244,9 @@ fn ineligible_nodes_keep_their_sessions() {
             local_as: 64513,
             router_id: Ipv4Addr::new(10, 0, 0, 2),
             listen_port: Some(179),
+            next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            next_hop_v6: None,
+            graceful_restart: None,
         })
     );
     assert_eq!(n2.peers.keys().collect::<Vec<_>>(), ["tor"]);
@@ -321,7 +326,7 @@ fn an_overlapping_bgp_eip_does_not_announce_the_older_layer2_pool() {
         assign.services[&key("default", "web")].pool.as_deref(),
         Some("l2")
     );
-    assert_eq!(plan(&snap, "n1").prefixes, BTreeSet::new());
+    assert_eq!(plan(&snap, "n1").prefixes, BTreeMap::new());
 }
 
 #[test]
@@ -371,6 +376,11 @@ fn a_peer_without_node_selector_is_every_nodes_peer() {
         connect_retry: None,
         multihop_ttl: None,
         password: None,
+        password_secret: None,
+        local_address: None,
+        ttl_security: false,
+        graceful_restart: None,
+        graceful_restart_off: false,
         node_selector: None,
         admin_down: false,
     };
@@ -540,6 +550,9 @@ fn listen_port() {
                 local_as: 64513,
                 router_id: Ipv4Addr::new(10, 0, 0, 1),
                 listen_port: want,
+                next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                next_hop_v6: None,
+                graceful_restart: None,
             }),
             "listenPort {port:?}"
         );
@@ -563,11 +576,410 @@ fn the_whole_plan_of_one_node() {
                 local_as: 64513,
                 router_id: Ipv4Addr::new(10, 0, 0, 2),
                 listen_port: Some(179),
+                next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                next_hop_v6: None,
+                graceful_restart: None,
             }),
             peers: plan(&snap, "n1").peers,
             prefixes: set(&[EIP]),
             ineligible: None,
             problems: vec![],
         }
+    );
+}
+
+// ------------------------------------------------------------------------------- route attributes
+
+const COMMUNITIES: &str = "bgp.porter.kubesphere.io/communities";
+const LARGE_COMMUNITIES: &str = "bgp.porter.kubesphere.io/large-communities";
+const MED: &str = "bgp.porter.kubesphere.io/med";
+const LOCAL_PREF: &str = "bgp.porter.kubesphere.io/local-pref";
+const LINK_BANDWIDTH: &str = "bgp.porter.kubesphere.io/link-bandwidth";
+
+/// `asn:value` as a standard community.
+fn c(asn: u32, value: u32) -> u32 {
+    asn << 16 | value
+}
+
+fn bandwidth(bytes_per_second: u32) -> Option<LinkBandwidth> {
+    Some(LinkBandwidth { bytes_per_second })
+}
+
+/// The cluster with the pool carrying `spec.bgp` attributes, and `extra`.
+fn attributed(extra: impl IntoIterator<Item = Object>) -> Snapshot {
+    let pool = eip("pool", "203.0.113.0/28")
+        .default_pool()
+        .route_attrs(json!({
+            "communities": ["65000:100", "no-export"],
+            "largeCommunities": ["65000:1:2"],
+            "med": 10,
+            "localPref": 200,
+            "linkBandwidth": "10G",
+        }));
+    cluster(std::iter::once(pool.obj()).chain(extra))
+}
+
+fn pool_attrs() -> RouteAttrs {
+    RouteAttrs {
+        med: Some(10),
+        local_pref: Some(200),
+        communities: [c(65000, 100), 0xFFFF_FF01].into(),
+        large_communities: [[65000, 1, 2]].into(),
+        link_bandwidth: bandwidth(1_250_000_000),
+    }
+}
+
+#[test]
+fn an_address_carries_its_eip_s_attributes() {
+    let snap = attributed([web().obj(), slice_ready("default", "web", &[("n1", true)])]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.prefixes, BTreeMap::from([(ip(EIP), pool_attrs())]));
+    assert_eq!(p.problems, Vec::<String>::new());
+}
+
+#[test]
+fn service_annotations_add_communities_and_override_the_rest() {
+    let svc = web()
+        .annotate(COMMUNITIES, "65000:200, no-export")
+        .annotate(LARGE_COMMUNITIES, "65000:1:3")
+        .annotate(MED, "5")
+        .annotate(LINK_BANDWIDTH, "1G");
+    let snap = attributed([svc.obj(), slice_ready("default", "web", &[("n1", true)])]);
+    let p = plan(&snap, "n1");
+    let want = RouteAttrs {
+        med: Some(5),
+        local_pref: Some(200),
+        communities: [c(65000, 100), c(65000, 200), 0xFFFF_FF01].into(),
+        large_communities: [[65000, 1, 2], [65000, 1, 3]].into(),
+        link_bandwidth: bandwidth(125_000_000),
+    };
+    assert_eq!(p.prefixes, BTreeMap::from([(ip(EIP), want)]));
+
+    // On a pool without attributes, the annotations are the attributes.
+    let snap = cluster([
+        web().annotate(LOCAL_PREF, "300").obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+    ]);
+    let want = RouteAttrs {
+        local_pref: Some(300),
+        ..RouteAttrs::default()
+    };
+    assert_eq!(
+        plan(&snap, "n1").prefixes,
+        BTreeMap::from([(ip(EIP), want)])
+    );
+}
+
+#[test]
+fn a_bad_annotation_is_reported_and_the_address_keeps_its_eip_s_attributes() {
+    let svc = web()
+        .traffic_policy("Local")
+        .annotate(COMMUNITIES, "65000:300,65000:abc")
+        .annotate(MED, "low");
+    let snap = attributed([svc.obj(), slice_ready("default", "web", &[("n1", true)])]);
+    let want_problems = [
+        "Service default/web: metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"65000:abc\": \"abc\" is not a decimal number; expected ASN:VALUE (each 0..=65535) or one of no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr (announced with its Eip's BGP attributes only)",
+        "Service default/web: metadata.annotations[bgp.porter.kubesphere.io/med]: \"low\" is not an integer (0-4294967295) (announced with its Eip's BGP attributes only)",
+    ];
+    let n1 = plan(&snap, "n1");
+    // Not even the well-formed 65000:300 is applied: all or nothing.
+    assert_eq!(n1.prefixes, BTreeMap::from([(ip(EIP), pool_attrs())]));
+    assert_eq!(n1.problems, want_problems);
+    // A node that does not announce it (Local policy, no endpoint there) reports it too.
+    let n2 = plan(&snap, "n2");
+    assert_eq!(n2.prefixes, BTreeMap::new());
+    assert_eq!(n2.problems, want_problems);
+}
+
+#[test]
+fn annotations_of_a_service_outside_bgp_pools_are_not_read() {
+    let snap = cluster([
+        eip("l2", "192.0.2.0/28").layer2().obj(),
+        service("default", "l2svc")
+            .ingress(&["192.0.2.1"])
+            .annotate(MED, "bad")
+            .obj(),
+        slice_ready("default", "l2svc", &[("n1", true)]),
+    ]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.prefixes, BTreeMap::new());
+    assert_eq!(p.problems, Vec::<String>::new());
+}
+
+#[test]
+fn services_sharing_an_address_merge_their_attributes_in_any_order() {
+    let a = service("default", "a")
+        .ingress(&[EIP])
+        .annotate(COMMUNITIES, "65000:1")
+        .annotate(MED, "50")
+        .annotate(LOCAL_PREF, "100")
+        .annotate(LINK_BANDWIDTH, "1G");
+    let b = service("other", "b")
+        .ingress(&[EIP])
+        .annotate(COMMUNITIES, "65000:2")
+        .annotate(LARGE_COMMUNITIES, "1:2:3")
+        .annotate(MED, "20")
+        .annotate(LOCAL_PREF, "50");
+    let want = RouteAttrs {
+        med: Some(20),
+        local_pref: Some(100),
+        communities: [c(65000, 1), c(65000, 2)].into(),
+        large_communities: [[1, 2, 3]].into(),
+        link_bandwidth: bandwidth(125_000_000),
+    };
+    let endpoints = || {
+        [
+            slice_ready("default", "a", &[("n1", true)]),
+            slice_ready("other", "b", &[("n1", true)]),
+        ]
+    };
+    let snap = cluster(
+        [a.clone().obj(), b.clone().obj()]
+            .into_iter()
+            .chain(endpoints()),
+    );
+    assert_eq!(
+        plan(&snap, "n1").prefixes,
+        BTreeMap::from([(ip(EIP), want.clone())])
+    );
+    // The same with the Services' keys in the other order.
+    let a = a.set(&["metadata", "namespace"], json!("z"));
+    let endpoints = [
+        slice_ready("z", "a", &[("n1", true)]),
+        slice_ready("other", "b", &[("n1", true)]),
+    ];
+    let snap = cluster([a.obj(), b.obj()].into_iter().chain(endpoints));
+    assert_eq!(
+        plan(&snap, "n1").prefixes,
+        BTreeMap::from([(ip(EIP), want)])
+    );
+}
+
+#[test]
+fn an_invalid_eip_bgp_setting_makes_the_pool_invalid_and_unannounced() {
+    let bad = eip("pool", "203.0.113.0/28")
+        .default_pool()
+        .route_attrs(json!({"communities": ["65000:100000"]}));
+    let snap = cluster([
+        bad.obj(),
+        web().obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+    ]);
+    assert_eq!(plan(&snap, "n1").prefixes, BTreeMap::new());
+    let errors = &porter_model::assign::plan(&snap).eips["pool"].errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("spec.bgp.communities[0]: invalid community \"65000:100000\""),
+        "{errors:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------- next hops
+
+#[test]
+fn next_hops_are_the_node_s_first_internal_ip_of_each_family() {
+    let dual = node("n1", "10.0.0.1", true).set(
+        &["status", "addresses"],
+        json!([
+            {"type": "ExternalIP", "address": "2001:db8:ff::1"},
+            {"type": "InternalIP", "address": "fd00::11"},
+            {"type": "InternalIP", "address": "10.0.0.1"},
+            {"type": "InternalIP", "address": "fd00::12"},
+            {"type": "InternalIP", "address": "10.0.0.2"},
+        ]),
+    );
+    let snap = cluster([dual.obj()]);
+    let local = plan(&snap, "n1").local.expect("BGP configured");
+    assert_eq!(local.next_hop_v4, Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(
+        local.next_hop_v6,
+        Some("fd00::11".parse::<Ipv6Addr>().unwrap())
+    );
+    assert_eq!(local.router_id, Ipv4Addr::new(10, 0, 0, 1));
+
+    // IPv4-only: no IPv6 next hop.
+    let local = plan(&cluster([]), "n2").local.expect("BGP configured");
+    assert_eq!(
+        (local.next_hop_v4, local.next_hop_v6),
+        (Some(Ipv4Addr::new(10, 0, 0, 2)), None)
+    );
+
+    // IPv6-only with a fixed router id: no IPv4 next hop.
+    let snap = cluster([
+        node("n3", "fd00::3", true).internal_ips(&["fd00::3"]).obj(),
+        bgp_conf(64513)
+            .set(&["spec", "routerId"], json!("192.0.2.3"))
+            .obj(),
+    ]);
+    let local = plan(&snap, "n3").local.expect("BGP configured");
+    assert_eq!(
+        (local.next_hop_v4, local.next_hop_v6),
+        (None, Some("fd00::3".parse::<Ipv6Addr>().unwrap()))
+    );
+}
+
+// ------------------------------------------------------------------------------- passwords
+
+fn peer_of(snap: &Snapshot, name: &str) -> Option<ValidPeer> {
+    plan(snap, "n1").peers.get(name).cloned()
+}
+
+#[test]
+fn a_password_secret_is_resolved_into_the_peer() {
+    let snap = cluster([
+        bgp_peer("tor", "10.99.0.1", 64512)
+            .password_secret("kube-system", "bgp", "password")
+            .obj(),
+        secret(
+            "kube-system",
+            "bgp",
+            &[("password", b"s3cret"), ("other", b"x")],
+        ),
+    ]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.problems, Vec::<String>::new());
+    let tor = &p.peers["tor"];
+    assert_eq!(tor.password.as_deref(), Some("s3cret"));
+    assert_eq!(
+        tor.password_secret,
+        Some(SecretKeyRef {
+            namespace: "kube-system".into(),
+            name: "bgp".into(),
+            key: "password".into()
+        })
+    );
+}
+
+#[test]
+fn a_peer_whose_password_secret_is_unusable_is_not_started() {
+    let tor =
+        || bgp_peer("tor", "10.99.0.1", 64512).password_secret("kube-system", "bgp", "password");
+    let long = [b'x'; 81];
+    for (secret_obj, why) in [
+        (
+            None,
+            "Secret kube-system/bgp not found; the session is not started without its password",
+        ),
+        (
+            Some(secret("kube-system", "bgp", &[("pass", b"s3cret")])),
+            "Secret kube-system/bgp has no key \"password\"; the session is not started without its password",
+        ),
+        (
+            Some(secret("default", "bgp", &[("password", b"s3cret")])),
+            "Secret kube-system/bgp not found; the session is not started without its password",
+        ),
+        (
+            Some(secret("kube-system", "bgp", &[("password", b"")])),
+            "Secret kube-system/bgp key \"password\" is empty; the session is not started without its password",
+        ),
+        (
+            Some(secret("kube-system", "bgp", &[("password", &[0xff, 0xfe])])),
+            "Secret kube-system/bgp key \"password\" is not UTF-8 text",
+        ),
+        (
+            Some(secret("kube-system", "bgp", &[("password", &long)])),
+            "Secret kube-system/bgp key \"password\" is longer than 80 bytes (the TCP-MD5 key limit)",
+        ),
+    ] {
+        let snap = cluster([tor().obj()].into_iter().chain(secret_obj));
+        let p = plan(&snap, "n1");
+        assert_eq!(p.peers, BTreeMap::new(), "{why}");
+        assert_eq!(
+            p.problems,
+            [format!(
+                "BgpPeer tor: spec.conf.authPasswordSecretRef: {why}"
+            )]
+        );
+        assert!(!p.problems[0].contains("s3cret"));
+    }
+}
+
+#[test]
+fn a_password_secret_of_a_peer_of_other_nodes_is_not_looked_up() {
+    let snap = cluster([bgp_peer("far", "10.99.9.1", 64512)
+        .match_labels(&[("rack", "elsewhere")])
+        .password_secret("kube-system", "missing", "password")
+        .obj()]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.problems, Vec::<String>::new());
+    assert_eq!(p.peers.keys().collect::<Vec<_>>(), ["tor"]);
+}
+
+#[test]
+fn a_plain_text_password_needs_no_secret() {
+    let snap = cluster([bgp_peer("tor", "10.99.0.1", 64512)
+        .set(&["spec", "conf", "authPassword"], json!("pw"))
+        .obj()]);
+    assert_eq!(
+        peer_of(&snap, "tor").unwrap().password.as_deref(),
+        Some("pw")
+    );
+}
+
+// ------------------------------------------------------------------------------- graceful restart
+
+#[test]
+fn graceful_restart_is_inherited_from_the_bgp_conf_unless_the_peer_decides() {
+    let snap = cluster([
+        bgp_conf(64513)
+            .graceful_restart(json!({"enabled": true, "restartTime": 300}))
+            .obj(),
+        bgp_peer("own", "10.99.0.2", 64512)
+            .graceful_restart(json!({"enabled": true, "restartTime": 60}))
+            .obj(),
+        bgp_peer("off", "10.99.0.3", 64512)
+            .graceful_restart(json!({"enabled": false}))
+            .obj(),
+        bgp_peer("default-time", "10.99.0.4", 64512)
+            .graceful_restart(json!({"enabled": true}))
+            .obj(),
+    ]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.local.as_ref().unwrap().graceful_restart, Some(300));
+    let gr: Vec<(&str, Option<u16>)> = p
+        .peers
+        .iter()
+        .map(|(n, peer)| (n.as_str(), peer.graceful_restart))
+        .collect();
+    assert_eq!(
+        gr,
+        [
+            ("default-time", Some(120)),
+            ("off", None),
+            ("own", Some(60)),
+            ("tor", Some(300)),
+        ]
+    );
+
+    // Without it in the BgpConf, only the peers that enable it have it.
+    let snap = cluster([bgp_peer("own", "10.99.0.2", 64512)
+        .graceful_restart(json!({"enabled": true}))
+        .obj()]);
+    let p = plan(&snap, "n1");
+    assert_eq!(p.local.as_ref().unwrap().graceful_restart, None);
+    assert_eq!(p.peers["own"].graceful_restart, Some(120));
+    assert_eq!(p.peers["tor"].graceful_restart, None);
+}
+
+#[test]
+fn an_out_of_range_restart_time_is_reported() {
+    let snap = cluster([
+        bgp_conf(64513)
+            .graceful_restart(json!({"enabled": true, "restartTime": 4096}))
+            .obj(),
+        bgp_peer("p", "10.99.0.2", 64512)
+            .graceful_restart(json!({"enabled": true, "restartTime": 10000}))
+            .obj(),
+    ]);
+    let p = plan(&snap, "n1");
+    assert_eq!(
+        p.local,
+        Err("BgpConf default: spec.gracefulRestart.restartTime: 4096 is out of range (1-4095 seconds, or 0/unset = 120)".to_owned())
+    );
+    assert_eq!(
+        p.problems,
+        [
+            "BgpPeer p: spec.gracefulRestart.restartTime: 10000 is out of range (1-4095 seconds, or 0/unset = 120)"
+        ]
     );
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use porter_api::{BgpConf, BgpPeer, Eip};
 use porter_model::assign::Plan;
@@ -146,6 +147,10 @@ impl Obj<Eip> {
     /// `spec.namespaceSelector` (matchLabels semantics).
     pub fn namespace_selector(self, labels: &[(&str, &str)]) -> Self {
         self.set(&["spec", "namespaceSelector"], json!(map(labels)))
+    }
+    /// `spec.bgp` (route attributes), as JSON.
+    pub fn route_attrs(self, bgp: Value) -> Self {
+        self.set(&["spec", "bgp"], bgp)
     }
     /// As a manifest object.
     pub fn obj(self) -> Object {
@@ -301,6 +306,14 @@ pub fn node(name: &str, ip: &str, ready: bool) -> Obj<Node> {
 }
 
 impl Obj<Node> {
+    /// Replaces `status.addresses` with these InternalIPs (in order).
+    pub fn internal_ips(self, ips: &[&str]) -> Self {
+        let addresses: Vec<Value> = ips
+            .iter()
+            .map(|ip| json!({"type": "InternalIP", "address": ip}))
+            .collect();
+        self.set(&["status", "addresses"], json!(addresses))
+    }
     /// As a manifest object.
     pub fn obj(self) -> Object {
         Object::Node(self.build())
@@ -338,6 +351,26 @@ impl Obj<BgpConf> {
     }
 }
 
+impl Obj<BgpConf> {
+    /// `spec.gracefulRestart`, as JSON.
+    pub fn graceful_restart(self, gr: Value) -> Self {
+        self.set(&["spec", "gracefulRestart"], gr)
+    }
+}
+
+/// A Secret `namespace/name` with these `data` entries (raw bytes, as after base64 decoding).
+pub fn secret(namespace: &str, name: &str, data: &[(&str, &[u8])]) -> Object {
+    let mut s = Secret::default();
+    s.metadata.namespace = Some(namespace.to_owned());
+    s.metadata.name = Some(name.to_owned());
+    s.data = Some(
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), ByteString(v.to_vec())))
+            .collect(),
+    );
+    Object::Secret(s)
+}
+
 /// `BgpPeer name` to `address` in `peer_as`.
 pub fn bgp_peer(name: &str, address: &str, peer_as: u32) -> Obj<BgpPeer> {
     Obj::new(json!({
@@ -349,6 +382,17 @@ pub fn bgp_peer(name: &str, address: &str, peer_as: u32) -> Obj<BgpPeer> {
 }
 
 impl Obj<BgpPeer> {
+    /// `spec.conf.authPasswordSecretRef`.
+    pub fn password_secret(self, namespace: &str, name: &str, key: &str) -> Self {
+        self.set(
+            &["spec", "conf", "authPasswordSecretRef"],
+            json!({"namespace": namespace, "name": name, "key": key}),
+        )
+    }
+    /// `spec.gracefulRestart`, as JSON.
+    pub fn graceful_restart(self, gr: Value) -> Self {
+        self.set(&["spec", "gracefulRestart"], gr)
+    }
     /// `spec.nodeSelector.matchLabels`.
     pub fn match_labels(self, labels: &[(&str, &str)]) -> Self {
         self.set(&["spec", "nodeSelector", "matchLabels"], json!(map(labels)))

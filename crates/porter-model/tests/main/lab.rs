@@ -1,10 +1,11 @@
 //! The lab's manifests (what `lab/lib.sh` writes), end to end through both decisions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use porter_api::ValidPeer;
+use porter_bgp::RouteAttrs;
 use porter_model::Snapshot;
 use porter_model::announce::{self, LocalBgp};
 use porter_model::assign::{self, Outcome, ServicePlan};
@@ -12,36 +13,59 @@ use porter_model::manifests::parse_documents;
 
 use crate::fixtures::{apply, ip, key};
 
-fn lab_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lab")
+fn lib_sh() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lib.sh")
 }
 
-/// Every `*.yaml` of the lab fixture folder, parsed, in file-name order.
-fn lab_snapshot() -> Snapshot {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(lab_dir())
-        .expect("tests/fixtures/lab")
+/// Runs the lab's own manifest writers (`lab/lib.sh`) with the given knobs into a fresh
+/// folder and parses every file they wrote, so these tests follow the script itself.
+fn lab_snapshot_with(knobs: &[(&str, &str)]) -> Snapshot {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("porter-model-lab-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let manifests = dir.join("manifests");
+    std::fs::create_dir_all(&manifests).expect("temp dir");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#". "$1" && lab_write_base_manifests && lab_write_service"#)
+        .arg("lab")
+        .arg(lib_sh())
+        .env("LAB_DIR", &dir)
+        .envs(knobs.iter().copied())
+        .output()
+        .expect("run bash");
+    assert!(
+        out.status.success(),
+        "lab/lib.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&manifests)
+        .expect("lab manifests")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        names,
-        ["bgp.yaml", "eip.yaml", "nodes.yaml", "service-web.yaml"]
-    );
     let mut snap = Snapshot::default();
-    for (file, name) in files.iter().zip(&names) {
-        let text = std::fs::read_to_string(file).expect("read fixture");
-        let (objects, diagnostics) = parse_documents(name, &text);
-        assert_eq!(diagnostics, [], "{name}");
+    for file in &files {
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(file).expect("read manifest");
+        let (objects, diagnostics) = parse_documents(&name, &text);
+        assert_eq!(diagnostics, [], "{name}:\n{text}");
         for o in objects {
             snap.insert(o);
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
     snap
+}
+
+fn lab_snapshot() -> Snapshot {
+    lab_snapshot_with(&[])
 }
 
 #[test]
@@ -71,7 +95,7 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
 
     // Before the controller ran, nothing holds an address, so nothing is announced.
     for n in ["node1", "node2", "node3"] {
-        assert_eq!(announce::plan(&snap, n).prefixes, BTreeSet::new(), "{n}");
+        assert_eq!(announce::plan(&snap, n).prefixes, BTreeMap::new(), "{n}");
     }
 
     let plan = assign::plan(&snap);
@@ -110,6 +134,11 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
         connect_retry: Some(1),
         multihop_ttl: None,
         password: None,
+        password_secret: None,
+        local_address: None,
+        ttl_security: false,
+        graceful_restart: None,
+        graceful_restart_off: false,
         node_selector: None,
         admin_down: false,
     };
@@ -125,6 +154,9 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
                 local_as: 64513,
                 router_id: node_ip,
                 listen_port: Some(17900),
+                next_hop_v4: Some(node_ip),
+                next_hop_v6: Some(format!("fd00:99::1{}", &n[4..]).parse().expect("v6")),
+                graceful_restart: None,
             }),
             "{n}"
         );
@@ -133,7 +165,11 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
             BTreeMap::from([("tor".to_owned(), tor.clone())]),
             "{n}"
         );
-        assert_eq!(p.prefixes, BTreeSet::from([ip("203.0.113.10")]), "{n}");
+        assert_eq!(
+            p.prefixes,
+            BTreeMap::from([(ip("203.0.113.10"), RouteAttrs::default())]),
+            "{n}"
+        );
         assert_eq!(p.ineligible, None, "{n}");
         assert_eq!(p.problems, Vec::<String>::new(), "{n}");
     }
@@ -146,27 +182,76 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
     );
 }
 
-/// The fixtures copy what `lab/lib.sh` writes; fail when the script's values move on.
+/// Every knob combination the e2e matrix uses writes manifests that parse cleanly and
+/// give every node the session and routes the lab expects.
 #[test]
-fn the_fixtures_match_lab_lib_sh() {
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lib.sh");
-    let Ok(script) = std::fs::read_to_string(&lib) else {
-        // Not every checkout carries the lab (a published crate does not).
-        return;
-    };
-    for needle in [
-        "ROUTER_AS=64512",
-        "NODE_AS=64513",
-        "BGP_PORT=17900",
-        "address: 203.0.113.10-203.0.113.20",
-        "neighborAddress: 10.99.0.1",
-        "node_ip() { echo \"10.99.0.1$(node_index \"$1\")\"; }",
-        "lb.kubesphere.io/v1alpha1: porter",
-        "externalTrafficPolicy: Cluster",
-    ] {
-        assert!(
-            script.contains(needle),
-            "lab/lib.sh no longer contains {needle:?}: update tests/fixtures/lab"
+fn every_lab_variant_gives_each_node_its_session_and_route() {
+    let variants: [&[(&str, &str)]; 4] = [
+        &[("LAB_COMMUNITY", "64513:100")],
+        &[
+            ("LAB_IBGP", "1"),
+            ("LAB_FAMILY", "6"),
+            ("LAB_MD5", "s3cret"),
+        ],
+        &[("LAB_FAMILY", "dual"), ("LAB_PASSIVE", "1")],
+        &[("LAB_GR", "1")],
+    ];
+    for knobs in variants {
+        let knob = |k: &str| knobs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        let mut snap = lab_snapshot_with(knobs);
+        let plan = assign::plan(&snap);
+        let v6 = knob("LAB_FAMILY").is_some_and(|f| f != "4");
+        let eip = if v6 {
+            ip("2001:db8:ffff::10")
+        } else {
+            ip("203.0.113.10")
+        };
+        assert_eq!(
+            plan.services[&key("default", "web")].ingress,
+            [eip],
+            "{knobs:?}"
         );
+        apply(&mut snap, &plan);
+        for (i, n) in ["node1", "node2", "node3"].into_iter().enumerate() {
+            let p = announce::plan(&snap, n);
+            assert_eq!(p.problems, Vec::<String>::new(), "{knobs:?} {n}");
+            let local = p.local.as_ref().expect("BGP configured");
+            assert_eq!(
+                local.local_as,
+                if knob("LAB_IBGP").is_some() {
+                    64512
+                } else {
+                    64513
+                }
+            );
+            assert_eq!(
+                local.next_hop_v6,
+                Some(format!("fd00:99::1{}", i + 1).parse().expect("v6"))
+            );
+            let tor = &p.peers["tor"];
+            let router = if knob("LAB_FAMILY") == Some("6") {
+                ip("fd00:99::1")
+            } else {
+                ip("10.99.0.1")
+            };
+            assert_eq!(tor.address, router, "{knobs:?}");
+            assert_eq!(
+                tor.password.as_deref(),
+                knob("LAB_MD5"),
+                "{knobs:?}: password from the Secret"
+            );
+            assert_eq!(tor.passive, knob("LAB_PASSIVE").is_some(), "{knobs:?}");
+            assert_eq!(
+                tor.graceful_restart,
+                knob("LAB_GR").map(|_| 120),
+                "{knobs:?}"
+            );
+            let communities: Vec<u32> = p.prefixes[&eip].communities.iter().copied().collect();
+            let want: Vec<u32> = knob("LAB_COMMUNITY")
+                .map(|_| (64513 << 16) | 100)
+                .into_iter()
+                .collect();
+            assert_eq!(communities, want, "{knobs:?}");
+        }
     }
 }
