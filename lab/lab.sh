@@ -12,6 +12,7 @@
 #   lab/lab.sh paths EIP       how many BGP paths the router holds for it
 #   lab/lab.sh fetch EIP N     N HTTP requests from the client namespace, answers counted per node
 #   lab/lab.sh sessions        the router's view of its BGP sessions
+#   lab/lab.sh established     how many of them are Established
 #   lab/lab.sh down            stop everything this lab started and delete its namespaces
 #
 # Environment: PORTER (path of the porter binary, required for `up`), LAB_PREFIX (namespace name
@@ -50,6 +51,7 @@ case "${1:-}" in
   paths) lab_router_paths "${2:?EIP}" ;;
   fetch) lab_client_fetch "${2:?EIP}" "${3:-30}" ;;
   sessions) lab_router_sessions ;;
+  established) lab_router_established ;;
   down) lab_net_down ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

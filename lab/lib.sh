@@ -60,6 +60,8 @@ ip_family() { case "$1" in *:*) echo ipv6 ;; *) echo ipv4 ;; esac; }
 
 # ---------------------------------------------------------------- network
 lab_net_up() {
+  # a fresh cluster: no objects or status left from an earlier run
+  rm -rf "$MANIFESTS"
   mkdir -p "$LAB_DIR" "$MANIFESTS"
   : >"$PIDFILE"
   local n
@@ -130,8 +132,11 @@ lab_frr_up() {
     echo " neighbor NODES remote-as $NODE_AS"
     echo " neighbor NODES timers connect 1"
     [ -n "$LAB_MD5" ] && echo " neighbor NODES password $LAB_MD5"
-    [ "$LAB_PASSIVE" = 1 ] && echo " neighbor NODES port $BGP_PORT"
-    for n in $LAB_NODES; do echo " neighbor $(session_node_ip "$n") peer-group NODES"; done
+    for n in $LAB_NODES; do
+      echo " neighbor $(session_node_ip "$n") peer-group NODES"
+      # FRR 8.4 does not pass a peer-group's `port` on to its members: set it per neighbor
+      [ "$LAB_PASSIVE" = 1 ] && echo " neighbor $(session_node_ip "$n") port $BGP_PORT"
+    done
     echo " address-family ipv4 unicast"
     echo "  maximum-paths 16"
     echo "  maximum-paths ibgp 16"
@@ -284,7 +289,7 @@ d=json.load(sys.stdin); peers={a for af in d.values() if isinstance(af,dict) for
 }
 
 # ---------------------------------------------------------------- routes
-lab_route() { in_ns router ip route show "$1"; }
+lab_route() { in_ns router ip "-$(case "$1" in *:*) echo 6 ;; *) echo 4 ;; esac)" route show "$1"; }
 
 # The router's own BGP view of the host route to $1: the paths it holds, verbatim.
 lab_router_rib() {

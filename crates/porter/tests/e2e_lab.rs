@@ -1,12 +1,20 @@
-//! End-to-end: real routers (FRR, BIRD 2, GoBGP) in network namespaces, real kernels, real
-//! traffic.
+//! End-to-end interop matrix: Porter against real routers (FRR, BIRD 2, GoBGP) in network
+//! namespaces, real kernels, real traffic.
 //!
 //! The lab machinery is `lab/lab.sh` (shared with the README's demo); the assertions are
-//! here and read the router's own views: its BGP RIB (vtysh / birdc / gobgp) must hold one
-//! path per node, and its kernel FIB one route to the Service's EIP with one next hop per
-//! node; both lose exactly the node whose speaker stops. GoBGP has no FIB of its own (see
-//! lab/lib.sh), so for it only the RIB is checked. Needs root (namespaces) and the routers
-//! (`scripts/deps.sh` installs them); skips with a message when not root.
+//! here and read the routers' own views: the BGP RIB (vtysh / birdc / gobgp) must hold one
+//! path per node, and the kernel FIB one route to the Service's EIP with one next hop per
+//! node, which the client's traffic reaches. GoBGP has no FIB of its own (see lab/lib.sh),
+//! so for it only the RIB is checked. For each router:
+//!
+//! * eBGP, IPv4, a community on the Eip: ECMP, the community visible on the router, one
+//!   path fewer after a speaker stops, and nothing left once the Service is deleted;
+//! * iBGP over IPv6 sessions with TCP MD5 (password from a Secret): an IPv6 EIP;
+//! * an IPv6 EIP over IPv4 sessions (MP-BGP) with Porter passive (the router dials);
+//! * graceful restart: a speaker restart never costs the router a path or next hop.
+//!
+//! Needs root (namespaces) and the routers (`scripts/deps.sh` installs them); skips with a
+//! message when not root.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,6 +39,8 @@ fn is_root() -> bool {
 struct Lab {
     prefix: String,
     dir: PathBuf,
+    /// `LAB_*` knobs of lab/lib.sh (iBGP, IPv6, MD5, passive, graceful restart, ...).
+    knobs: Vec<(&'static str, &'static str)>,
 }
 
 impl Lab {
@@ -41,14 +51,21 @@ impl Lab {
             .env("LAB_PREFIX", &self.prefix)
             .env("LAB_DIR", &self.dir)
             .env("PORTER", env!("CARGO_BIN_EXE_porter"))
+            .envs(self.knobs.iter().copied())
             .output()
             .expect("run lab/lab.sh")
     }
 
-    fn up(router: &str) -> (Lab, String) {
-        let prefix = format!("e2e{router}-");
-        let dir = std::env::temp_dir().join(format!("porter-e2e-{router}"));
-        let lab = Lab { prefix, dir };
+    /// Brings up a lab named `name` (unique per test: namespaces are prefixed with it) with
+    /// `router` and the given knobs; returns it and the Service's EIP.
+    fn up(router: &str, name: &str, knobs: &[(&'static str, &'static str)]) -> (Lab, String) {
+        let prefix = format!("e2e{name}-");
+        let dir = std::env::temp_dir().join(format!("porter-e2e-{name}"));
+        let lab = Lab {
+            prefix,
+            dir,
+            knobs: knobs.to_vec(),
+        };
         let out = lab.cmd(&["up", router]);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
@@ -103,6 +120,15 @@ impl Lab {
         }
     }
 
+    /// How many BGP sessions the router has Established.
+    fn established(&self) -> usize {
+        let out = self.cmd(&["established"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
     fn fetch(&self, eip: &str, count: u32) -> String {
         String::from_utf8_lossy(&self.cmd(&["fetch", eip, &count.to_string()]).stdout).into_owned()
     }
@@ -151,21 +177,26 @@ fn next_hops(route: &str) -> Option<usize> {
     })
 }
 
-/// The routers and whether they program the kernel FIB (and so carry real traffic).
-fn ecmp_then_shrink(router: &str, has_fib: bool) {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED e2e_lab ({router}): needs root to create network namespaces; run `scripts/test.sh` as root"
-        );
-        return;
-    }
-    let (lab, eip) = Lab::up(router);
-    let nodes = ["10.99.0.11", "10.99.0.12", "10.99.0.13"];
+const NODES_V4: [&str; 3] = ["10.99.0.11", "10.99.0.12", "10.99.0.13"];
+const NODES_V6: [&str; 3] = ["fd00:99::11", "fd00:99::12", "fd00:99::13"];
 
-    let (n, rib) = lab.wait_paths(&eip, 3, Duration::from_secs(90));
+fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED {test}: needs root to create network namespaces; run `scripts/test.sh` as root"
+    );
+    true
+}
+
+/// The router's RIB holds one path per node, and (routers with a FIB) its kernel one route
+/// with one next hop per node, and the client's requests reach every node.
+fn assert_ecmp(lab: &Lab, router: &str, has_fib: bool, eip: &str, nodes: &[&str]) {
+    let (n, rib) = lab.wait_paths(eip, nodes.len(), Duration::from_secs(90));
     assert_eq!(
         n,
-        3,
+        nodes.len(),
         "{router}'s RIB should hold a path to {eip} from every node:\n{rib}\n{}",
         lab.logs()
     );
@@ -176,11 +207,11 @@ fn ecmp_then_shrink(router: &str, has_fib: bool) {
         );
     }
     if has_fib {
-        let (n, route) = lab.wait_nexthops(&eip, 3, Duration::from_secs(30));
+        let (n, route) = lab.wait_nexthops(eip, nodes.len(), Duration::from_secs(30));
         assert_eq!(
             n,
-            3,
-            "{router} should hold one route to {eip} via all three nodes; it holds:\n{route}\n{}",
+            nodes.len(),
+            "{router} should hold one route to {eip} via every node; it holds:\n{route}\n{}",
             lab.logs()
         );
         for node in nodes {
@@ -189,7 +220,7 @@ fn ecmp_then_shrink(router: &str, has_fib: bool) {
                 "next hop {node} missing:\n{route}"
             );
         }
-        let answers = lab.fetch(&eip, 30);
+        let answers = lab.fetch(eip, 30);
         for node in ["node1", "node2", "node3"] {
             assert!(
                 answers.contains(node),
@@ -198,6 +229,27 @@ fn ecmp_then_shrink(router: &str, has_fib: bool) {
         }
         assert!(!answers.contains("FAILED"), "requests failed:\n{answers}");
     }
+}
+
+/// eBGP over IPv4 with a community on the Eip: ECMP over three nodes, the community visible
+/// on the router, one fewer path after a speaker stops (NOTIFICATION Cease: at once), and
+/// the route gone when the Service is deleted.
+fn ebgp_ipv4(router: &str, has_fib: bool) {
+    if skip_unless_root(router) {
+        return;
+    }
+    let (lab, eip) = Lab::up(
+        router,
+        &format!("{router}4"),
+        &[("LAB_COMMUNITY", "64513:100")],
+    );
+    assert_ecmp(&lab, router, has_fib, &eip, &NODES_V4);
+    let (_, rib) = lab.wait_paths(&eip, 3, Duration::from_secs(1));
+    // FRR and GoBGP print 64513:100, BIRD (64513,100)
+    assert!(
+        rib.contains("64513:100") || rib.contains("(64513,100)"),
+        "the Eip's community 64513:100 is not on {router}'s paths:\n{rib}"
+    );
 
     let out = lab.cmd(&["stop-speaker", "node3"]);
     assert!(out.status.success(), "stopping node3's speaker failed");
@@ -226,21 +278,153 @@ fn ecmp_then_shrink(router: &str, has_fib: bool) {
             "after node3 left:\n{answers}"
         );
     }
+
+    let out = lab.cmd(&["delete-service"]);
+    assert!(out.status.success());
+    let (n, rib) = lab.wait_paths(&eip, 0, Duration::from_secs(60));
+    assert_eq!(
+        n, 0,
+        "the Service is gone but {router} still has paths to {eip}:\n{rib}"
+    );
+    if has_fib {
+        let (n, route) = lab.wait_nexthops(&eip, 0, Duration::from_secs(30));
+        assert_eq!(
+            n, 0,
+            "the Service is gone but {router} still routes {eip}:\n{route}"
+        );
+    }
 }
 
-#[test]
-fn frr_holds_ecmp_route_and_drops_a_stopped_node() {
-    ecmp_then_shrink("frr", true);
+/// iBGP over IPv6 sessions with TCP MD5 (password from a Secret): an IPv6 EIP with ECMP.
+fn ibgp_ipv6_md5(router: &str, has_fib: bool) {
+    if skip_unless_root(router) {
+        return;
+    }
+    let knobs = [
+        ("LAB_IBGP", "1"),
+        ("LAB_FAMILY", "6"),
+        ("LAB_MD5", "porter-md5-s3cret"),
+    ];
+    let (lab, eip) = Lab::up(router, &format!("{router}6"), &knobs);
+    assert!(eip.contains(':'), "an IPv6 EIP, got {eip}");
+    assert_ecmp(&lab, router, has_fib, &eip, &NODES_V6);
 }
 
-#[test]
-fn bird_holds_ecmp_route_and_drops_a_stopped_node() {
-    ecmp_then_shrink("bird", true);
+/// An IPv6 EIP carried over IPv4 sessions (MP-BGP, the node's IPv6 address as next hop),
+/// with Porter passive: the router opens every session.
+fn ipv6_over_ipv4_passive(router: &str, has_fib: bool) {
+    if skip_unless_root(router) {
+        return;
+    }
+    let knobs = [("LAB_FAMILY", "dual"), ("LAB_PASSIVE", "1")];
+    let (lab, eip) = Lab::up(router, &format!("{router}d"), &knobs);
+    assert!(eip.contains(':'), "an IPv6 EIP, got {eip}");
+    assert_ecmp(&lab, router, has_fib, &eip, &NODES_V6);
 }
 
-#[test]
-fn gobgp_holds_a_path_per_node_and_drops_a_stopped_node() {
-    ecmp_then_shrink("gobgp", false);
+/// Graceful restart: restarting a node's speaker (SIGTERM, start again) must not disturb the
+/// router: it keeps the node's path while Porter is away (no NOTIFICATION is sent) and the
+/// route never loses a next hop.
+fn graceful_restart(router: &str, has_fib: bool) {
+    if skip_unless_root(router) {
+        return;
+    }
+    let (lab, eip) = Lab::up(router, &format!("{router}gr"), &[("LAB_GR", "1")]);
+    assert_ecmp(&lab, router, has_fib, &eip, &NODES_V4);
+
+    if has_fib {
+        assert!(lab.cmd(&["monitor-start"]).status.success());
+    }
+    let restart = {
+        let lab_cmd = |args: &[&str]| lab.cmd(args);
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(|| lab_cmd(&["restart-speaker", "node3"]));
+            // While node3's speaker restarts, the router must keep three paths (and next hops).
+            let mut fewest = usize::MAX;
+            while !handle.is_finished() {
+                let n = if has_fib {
+                    next_hops(&lab.route(&eip)).unwrap_or(0)
+                } else {
+                    String::from_utf8_lossy(&lab.cmd(&["paths", &eip]).stdout)
+                        .trim()
+                        .parse()
+                        .unwrap_or(0)
+                };
+                fewest = fewest.min(n);
+            }
+            (handle.join().expect("restart thread"), fewest)
+        })
+    };
+    assert!(
+        restart.0.status.success(),
+        "restarting node3's speaker failed"
+    );
+    // until node3's new session is up and has re-announced
+    let start = Instant::now();
+    let mut fewest = restart.1;
+    while lab.established() < 3 && start.elapsed() < Duration::from_secs(60) {
+        let n = if has_fib {
+            next_hops(&lab.route(&eip)).unwrap_or(0)
+        } else {
+            String::from_utf8_lossy(&lab.cmd(&["paths", &eip]).stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0)
+        };
+        fewest = fewest.min(n);
+    }
+    assert_eq!(
+        lab.established(),
+        3,
+        "node3's session did not come back:\n{}",
+        lab.logs()
+    );
+    let (n, rib) = lab.wait_paths(&eip, 3, Duration::from_secs(30));
+    assert_eq!(
+        n, 3,
+        "after the restart {router} should hold three paths:\n{rib}"
+    );
+    assert_eq!(
+        fewest, 3,
+        "{router} lost node3's path while its speaker restarted under graceful restart"
+    );
+    if has_fib {
+        let events = String::from_utf8_lossy(&lab.cmd(&["monitor-stop"]).stdout).into_owned();
+        let deleted: Vec<&str> = events
+            .lines()
+            .filter(|l| l.starts_with("Deleted") && l.contains(&eip))
+            .collect();
+        assert!(
+            deleted.is_empty(),
+            "{router} deleted its route to {eip} during the restart:\n{events}"
+        );
+    }
+}
+
+macro_rules! interop {
+    ($($name:ident: $case:ident($router:literal, $fib:literal);)*) => {$(
+        #[test]
+        fn $name() {
+            $case($router, $fib);
+        }
+    )*};
+}
+
+// FRR and BIRD program the kernel (FIB and traffic are checked); gobgpd has no FIB code, so
+// for it the RIB is checked (see lab/lib.sh).
+interop! {
+    frr_ebgp_ipv4_ecmp_communities_shrink_withdraw: ebgp_ipv4("frr", true);
+    bird_ebgp_ipv4_ecmp_communities_shrink_withdraw: ebgp_ipv4("bird", true);
+    gobgp_ebgp_ipv4_paths_communities_shrink_withdraw: ebgp_ipv4("gobgp", false);
+    frr_ibgp_ipv6_md5: ibgp_ipv6_md5("frr", true);
+    bird_ibgp_ipv6_md5: ibgp_ipv6_md5("bird", true);
+    gobgp_ibgp_ipv6_md5: ibgp_ipv6_md5("gobgp", false);
+    frr_ipv6_over_ipv4_passive: ipv6_over_ipv4_passive("frr", true);
+    bird_ipv6_over_ipv4_passive: ipv6_over_ipv4_passive("bird", true);
+    gobgp_ipv6_over_ipv4_passive: ipv6_over_ipv4_passive("gobgp", false);
+    frr_graceful_restart_keeps_routes: graceful_restart("frr", true);
+    bird_graceful_restart_keeps_routes: graceful_restart("bird", true);
+    gobgp_graceful_restart_keeps_paths: graceful_restart("gobgp", false);
 }
 
 #[test]
