@@ -214,6 +214,8 @@ mod tests {
             state: State::Established,
             established_since: None,
             advertised: 3,
+            received: 0,
+            flaps: 0,
             last_error: None,
         };
         let v =

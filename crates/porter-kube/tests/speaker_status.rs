@@ -21,6 +21,8 @@ fn session(state: State) -> PeerStatus {
         state,
         established_since: (state == State::Established).then(std::time::Instant::now),
         advertised: 1,
+        received: 0,
+        flaps: 0,
         last_error: None,
     }
 }

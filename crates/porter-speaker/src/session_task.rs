@@ -220,6 +220,8 @@ fn status_of(core: &Session) -> PeerStatus {
         state: core.state(),
         established_since: stats.established_since,
         advertised: stats.prefixes_advertised,
+        received: stats.prefixes_received,
+        flaps: stats.flaps,
         last_error: stats.last_error.clone(),
     }
 }

@@ -20,13 +20,19 @@ pub struct PeerStatus {
     pub established_since: Option<Instant>,
     /// Prefixes currently advertised to the peer.
     pub advertised: usize,
+    /// Prefixes the peer currently announces to us (Porter installs none; a router that
+    /// sends routes to its nodes shows here).
+    pub received: usize,
+    /// How many times the session left Established since the speaker started.
+    pub flaps: u64,
     /// Why the session last went down, if it did.
     pub last_error: Option<String>,
 }
 
 /// Shared board where every session task posts its status; readers take snapshots.
 ///
-/// A mutex-protected map is enough: it is written on state changes only, never per message.
+/// A mutex-protected map is enough: it is written when a session's status changes (state,
+/// prefix counts), not per message.
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard(Arc<Mutex<BTreeMap<String, PeerStatus>>>);
 

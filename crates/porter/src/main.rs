@@ -10,6 +10,7 @@
 
 mod controller;
 mod manifest_dir;
+mod session_report;
 mod speaker;
 mod status;
 

@@ -143,13 +143,55 @@ impl ManifestDir {
     }
 
     fn write(&self, path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+        self.write_atomic(path, serde_yaml::to_string(value)?.as_bytes())
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let dir = self.root.join(STATUS_DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = path.with_extension("yaml.tmp");
-        std::fs::write(&tmp, serde_yaml::to_string(value)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
         Ok(())
+    }
+
+    /// Path of a node speaker's session report. JSON, not YAML: it is no API object, and
+    /// the folder watchers only react to YAML, so reports never trigger a re-plan.
+    fn speaker_report_path(&self, node: &str) -> PathBuf {
+        self.root
+            .join(STATUS_DIR)
+            .join(format!("speaker-{node}.json"))
+    }
+
+    /// Records a node speaker's sessions (what BgpPeer `status.nodesPeerStatus` holds in a
+    /// cluster).
+    pub(crate) fn write_speaker_report(
+        &self,
+        node: &str,
+        report: &crate::session_report::SpeakerReport,
+    ) -> anyhow::Result<()> {
+        self.write_atomic(
+            &self.speaker_report_path(node),
+            &serde_json::to_vec_pretty(report)?,
+        )
+    }
+
+    /// Every node speaker's last session report, by node name.
+    pub(crate) fn speaker_reports(&self) -> Vec<crate::session_report::SpeakerReport> {
+        let Ok(entries) = std::fs::read_dir(self.root.join(STATUS_DIR)) else {
+            return Vec::new();
+        };
+        let mut reports: Vec<crate::session_report::SpeakerReport> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("speaker-"))
+            })
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+            .collect();
+        reports.sort_by(|a, b| a.node.cmp(&b.node));
+        reports
     }
 }
 

@@ -49,9 +49,17 @@ pub(crate) async fn run(
     poll: Duration,
 ) -> anyhow::Result<()> {
     let board = StatusBoard::default();
-    let mut status_task = None;
+    let report_dir = manifests.clone().map(ManifestDir::new);
+    let status_task;
     let mut source = match manifests {
-        Some(dir) => Source::Dir(Watcher::new(ManifestDir::new(dir), poll)),
+        Some(dir) => {
+            status_task = Some(tokio::spawn(crate::session_report::run(
+                ManifestDir::new(dir.clone()),
+                node.clone(),
+                board.clone(),
+            )));
+            Source::Dir(Watcher::new(ManifestDir::new(dir), poll))
+        }
         None => {
             let client = porter_kube::client().await?;
             let config = SourceConfig {
@@ -73,7 +81,7 @@ pub(crate) async fn run(
     log_plan(None, &first);
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let manager = tokio::spawn(PeerManager::new(board).run(rx, async {
+    let manager = tokio::spawn(PeerManager::new(board.clone()).run(rx, async {
         let _ = stop_rx.await;
     }));
     let shutdown = crate::shutdown_signal();
@@ -93,10 +101,14 @@ pub(crate) async fn run(
         }
     }
     tracing::info!("stopping: closing BGP sessions");
+    let last = board.snapshot();
     let _ = stop_tx.send(());
     manager.await?;
     if let Some(task) = status_task {
         task.abort();
+    }
+    if let Some(dir) = report_dir {
+        crate::session_report::write_stopped(&dir, &node, &last);
     }
     Ok(())
 }

@@ -10,7 +10,8 @@ use crate::manifest_dir::ManifestDir;
 /// Prints Services with their addresses and the Eip pools; with `ip_only`, just the
 /// addresses of one Service (nothing when it has none yet), for scripts.
 pub(crate) fn print(manifests: &Path, service: Option<&str>, ip_only: bool) -> anyhow::Result<()> {
-    let (snapshot, diagnostics) = ManifestDir::new(manifests.to_path_buf()).load()?;
+    let dir = ManifestDir::new(manifests.to_path_buf());
+    let (snapshot, diagnostics) = dir.load()?;
     let wanted = service.map(ObjectKey::parse);
     if ip_only {
         if let Some(svc) = wanted.as_ref().and_then(|k| snapshot.services.get(k)) {
@@ -56,6 +57,7 @@ pub(crate) fn print(manifests: &Path, service: Option<&str>, ip_only: bool) -> a
         );
     }
     if wanted.is_none() {
+        print_sessions(&dir);
         println!();
         println!(
             "{:<20} {:<34} {:>6} {:>8}  PROBLEMS",
@@ -74,4 +76,49 @@ pub(crate) fn print(manifests: &Path, service: Option<&str>, ip_only: bool) -> a
         }
     }
     Ok(())
+}
+
+/// The speakers' BGP sessions, from the reports they write.
+fn print_sessions(dir: &ManifestDir) {
+    let reports = dir.speaker_reports();
+    if reports.is_empty() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    println!();
+    println!(
+        "{:<10} {:<12} {:<20} {:<12} {:>9} {:>5} {:>5} {:>5}  LAST ERROR",
+        "NODE", "PEER", "ADDRESS", "STATE", "UP", "ADV", "RCV", "FLAPS"
+    );
+    for report in reports {
+        // a speaker rewrites its report at least every minute
+        let age = now.saturating_sub(report.written_at);
+        let stale = if age > 90 {
+            format!(" (report {age}s old: speaker down?)")
+        } else {
+            String::new()
+        };
+        for s in &report.sessions {
+            let up = s
+                .established_at
+                .map(|t| format!("{}s", now.saturating_sub(t)))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{:<10} {:<12} {:<20} {:<12} {:>9} {:>5} {:>5} {:>5}  {}{}",
+                report.node,
+                s.peer,
+                format!("{} AS{}", s.address, s.peer_as),
+                s.state,
+                up,
+                s.advertised,
+                s.received,
+                s.flaps,
+                s.last_error.as_deref().unwrap_or("-"),
+                stale
+            );
+        }
+    }
 }
