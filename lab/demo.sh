@@ -48,10 +48,13 @@ say "Declaring Service default/web (type LoadBalancer, annotation lb.kubesphere.
 t_declare=$(now_s)
 lab_write_service
 eip=$(lab_wait_service_ip 30) || fail "the controller assigned no EIP (see $LAB_DIR/controller.log)"
-echo "Service default/web got EIP $eip from Eip lab-pool (203.0.113.10-203.0.113.20):"
-"$PORTER" status --manifests "$MANIFESTS" --service default/web
+echo "Service default/web got EIP $eip from Eip lab-pool (203.0.113.10-203.0.113.20)"
 lab_wait_nexthops "$eip" 3 60 || { lab_route "$eip"; fail "the router never held 3 next hops for $eip"; }
 t_three=$(now_s)
+
+say "Porter's own view (porter status: Services, the speakers' sessions, pools)"
+sleep 1   # the speakers refresh their session reports every second
+"$PORTER" status --manifests "$MANIFESTS"
 
 say "The router's kernel route to $eip (ip route show $eip, in namespace router)"
 lab_route "$eip"
