@@ -105,16 +105,29 @@ fn annotation<'a>(svc: &'a Service, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Whether Porter should handle this Service: `type: LoadBalancer` and the opt-in annotation
-/// [`LB_ANNOTATION`] set exactly to `openelb` or `porter`.
+/// The `spec.loadBalancerClass` Porter serves: a Service of this class is Porter's without
+/// any annotation (the Kubernetes-native way to pick an implementation; OpenELB ignored the
+/// field, issue #367).
+pub const LOAD_BALANCER_CLASS: &str = "porter.kubesphere.io/bgp";
+
+/// Whether Porter should handle this Service: `type: LoadBalancer`, and either
+/// `spec.loadBalancerClass` is [`LOAD_BALANCER_CLASS`], or no class is set and the opt-in
+/// annotation [`LB_ANNOTATION`] is exactly `openelb` or `porter`. A Service that names
+/// another class belongs to another implementation and is never touched, annotation or not.
 pub fn opted_in(svc: &Service) -> bool {
-    let is_lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    let spec = svc.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) != Some("LoadBalancer") {
+        return false;
+    }
+    if let Some(class) = spec.and_then(|s| s.load_balancer_class.as_deref()) {
+        return class == LOAD_BALANCER_CLASS;
+    }
     let value = svc
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(LB_ANNOTATION));
-    is_lb && value.is_some_and(|v| OPT_IN_VALUES.contains(&v.as_str()))
+    value.is_some_and(|v| OPT_IN_VALUES.contains(&v.as_str()))
 }
 
 /// The Eip the Service names ([`EIP_POOL_ANNOTATION`], else [`PORTER_EIP_POOL_ANNOTATION`]), if any.
@@ -282,6 +295,33 @@ mod tests {
             None
         )));
         assert!(!opted_in(&Service::default()));
+    }
+
+    #[test]
+    fn load_balancer_class_decides_when_set() {
+        let with_class = |class: &str, annotations: &[(&str, &str)]| {
+            let mut s = svc("LoadBalancer", annotations, None);
+            if let Some(spec) = s.spec.as_mut() {
+                spec.load_balancer_class = Some(class.into());
+            }
+            s
+        };
+        assert!(
+            opted_in(&with_class(LOAD_BALANCER_CLASS, &[])),
+            "Porter's class needs no annotation"
+        );
+        assert!(
+            !opted_in(&with_class(
+                "metallb.io/metallb",
+                &[(LB_ANNOTATION, "porter")]
+            )),
+            "another implementation's Service is never touched, annotation or not"
+        );
+        let mut node_port = with_class(LOAD_BALANCER_CLASS, &[]);
+        if let Some(spec) = node_port.spec.as_mut() {
+            spec.type_ = Some("NodePort".into());
+        }
+        assert!(!opted_in(&node_port));
     }
 
     #[test]

@@ -72,6 +72,20 @@ pub struct LocalBgp {
 
 /// Computes what `node` should announce and to whom.
 pub fn plan(snapshot: &Snapshot, node: &str) -> SpeakerPlan {
+    plan_with(snapshot, node, &Options::default())
+}
+
+/// Operator choices that change which nodes announce.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Keep announcing from a cordoned node (`spec.unschedulable`). Off by default: a node
+    /// is usually cordoned before maintenance, so traffic should leave it first; on for
+    /// clusters that cordon nodes for other reasons while their workloads keep serving.
+    pub announce_from_cordoned: bool,
+}
+
+/// [`plan`] with explicit [`Options`].
+pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerPlan {
     let mut problems = Vec::new();
     let the_node = snapshot.nodes.get(node);
     let labels = the_node
@@ -109,7 +123,7 @@ pub fn plan(snapshot: &Snapshot, node: &str) -> SpeakerPlan {
         }
     }
 
-    let ineligible = eligibility(the_node, node);
+    let ineligible = eligibility(the_node, node, options);
     let prefixes = if ineligible.is_some() {
         BTreeMap::new()
     } else {
@@ -189,10 +203,16 @@ fn resolve_password(snapshot: &Snapshot, peer: &mut ValidPeer) -> Result<(), Str
 }
 
 /// Why the node must not announce anything, if so.
-fn eligibility(node: Option<&Node>, name: &str) -> Option<String> {
+fn eligibility(node: Option<&Node>, name: &str, options: &Options) -> Option<String> {
     let Some(node) = node else {
         return Some(format!("node {name:?} is not known (no Node object)"));
     };
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+    if cordoned && !options.announce_from_cordoned {
+        return Some(format!(
+            "node {name} is cordoned (spec.unschedulable); start the speaker with --announce-from-cordoned to announce anyway"
+        ));
+    }
     if node
         .metadata
         .labels

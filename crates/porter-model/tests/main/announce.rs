@@ -233,6 +233,31 @@ fn ineligible_nodes_announce_nothing_and_say_why() {
 }
 
 #[test]
+fn cordoned_nodes_stop_announcing_unless_the_operator_says_otherwise() {
+    let snap = cluster([
+        web().obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+        node("n1", "10.0.0.1", true)
+            .set(&["spec", "unschedulable"], json!(true))
+            .obj(),
+    ]);
+    let cordoned = plan(&snap, "n1");
+    assert_eq!(cordoned.prefixes, BTreeMap::new());
+    assert_eq!(
+        cordoned.ineligible.as_deref(),
+        Some(
+            "node n1 is cordoned (spec.unschedulable); start the speaker with --announce-from-cordoned to announce anyway"
+        )
+    );
+    let options = porter_model::announce::Options {
+        announce_from_cordoned: true,
+    };
+    let anyway = porter_model::announce::plan_with(&snap, "n1", &options);
+    assert_eq!(anyway.prefixes, set(&[EIP]));
+    assert_eq!(anyway.ineligible, None);
+}
+
+#[test]
 fn ineligible_nodes_keep_their_sessions() {
     // Withdrawing is done over the sessions, so a NotReady node still knows its peers.
     let snap = cluster([node("n2", "10.0.0.2", false).obj()]);
