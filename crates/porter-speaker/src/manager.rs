@@ -64,8 +64,11 @@ impl PeerManager {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let first = plans.borrow_and_update().clone();
-        self.apply(&first).await;
+        {
+            // Scoped: a plan can hold 100k routes; this copy must not live as long as `run`.
+            let first = plans.borrow_and_update().clone();
+            self.apply(&first).await;
+        }
         loop {
             tokio::select! {
                 changed = plans.changed() => {
