@@ -14,6 +14,7 @@
 
 pub mod announce;
 pub mod assign;
+pub mod coverage;
 pub mod key;
 pub mod manifests;
 pub mod selector;

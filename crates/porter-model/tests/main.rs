@@ -13,6 +13,9 @@ mod assign;
 #[path = "main/announce.rs"]
 mod announce;
 
+#[path = "main/coverage.rs"]
+mod coverage;
+
 #[path = "main/lab.rs"]
 mod lab;
 

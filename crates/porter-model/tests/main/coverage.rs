@@ -1,0 +1,114 @@
+//! Which nodes announce each address, and the Service condition that says so.
+
+use std::collections::BTreeMap;
+
+use porter_model::ObjectKey;
+use porter_model::Snapshot;
+use porter_model::announce::Options;
+use porter_model::coverage::{Announcement, NodeSessions, announcement, by_address};
+use porter_model::manifests::Object;
+use serde_json::json;
+
+use crate::fixtures::*;
+
+const EIP: &str = "203.0.113.1";
+
+/// Three ready nodes, one peer whose status says which nodes' sessions are up, `default/web`
+/// holding EIP with ETP=Local and ready endpoints on `endpoints`.
+fn cluster(endpoints: &[&str], established: &[&str]) -> Snapshot {
+    let states: serde_json::Map<String, serde_json::Value> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| {
+            let state = if established.contains(n) {
+                "ESTABLISHED"
+            } else {
+                "ACTIVE"
+            };
+            (n.to_string(), json!({"peerState": {"sessionState": state}}))
+        })
+        .collect();
+    let mut objects: Vec<Object> = vec![
+        bgp_conf(64513).obj(),
+        bgp_peer("tor", "10.99.0.1", 64512)
+            .set(
+                &["status", "nodesPeerStatus"],
+                serde_json::Value::Object(states),
+            )
+            .obj(),
+        eip("pool", "203.0.113.0/28").default_pool().obj(),
+        service("default", "web")
+            .ingress(&[EIP])
+            .traffic_policy("Local")
+            .obj(),
+    ];
+    let ready: Vec<(&str, bool)> = endpoints.iter().map(|n| (*n, true)).collect();
+    objects.push(slice_ready("default", "web", &ready));
+    for (name, addr) in [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("n3", "10.0.0.3")] {
+        objects.push(node(name, addr, true).obj());
+    }
+    snapshot(objects)
+}
+
+fn web() -> ObjectKey {
+    key("default", "web")
+}
+
+#[test]
+fn announcing_nodes_and_their_sessions() {
+    let snap = cluster(&["n1", "n2"], &["n1", "n3"]);
+    let coverage = by_address(&snap, &Options::default());
+    assert_eq!(
+        coverage[&ip(EIP)],
+        BTreeMap::from([
+            (
+                "n1".to_owned(),
+                NodeSessions {
+                    peers: 1,
+                    established: 1
+                }
+            ),
+            (
+                "n2".to_owned(),
+                NodeSessions {
+                    peers: 1,
+                    established: 0
+                }
+            ),
+        ]),
+        "ETP=Local: only n1 and n2 have endpoints; n3's session state does not matter"
+    );
+    assert_eq!(
+        announcement(&web(), &[ip(EIP)], &coverage),
+        Announcement {
+            announced: true,
+            reason: "Announced",
+            message: "203.0.113.1: announced by n1, n2; no Established BGP session on n2".into(),
+        }
+    );
+}
+
+#[test]
+fn announced_but_no_session_up() {
+    let snap = cluster(&["n1"], &[]);
+    let coverage = by_address(&snap, &Options::default());
+    let a = announcement(&web(), &[ip(EIP)], &coverage);
+    assert!(!a.announced);
+    assert_eq!(a.reason, "NoEstablishedSession");
+    assert_eq!(
+        a.message,
+        "203.0.113.1: announced by n1; no Established BGP session on n1"
+    );
+}
+
+#[test]
+fn nobody_announces_without_ready_endpoints() {
+    let snap = cluster(&[], &["n1", "n2", "n3"]);
+    let coverage = by_address(&snap, &Options::default());
+    assert!(!coverage.contains_key(&ip(EIP)));
+    let a = announcement(&web(), &[ip(EIP)], &coverage);
+    assert_eq!((a.announced, a.reason), (false, "NotAnnounced"));
+    assert_eq!(
+        a.message,
+        "203.0.113.1: no node announces it (no eligible node with a ready endpoint)"
+    );
+}
