@@ -677,7 +677,7 @@ pub struct ControllerConfig {
 /// Runs the source, the leader election and the controller until `shutdown` resolves, then
 /// releases the Lease so another replica takes over at once.
 pub async fn run(client: Client, config: ControllerConfig, shutdown: impl Future<Output = ()>) {
-    let source = KubeSource::start(client.clone(), SourceConfig::default());
+    let source = KubeSource::start(client.clone(), SourceConfig::controller());
     let leadership = Leadership::start(
         client.clone(),
         LeaseConfig::with_duration(&config.namespace, &config.identity, config.lease_duration),

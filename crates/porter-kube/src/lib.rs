@@ -9,8 +9,9 @@
 //!                    speaker_status: BgpPeer /status nodesPeerStatus[<node>]
 //! ```
 //!
-//! * [`source`]: watchers for every kind Porter reads, one [`porter_model::Snapshot`] per
-//!   change, first published only after every initial list;
+//! * [`source`]: watchers for the kinds a role reads, one [`porter_model::Snapshot`] per
+//!   change, first published only after every initial list; the BgpPeers' password Secrets
+//!   read by name (never listed);
 //! * [`controller`]: plans from each snapshot and writes only what differs;
 //! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
 //!   writes;
@@ -28,7 +29,7 @@ pub mod source;
 pub mod speaker_status;
 
 pub use error::Error;
-pub use source::{KubeSource, SourceConfig};
+pub use source::{Kinds, KubeSource, SourceConfig};
 
 /// A client from the kubeconfig (`$KUBECONFIG`, `~/.kube/config`) or, inside a Pod, from the
 /// service account.

@@ -18,15 +18,31 @@
 //! * **An unreachable API keeps the last snapshot.** Watch errors are retried with
 //!   [`WatchStreamExt::default_backoff`]; the stores are left as they were, so a speaker keeps
 //!   announcing what it announced (no mass withdraw because the API server restarts).
+//!
+//! Each role watches only the kinds its plan reads ([`Kinds::CONTROLLER`], [`Kinds::SPEAKER`]),
+//! so its RBAC needs nothing more (`deploy/porter.yaml`).
+//!
+//! ## Secrets
+//!
+//! Secrets are never listed or watched: that would need read access to every Secret of the
+//! cluster. A source configured with [`SourceConfig::secret_refresh`] (the speaker's) reads
+//! exactly the Secrets that BgpPeers name in `spec.conf.authPasswordSecretRef`, one `GET` by
+//! name each ([`SecretCache`]): the newly referenced ones before publishing a snapshot whose set
+//! of references changed, and all of them again every `secret_refresh`, so a rotated password
+//! is picked up. A Secret that does not exist (404) is absent from the snapshot, and the model
+//! reports the peer and does not start it; any other failure (unreachable, forbidden) keeps the
+//! last value read. Only `data` is kept: annotations (`kubectl apply` copies the whole Secret
+//! into one) and managed fields are dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as make_watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -37,6 +53,74 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// Which kinds a source watches. A kind that is not watched stays empty in every snapshot
+/// (and counts as synced), and the role needs no RBAC rule for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds {
+    /// Eip (`network.kubesphere.io`).
+    pub eips: bool,
+    /// BgpConf (`network.kubesphere.io`).
+    pub bgp_confs: bool,
+    /// BgpPeer (`network.kubesphere.io`).
+    pub bgp_peers: bool,
+    /// Service.
+    pub services: bool,
+    /// EndpointSlice (`discovery.k8s.io`).
+    pub endpoint_slices: bool,
+    /// Node.
+    pub nodes: bool,
+    /// Namespace.
+    pub namespaces: bool,
+}
+
+impl Kinds {
+    /// Every kind a [`Snapshot`] holds (but Secrets, which are never watched).
+    pub const ALL: Self = Self {
+        eips: true,
+        bgp_confs: true,
+        bgp_peers: true,
+        services: true,
+        endpoint_slices: true,
+        nodes: true,
+        namespaces: true,
+    };
+
+    /// What `porter_model::assign::plan` reads: Eips, Services, and Namespaces for Eip
+    /// `namespaceSelector`.
+    pub const CONTROLLER: Self = Self {
+        eips: true,
+        bgp_confs: false,
+        bgp_peers: false,
+        services: true,
+        endpoint_slices: false,
+        nodes: false,
+        namespaces: true,
+    };
+
+    /// What `porter_model::announce::plan` reads: everything but Namespaces.
+    pub const SPEAKER: Self = Self {
+        namespaces: false,
+        ..Self::ALL
+    };
+
+    /// The watched resources as `(API group, plural)`, the way RBAC rules name them.
+    pub fn resources(&self) -> Vec<(&'static str, &'static str)> {
+        const PORTER: &str = "network.kubesphere.io";
+        [
+            (self.eips, (PORTER, "eips")),
+            (self.bgp_confs, (PORTER, "bgpconfs")),
+            (self.bgp_peers, (PORTER, "bgppeers")),
+            (self.services, ("", "services")),
+            (self.endpoint_slices, ("discovery.k8s.io", "endpointslices")),
+            (self.nodes, ("", "nodes")),
+            (self.namespaces, ("", "namespaces")),
+        ]
+        .into_iter()
+        .filter_map(|(on, r)| on.then_some(r))
+        .collect()
+    }
+}
+
 /// What the source watches and how.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
@@ -45,13 +129,45 @@ pub struct SourceConfig {
     pub only_node: Option<String>,
     /// How long to wait after a change for more changes before publishing.
     pub debounce: Duration,
+    /// The kinds to watch.
+    pub kinds: Kinds,
+    /// Read the Secrets BgpPeers reference (by name, see the module docs) and read them again
+    /// this often; `None` = never read a Secret (`Snapshot::secrets` stays empty).
+    pub secret_refresh: Option<Duration>,
 }
 
 impl Default for SourceConfig {
+    /// Every kind, no Secrets.
     fn default() -> Self {
         Self {
             only_node: None,
             debounce: Duration::from_millis(50),
+            kinds: Kinds::ALL,
+            secret_refresh: None,
+        }
+    }
+}
+
+impl SourceConfig {
+    /// How often the speaker re-reads its BgpPeers' password Secrets.
+    pub const SECRET_REFRESH: Duration = Duration::from_secs(60);
+
+    /// What `porter controller` reads: [`Kinds::CONTROLLER`], no Secrets.
+    pub fn controller() -> Self {
+        Self {
+            kinds: Kinds::CONTROLLER,
+            ..Self::default()
+        }
+    }
+
+    /// What `porter speaker` on `node` reads: [`Kinds::SPEAKER`], only its own Node, and the
+    /// BgpPeers' password Secrets, re-read every [`Self::SECRET_REFRESH`].
+    pub fn speaker(node: &str) -> Self {
+        Self {
+            only_node: Some(node.to_owned()),
+            kinds: Kinds::SPEAKER,
+            secret_refresh: Some(Self::SECRET_REFRESH),
+            ..Self::default()
         }
     }
 }
@@ -144,6 +260,14 @@ impl<Key: Ord + Clone, K: Clone + PartialEq> Store<Key, K> {
         }
     }
 
+    /// A store for a kind that is not watched: empty and synced for good.
+    pub fn unwatched(key: fn(&K) -> Option<Key>) -> Self {
+        Self {
+            synced: true,
+            ..Self::new(key)
+        }
+    }
+
     /// Whether the first list is complete.
     pub fn synced(&self) -> bool {
         self.synced
@@ -176,15 +300,33 @@ pub struct Stores {
 }
 
 impl Default for Stores {
+    /// Stores for every kind.
     fn default() -> Self {
+        Self::new(Kinds::ALL)
+    }
+}
+
+impl Stores {
+    /// Stores for `kinds`; the others are empty and synced from the start.
+    pub fn new(kinds: Kinds) -> Self {
+        fn store<Key: Ord + Clone, K: Clone + PartialEq>(
+            watched: bool,
+            key: fn(&K) -> Option<Key>,
+        ) -> Store<Key, K> {
+            if watched {
+                Store::new(key)
+            } else {
+                Store::unwatched(key)
+            }
+        }
         Self {
-            eips: Store::new(name_of),
-            bgp_confs: Store::new(name_of),
-            bgp_peers: Store::new(name_of),
-            services: Store::new(key_of),
-            endpoint_slices: Store::new(key_of),
-            nodes: Store::new(name_of),
-            namespaces: Store::new(name_of),
+            eips: store(kinds.eips, name_of),
+            bgp_confs: store(kinds.bgp_confs, name_of),
+            bgp_peers: store(kinds.bgp_peers, name_of),
+            services: store(kinds.services, key_of),
+            endpoint_slices: store(kinds.endpoint_slices, key_of),
+            nodes: store(kinds.nodes, name_of),
+            namespaces: store(kinds.namespaces, name_of),
         }
     }
 }
@@ -251,7 +393,8 @@ impl Stores {
             && self.namespaces.synced()
     }
 
-    /// The snapshot of everything held.
+    /// The snapshot of everything held (Secrets are added by the caller, from its
+    /// [`SecretCache`]).
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             eips: self.eips.objects().clone(),
@@ -261,10 +404,8 @@ impl Stores {
             endpoint_slices: self.endpoint_slices.objects().clone(),
             nodes: self.nodes.objects().clone(),
             namespaces: self.namespaces.objects().clone(),
-            // Secrets are not watched (that would need read access to every Secret); the
-            // ones BgpPeers reference are fetched by name — until then such peers are
-            // reported as problems and not started, never started without their password.
-            secrets: Default::default(),
+            // Never watched: the ones BgpPeers reference come from a SecretCache.
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -285,6 +426,109 @@ where
         })
 }
 
+/// The Secrets BgpPeers reference by `spec.conf.authPasswordSecretRef`, as `namespace/name`.
+/// A reference whose namespace or name is not a valid object name is left out: it cannot name
+/// a Secret, and fetching it could turn the `GET` into another request (an empty name would
+/// list every Secret of the namespace).
+pub fn referenced_secrets<'a>(peers: impl IntoIterator<Item = &'a BgpPeer>) -> BTreeSet<ObjectKey> {
+    peers
+        .into_iter()
+        .filter_map(|p| p.spec.conf.as_ref()?.auth_password_secret_ref.as_ref())
+        .filter(|r| is_object_name(&r.namespace) && is_object_name(&r.name))
+        .map(|r| ObjectKey::new(r.namespace.as_str(), r.name.as_str()))
+        .collect()
+}
+
+/// A DNS-1123 subdomain: what Kubernetes accepts as a namespace or Secret name.
+fn is_object_name(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= 253
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes.iter().all(|b| alnum(b) || *b == b'-' || *b == b'.')
+}
+
+/// The BgpPeers' password Secrets, read by name: what is referenced and what was read.
+#[derive(Debug, Default)]
+pub struct SecretCache {
+    wanted: BTreeSet<ObjectKey>,
+    held: BTreeMap<ObjectKey, Secret>,
+}
+
+impl SecretCache {
+    /// Follows a new set of references: forgets the Secrets no longer referenced and returns
+    /// the newly referenced ones (to fetch).
+    pub fn want(&mut self, refs: BTreeSet<ObjectKey>) -> Vec<ObjectKey> {
+        let added = refs.difference(&self.wanted).cloned().collect();
+        self.held.retain(|key, _| refs.contains(key));
+        self.wanted = refs;
+        added
+    }
+
+    /// Every referenced Secret (to read again).
+    pub fn wanted(&self) -> Vec<ObjectKey> {
+        self.wanted.iter().cloned().collect()
+    }
+
+    /// The Secrets read, by `namespace/name`.
+    pub fn held(&self) -> &BTreeMap<ObjectKey, Secret> {
+        &self.held
+    }
+
+    /// Records what a `GET` of `key` returned (`Ok(None)`: it does not exist); true when the
+    /// held Secrets changed. Only `data` (and the identity) is kept. A failure keeps the last
+    /// value read, as an unreachable API keeps the last snapshot.
+    pub fn record(&mut self, key: ObjectKey, result: Result<Option<Secret>, String>) -> bool {
+        if !self.wanted.contains(&key) {
+            return false;
+        }
+        match result {
+            Ok(Some(secret)) => {
+                let kept = Secret {
+                    metadata: ObjectMeta {
+                        name: secret.metadata.name,
+                        namespace: secret.metadata.namespace,
+                        resource_version: secret.metadata.resource_version,
+                        ..ObjectMeta::default()
+                    },
+                    data: secret.data,
+                    type_: secret.type_,
+                    ..Secret::default()
+                };
+                if self.held.get(&key) == Some(&kept) {
+                    return false;
+                }
+                self.held.insert(key, kept);
+                true
+            }
+            Ok(None) => self.held.remove(&key).is_some(),
+            Err(error) => {
+                tracing::warn!(secret = %key, %error, "cannot read the BgpPeer password Secret; keeping the last value read (the speaker needs `get` on it: see deploy/porter.yaml)");
+                false
+            }
+        }
+    }
+}
+
+/// Reads `keys` into `cache`, one `GET` each (10 s at most, so a hung API server cannot stall
+/// the source); true when the held Secrets changed.
+async fn fetch_secrets(client: &Client, cache: &mut SecretCache, keys: Vec<ObjectKey>) -> bool {
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    let mut changed = false;
+    for key in keys {
+        let api: Api<Secret> = Api::namespaced(client.clone(), &key.namespace);
+        let result = match tokio::time::timeout(TIMEOUT, api.get_opt(&key.name)).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
+        };
+        changed |= cache.record(key, result);
+    }
+    changed
+}
+
 fn streams(client: &Client, config: &SourceConfig) -> SelectAll<BoxStream<'static, Update>> {
     let all = watcher::Config::default;
     let nodes = match &config.only_node {
@@ -292,39 +536,71 @@ fn streams(client: &Client, config: &SourceConfig) -> SelectAll<BoxStream<'stati
         None => all(),
     };
     let c = || client.clone();
-    futures::stream::select_all([
-        watch_all(Api::<Eip>::all(c()), all())
-            .map(Update::Eip)
-            .boxed(),
-        watch_all(Api::<BgpConf>::all(c()), all())
-            .map(Update::BgpConf)
-            .boxed(),
-        watch_all(Api::<BgpPeer>::all(c()), all())
-            .map(Update::BgpPeer)
-            .boxed(),
-        watch_all(Api::<Service>::all(c()), all())
-            .map(Update::Service)
-            .boxed(),
-        watch_all(Api::<EndpointSlice>::all(c()), all())
-            .map(Update::EndpointSlice)
-            .boxed(),
-        watch_all(Api::<Node>::all(c()), nodes)
-            .map(Update::Node)
-            .boxed(),
-        watch_all(Api::<Namespace>::all(c()), all())
-            .map(Update::Namespace)
-            .boxed(),
-    ])
+    let k = config.kinds;
+    let mut streams: Vec<BoxStream<'static, Update>> = Vec::new();
+    if k.eips {
+        streams.push(
+            watch_all(Api::<Eip>::all(c()), all())
+                .map(Update::Eip)
+                .boxed(),
+        );
+    }
+    if k.bgp_confs {
+        streams.push(
+            watch_all(Api::<BgpConf>::all(c()), all())
+                .map(Update::BgpConf)
+                .boxed(),
+        );
+    }
+    if k.bgp_peers {
+        streams.push(
+            watch_all(Api::<BgpPeer>::all(c()), all())
+                .map(Update::BgpPeer)
+                .boxed(),
+        );
+    }
+    if k.services {
+        streams.push(
+            watch_all(Api::<Service>::all(c()), all())
+                .map(Update::Service)
+                .boxed(),
+        );
+    }
+    if k.endpoint_slices {
+        streams.push(
+            watch_all(Api::<EndpointSlice>::all(c()), all())
+                .map(Update::EndpointSlice)
+                .boxed(),
+        );
+    }
+    if k.nodes {
+        streams.push(
+            watch_all(Api::<Node>::all(c()), nodes)
+                .map(Update::Node)
+                .boxed(),
+        );
+    }
+    if k.namespaces {
+        streams.push(
+            watch_all(Api::<Namespace>::all(c()), all())
+                .map(Update::Namespace)
+                .boxed(),
+        );
+    }
+    futures::stream::select_all(streams)
 }
 
 async fn run(client: Client, config: SourceConfig, tx: watch::Sender<Snapshot>) {
     let mut updates = streams(&client, &config);
-    let mut stores = Stores::default();
+    let mut stores = Stores::new(config.kinds);
+    let mut secrets = config.secret_refresh.map(|_| SecretCache::default());
+    let mut refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
     let mut dirty = false;
     let mut publish_at: Option<Instant> = None;
     let mut announced_sync = false;
     loop {
         let deadline = publish_at;
+        let refresh = refresh_at;
         tokio::select! {
             update = updates.next() => {
                 let Some(update) = update else { return };
@@ -342,7 +618,23 @@ async fn run(client: Client, config: SourceConfig, tx: watch::Sender<Snapshot>) 
                     announced_sync = true;
                     tracing::info!("initial sync with the API server done");
                 }
-                tx.send_replace(stores.snapshot());
+                let mut snapshot = stores.snapshot();
+                if let Some(cache) = secrets.as_mut() {
+                    let added = cache.want(referenced_secrets(snapshot.bgp_peers.values()));
+                    fetch_secrets(&client, cache, added).await;
+                    snapshot.secrets = cache.held().clone();
+                }
+                tx.send_replace(snapshot);
+            }
+            () = async { tokio::time::sleep_until(refresh.unwrap_or_else(Instant::now)).await }, if refresh.is_some() => {
+                refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
+                if let Some(cache) = secrets.as_mut() {
+                    let all = cache.wanted();
+                    if fetch_secrets(&client, cache, all).await && announced_sync {
+                        dirty = true;
+                        publish_at.get_or_insert_with(Instant::now);
+                    }
+                }
             }
         }
     }
@@ -422,5 +714,51 @@ mod tests {
         }
         stores.apply(Update::Namespace(Ok(Event::InitDone)));
         assert!(stores.synced());
+    }
+
+    fn peer(namespace: &str, name: &str) -> BgpPeer {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("p-{name}")},
+            "spec": {"conf": {"authPasswordSecretRef": {"namespace": namespace, "name": name, "key": "k"}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn references_that_cannot_name_a_secret_are_never_fetched() {
+        let peers = [
+            peer("porter-system", "bgp"),
+            peer("porter-system", ""),
+            peer("", "bgp"),
+            peer("porter-system", "../../secrets"),
+            peer("porter-system", "Upper"),
+            peer("porter-system", "bgp"),
+        ];
+        assert_eq!(
+            referenced_secrets(&peers),
+            BTreeSet::from([ObjectKey::new("porter-system", "bgp")])
+        );
+    }
+
+    #[test]
+    fn the_cache_follows_references_and_keeps_the_last_value_on_errors() {
+        let key = ObjectKey::new("porter-system", "bgp");
+        let mut secret = Secret::default();
+        secret.metadata.name = Some("bgp".into());
+        secret.metadata.annotations = Some(BTreeMap::from([("a".into(), "b".into())]));
+        let mut cache = SecretCache::default();
+        // not referenced: ignored
+        assert!(!cache.record(key.clone(), Ok(Some(secret.clone()))));
+        assert_eq!(cache.want(BTreeSet::from([key.clone()])), vec![key.clone()]);
+        assert!(cache.record(key.clone(), Ok(Some(secret.clone()))));
+        assert!(cache.held()[&key].metadata.annotations.is_none());
+        assert!(!cache.record(key.clone(), Ok(Some(secret))));
+        assert!(!cache.record(key.clone(), Err("forbidden".into())));
+        assert!(cache.held().contains_key(&key));
+        assert!(cache.want(BTreeSet::from([key.clone()])).is_empty());
+        assert!(cache.record(key.clone(), Ok(None)));
+        assert!(cache.held().is_empty());
+        cache.want(BTreeSet::new());
+        assert!(cache.wanted().is_empty());
     }
 }

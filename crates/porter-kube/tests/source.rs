@@ -1,6 +1,7 @@
 //! The API source against the fake API server: what is seeded shows up, nothing is published
 //! before every initial list, changes propagate, outages keep the last snapshot, a 410
-//! relist recovers.
+//! relist recovers; the BgpPeers' password Secrets are read by name only, and re-read; each
+//! role reads only the kinds its plan needs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -199,4 +200,197 @@ async fn a_speaker_can_watch_only_its_own_node() {
     let first = next(&mut rx).await;
     assert!(first.nodes.contains_key("n1"));
     assert!(!first.nodes.contains_key("n2"));
+}
+
+fn secret(name: &str, password: &str) -> serde_json::Value {
+    // ByteString serialises as base64, as the API server stores `data`
+    let encoded = k8s_openapi::ByteString(password.as_bytes().to_vec());
+    serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS,
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"data\":\"...\"}"}},
+        "type": "Opaque",
+        "data": {"password": encoded}})
+}
+
+fn peer_with_secret(name: &str, secret: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer",
+        "metadata": {"name": name},
+        "spec": {"conf": {"neighborAddress": "10.99.0.1", "peerAs": 64512,
+            "authPasswordSecretRef": {"namespace": NS, "name": secret, "key": "password"}}}})
+}
+
+fn password(s: &Snapshot, name: &str) -> Option<String> {
+    s.secret_value(NS, name, "password")
+        .ok()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Every request for a Secret, as `METHOD path?query`.
+fn secret_requests(server: &FakeApiServer) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path().contains("/secrets"))
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect()
+}
+
+fn speaker_config(refresh: Duration) -> SourceConfig {
+    SourceConfig {
+        secret_refresh: Some(refresh),
+        ..SourceConfig::speaker("n1")
+    }
+}
+
+#[tokio::test]
+async fn only_referenced_secrets_are_read_by_name_and_rotation_is_picked_up() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    server.insert(secret("bgp-a", "first")).unwrap();
+    server.insert(secret("unrelated", "do-not-read")).unwrap();
+    server.insert(peer_with_secret("rtr-a", "bgp-a")).unwrap();
+    let source = KubeSource::start(server.client(), speaker_config(Duration::from_millis(300)));
+    let mut rx = source.subscribe();
+
+    let first = next(&mut rx).await;
+    assert_eq!(password(&first, "bgp-a").as_deref(), Some("first"));
+    assert!(!first.secrets.contains_key(&ObjectKey::new(NS, "unrelated")));
+    // only data is kept: the last-applied annotation holds the whole Secret
+    let held = &first.secrets[&ObjectKey::new(NS, "bgp-a")];
+    assert!(held.metadata.annotations.is_none());
+
+    // a rotated password shows up after the next refresh
+    server.insert(secret("bgp-a", "second")).unwrap();
+    until(&mut rx, "the rotated password", |s| {
+        password(s, "bgp-a").as_deref() == Some("second")
+    })
+    .await;
+
+    // a Secret that is deleted leaves the snapshot (the model then reports the peer)
+    server.delete("secrets", Some(NS), "bgp-a").unwrap();
+    until(&mut rx, "the deleted Secret to go", |s| {
+        password(s, "bgp-a").is_none()
+    })
+    .await;
+
+    let requests = secret_requests(&server);
+    assert!(requests.len() >= 3, "{requests:#?}");
+    for r in &requests {
+        assert_eq!(
+            r,
+            &format!("GET /api/v1/namespaces/{NS}/secrets/bgp-a"),
+            "only a GET of the referenced Secret: {requests:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_reference_is_read_at_once_and_a_missing_secret_appears_later() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    server.insert(secret("bgp-b", "bee")).unwrap();
+    // refreshes far apart: a new reference must not wait for one
+    let source = KubeSource::start(server.client(), speaker_config(Duration::from_secs(3600)));
+    let mut rx = source.subscribe();
+    let first = next(&mut rx).await;
+    assert!(first.secrets.is_empty());
+    assert!(
+        secret_requests(&server).is_empty(),
+        "no BgpPeer refers to a Secret yet"
+    );
+
+    server.insert(peer_with_secret("rtr-b", "bgp-b")).unwrap();
+    until(&mut rx, "the newly referenced Secret", |s| {
+        password(s, "bgp-b").as_deref() == Some("bee")
+    })
+    .await;
+
+    // referenced but missing: absent, no error; dropping the reference forgets the other one
+    server
+        .insert(peer_with_secret("rtr-b", "bgp-missing"))
+        .unwrap();
+    until(&mut rx, "the old Secret to be forgotten", |s| {
+        s.bgp_peers["rtr-b"]
+            .spec
+            .conf
+            .as_ref()
+            .and_then(|c| c.auth_password_secret_ref.as_ref())
+            .is_some_and(|r| r.name == "bgp-missing")
+            && s.secrets.is_empty()
+    })
+    .await;
+    assert!(
+        secret_requests(&server)
+            .contains(&format!("GET /api/v1/namespaces/{NS}/secrets/bgp-missing")),
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_picked_up_by_the_refresh() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    server.insert(peer_with_secret("rtr-c", "bgp-c")).unwrap();
+    let source = KubeSource::start(server.client(), speaker_config(Duration::from_millis(300)));
+    let mut rx = source.subscribe();
+    let first = next(&mut rx).await;
+    assert!(first.secrets.is_empty());
+    let plan = porter_model::announce::plan(&first, "n1");
+    assert!(!plan.peers.contains_key("rtr-c"));
+    assert!(
+        plan.problems
+            .iter()
+            .any(|p| p.contains("rtr-c") && p.contains("not found")),
+        "{:?}",
+        plan.problems
+    );
+
+    server.insert(secret("bgp-c", "sea")).unwrap();
+    until(&mut rx, "the Secret created after the peer", |s| {
+        password(s, "bgp-c").as_deref() == Some("sea")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_role_reads_only_what_its_plan_needs() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    server.insert(secret("bgp-a", "first")).unwrap();
+    server.insert(peer_with_secret("rtr-a", "bgp-a")).unwrap();
+
+    let controller = KubeSource::start(server.client(), SourceConfig::controller());
+    let mut rx = controller.subscribe();
+    let snap = next(&mut rx).await;
+    assert!(snap.eips.contains_key("pool") && snap.namespaces.contains_key("default"));
+    assert!(snap.bgp_peers.is_empty() && snap.nodes.is_empty() && snap.secrets.is_empty());
+    drop(controller);
+    let paths: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    for path in &paths {
+        for never in ["secrets", "bgppeers", "bgpconfs", "endpointslices", "nodes"] {
+            assert!(!path.contains(never), "the controller read {path}");
+        }
+    }
+
+    server.clear_requests();
+    let speaker = KubeSource::start(server.client(), SourceConfig::speaker("n1"));
+    let mut rx = speaker.subscribe();
+    let snap = next(&mut rx).await;
+    assert!(snap.namespaces.is_empty());
+    assert!(snap.nodes.contains_key("n1") && snap.bgp_peers.contains_key("rtr-a"));
+    assert_eq!(password(&snap, "bgp-a").as_deref(), Some("first"));
+    for r in server.requests() {
+        assert!(
+            !r.path().contains("namespaces/") || r.path().contains("/secrets/"),
+            "{}",
+            r.uri
+        );
+        assert!(
+            !r.path().ends_with("/namespaces"),
+            "the speaker listed Namespaces"
+        );
+    }
 }

@@ -47,6 +47,25 @@ impl Snapshot {
         })
     }
 
+    /// Every Service's EndpointSlices, by the Service's `(namespace, name)`, in one pass: what
+    /// [`Self::slices_of`] gives for one Service, for all of them.
+    pub fn slices_by_service(&self) -> BTreeMap<(&str, &str), Vec<&EndpointSlice>> {
+        let mut out: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+        for (key, slice) in &self.endpoint_slices {
+            if let Some(owner) = slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+            {
+                out.entry((key.namespace.as_str(), owner.as_str()))
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        out
+    }
+
     /// The value of `key` in the Secret `namespace/name`: `Err` says what is missing (never the value).
     pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&[u8], String> {
         let secret_key = ObjectKey::new(namespace, name);

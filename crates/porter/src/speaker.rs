@@ -62,11 +62,7 @@ pub(crate) async fn run(
         }
         None => {
             let client = porter_kube::client().await?;
-            let config = SourceConfig {
-                only_node: Some(node.clone()),
-                ..Default::default()
-            };
-            let kube = KubeSource::start(client.clone(), config);
+            let kube = KubeSource::start(client.clone(), SourceConfig::speaker(&node));
             let rx = kube.subscribe();
             status_task = Some(tokio::spawn(run_speaker_status(
                 client,

@@ -72,6 +72,334 @@ fn check_structural(path: &str, node: &Value, problems: &mut Vec<String>) {
     }
 }
 
+/// The rules the API server applies to a CRD schema beyond "structural" (see `check_structural`), checkable
+/// without a cluster: keywords only on nodes of the type they belong to, int-or-string fields without a
+/// `type`, list and map types used as defined, `required` naming real properties, `enum` values of the
+/// node's type, and CEL rules placed where the API server compiles them. `path` uses `[]` for list items.
+fn check_api_server_rules(path: &str, node: &Value, problems: &mut Vec<String>) {
+    let Some(obj) = node.as_object() else { return };
+    let ty = obj.get("type").and_then(Value::as_str);
+    let int_or_string = obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
+    if int_or_string && ty.is_some() {
+        problems.push(format!("{path}: x-kubernetes-int-or-string with a type"));
+    }
+    if let Some(t) = ty
+        && !["object", "array", "string", "integer", "number", "boolean"].contains(&t)
+    {
+        problems.push(format!("{path}: unknown type {t}"));
+    }
+    for (key, wants) in [
+        ("properties", "object"),
+        ("additionalProperties", "object"),
+        ("required", "object"),
+        ("x-kubernetes-map-type", "object"),
+        ("items", "array"),
+        ("x-kubernetes-list-type", "array"),
+        ("x-kubernetes-list-map-keys", "array"),
+        ("maxItems", "array"),
+        ("pattern", "string"),
+        ("maxLength", "string"),
+    ] {
+        if obj.contains_key(key) && ty != Some(wants) {
+            problems.push(format!(
+                "{path}: {key} on a node of type {ty:?}, not {wants}"
+            ));
+        }
+    }
+    if ty == Some("array") && !obj.get("items").is_some_and(Value::is_object) {
+        problems.push(format!("{path}: an array needs one `items` schema"));
+    }
+    let props = obj.get("properties").and_then(Value::as_object);
+    for name in obj
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = name.as_str().unwrap_or_default();
+        if !props.is_some_and(|p| p.contains_key(name)) {
+            problems.push(format!("{path}: required {name:?} is not a property"));
+        }
+    }
+    if let Some(values) = obj.get("enum").and_then(Value::as_array) {
+        let fits = |v: &Value| match ty {
+            Some("string") => v.is_string(),
+            Some("integer") => v.is_i64() || v.is_u64(),
+            Some("number") => v.is_number(),
+            Some("boolean") => v.is_boolean(),
+            _ => false,
+        };
+        if let Some(bad) = values.iter().find(|v| !fits(v)) {
+            problems.push(format!("{path}: enum value {bad} is not of type {ty:?}"));
+        }
+    }
+    match obj.get("x-kubernetes-list-type").and_then(Value::as_str) {
+        None | Some("atomic") => {}
+        Some("set") => {
+            let item_ty = obj["items"].get("type").and_then(Value::as_str);
+            if matches!(item_ty, Some("object" | "array")) {
+                problems.push(format!("{path}: a set list needs scalar items"));
+            }
+        }
+        Some("map") => {
+            let keys: Vec<&str> = obj
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let item = &obj["items"];
+            let required: Vec<&str> = item["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if keys.is_empty() {
+                problems.push(format!(
+                    "{path}: a map list needs x-kubernetes-list-map-keys"
+                ));
+            }
+            for key in keys {
+                let scalar = matches!(
+                    item["properties"][key]["type"].as_str(),
+                    Some("string" | "integer" | "number" | "boolean")
+                );
+                let has_default = item["properties"][key].get("default").is_some();
+                if !scalar || !(required.contains(&key) || has_default) {
+                    problems.push(format!(
+                        "{path}: list map key {key:?} must be a scalar property that is required or defaulted"
+                    ));
+                }
+            }
+        }
+        Some(other) => problems.push(format!("{path}: unknown x-kubernetes-list-type {other}")),
+    }
+    if let Some(rules) = obj.get("x-kubernetes-validations") {
+        check_cel_rules(path, obj, rules, problems);
+    }
+    if let Some(props) = props {
+        for (k, v) in props {
+            check_api_server_rules(&format!("{path}.{k}"), v, problems);
+        }
+    }
+    if let Some(items) = obj.get("items") {
+        check_api_server_rules(&format!("{path}[]"), items, problems);
+    }
+    if let Some(ap) = obj.get("additionalProperties").filter(|a| a.is_object()) {
+        check_api_server_rules(&format!("{path}{{}}"), ap, problems);
+    }
+}
+
+/// CEL rules as far as they can be checked without a CEL compiler: each entry has a non-empty `rule` and a
+/// one-line `message` (the API server rejects line breaks), quotes and brackets balance, every `self.<field>`
+/// names a property of the node (an undeclared field does not compile), and transition rules (`oldSelf`) are
+/// not inside a list, where the API server cannot correlate old and new items.
+fn check_cel_rules(
+    path: &str,
+    node: &serde_json::Map<String, Value>,
+    rules: &Value,
+    problems: &mut Vec<String>,
+) {
+    let Some(rules) = rules.as_array() else {
+        problems.push(format!("{path}: x-kubernetes-validations is not a list"));
+        return;
+    };
+    for entry in rules {
+        let rule = entry["rule"].as_str().unwrap_or_default();
+        if rule.trim().is_empty() {
+            problems.push(format!("{path}: a validation without a rule"));
+            continue;
+        }
+        if let Some(message) = entry.get("message") {
+            let m = message.as_str().unwrap_or_default();
+            if m.trim().is_empty() || m.contains('\n') {
+                problems.push(format!("{path}: message must be one non-empty line"));
+            }
+        }
+        if let Err(e) = balanced(rule) {
+            problems.push(format!("{path}: rule {rule:?}: {e}"));
+        }
+        let props = node.get("properties").and_then(Value::as_object);
+        let mut rest = rule;
+        while let Some(at) = rest.find("self.") {
+            let before = rest[..at].chars().next_back();
+            let field: String = rest[at + 5..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `oldSelf.x` contains `Self.x`, not `self.x`; a preceding identifier char means another name
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !props.is_some_and(|p| p.contains_key(&field))
+            {
+                problems.push(format!(
+                    "{path}: rule {rule:?} reads self.{field}, not a property here"
+                ));
+            }
+            rest = &rest[at + 5..];
+        }
+        if rule.contains("oldSelf") && path.contains("[]") {
+            problems.push(format!("{path}: transition rule {rule:?} inside a list"));
+        }
+    }
+}
+
+/// Quotes (single and double, with backslash escapes) are closed and brackets nest.
+fn balanced(rule: &str) -> Result<(), String> {
+    let mut stack = Vec::new();
+    let mut chars = rule.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => loop {
+                match chars.next() {
+                    None => return Err(format!("unclosed {c}")),
+                    Some('\\') => {
+                        chars.next();
+                    }
+                    Some(q) if q == c => break,
+                    Some(_) => {}
+                }
+            },
+            '(' | '[' | '{' => stack.push(c),
+            ')' | ']' | '}' => {
+                let open = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if stack.pop() != Some(open) {
+                    return Err(format!("unbalanced {c}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    match stack.pop() {
+        Some(open) => Err(format!("unclosed {open}")),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn schemas_pass_the_api_servers_offline_checks() {
+    for crd in parsed() {
+        let kind = crd.spec.names.kind.clone();
+        let s = schema(&crd);
+        let mut problems = Vec::new();
+        check_api_server_rules(&kind, &s, &mut problems);
+        // the root: an object; metadata may only be `type: object` (the API server owns its schema)
+        if s["type"] != "object" {
+            problems.push(format!("{kind}: the root is not an object"));
+        }
+        if let Some(meta) = s["properties"].get("metadata")
+            && meta != &serde_json::json!({"type": "object"})
+        {
+            problems.push(format!("{kind}: metadata schema beyond `type: object`"));
+        }
+        for key in [
+            "x-kubernetes-int-or-string",
+            "x-kubernetes-embedded-resource",
+            "additionalProperties",
+        ] {
+            if s.get(key).is_some() {
+                problems.push(format!("{kind}: {key} at the root"));
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
+
+#[test]
+fn the_offline_checks_catch_what_the_api_server_rejects() {
+    let bad = serde_json::json!({
+        "type": "object",
+        "required": ["missing"],
+        "properties": {
+            "a": {"x-kubernetes-int-or-string": true, "type": "string"},
+            "b": {"type": "string", "properties": {}},
+            "c": {"type": "array"},
+            "d": {"type": "string", "enum": [1]},
+            "e": {"type": "object", "properties": {"x": {"type": "string"}},
+                  "x-kubernetes-validations": [{"rule": "self.y == 'a'"}, {"rule": "(self.x == 'a'"},
+                                               {"rule": "self.x == 'a", "message": "two\nlines"}]},
+            "f": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+                  "items": {"type": "object", "properties": {"k": {"type": "string"}},
+                            "x-kubernetes-validations": [{"rule": "self.k == oldSelf.k"}]}}
+        }
+    });
+    let mut problems = Vec::new();
+    check_api_server_rules("T", &bad, &mut problems);
+    for expected in [
+        "T: required \"missing\"",
+        "T.a: x-kubernetes-int-or-string with a type",
+        "T.b: properties on a node of type Some(\"string\")",
+        "T.c: an array needs one `items` schema",
+        "T.d: enum value 1",
+        "T.e: rule \"self.y == 'a'\" reads self.y",
+        "T.e: rule \"(self.x == 'a'\": unclosed (",
+        "T.e: rule \"self.x == 'a\": unclosed '",
+        "T.e: message must be one non-empty line",
+        "T.f: list map key \"k\"",
+        "T.f[]: transition rule",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{expected} not reported in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 11, "{problems:#?}");
+}
+
+#[test]
+fn crd_names_and_versions_pass_the_api_servers_checks() {
+    for crd in parsed() {
+        let n = &crd.spec.names;
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some(format!("{}.{}", n.plural, crd.spec.group).as_str())
+        );
+        assert_eq!(n.plural, n.plural.to_lowercase());
+        assert_eq!(n.singular.as_deref(), Some(n.kind.to_lowercase().as_str()));
+        // unset = defaulted by the API server to `<Kind>List`
+        assert!(
+            n.list_kind
+                .as_ref()
+                .is_none_or(|l| *l == format!("{}List", n.kind))
+        );
+        let storage: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
+        assert_eq!(storage.len(), 1, "{}: exactly one storage version", n.kind);
+        assert!(
+            storage[0].served,
+            "{}: the storage version is served",
+            n.kind
+        );
+        for v in &crd.spec.versions {
+            assert!(
+                v.schema.is_some(),
+                "{} {}: every version has a schema",
+                n.kind,
+                v.name
+            );
+            for c in v.additional_printer_columns.iter().flatten() {
+                assert!(
+                    ["integer", "number", "string", "boolean", "date"].contains(&c.type_.as_str()),
+                    "{}: column {} has type {}",
+                    n.kind,
+                    c.name,
+                    c.type_
+                );
+                assert!(
+                    c.json_path.starts_with('.'),
+                    "{}: column {}",
+                    n.kind,
+                    c.name
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn crds_yaml_parses_back_to_the_same_crds() {
     assert_eq!(parsed(), crds());

@@ -1,0 +1,301 @@
+//! Benchmark of the controller and speaker cores at scale (not a test: it asserts outcomes, never times).
+//!
+//! ```sh
+//! cargo run --release -p porter-kube --example bench_cores -- --role controller
+//! cargo run --release -p porter-kube --example bench_cores -- --role speaker
+//! ```
+//!
+//! `bench/controller_core.sh` runs both and prints the figures recorded in `docs/benchmarks.md`.
+//!
+//! * **controller**: 10 000 LoadBalancer Services over 50 Eip pools. Times `assign::plan` plus
+//!   `controller::changes` (the writes) for allocating every Service, applies those writes the
+//!   way the API server would (JSON merge patches), then times the full resync a restarted
+//!   controller does (`plan` + `changes` again), which must write nothing.
+//! * **speaker**: the same Services holding their addresses, one EndpointSlice each (two ready
+//!   endpoints), 20 Nodes, BgpConf `default` and a BgpPeer; times `announce::plan` for one node,
+//!   which must announce all 10 000 addresses.
+//!
+//! Each role runs in its own process so its peak RSS (`VmHWM`) is its own. The process holds the
+//! objects as the Kubernetes source does: the stores, the published snapshot and the copy the
+//! role plans from (three copies), with `managedFields` already dropped.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    reason = "a benchmark binary"
+)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+use porter_kube::controller::{Changes, changes};
+use porter_kube::merge;
+use porter_model::assign::{self, Outcome};
+use porter_model::{ObjectKey, Snapshot, announce};
+use serde_json::{Value, json};
+
+const SERVICES: usize = 10_000;
+const POOLS: usize = 50;
+const NAMESPACES: usize = 100;
+const NODES: usize = 20;
+
+fn eip(i: usize) -> Value {
+    json!({
+        "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+        "metadata": {"name": format!("pool-{i:02}"), "resourceVersion": "1", "generation": 1,
+            "uid": format!("00000000-0000-0000-0000-{i:012}"),
+            "creationTimestamp": format!("2024-01-01T00:{:02}:00Z", i % 60)},
+        "spec": {"address": format!("10.{}.{}.0/24", 100 + i / 250, i % 250), "protocol": "bgp"}
+    })
+}
+
+/// A Service as the API server serves it (minus managedFields), opted in and naming its pool.
+fn service(i: usize, ip: Option<&str>) -> Value {
+    let mut v = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {
+            "name": format!("svc-{i:05}"), "namespace": format!("ns-{:03}", i % NAMESPACES),
+            "uid": format!("11111111-0000-0000-0000-{i:012}"), "resourceVersion": format!("{}", 1000 + i),
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+            "labels": {"app": format!("app-{i:05}"), "app.kubernetes.io/part-of": "bench"},
+            "annotations": {"lb.kubesphere.io/v1alpha1": "openelb",
+                            "eip.openelb.kubesphere.io/v1alpha2": format!("pool-{:02}", i % POOLS)}
+        },
+        "spec": {
+            "type": "LoadBalancer", "selector": {"app": format!("app-{i:05}")},
+            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30000 + (i % 2000)}],
+            "clusterIP": format!("10.96.{}.{}", i / 250, i % 250),
+            "clusterIPs": [format!("10.96.{}.{}", i / 250, i % 250)],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+            "externalTrafficPolicy": "Cluster", "internalTrafficPolicy": "Cluster",
+            "sessionAffinity": "None", "allocateLoadBalancerNodePorts": true
+        },
+        "status": {"loadBalancer": {}}
+    });
+    if let Some(ip) = ip {
+        v["metadata"]["finalizers"] = json!(["finalizer.lb.kubesphere.io/v1alpha1"]);
+        v["metadata"]["labels"]["eip.openelb.kubesphere.io/v1alpha2"] =
+            json!(format!("pool-{:02}", i % POOLS));
+        v["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}});
+    }
+    v
+}
+
+fn endpoint_slice(i: usize) -> Value {
+    let endpoint = |n: usize| {
+        json!({"addresses": [format!("10.244.{}.{}", n, i % 250)],
+               "conditions": {"ready": true, "serving": true, "terminating": false},
+               "nodeName": format!("node-{n:02}"),
+               "targetRef": {"kind": "Pod", "namespace": format!("ns-{:03}", i % NAMESPACES),
+                             "name": format!("app-{i:05}-abcde-{n}")}})
+    };
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": format!("svc-{i:05}-x7k2p"), "namespace": format!("ns-{:03}", i % NAMESPACES),
+            "resourceVersion": format!("{}", 50_000 + i),
+            "labels": {"kubernetes.io/service-name": format!("svc-{i:05}"),
+                       "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
+        "endpoints": [endpoint(i % NODES), endpoint((i + 1) % NODES)]
+    })
+}
+
+fn node(n: usize) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": format!("node-{n:02}"), "labels": {"kubernetes.io/hostname": format!("node-{n:02}")}},
+        "status": {"addresses": [{"type": "InternalIP", "address": format!("192.168.0.{}", 10 + n)}],
+                   "conditions": [{"type": "Ready", "status": "True"}]}})
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+fn controller_snapshot() -> Snapshot {
+    let mut s = Snapshot::default();
+    for i in 0..POOLS {
+        s.eips.insert(format!("pool-{i:02}"), from(eip(i)));
+    }
+    for i in 0..SERVICES {
+        let svc: k8s_openapi::api::core::v1::Service = from(service(i, None));
+        s.services
+            .insert(ObjectKey::of(&svc.metadata).unwrap(), svc);
+    }
+    for i in 0..NAMESPACES {
+        s.namespaces.insert(
+            format!("ns-{i:03}"),
+            from(json!({"metadata": {"name": format!("ns-{i:03}")}})),
+        );
+    }
+    s
+}
+
+/// Applies the writes as the API server would (merge patches on the objects).
+fn apply_writes(s: &mut Snapshot, c: &Changes) {
+    for change in &c.services {
+        let svc = s.services.get_mut(&change.key).unwrap();
+        let mut v = serde_json::to_value(&*svc).unwrap();
+        for patch in change.metadata.iter().chain(change.status.iter()) {
+            merge::apply(&mut v, patch);
+        }
+        *svc = from(v);
+    }
+    for change in &c.eips {
+        let eip = s.eips.get_mut(&change.name).unwrap();
+        let mut v = serde_json::to_value(&*eip).unwrap();
+        merge::apply(&mut v, &change.status);
+        *eip = from(v);
+    }
+}
+
+/// Peak and current resident set size of this process, in MiB.
+fn rss() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (kib("VmHWM:") / 1024.0, kib("VmRSS:") / 1024.0)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn run_controller() {
+    let mut snapshot = controller_snapshot();
+    let now = Timestamp::now();
+    let t = Instant::now();
+    let plan = assign::plan(&snapshot);
+    let plan_time = t.elapsed();
+    let t = Instant::now();
+    let first = changes(&snapshot, &plan, &BTreeMap::new(), now);
+    let changes_time = t.elapsed();
+    let assigned = plan
+        .services
+        .values()
+        .filter(|p| p.outcome == Outcome::Assigned)
+        .count();
+    assert_eq!(assigned, SERVICES, "every Service gets an address");
+    println!(
+        "controller: allocate {SERVICES} Services over {POOLS} pools: plan {}, writes {} ({} writes), total {}",
+        ms(plan_time),
+        ms(changes_time),
+        first.writes(),
+        ms(plan_time + changes_time)
+    );
+    apply_writes(&mut snapshot, &first);
+    drop((plan, first));
+
+    // a restarted controller: the stores, the published snapshot and the copy it plans from
+    let (_, one_copy) = rss();
+    let stores = snapshot.clone();
+    let published = snapshot.clone();
+    let (_, three_copies) = rss();
+    println!(
+        "controller: objects held: {one_copy:.1} MiB with one copy, {three_copies:.1} MiB with three"
+    );
+    let t = Instant::now();
+    let plan = assign::plan(&snapshot);
+    let resync = changes(&snapshot, &plan, &BTreeMap::new(), now);
+    let resync_time = t.elapsed();
+    println!(
+        "controller: full resync after restart: {} ({} changes)",
+        ms(resync_time),
+        resync.writes()
+    );
+    assert_eq!(
+        resync.writes(),
+        0,
+        "a resync of an allocated cluster writes nothing"
+    );
+    let (peak, current) = rss();
+    println!("controller: peak RSS {peak:.1} MiB (now {current:.1} MiB)");
+    drop((stores, published));
+}
+
+fn run_speaker() {
+    let mut s = Snapshot::default();
+    let mut ips = Vec::with_capacity(SERVICES);
+    // the addresses the controller assigned: pool i%50, first free address of its /24
+    let mut next = [0usize; POOLS];
+    for i in 0..SERVICES {
+        let p = i % POOLS;
+        let ip = format!("10.{}.{}.{}", 100 + p / 250, p % 250, next[p]);
+        next[p] += 1;
+        ips.push(ip);
+    }
+    for i in 0..POOLS {
+        s.eips.insert(format!("pool-{i:02}"), from(eip(i)));
+    }
+    for (i, ip) in ips.iter().enumerate() {
+        let svc: k8s_openapi::api::core::v1::Service = from(service(i, Some(ip)));
+        s.services
+            .insert(ObjectKey::of(&svc.metadata).unwrap(), svc);
+        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = from(endpoint_slice(i));
+        s.endpoint_slices
+            .insert(ObjectKey::of(&slice.metadata).unwrap(), slice);
+    }
+    // the speaker watches only its own Node
+    s.nodes.insert("node-00".into(), from(node(0)));
+    s.bgp_confs.insert(
+        "default".into(),
+        from(json!({"metadata": {"name": "default"}, "spec": {"as": 64513, "listenPort": -1}})),
+    );
+    s.bgp_peers.insert(
+        "tor".into(),
+        from(json!({"metadata": {"name": "tor"},
+            "spec": {"conf": {"neighborAddress": "192.168.0.1", "peerAs": 64512}}})),
+    );
+    let (_, one_copy) = rss();
+    let stores = s.clone();
+    let published = s.clone();
+    let (_, three_copies) = rss();
+    println!(
+        "speaker: objects held: {one_copy:.1} MiB with one copy, {three_copies:.1} MiB with three"
+    );
+    let t = Instant::now();
+    let plan = announce::plan(&s, "node-00");
+    let plan_time = t.elapsed();
+    assert_eq!(plan.prefixes.len(), SERVICES, "{:?}", plan.problems);
+    println!(
+        "speaker: announce plan for one node ({SERVICES} EIPs, {SERVICES} EndpointSlices): {}",
+        ms(plan_time)
+    );
+    let t = Instant::now();
+    let again = announce::plan(&s, "node-00");
+    let replan = t.elapsed();
+    assert_eq!(again, plan);
+    println!("speaker: re-plan on an unchanged snapshot: {}", ms(replan));
+    let (peak, current) = rss();
+    println!("speaker: peak RSS {peak:.1} MiB (now {current:.1} MiB)");
+    drop((stores, published));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let role = args
+        .iter()
+        .position(|a| a == "--role")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let (peak, _) = rss();
+    println!(
+        "baseline: peak RSS {peak:.1} MiB before building objects; inline sizes: Service {} B, EndpointSlice {} B",
+        std::mem::size_of::<k8s_openapi::api::core::v1::Service>(),
+        std::mem::size_of::<k8s_openapi::api::discovery::v1::EndpointSlice>()
+    );
+    match role {
+        Some("controller") => run_controller(),
+        Some("speaker") => run_speaker(),
+        _ => {
+            eprintln!("usage: bench_cores --role controller|speaker");
+            std::process::exit(2);
+        }
+    }
+}
