@@ -54,6 +54,10 @@ enum Command {
         /// How often the folder is checked for changes, in milliseconds.
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
+        /// Keep announcing while this node is cordoned (by default a cordoned node stops
+        /// attracting traffic, so it can be drained before maintenance).
+        #[arg(long, env = "PORTER_ANNOUNCE_FROM_CORDONED")]
+        announce_from_cordoned: bool,
     },
     /// Show Services, their addresses and the Eip pools.
     Status {
@@ -99,12 +103,17 @@ fn main() -> anyhow::Result<()> {
             manifests,
             node,
             poll_ms,
+            announce_from_cordoned,
         } => {
             init_tracing();
+            let options = porter_model::announce::Options {
+                announce_from_cordoned,
+            };
             runtime()?.block_on(speaker::run(
                 manifests,
                 node,
                 Duration::from_millis(poll_ms),
+                options,
             ))
         }
     }

@@ -47,6 +47,7 @@ pub(crate) async fn run(
     manifests: Option<PathBuf>,
     node: String,
     poll: Duration,
+    options: announce::Options,
 ) -> anyhow::Result<()> {
     let board = StatusBoard::default();
     let report_dir = manifests.clone().map(ManifestDir::new);
@@ -73,7 +74,7 @@ pub(crate) async fn run(
             Source::Kube { _source: kube, rx }
         }
     };
-    let first = announce::plan(&source.next().await, &node);
+    let first = announce::plan_with(&source.next().await, &node, &options);
     log_plan(None, &first);
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -85,7 +86,7 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             snapshot = source.next() => {
-                let plan = announce::plan(&snapshot, &node);
+                let plan = announce::plan_with(&snapshot, &node, &options);
                 tx.send_if_modified(|current| {
                     if *current == plan { return false; }
                     log_plan(Some(current), &plan);
