@@ -120,6 +120,19 @@ impl Lab {
         }
     }
 
+    /// How many ways the router reaches `eip` right now: kernel next hops where it has a
+    /// FIB, RIB paths otherwise.
+    fn reach(&self, eip: &str, has_fib: bool) -> usize {
+        if has_fib {
+            next_hops(&self.route(eip)).unwrap_or(0)
+        } else {
+            String::from_utf8_lossy(&self.cmd(&["paths", eip]).stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0)
+        }
+    }
+
     /// How many BGP sessions the router has Established.
     fn established(&self) -> usize {
         let out = self.cmd(&["established"]);
@@ -342,15 +355,7 @@ fn graceful_restart(router: &str, has_fib: bool) {
             // While node3's speaker restarts, the router must keep three paths (and next hops).
             let mut fewest = usize::MAX;
             while !handle.is_finished() {
-                let n = if has_fib {
-                    next_hops(&lab.route(&eip)).unwrap_or(0)
-                } else {
-                    String::from_utf8_lossy(&lab.cmd(&["paths", &eip]).stdout)
-                        .trim()
-                        .parse()
-                        .unwrap_or(0)
-                };
-                fewest = fewest.min(n);
+                fewest = fewest.min(lab.reach(&eip, has_fib));
             }
             (handle.join().expect("restart thread"), fewest)
         })
@@ -363,15 +368,7 @@ fn graceful_restart(router: &str, has_fib: bool) {
     let start = Instant::now();
     let mut fewest = restart.1;
     while lab.established() < 3 && start.elapsed() < Duration::from_secs(60) {
-        let n = if has_fib {
-            next_hops(&lab.route(&eip)).unwrap_or(0)
-        } else {
-            String::from_utf8_lossy(&lab.cmd(&["paths", &eip]).stdout)
-                .trim()
-                .parse()
-                .unwrap_or(0)
-        };
-        fewest = fewest.min(n);
+        fewest = fewest.min(lab.reach(&eip, has_fib));
     }
     assert_eq!(
         lab.established(),
