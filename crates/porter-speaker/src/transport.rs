@@ -93,3 +93,96 @@ impl Transport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> ValidPeer {
+        ValidPeer {
+            name: "tor".into(),
+            address: "127.0.0.1".parse().expect("ip"),
+            peer_as: 64512,
+            local_as: None,
+            port: 179,
+            passive: false,
+            hold_time: None,
+            keepalive: None,
+            connect_retry: None,
+            multihop_ttl: None,
+            password: None,
+            password_secret: None,
+            local_address: None,
+            ttl_security: false,
+            graceful_restart: None,
+            graceful_restart_off: false,
+            node_selector: None,
+            admin_down: false,
+        }
+    }
+
+    #[test]
+    fn ttl_follows_session_kind() {
+        let ebgp = Transport::of(&peer(), true);
+        assert_eq!((ebgp.ttl, ebgp.min_ttl), (Some(1), None), "single-hop eBGP");
+        let multihop = Transport::of(
+            &ValidPeer {
+                multihop_ttl: Some(4),
+                ..peer()
+            },
+            true,
+        );
+        assert_eq!(
+            (multihop.ttl, multihop.min_ttl),
+            (Some(4), None),
+            "eBGP multihop"
+        );
+        let gtsm = Transport::of(
+            &ValidPeer {
+                ttl_security: true,
+                ..peer()
+            },
+            true,
+        );
+        assert_eq!((gtsm.ttl, gtsm.min_ttl), (Some(255), Some(255)), "GTSM");
+        let ibgp = Transport::of(&peer(), false);
+        assert_eq!(
+            (ibgp.ttl, ibgp.min_ttl),
+            (None, None),
+            "iBGP: kernel default"
+        );
+        let md5 = Transport::of(
+            &ValidPeer {
+                password: Some("k3y".into()),
+                ..peer()
+            },
+            true,
+        );
+        assert_eq!(md5.md5_key.as_deref(), Some(&b"k3y"[..]));
+        assert!(
+            !format!("{md5:?}").contains("k3y"),
+            "Debug never shows the key"
+        );
+    }
+
+    #[tokio::test]
+    async fn dials_from_the_configured_source_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let target = listener.local_addr().expect("addr");
+        let source: IpAddr = "127.0.0.2".parse().expect("ip");
+        let transport = Transport::of(
+            &ValidPeer {
+                local_address: Some(source),
+                ..peer()
+            },
+            false,
+        );
+        let (dialled, accepted) = tokio::join!(transport.dial(target), listener.accept());
+        let dialled = dialled.expect("dial");
+        let (_, from) = accepted.expect("accept");
+        assert_eq!(from.ip(), source);
+        assert_eq!(dialled.local_addr().expect("local").ip(), source);
+    }
+}
