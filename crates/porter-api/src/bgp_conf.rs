@@ -34,6 +34,7 @@ pub struct BgpConfSpec {
     /// The local AS number of every speaker (1-4294967295). Required in practice: OpenELB treats 0 as "BGP not
     /// ready" and Porter reports `spec.as` as invalid.
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub as_number: Option<u32>,
 
     /// Rack name (the node label `openelb.kubesphere.io/rack`) -> AS number of the speakers in that rack.
@@ -49,6 +50,7 @@ pub struct BgpConfSpec {
     /// TCP port the speakers accept BGP sessions on: 0 or unset = 179, -1 = do not listen (only dial out).
     /// OpenELB's docs use 17900 to coexist with Calico, which already binds 179 on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1, max = 65535))]
     pub listen_port: Option<i32>,
 
     /// Local addresses to listen on. Unset = all addresses (`0.0.0.0` and `::`).

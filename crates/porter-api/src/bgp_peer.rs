@@ -95,6 +95,7 @@ pub struct PeerConf {
 
     /// AS number of the neighbor (1-4294967295). Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub peer_as: Option<u32>,
 
     /// gobgp peer group. Not implemented by Porter: accepted and reported as ignored.
@@ -176,6 +177,7 @@ pub struct EbgpMultihop {
     pub enabled: Option<bool>,
     /// IP TTL of the session's packets when `enabled` (1-255; unset or 0 = 255).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 255))]
     pub multihop_ttl: Option<u32>,
 }
 
@@ -224,6 +226,7 @@ pub struct Transport {
     pub remote_address: Option<String>,
     /// TCP port to dial on the neighbor, 1-65535 (default 179).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 65535))]
     pub remote_port: Option<u32>,
     /// TCP maximum segment size. Not implemented by Porter: accepted and reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
