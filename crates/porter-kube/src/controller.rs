@@ -15,13 +15,23 @@
 //! * a Service that gives its address back (it opted out, asks for something else, or is
 //!   being deleted): first the status is cleared, then the label and finalizer are removed,
 //!   so a deleted Service disappears only once its address is free;
+//! * a Service holding an address (on the API only, not in manifests mode): one condition
+//!   [`ANNOUNCED`] (`porter.kubesphere.io/Announced`) in `status.conditions`, `True` when some
+//!   node announces one of its addresses over an Established BGP session,
+//!   reason `Announced` / `NoEstablishedSession` / `NotAnnounced` and a message naming the
+//!   announcing nodes and those without an Established session ([`coverage`]: every node's
+//!   `announce::plan` with the Service at its planned address, sessions as the speakers report
+//!   them in BgpPeer `status.nodesPeerStatus`). Its transition time moves only with its status;
+//!   it is removed when the Service gives its address back;
 //! * an Eip: its status subresource (`poolSize`, `used`, `usage`, `firstIP`, `lastIP`, `v4`,
 //!   `occupied`, `ready`) plus a `Ready` condition, `True`/`Valid` or `False`/`Invalid` with
 //!   every field error in the message.
 //!
-//! Writes are JSON merge patches holding only the fields that change ([`merge::diff`]). The
-//! metadata patch carries the `resourceVersion` it was computed from, so the finalizer list is
-//! never overwritten with a stale copy.
+//! Writes are JSON merge patches holding only the fields that change ([`merge::diff`]), but a
+//! Service's `/status`, which is a strategic merge patch so that `conditions` merge by `type`
+//! and other controllers' conditions are kept; the address and the condition go in one write.
+//! The metadata patch carries the `resourceVersion` it was computed from, so the finalizer list
+//! is never overwritten with a stale copy.
 //!
 //! ## Events
 //!
@@ -34,19 +44,23 @@
 //! | `IPReleased` | Normal | `ReleaseIP` | an address was given back |
 //! | `IPOrphaned` | Warning | — | the held address is in no Eip any more; it is kept, not moved |
 //! | `EipInvalid` | Warning | — | an Eip cannot be used (on the Eip); the `Ready` condition says why |
+//! | `Announced` | Normal | — | the [`ANNOUNCED`] condition became reason `Announced`; the message names the nodes |
+//! | `NoEstablishedSession` | Warning | — | nodes announce the address, none over an Established session |
+//! | `NotAnnounced` | Warning | — | no node announces the address (no eligible node with a ready endpoint) |
 //!
 //! Porter's names are kept rather than OpenELB's: they name the outcome (as Kubernetes'
 //! own `Scheduled`, `Pulled`), they are the words the manifests-mode controller already logs,
 //! and OpenELB's set mixes outcomes with function names (`ConstructRequest`,
 //! `UpdateServiceStatus`). Alerts keyed on OpenELB's reasons must be renamed on migration.
 //! `AllocationFailed` and `IPOrphaned` are reported once per distinct reason, not on every
-//! snapshot.
+//! snapshot; the announcement Events once per change of the condition's reason (a message
+//! change alone, e.g. one more node's session up, only updates the condition).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -54,7 +68,9 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use porter_api::annotations::{EIP_POOL_LABEL, SERVICE_FINALIZER};
 use porter_api::{Eip, EipStatus};
+use porter_model::announce::Options;
 use porter_model::assign::{self, Outcome, Plan};
+use porter_model::coverage::{self, NodeSessions};
 use porter_model::{ObjectKey, Snapshot};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -79,6 +95,20 @@ pub const IP_ORPHANED: &str = "IPOrphaned";
 pub const EIP_INVALID: &str = "EipInvalid";
 /// The Eip condition type Porter maintains.
 pub const READY: &str = "Ready";
+/// The Service condition type saying which nodes announce its address, and whether their BGP
+/// sessions are Established. Its reasons are also the Events reported when it changes.
+pub const ANNOUNCED: &str = "porter.kubesphere.io/Announced";
+/// Condition reason and Event reason (Normal): a node announces the address over an
+/// Established session.
+pub const ANNOUNCED_REASON: &str = "Announced";
+/// Condition reason and Event reason (Warning): nodes announce the address, but none of them
+/// has an Established session.
+pub const NO_ESTABLISHED_SESSION: &str = "NoEstablishedSession";
+/// Condition reason and Event reason (Warning): no node announces the address.
+pub const NOT_ANNOUNCED: &str = "NotAnnounced";
+
+/// Announcing nodes and their sessions per address ([`coverage::by_address`]).
+pub type Coverage = BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>;
 
 /// An Event to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +151,8 @@ pub struct ServiceChange {
     /// Merge patch of the Service itself (labels, finalizers); the shell adds the
     /// `resourceVersion` precondition.
     pub metadata: Option<Value>,
-    /// Merge patch of its `/status`.
+    /// Strategic merge patch of its `/status` (`status.conditions` merge by `type`, so other
+    /// controllers' conditions are kept; every other field as in a JSON merge patch).
     pub status: Option<Value>,
     /// A release: the status is cleared before the finalizer goes. Otherwise the metadata
     /// (finalizer) is written first.
@@ -210,6 +241,125 @@ fn metadata_patch(svc: &Service, finalizer: bool, label: Option<&str>) -> Option
     (!meta.is_empty()).then(|| json!({ "metadata": meta }))
 }
 
+/// Which nodes announce each address once `plan` is written, as the speakers will decide
+/// it: [`coverage::by_address`] on the snapshot with every planned Service holding its planned
+/// addresses. The controller reads no Secrets, so a BgpPeer keeping its password in one counts
+/// as configured (whether its sessions are up is what their status says).
+pub fn coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
+    let options = Options::default();
+    let moves = |(key, planned): (&ObjectKey, &assign::ServicePlan)| {
+        snapshot
+            .services
+            .get(key)
+            .is_some_and(|svc| assign::ingress_ips(svc) != planned.ingress)
+    };
+    let secret_ref = |p: &porter_api::BgpPeer| {
+        p.spec
+            .conf
+            .as_ref()
+            .is_some_and(|c| c.auth_password_secret_ref.is_some())
+    };
+    if !plan.services.iter().any(moves) && !snapshot.bgp_peers.values().any(secret_ref) {
+        return coverage::by_address(snapshot, &options);
+    }
+    let mut projected = snapshot.clone();
+    for (key, planned) in &plan.services {
+        let Some(svc) = projected.services.get_mut(key) else {
+            continue;
+        };
+        let ingress = (!planned.ingress.is_empty()).then(|| {
+            planned
+                .ingress
+                .iter()
+                .map(|ip| LoadBalancerIngress {
+                    ip: Some(ip.to_string()),
+                    ..LoadBalancerIngress::default()
+                })
+                .collect()
+        });
+        svc.status
+            .get_or_insert_default()
+            .load_balancer
+            .get_or_insert_default()
+            .ingress = ingress;
+    }
+    for peer in projected.bgp_peers.values_mut() {
+        if let Some(conf) = peer.spec.conf.as_mut() {
+            conf.auth_password_secret_ref = None;
+        }
+    }
+    coverage::by_address(&projected, &options)
+}
+
+fn announced_condition(svc: &Service) -> Option<&Condition> {
+    svc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == ANNOUNCED)
+}
+
+/// The `porter.kubesphere.io/Announced` condition to write (`Some(None)`: remove it), or `None`
+/// when the Service holds what it should (the transition time is not compared: it only moves
+/// with the status), and the Event its new reason calls for.
+fn announced_change(
+    key: &ObjectKey,
+    svc: &Service,
+    ingress: &[IpAddr],
+    coverage: &Coverage,
+    now: Timestamp,
+) -> (Option<Option<Condition>>, Option<Note>) {
+    let previous = announced_condition(svc);
+    if ingress.is_empty() {
+        return (previous.map(|_| None), None);
+    }
+    let a = coverage::announcement(key, ingress, coverage);
+    let status = if a.announced { "True" } else { "False" };
+    let condition = Condition {
+        type_: ANNOUNCED.to_owned(),
+        status: status.to_owned(),
+        reason: a.reason.to_owned(),
+        message: a.message.clone(),
+        observed_generation: svc.metadata.generation,
+        last_transition_time: previous
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or(Time(now)),
+    };
+    let same = |c: &&Condition| {
+        c.status == condition.status
+            && c.reason == condition.reason
+            && c.message == condition.message
+            && c.observed_generation == condition.observed_generation
+    };
+    if previous.filter(same).is_some() {
+        return (None, None);
+    }
+    let note = (previous.map(|c| c.reason.as_str()) != Some(a.reason)).then(|| {
+        if a.announced {
+            Note::normal(a.reason, "Announce", a.message)
+        } else {
+            Note::warning(a.reason, "Announce", a.message)
+        }
+    });
+    (Some(Some(condition)), note)
+}
+
+/// Adds the condition change to a `/status` patch.
+fn with_condition(status: Option<Value>, condition: Option<Option<Condition>>) -> Option<Value> {
+    let Some(condition) = condition else {
+        return status;
+    };
+    let entry = match condition {
+        Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+        None => json!({"type": ANNOUNCED, "$patch": "delete"}),
+    };
+    let mut patch = status.unwrap_or_else(|| json!({"status": {}}));
+    patch["status"]["conditions"] = json!([entry]);
+    Some(patch)
+}
+
 /// What to write and report so the cluster matches `plan`, given the warnings already
 /// reported (`reported`: Service → last reason). `now` stamps new condition transitions.
 pub fn changes(
@@ -218,6 +368,7 @@ pub fn changes(
     reported: &BTreeMap<ObjectKey, String>,
     now: Timestamp,
 ) -> Changes {
+    let coverage = coverage(snapshot, plan);
     let mut services = Vec::new();
     for (key, planned) in &plan.services {
         let Some(svc) = snapshot.services.get(key) else {
@@ -225,7 +376,10 @@ pub fn changes(
         };
         let current = assign::ingress_ips(svc);
         let holds = !planned.ingress.is_empty();
-        let status = (current != planned.ingress).then(|| ingress_patch(&planned.ingress));
+        let moves = current != planned.ingress;
+        let (condition, announced_note) =
+            announced_change(key, svc, &planned.ingress, &coverage, now);
+        let status = with_condition(moves.then(|| ingress_patch(&planned.ingress)), condition);
         let current_label = svc
             .metadata
             .labels
@@ -242,7 +396,7 @@ pub fn changes(
         let mut notes = Vec::new();
         let mut remember = None;
         match &planned.outcome {
-            Outcome::Assigned if status.is_some() => notes.push(Note::normal(
+            Outcome::Assigned if moves => notes.push(Note::normal(
                 IP_ALLOCATED,
                 "Allocate",
                 format!(
@@ -251,7 +405,7 @@ pub fn changes(
                     planned.pool.as_deref().unwrap_or("-")
                 ),
             )),
-            Outcome::Released if status.is_some() => {
+            Outcome::Released if moves => {
                 let why = if svc.metadata.deletion_timestamp.is_some() {
                     "the Service is being deleted"
                 } else {
@@ -264,7 +418,7 @@ pub fn changes(
                 ));
             }
             Outcome::Failed(reason) => {
-                if status.is_some() && !current.is_empty() {
+                if moves && !current.is_empty() {
                     notes.push(Note::normal(
                         IP_RELEASED,
                         "Release",
@@ -287,6 +441,7 @@ pub fn changes(
             }
             _ => {}
         }
+        notes.extend(announced_note);
         let memory_changes = reported.get(key) != remember.as_ref();
         if status.is_some() || metadata.is_some() || !notes.is_empty() || memory_changes {
             services.push(ServiceChange {
@@ -315,11 +470,13 @@ pub fn changes(
         } else {
             None
         };
-        if metadata.is_some() || reported.contains_key(key) {
+        let (condition, _) = announced_change(key, svc, &[], &coverage, now);
+        let status = with_condition(None, condition);
+        if metadata.is_some() || status.is_some() || reported.contains_key(key) {
             services.push(ServiceChange {
                 key: key.clone(),
                 metadata,
-                status: None,
+                status,
                 status_first: true,
                 notes: vec![],
                 reported: None,
@@ -503,7 +660,7 @@ impl Writer {
         }
         for (is_status, patch) in steps {
             let result = if is_status {
-                api.patch_status(&key.name, &Self::params(), &Patch::Merge(patch))
+                api.patch_status(&key.name, &Self::params(), &Patch::Strategic(patch))
                     .await
             } else {
                 let mut patch = patch.clone();
@@ -774,12 +931,20 @@ mod tests {
                 json!({"metadata": {"finalizers": [SERVICE_FINALIZER], "labels": {EIP_POOL_LABEL: "pool"}}})
             )
         );
+        let status = web.status.as_ref().unwrap();
         assert_eq!(
-            web.status,
-            Some(json!({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}}))
+            status["status"]["loadBalancer"],
+            json!({"ingress": [{"ip": "203.0.113.10"}]})
         );
+        // no node in this snapshot: the address is held but not announced
+        let announced = &status["status"]["conditions"][0];
+        assert_eq!(announced["type"], ANNOUNCED);
+        assert_eq!(announced["status"], "False");
+        assert_eq!(announced["reason"], NOT_ANNOUNCED);
         assert_eq!(web.notes[0].reason, IP_ALLOCATED);
         assert_eq!(web.notes[0].message, "assigned 203.0.113.10 from Eip pool");
+        assert_eq!(web.notes[1].reason, NOT_ANNOUNCED);
+        assert!(web.notes[1].warning);
         assert_eq!(c.eips.len(), 1);
         assert_eq!(c.eips[0].status["status"]["usage"], json!(1));
         assert_eq!(

@@ -4,7 +4,8 @@
 //! ```text
 //!  API server ──watch──► source::KubeSource ──watch<Snapshot>──┬─► controller (leader only)
 //!      ▲                                                       │     assign::plan → status,
-//!      │                           lease (coordination/v1) ────┘     finalizer, label, Events
+//!      │                           lease (coordination/v1) ────┘     finalizer, label, Events;
+//!      │                                                             coverage → Announced cond.
 //!      └──────────── writes: Service /status + metadata, Eip /status, Events
 //!                    speaker_status: BgpPeer /status nodesPeerStatus[<node>]
 //! ```
@@ -12,7 +13,9 @@
 //! * [`source`]: watchers for the kinds a role reads, one [`porter_model::Snapshot`] per
 //!   change, first published only after every initial list; the BgpPeers' password Secrets
 //!   read by name (never listed);
-//! * [`controller`]: plans from each snapshot and writes only what differs;
+//! * [`controller`]: plans from each snapshot and writes only what differs, including each
+//!   Service's `porter.kubesphere.io/Announced` condition (which nodes announce it, whether their
+//!   BGP sessions are Established);
 //! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
 //!   writes;
 //! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status.

@@ -85,17 +85,11 @@ impl Kinds {
         namespaces: true,
     };
 
-    /// What `porter_model::assign::plan` reads: Eips, Services, and Namespaces for Eip
-    /// `namespaceSelector`.
-    pub const CONTROLLER: Self = Self {
-        eips: true,
-        bgp_confs: false,
-        bgp_peers: false,
-        services: true,
-        endpoint_slices: false,
-        nodes: false,
-        namespaces: true,
-    };
+    /// What `porter_model::assign::plan` reads (Eips, Services, and Namespaces for Eip
+    /// `namespaceSelector`) and what `porter_model::coverage` reads to report which nodes
+    /// announce each Service (`announce::plan`'s BgpConfs, BgpPeers with their sessions'
+    /// status, EndpointSlices and Nodes): every kind.
+    pub const CONTROLLER: Self = Self::ALL;
 
     /// What `porter_model::announce::plan` reads: everything but Namespaces.
     pub const SPEAKER: Self = Self {

@@ -17,6 +17,23 @@ async fn cluster() -> FakeApiServer {
     server
 }
 
+/// Writes to the Service `name` other than its Announced condition: its metadata, or its
+/// addresses.
+fn moving_writes(server: &FakeApiServer, name: &str) -> Vec<String> {
+    server
+        .writes()
+        .into_iter()
+        .filter(|r| {
+            r.path().ends_with(&format!("/services/{name}")) || {
+                r.path().ends_with(&format!("/services/{name}/status"))
+                    && r.json()
+                        .is_none_or(|b| !b["status"]["loadBalancer"].is_null())
+            }
+        })
+        .map(|r| format!("{} {} {}", r.method, r.uri, r.body))
+        .collect()
+}
+
 fn eip_status(server: &FakeApiServer, name: &str) -> serde_json::Value {
     server.get("eips", None, name).unwrap()["status"].clone()
 }
@@ -66,10 +83,28 @@ async fn a_restart_reshuffles_nothing_and_writes_nothing_when_nothing_changed() 
     let server = cluster().await;
     server.insert(service("a", "lab-pool")).unwrap();
     server.insert(service("b", "lab-pool")).unwrap();
+    // announced by n1, whose session is up: both get the Announced condition
+    for obj in [
+        node("n1"),
+        bgp_conf(),
+        peer_with_sessions(&[("n1", "ESTABLISHED")]),
+        endpoint_slice("a"),
+        endpoint_slice("b"),
+    ] {
+        server.insert(obj).unwrap();
+    }
     let first = Controller::start(&server, "first");
     eventually(10, "both assigned", || {
         Some(())
             .filter(|()| ingress_ip(&server, "a").is_some() && ingress_ip(&server, "b").is_some())
+    })
+    .await;
+    for name in ["a", "b"] {
+        let condition = eventually(5, "the Announced condition", || announced(&server, name)).await;
+        assert_eq!(condition["reason"], "Announced", "{condition}");
+    }
+    eventually(5, "two Announced events", || {
+        (typed_events(&server, "Announced").len() == 2).then_some(())
     })
     .await;
     eventually(5, "Eip usage 2", || {
@@ -99,6 +134,7 @@ async fn a_restart_reshuffles_nothing_and_writes_nothing_when_nothing_changed() 
         writes.is_empty(),
         "a resync of a settled cluster wrote {writes:?}"
     );
+    assert_eq!(typed_events(&server, "Announced").len(), 2);
 
     // a new Service gets the next free address; the others are untouched
     server.insert(service("c", "lab-pool")).unwrap();
@@ -131,7 +167,7 @@ async fn a_requested_address_held_by_another_service_fails_and_names_the_holder(
     settle().await;
     assert_eq!(ingress_ip(&server, "wants"), None);
     assert_eq!(ingress_ip(&server, "holder").unwrap(), "203.0.113.11");
-    assert!(writes_to(&server, "/services/holder").is_empty());
+    assert!(moving_writes(&server, "holder").is_empty());
     // reported once, not on every snapshot
     server.insert(service("unrelated", "lab-pool")).unwrap();
     eventually(10, "unrelated assigned", || {
@@ -221,7 +257,7 @@ async fn a_shrunk_pool_moves_nothing_and_warns() {
     assert!(orphaned[0].1.contains("203.0.113.12"));
     settle().await;
     assert_eq!(ingress_ip(&server, "web").unwrap(), "203.0.113.12");
-    assert!(writes_to(&server, "/services/web/status").is_empty());
+    assert!(moving_writes(&server, "web").is_empty());
     assert_eq!(eip_status(&server, "lab-pool")["usage"], 0);
 }
 
@@ -297,4 +333,146 @@ async fn only_the_lease_holder_writes() {
     assert_eq!(by_next.len(), 1);
     assert_eq!(by_next[0].2, next);
     stays.stop().await;
+}
+
+/// A BgpPeer `tor` whose status says the session of each node in `states` is in that state.
+fn peer_with_sessions(states: &[(&str, &str)]) -> serde_json::Value {
+    let mut peer = bgp_peer("tor");
+    peer["status"] = json!({"nodesPeerStatus": {}});
+    for (node, state) in states {
+        peer["status"]["nodesPeerStatus"][*node] = json!({"peerState": {"sessionState": state}});
+    }
+    peer
+}
+
+/// An EndpointSlice of `service` with one ready endpoint on each of `nodes`.
+fn endpoints_on(service: &str, nodes: &[&str]) -> serde_json::Value {
+    let mut slice = endpoint_slice(service);
+    slice["endpoints"] = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            json!({"addresses": [format!("10.0.0.{}", i + 5)], "nodeName": n,
+                   "conditions": {"ready": true}})
+        })
+        .collect();
+    slice
+}
+
+/// The Service's `porter.kubesphere.io/Announced` condition.
+fn announced(server: &FakeApiServer, name: &str) -> Option<serde_json::Value> {
+    let svc = server.get("services", Some("default"), name)?;
+    svc["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "porter.kubesphere.io/Announced")
+        .cloned()
+}
+
+/// Events with `reason` as (regarding name, note, type).
+fn typed_events(server: &FakeApiServer, reason: &str) -> Vec<(String, String, String)> {
+    server
+        .list("events.events.k8s.io")
+        .into_iter()
+        .filter(|e| e["reason"] == reason)
+        .map(|e| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (s(&e["regarding"]["name"]), s(&e["note"]), s(&e["type"]))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_announced_condition_names_the_nodes_and_whether_their_sessions_are_up() {
+    let server = cluster().await;
+    for obj in [
+        node("n1"),
+        node("n2"),
+        bgp_conf(),
+        peer_with_sessions(&[("n1", "ESTABLISHED"), ("n2", "ACTIVE")]),
+        endpoints_on("web", &["n1", "n2"]),
+    ] {
+        server.insert(obj).unwrap();
+    }
+    let mut web = service("web", "lab-pool");
+    web["spec"]["externalTrafficPolicy"] = json!("Local");
+    // another controller's condition, which Porter's writes must keep
+    web["status"] = json!({"conditions": [{"type": "example.com/Other", "status": "True",
+        "reason": "Fine", "message": "", "lastTransitionTime": "2024-01-01T00:00:00Z"}]});
+    server.insert(web).unwrap();
+    let _c = Controller::start(&server, "a");
+
+    let first = eventually(10, "the Announced condition", || {
+        announced(&server, "web").filter(|c| c["status"] == "True")
+    })
+    .await;
+    assert_eq!(first["reason"], "Announced");
+    assert_eq!(
+        first["message"],
+        "203.0.113.10: announced by n1, n2; no Established BGP session on n2"
+    );
+    assert_eq!(first["observedGeneration"], 1);
+    let events = eventually(5, "an Announced event", || {
+        Some(typed_events(&server, "Announced")).filter(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "web");
+    assert_eq!(events[0].2, "Normal");
+    assert_eq!(events[0].1, first["message"]);
+    let svc = server.get("services", Some("default"), "web").unwrap();
+    assert!(
+        svc["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "example.com/Other"),
+        "{svc}"
+    );
+    // the address and the condition came in one status write
+    assert_eq!(writes_to(&server, "/services/web/status").len(), 1);
+
+    // n2's session comes up: the message follows, the status (and its transition time) stays
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    server
+        .insert(peer_with_sessions(&[
+            ("n1", "ESTABLISHED"),
+            ("n2", "ESTABLISHED"),
+        ]))
+        .unwrap();
+    let second = eventually(10, "the message to follow", || {
+        announced(&server, "web").filter(|c| c["message"] == "203.0.113.10: announced by n1, n2")
+    })
+    .await;
+    assert_eq!(second["status"], "True");
+    assert_eq!(second["lastTransitionTime"], first["lastTransitionTime"]);
+    settle().await;
+    // the reason did not change: no new Event
+    assert_eq!(typed_events(&server, "Announced").len(), 1);
+
+    // the endpoints go away: no node announces it
+    server
+        .delete("endpointslices", Some("default"), "web-abc")
+        .unwrap();
+    let third = eventually(10, "NotAnnounced", || {
+        announced(&server, "web").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(third["reason"], "NotAnnounced");
+    assert!(
+        third["message"]
+            .as_str()
+            .unwrap()
+            .contains("no node announces it"),
+        "{third}"
+    );
+    assert_ne!(third["lastTransitionTime"], first["lastTransitionTime"]);
+    let warnings = eventually(5, "a NotAnnounced event", || {
+        Some(typed_events(&server, "NotAnnounced")).filter(|e| !e.is_empty())
+    })
+    .await;
+    assert_eq!(warnings[0].2, "Warning");
+    settle().await;
+    assert_eq!(typed_events(&server, "NotAnnounced").len(), 1);
+    assert_eq!(ingress_ip(&server, "web").unwrap(), "203.0.113.10");
 }

@@ -300,10 +300,16 @@ fn the_controller_is_granted_what_it_does_and_no_secrets() {
     assert_watches_exactly("porter-controller", Kinds::CONTROLLER);
     let rules = rules_of("porter-controller");
     let g = grants(&rules);
-    assert!(
-        g.iter()
-            .all(|(_, r, _, _)| r != "secrets" && r != "endpointslices")
-    );
+    // no Secrets at all; what it reads only to report where Services are announced, it never writes
+    assert!(g.iter().all(|(_, r, _, _)| r != "secrets"));
+    for (_, resource, verb, _) in &g {
+        if ["endpointslices", "nodes", "bgpconfs", "bgppeers"].contains(&resource.as_str()) {
+            assert!(
+                ["list", "watch"].contains(&verb.as_str()),
+                "the controller may only read {resource}, not {verb} it"
+            );
+        }
+    }
     for (group, resource, verb) in [
         ("", "services", "patch"),
         ("", "services/status", "patch"),
