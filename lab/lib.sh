@@ -546,6 +546,6 @@ lab_client_fetch() {
   local i host=$1
   case "$1" in *:*) host="[$1]" ;; esac
   for i in $(seq "$2"); do
-    in_ns client curl -s --max-time 2 "http://$host:8080/" || echo FAILED
+    in_ns client curl -s --max-time 5 "http://$host:8080/" || echo FAILED
   done | sort | uniq -c
 }
