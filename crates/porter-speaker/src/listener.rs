@@ -40,7 +40,8 @@ pub(crate) async fn spawn(port: u16, tx: mpsc::Sender<Incoming>) -> std::io::Res
         loop {
             match listener.accept().await {
                 Ok((stream, remote)) => {
-                    let remote = SocketAddr::new(canonical(remote.ip()), remote.port());
+                    // IPv4 peers reach a dual-stack socket as ::ffff:a.b.c.d; peers are configured as a.b.c.d
+                    let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
                     if tx.send(Incoming { stream, remote }).await.is_err() {
                         return;
                     }
@@ -53,12 +54,4 @@ pub(crate) async fn spawn(port: u16, tx: mpsc::Sender<Incoming>) -> std::io::Res
         }
     });
     Ok(Listener { socket, task })
-}
-
-/// IPv4 peers reach a dual-stack socket as `::ffff:a.b.c.d`; peers are configured as `a.b.c.d`.
-pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
 }

@@ -161,8 +161,8 @@ fn attach(core: &mut Session, io: &mut Io, stream: TcpStream) {
     };
     // BGP messages are small and latency matters for convergence: no Nagle delay.
     let _ = stream.set_nodelay(true);
-    let local = SocketAddr::new(crate::listener::canonical(local.ip()), local.port());
-    let remote = SocketAddr::new(crate::listener::canonical(remote.ip()), remote.port());
+    let local = SocketAddr::new(local.ip().to_canonical(), local.port());
+    let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
     let (reader, writer) = stream.into_split();
     io.reader = Some(reader);
     io.writer = Some(writer);
