@@ -23,13 +23,18 @@
 //!   `announce::plan` with the Service at its planned address, sessions as the speakers report
 //!   them in BgpPeer `status.nodesPeerStatus`). Its transition time moves only with its status;
 //!   it is removed when the Service gives its address back;
+//! * a Service holding an address (likewise): a second condition [`ADDRESS_IN_POOL`]
+//!   (`porter.kubesphere.io/AddressInPool`), `True`/`InPool` naming the Eip ("203.0.113.10 is
+//!   in Eip lab-pool"), or `False`/`Orphaned` with the plan's reason when the address fell out
+//!   of every pool (it is kept, not moved; see `IPOrphaned`). Same rules: transition time moves
+//!   only with the status, removed when the address is given back;
 //! * an Eip: its status subresource (`poolSize`, `used`, `usage`, `firstIP`, `lastIP`, `v4`,
 //!   `occupied`, `ready`) plus a `Ready` condition, `True`/`Valid` or `False`/`Invalid` with
 //!   every field error in the message.
 //!
 //! Writes are JSON merge patches holding only the fields that change ([`merge::diff`]), but a
 //! Service's `/status`, which is a strategic merge patch so that `conditions` merge by `type`
-//! and other controllers' conditions are kept; the address and the condition go in one write.
+//! and other controllers' conditions are kept; the address and the conditions go in one write.
 //! The metadata patch carries the `resourceVersion` it was computed from, so the finalizer list
 //! is never overwritten with a stale copy.
 //!
@@ -106,6 +111,14 @@ pub const ANNOUNCED_REASON: &str = "Announced";
 pub const NO_ESTABLISHED_SESSION: &str = "NoEstablishedSession";
 /// Condition reason and Event reason (Warning): no node announces the address.
 pub const NOT_ANNOUNCED: &str = "NotAnnounced";
+
+/// The Service condition type saying whether its address is in an Eip: `True`/[`IN_POOL_REASON`]
+/// or, when the address fell out of every pool, `False`/[`ORPHANED_REASON`].
+pub const ADDRESS_IN_POOL: &str = "porter.kubesphere.io/AddressInPool";
+/// Condition reason: the held address is in an Eip.
+pub const IN_POOL_REASON: &str = "InPool";
+/// Condition reason: the held address is in no Eip any more (kept, not moved).
+pub const ORPHANED_REASON: &str = "Orphaned";
 
 /// Announcing nodes and their sessions per address ([`coverage::by_address`]).
 pub type Coverage = BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>;
@@ -291,36 +304,33 @@ pub fn coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
     coverage::by_address(&projected, &options)
 }
 
-fn announced_condition(svc: &Service) -> Option<&Condition> {
+fn service_condition<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
     svc.status
         .as_ref()?
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| c.type_ == ANNOUNCED)
+        .find(|c| c.type_ == type_)
 }
 
-/// The `porter.kubesphere.io/Announced` condition to write (`Some(None)`: remove it), or `None`
-/// when the Service holds what it should (the transition time is not compared: it only moves
-/// with the status), and the Event its new reason calls for.
-fn announced_change(
-    key: &ObjectKey,
+/// The condition `type_` to write (`Some(None)`: remove it) so the Service holds `desired`
+/// (status, reason, message; `None`: no such condition), or `None` when it already does (the
+/// transition time is not compared: it only moves with the status).
+fn condition_change(
     svc: &Service,
-    ingress: &[IpAddr],
-    coverage: &Coverage,
+    type_: &str,
+    desired: Option<(&str, &str, String)>,
     now: Timestamp,
-) -> (Option<Option<Condition>>, Option<Note>) {
-    let previous = announced_condition(svc);
-    if ingress.is_empty() {
-        return (previous.map(|_| None), None);
-    }
-    let a = coverage::announcement(key, ingress, coverage);
-    let status = if a.announced { "True" } else { "False" };
+) -> Option<Option<Condition>> {
+    let previous = service_condition(svc, type_);
+    let Some((status, reason, message)) = desired else {
+        return previous.map(|_| None);
+    };
     let condition = Condition {
-        type_: ANNOUNCED.to_owned(),
+        type_: type_.to_owned(),
         status: status.to_owned(),
-        reason: a.reason.to_owned(),
-        message: a.message.clone(),
+        reason: reason.to_owned(),
+        message,
         observed_generation: svc.metadata.generation,
         last_transition_time: previous
             .filter(|c| c.status == status)
@@ -334,29 +344,82 @@ fn announced_change(
             && c.observed_generation == condition.observed_generation
     };
     if previous.filter(same).is_some() {
-        return (None, None);
+        return None;
     }
-    let note = (previous.map(|c| c.reason.as_str()) != Some(a.reason)).then(|| {
+    Some(Some(condition))
+}
+
+/// The `porter.kubesphere.io/Announced` condition to write (`Some(None)`: remove it), or `None`
+/// when the Service holds what it should, and the Event its new reason calls for.
+fn announced_change(
+    key: &ObjectKey,
+    svc: &Service,
+    ingress: &[IpAddr],
+    coverage: &Coverage,
+    now: Timestamp,
+) -> (Option<Option<Condition>>, Option<Note>) {
+    if ingress.is_empty() {
+        return (condition_change(svc, ANNOUNCED, None, now), None);
+    }
+    let a = coverage::announcement(key, ingress, coverage);
+    let status = if a.announced { "True" } else { "False" };
+    let desired = Some((status, a.reason, a.message.clone()));
+    let Some(change) = condition_change(svc, ANNOUNCED, desired, now) else {
+        return (None, None);
+    };
+    let previous = service_condition(svc, ANNOUNCED).map(|c| c.reason.as_str());
+    let note = (previous != Some(a.reason)).then(|| {
         if a.announced {
             Note::normal(a.reason, "Announce", a.message)
         } else {
             Note::warning(a.reason, "Announce", a.message)
         }
     });
-    (Some(Some(condition)), note)
+    (Some(change), note)
 }
 
-/// Adds the condition change to a `/status` patch.
-fn with_condition(status: Option<Value>, condition: Option<Option<Condition>>) -> Option<Value> {
-    let Some(condition) = condition else {
+/// The `porter.kubesphere.io/AddressInPool` condition to write (`Some(None)`: remove it), or
+/// `None` when the Service holds what it should: `False`/`Orphaned` with the plan's reason
+/// when its address is in no Eip, `True`/`InPool` naming the Eip otherwise.
+fn in_pool_change(
+    svc: &Service,
+    planned: &assign::ServicePlan,
+    now: Timestamp,
+) -> Option<Option<Condition>> {
+    let desired = (!planned.ingress.is_empty()).then(|| match &planned.outcome {
+        Outcome::Orphaned(reason) => ("False", ORPHANED_REASON, reason.clone()),
+        _ => (
+            "True",
+            IN_POOL_REASON,
+            format!(
+                "{} is in Eip {}",
+                join(&planned.ingress),
+                planned.pool.as_deref().unwrap_or("-")
+            ),
+        ),
+    });
+    condition_change(svc, ADDRESS_IN_POOL, desired, now)
+}
+
+/// Adds the condition changes (by type) to a `/status` patch.
+fn with_conditions(
+    status: Option<Value>,
+    conditions: &[(&str, Option<Option<Condition>>)],
+) -> Option<Value> {
+    let entries: Vec<Value> = conditions
+        .iter()
+        .filter_map(|(type_, change)| {
+            Some(match change.as_ref()? {
+                Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+                None => json!({"type": type_, "$patch": "delete"}),
+            })
+        })
+        .collect();
+    if entries.is_empty() {
         return status;
-    };
-    let entry = match condition {
-        Some(c) => serde_json::to_value(c).unwrap_or(Value::Null),
-        None => json!({"type": ANNOUNCED, "$patch": "delete"}),
-    };
+    }
     let mut patch = status.unwrap_or_else(|| json!({"status": {}}));
-    patch["status"]["conditions"] = json!([entry]);
+    patch["status"]["conditions"] = Value::Array(entries);
     Some(patch)
 }
 
@@ -379,7 +442,11 @@ pub fn changes(
         let moves = current != planned.ingress;
         let (condition, announced_note) =
             announced_change(key, svc, &planned.ingress, &coverage, now);
-        let status = with_condition(moves.then(|| ingress_patch(&planned.ingress)), condition);
+        let in_pool = in_pool_change(svc, planned, now);
+        let status = with_conditions(
+            moves.then(|| ingress_patch(&planned.ingress)),
+            &[(ANNOUNCED, condition), (ADDRESS_IN_POOL, in_pool)],
+        );
         let current_label = svc
             .metadata
             .labels
@@ -471,7 +538,8 @@ pub fn changes(
             None
         };
         let (condition, _) = announced_change(key, svc, &[], &coverage, now);
-        let status = with_condition(None, condition);
+        let in_pool = condition_change(svc, ADDRESS_IN_POOL, None, now);
+        let status = with_conditions(None, &[(ANNOUNCED, condition), (ADDRESS_IN_POOL, in_pool)]);
         if metadata.is_some() || status.is_some() || reported.contains_key(key) {
             services.push(ServiceChange {
                 key: key.clone(),

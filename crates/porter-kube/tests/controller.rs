@@ -17,8 +17,7 @@ async fn cluster() -> FakeApiServer {
     server
 }
 
-/// Writes to the Service `name` other than its Announced condition: its metadata, or its
-/// addresses.
+/// Writes to the Service `name` other than its conditions: its metadata, or its addresses.
 fn moving_writes(server: &FakeApiServer, name: &str) -> Vec<String> {
     server
         .writes()
@@ -102,6 +101,9 @@ async fn a_restart_reshuffles_nothing_and_writes_nothing_when_nothing_changed() 
     for name in ["a", "b"] {
         let condition = eventually(5, "the Announced condition", || announced(&server, name)).await;
         assert_eq!(condition["reason"], "Announced", "{condition}");
+        let in_pool = eventually(5, "the AddressInPool condition", || in_pool(&server, name)).await;
+        assert_eq!(in_pool["status"], "True", "{in_pool}");
+        assert_eq!(in_pool["reason"], "InPool", "{in_pool}");
     }
     eventually(5, "two Announced events", || {
         (typed_events(&server, "Announced").len() == 2).then_some(())
@@ -255,10 +257,36 @@ async fn a_shrunk_pool_moves_nothing_and_warns() {
     .await;
     assert_eq!(orphaned[0].0, "web");
     assert!(orphaned[0].1.contains("203.0.113.12"));
+    let condition = eventually(5, "AddressInPool False", || {
+        in_pool(&server, "web").filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert_eq!(condition["reason"], "Orphaned", "{condition}");
+    assert_eq!(condition["message"], orphaned[0].1, "{condition}");
     settle().await;
     assert_eq!(ingress_ip(&server, "web").unwrap(), "203.0.113.12");
     assert!(moving_writes(&server, "web").is_empty());
     assert_eq!(eip_status(&server, "lab-pool")["usage"], 0);
+
+    // the pool grows back: the address is in it again, still not moved
+    server
+        .update("eips", None, "lab-pool", |e| {
+            e["spec"]["address"] = json!("203.0.113.10-203.0.113.12");
+        })
+        .unwrap();
+    let condition = eventually(10, "AddressInPool True", || {
+        in_pool(&server, "web").filter(|c| c["status"] == "True")
+    })
+    .await;
+    assert_eq!(condition["reason"], "InPool", "{condition}");
+    assert_eq!(
+        condition["message"], "203.0.113.12 is in Eip lab-pool",
+        "{condition}"
+    );
+    settle().await;
+    assert_eq!(ingress_ip(&server, "web").unwrap(), "203.0.113.12");
+    assert!(moving_writes(&server, "web").is_empty());
+    assert_eq!(events(&server, "IPOrphaned").len(), 1);
 }
 
 #[tokio::test]
@@ -366,6 +394,16 @@ fn announced(server: &FakeApiServer, name: &str) -> Option<serde_json::Value> {
         .as_array()?
         .iter()
         .find(|c| c["type"] == "porter.kubesphere.io/Announced")
+        .cloned()
+}
+
+/// The Service's `porter.kubesphere.io/AddressInPool` condition.
+fn in_pool(server: &FakeApiServer, name: &str) -> Option<serde_json::Value> {
+    let svc = server.get("services", Some("default"), name)?;
+    svc["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "porter.kubesphere.io/AddressInPool")
         .cloned()
 }
 
