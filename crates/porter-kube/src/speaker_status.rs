@@ -7,6 +7,10 @@
 //! wrote it) and when the session came up; never the password (OpenELB copied the whole peer
 //! configuration, `authPassword` included).
 //!
+//! A BgpPeer this node has a problem with (a plan problem `BgpPeer <name>: <text>`, e.g. a
+//! missing `spec.conf.authPasswordSecretRef` Secret) and no session for gets an `IDLE` entry
+//! whose `lastError` is that text, naming the field.
+//!
 //! An entry is written when it changes, and rewritten every `resync` in case someone removed
 //! it. A peer this node no longer peers with has its entry removed (`null`).
 
@@ -20,6 +24,7 @@ use porter_api::{BgpPeer, NodePeerStatus, PeerState, TimersState};
 use porter_bgp::State;
 use porter_speaker::{PeerStatus, StatusBoard};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::Error;
 
@@ -55,6 +60,40 @@ pub fn node_status(peer: &PeerStatus, uptime: Option<String>) -> NodePeerStatus 
     }
 }
 
+/// This node's entry for a peer it does not run because of `problem` (the plan problem's
+/// text after `BgpPeer <name>: `).
+pub fn problem_status(problem: String) -> NodePeerStatus {
+    NodePeerStatus {
+        peer_state: Some(PeerState {
+            session_state: Some(session_state(State::Idle).to_owned()),
+            last_error: Some(problem),
+            ..Default::default()
+        }),
+        timers_state: None,
+    }
+}
+
+/// The plan problems about BgpPeers, by peer name (several problems joined with `; `).
+pub fn peer_problems(problems: &[String]) -> BTreeMap<String, String> {
+    let mut by_peer: BTreeMap<String, String> = BTreeMap::new();
+    for problem in problems {
+        let Some((name, text)) = problem
+            .strip_prefix("BgpPeer ")
+            .and_then(|rest| rest.split_once(": "))
+        else {
+            continue;
+        };
+        by_peer
+            .entry(name.to_owned())
+            .and_modify(|all| {
+                all.push_str("; ");
+                all.push_str(text);
+            })
+            .or_insert_with(|| text.to_owned());
+    }
+    by_peer
+}
+
 /// How often the board is read and how often entries are rewritten anyway.
 #[derive(Debug, Clone)]
 pub struct SpeakerStatusConfig {
@@ -73,14 +112,23 @@ impl Default for SpeakerStatusConfig {
     }
 }
 
-/// Writes `node`'s entries from the speaker's status board until the task is dropped.
+/// Writes `node`'s entries from the speaker's status board, and from the plan's `problems`
+/// for peers without a session, until the task is dropped.
 pub async fn run_speaker_status(
     client: Client,
     node: String,
     board: StatusBoard,
+    problems: watch::Receiver<Vec<String>>,
     config: SpeakerStatusConfig,
 ) {
-    run_with(client, node, move || board.snapshot(), config).await;
+    run_with_problems(
+        client,
+        node,
+        move || board.snapshot(),
+        move || problems.borrow().clone(),
+        config,
+    )
+    .await;
 }
 
 /// Like [`run_speaker_status`], reading the sessions' status from `sessions` (what
@@ -89,6 +137,18 @@ pub async fn run_with(
     client: Client,
     node: String,
     sessions: impl Fn() -> BTreeMap<String, PeerStatus>,
+    config: SpeakerStatusConfig,
+) {
+    run_with_problems(client, node, sessions, Vec::new, config).await;
+}
+
+/// Like [`run_with`], also writing an `IDLE` entry with `lastError` for every peer that
+/// `problems` (the plan's problems) has a `BgpPeer <name>: ` problem about and no session.
+pub async fn run_with_problems(
+    client: Client,
+    node: String,
+    sessions: impl Fn() -> BTreeMap<String, PeerStatus>,
+    problems: impl Fn() -> Vec<String>,
     config: SpeakerStatusConfig,
 ) {
     let api: Api<BgpPeer> = Api::all(client);
@@ -107,7 +167,7 @@ pub async fn run_with(
         if resync {
             last_resync = Instant::now();
         }
-        writer.sync(&sessions(), resync).await;
+        writer.sync(&sessions(), &problems(), resync).await;
     }
 }
 
@@ -143,11 +203,21 @@ impl StatusWriter {
         Some(text)
     }
 
-    async fn sync(&mut self, board: &BTreeMap<String, PeerStatus>, resync: bool) {
+    async fn sync(
+        &mut self,
+        board: &BTreeMap<String, PeerStatus>,
+        problems: &[String],
+        resync: bool,
+    ) {
         let mut desired = BTreeMap::new();
         for (peer, status) in board {
             let uptime = self.uptime(peer, status.established_since);
             desired.insert(peer.clone(), node_status(status, uptime));
+        }
+        for (peer, problem) in peer_problems(problems) {
+            desired
+                .entry(peer)
+                .or_insert_with(|| problem_status(problem));
         }
         for (peer, entry) in &desired {
             if !resync && self.written.get(peer) == Some(entry) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use porter_bgp::State;
 use porter_fake_api::FakeApiServer;
-use porter_kube::speaker_status::{SpeakerStatusConfig, run_with};
+use porter_kube::speaker_status::{SpeakerStatusConfig, run_with, run_with_problems};
 use porter_speaker::PeerStatus;
 use serde_json::json;
 
@@ -105,5 +105,60 @@ async fn writes_its_own_entry_without_clobbering_another_nodes() {
         status(&server)["nodesPeerStatus"]["n2"]["peerState"]["sessionState"],
         "ESTABLISHED"
     );
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_peer_with_a_missing_password_secret_gets_an_idle_entry_naming_the_field() {
+    let server = FakeApiServer::start().await;
+    // the spec still holds a password ("s3cret"): the status must never copy it
+    let mut peer = bgp_peer("rtr");
+    peer["spec"]["conf"]["authPasswordSecretRef"] =
+        json!({"name": "bgp-password", "namespace": "porter-system", "key": "password"});
+    server.insert(peer).unwrap();
+
+    let problems = Arc::new(Mutex::new(vec![
+        "BgpPeer rtr: spec.conf.authPasswordSecretRef: Secret porter-system/bgp-password not found"
+            .to_owned(),
+        "Service default/web: something else".to_owned(),
+    ]));
+    let view = problems.clone();
+    let task = tokio::spawn(run_with_problems(
+        server.client(),
+        "n1".into(),
+        BTreeMap::new,
+        move || view.lock().unwrap().clone(),
+        SpeakerStatusConfig {
+            poll: Duration::from_millis(50),
+            resync: Duration::from_secs(30),
+        },
+    ));
+    let status =
+        |server: &FakeApiServer| server.get("bgppeers", None, "rtr").unwrap()["status"].clone();
+    eventually(5, "n1's problem entry", || {
+        status(&server)["nodesPeerStatus"]["n1"]["peerState"]["lastError"]
+            .is_string()
+            .then_some(())
+    })
+    .await;
+    let s = status(&server);
+    assert_eq!(
+        s["nodesPeerStatus"]["n1"]["peerState"],
+        json!({
+            "sessionState": "IDLE",
+            "lastError": "spec.conf.authPasswordSecretRef: Secret porter-system/bgp-password not found"
+        })
+    );
+    assert!(!s.to_string().contains("s3cret"));
+
+    // the problem is fixed and the peer has no session here: the entry goes
+    problems.lock().unwrap().clear();
+    eventually(5, "n1's entry removed", || {
+        status(&server)["nodesPeerStatus"]
+            .get("n1")
+            .is_none()
+            .then_some(())
+    })
+    .await;
     task.abort();
 }

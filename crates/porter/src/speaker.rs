@@ -50,6 +50,8 @@ pub(crate) async fn run(
     options: announce::Options,
 ) -> anyhow::Result<()> {
     let board = StatusBoard::default();
+    // the plan's problems, for the BgpPeer status writer
+    let (problems_tx, problems_rx) = watch::channel(Vec::<String>::new());
     let report_dir = manifests.clone().map(ManifestDir::new);
     let status_task;
     let mut source = match manifests {
@@ -69,6 +71,7 @@ pub(crate) async fn run(
                 client,
                 node.clone(),
                 board.clone(),
+                problems_rx,
                 SpeakerStatusConfig::default(),
             )));
             Source::Kube { _source: kube, rx }
@@ -76,6 +79,7 @@ pub(crate) async fn run(
     };
     let first = announce::plan_with(&source.next().await, &node, &options);
     log_plan(None, &first);
+    problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let manager = tokio::spawn(PeerManager::new(board.clone()).run(rx, async {
@@ -87,6 +91,11 @@ pub(crate) async fn run(
         tokio::select! {
             snapshot = source.next() => {
                 let plan = announce::plan_with(&snapshot, &node, &options);
+                problems_tx.send_if_modified(|current| {
+                    if *current == plan.problems { return false; }
+                    current.clone_from(&plan.problems);
+                    true
+                });
                 tx.send_if_modified(|current| {
                     if *current == plan { return false; }
                     log_plan(Some(current), &plan);
