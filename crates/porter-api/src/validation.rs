@@ -121,6 +121,35 @@ pub struct ValidPeer {
     pub admin_down: bool,
 }
 
+impl ValidPeer {
+    /// A peer with OpenELB's defaults for everything but its identity (port 179, active, no
+    /// password, default timers): what a `BgpPeer` with only `conf.neighborAddress` and
+    /// `conf.peerAs` validates to. Callers that build plans by hand (tests, benchmarks)
+    /// spell out only what differs.
+    pub fn new(name: impl Into<String>, address: IpAddr, peer_as: u32) -> Self {
+        ValidPeer {
+            name: name.into(),
+            address,
+            peer_as,
+            local_as: None,
+            port: BGP_PORT,
+            passive: false,
+            hold_time: None,
+            keepalive: None,
+            connect_retry: None,
+            multihop_ttl: None,
+            password: None,
+            password_secret: None,
+            local_address: None,
+            ttl_security: false,
+            graceful_restart: None,
+            graceful_restart_off: false,
+            node_selector: None,
+            admin_down: false,
+        }
+    }
+}
+
 /// The checked `default` [`BgpConf`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidConf {

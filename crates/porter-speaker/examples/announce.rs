@@ -164,24 +164,10 @@ fn parse_args() -> Args {
 
 fn plan(a: &Args) -> SpeakerPlan {
     let peer = ValidPeer {
-        name: "bench".into(),
-        address: a.peer,
-        peer_as: a.peer_as,
-        local_as: None,
-        port: 179,
         passive: a.passive,
         hold_time: a.hold_time,
-        keepalive: None,
         connect_retry: Some(1),
-        multihop_ttl: None,
-        password: None,
-        password_secret: None,
-        local_address: None,
-        ttl_security: false,
-        graceful_restart: None,
-        graceful_restart_off: false,
-        node_selector: None,
-        admin_down: false,
+        ..ValidPeer::new("bench", a.peer, a.peer_as)
     };
     let base = u32::from(a.first);
     let prefixes: BTreeMap<IpAddr, RouteAttrs> = (0..a.count)

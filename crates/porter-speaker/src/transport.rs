@@ -99,26 +99,7 @@ mod tests {
     use super::*;
 
     fn peer() -> ValidPeer {
-        ValidPeer {
-            name: "tor".into(),
-            address: "127.0.0.1".parse().expect("ip"),
-            peer_as: 64512,
-            local_as: None,
-            port: 179,
-            passive: false,
-            hold_time: None,
-            keepalive: None,
-            connect_retry: None,
-            multihop_ttl: None,
-            password: None,
-            password_secret: None,
-            local_address: None,
-            ttl_security: false,
-            graceful_restart: None,
-            graceful_restart_off: false,
-            node_selector: None,
-            admin_down: false,
-        }
+        ValidPeer::new("tor", "127.0.0.1".parse().expect("ip"), 64512)
     }
 
     #[test]

@@ -389,26 +389,7 @@ fn an_ipv6_address_of_a_bgp_pool_is_announced() {
 #[test]
 fn a_peer_without_node_selector_is_every_nodes_peer() {
     let snap = cluster([]);
-    let want = ValidPeer {
-        name: "tor".into(),
-        address: ip("10.99.0.1"),
-        peer_as: 64512,
-        local_as: None,
-        port: 179,
-        passive: false,
-        hold_time: None,
-        keepalive: None,
-        connect_retry: None,
-        multihop_ttl: None,
-        password: None,
-        password_secret: None,
-        local_address: None,
-        ttl_security: false,
-        graceful_restart: None,
-        graceful_restart_off: false,
-        node_selector: None,
-        admin_down: false,
-    };
+    let want = ValidPeer::new("tor", ip("10.99.0.1"), 64512);
     for (n, _) in NODES {
         assert_eq!(
             plan(&snap, n).peers,

@@ -123,24 +123,8 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
     apply(&mut snap, &plan);
 
     let tor = ValidPeer {
-        name: "tor".into(),
-        address: ip("10.99.0.1"),
-        peer_as: 64512,
-        local_as: None,
-        port: 179,
-        passive: false,
-        hold_time: None,
-        keepalive: None,
         connect_retry: Some(1),
-        multihop_ttl: None,
-        password: None,
-        password_secret: None,
-        local_address: None,
-        ttl_security: false,
-        graceful_restart: None,
-        graceful_restart_off: false,
-        node_selector: None,
-        admin_down: false,
+        ..ValidPeer::new("tor", ip("10.99.0.1"), 64512)
     };
     for (n, node_ip) in [
         ("node1", Ipv4Addr::new(10, 99, 0, 11)),

@@ -245,24 +245,8 @@ fn sniff(framer: &mut Framer, bytes: &[u8], routes: &mut BTreeMap<Prefix, IpAddr
 /// An active peer on 127.0.0.1 at `port`, everything else at its default.
 pub fn peer(port: u16, peer_as: u32) -> ValidPeer {
     ValidPeer {
-        name: String::new(),
-        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        peer_as,
-        local_as: None,
         port,
-        passive: false,
-        hold_time: None,
-        keepalive: None,
-        connect_retry: None,
-        multihop_ttl: None,
-        password: None,
-        password_secret: None,
-        local_address: None,
-        ttl_security: false,
-        graceful_restart: None,
-        graceful_restart_off: false,
-        node_selector: None,
-        admin_down: false,
+        ..ValidPeer::new("", IpAddr::V4(Ipv4Addr::LOCALHOST), peer_as)
     }
 }
 
