@@ -72,7 +72,8 @@ pub struct ValidEip {
 }
 
 /// A checked [`BgpPeer`]: one neighbor as the speaker needs it, with OpenELB's defaults applied.
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` never prints the password (plans and peers end up in logs and test output).
+#[derive(Clone, PartialEq)]
 pub struct ValidPeer {
     /// Name of the BgpPeer.
     pub name: String,
@@ -119,6 +120,31 @@ pub struct ValidPeer {
     pub node_selector: Option<LabelSelector>,
     /// Configured but administratively down: do not connect.
     pub admin_down: bool,
+}
+
+impl std::fmt::Debug for ValidPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidPeer")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("peer_as", &self.peer_as)
+            .field("local_as", &self.local_as)
+            .field("port", &self.port)
+            .field("passive", &self.passive)
+            .field("hold_time", &self.hold_time)
+            .field("keepalive", &self.keepalive)
+            .field("connect_retry", &self.connect_retry)
+            .field("multihop_ttl", &self.multihop_ttl)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_secret", &self.password_secret)
+            .field("local_address", &self.local_address)
+            .field("ttl_security", &self.ttl_security)
+            .field("graceful_restart", &self.graceful_restart)
+            .field("graceful_restart_off", &self.graceful_restart_off)
+            .field("node_selector", &self.node_selector)
+            .field("admin_down", &self.admin_down)
+            .finish()
+    }
 }
 
 impl ValidPeer {
@@ -668,5 +694,21 @@ impl BgpPeer {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_password() {
+        let peer = ValidPeer {
+            password: Some("s3cret-md5".into()),
+            ..ValidPeer::new("tor", IpAddr::from([10, 0, 0, 1]), 64512)
+        };
+        let shown = format!("{peer:?}");
+        assert!(!shown.contains("s3cret-md5"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }
