@@ -24,12 +24,11 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::api::core::v1::Node;
 use porter_api::{BGP_CONF_NAME, MAX_MD5_KEY_LEN, Protocol, ValidPeer, annotations};
 use porter_bgp::RouteAttrs;
 
-use crate::assign::ingress_ips;
+use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::{Snapshot, selector};
 
 /// Everything one node's speaker should be doing.
@@ -86,6 +85,11 @@ pub struct Options {
 
 /// [`plan`] with explicit [`Options`].
 pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerPlan {
+    plan_projected(&snapshot.for_speaker(), node, options)
+}
+
+/// [`plan_with`] from the speaker's own reduced objects (what the Kubernetes source keeps).
+pub fn plan_projected(snapshot: &SpeakerSnapshot, node: &str, options: &Options) -> SpeakerPlan {
     let mut problems = Vec::new();
     let the_node = snapshot.nodes.get(node);
     let labels = the_node
@@ -138,7 +142,7 @@ pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerP
     }
 }
 
-fn local_bgp(snapshot: &Snapshot, node: Option<&Node>) -> Result<LocalBgp, String> {
+fn local_bgp(snapshot: &SpeakerSnapshot, node: Option<&Node>) -> Result<LocalBgp, String> {
     let conf = snapshot
         .bgp_confs
         .get(BGP_CONF_NAME)
@@ -178,7 +182,7 @@ fn node_ip<A: std::str::FromStr>(node: Option<&Node>) -> Option<A> {
 
 /// Fills in `peer.password` from the Secret its `spec.conf.authPasswordSecretRef` names. The
 /// error names the field and the Secret, never the value.
-fn resolve_password(snapshot: &Snapshot, peer: &mut ValidPeer) -> Result<(), String> {
+fn resolve_password(snapshot: &SpeakerSnapshot, peer: &mut ValidPeer) -> Result<(), String> {
     let Some(r) = peer.password_secret.as_ref() else {
         return Ok(());
     };
@@ -240,27 +244,32 @@ fn eligibility(node: Option<&Node>, name: &str, options: &Options) -> Option<Str
 /// Malformed BGP annotations of a Service with an address in a `bgp` pool are reported in
 /// `problems` whether or not this node announces it, so every speaker reports the same.
 fn announced(
-    snapshot: &Snapshot,
+    snapshot: &SpeakerSnapshot,
     node: &str,
     problems: &mut Vec<String>,
 ) -> BTreeMap<IpAddr, RouteAttrs> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
-    let (_, valid, _) = crate::assign::pools(snapshot);
+    let (_, valid, _) = crate::assign::pools(&snapshot.eips);
     let bgp_pools: Vec<porter_api::ValidEip> = valid
         .into_values()
         .filter(|pool| pool.protocol == Protocol::Bgp)
         .collect();
-    // One pass over the EndpointSlices, not one per Service (10k Services × 10k slices).
-    let slices = snapshot.slices_by_service();
+    // The EndpointSlices sorted by Service once, not scanned per Service (10k × 10k); a flat
+    // sorted list rather than a map of lists: one allocation instead of one per Service.
+    let mut slices: Vec<(&str, &str, &SliceNodes)> = snapshot
+        .endpoint_slices
+        .iter()
+        .map(|(key, slice)| (key.namespace.as_str(), &*slice.service, &**slice))
+        .collect();
+    slices.sort_unstable_by_key(|&(namespace, service, _)| (namespace, service));
+    let no_delta = porter_api::RouteAttrsDelta::default();
     let mut out: BTreeMap<IpAddr, RouteAttrs> = BTreeMap::new();
     for (key, svc) in &snapshot.services {
-        if !annotations::opted_in(svc) {
-            continue;
-        }
         // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
-        let ips: Vec<(IpAddr, &RouteAttrs)> = ingress_ips(svc)
-            .into_iter()
-            .filter_map(|ip| {
+        let ips: Vec<(IpAddr, &RouteAttrs)> = svc
+            .ingress
+            .iter()
+            .filter_map(|&ip| {
                 let pool = bgp_pools.iter().find(|p| p.range.contains(ip))?;
                 Some((ip, &pool.route_attrs))
             })
@@ -268,15 +277,18 @@ fn announced(
         if ips.is_empty() {
             continue;
         }
-        let delta = annotations::route_attrs(svc).unwrap_or_else(|errors| {
-            problems.extend(errors.iter().map(|e| {
+        problems.extend(
+            svc.attr_errors.iter().map(|e| {
                 format!("Service {key}: {e} (announced with its Eip's BGP attributes only)")
-            }));
-            porter_api::RouteAttrsDelta::default()
-        });
-        let own = slices
-            .get(&(key.namespace.as_str(), key.name.as_str()))
-            .map_or(&[][..], Vec::as_slice);
+            }),
+        );
+        let delta = svc.attrs.as_deref().unwrap_or(&no_delta);
+        let of_service = (key.namespace.as_str(), key.name.as_str());
+        let start = slices.partition_point(|&(ns, service, _)| (ns, service) < of_service);
+        let own = slices[start..]
+            .iter()
+            .take_while(|&&(ns, service, _)| (ns, service) == of_service)
+            .map(|&(_, _, slice)| slice);
         if !serves_from(own, svc, node) {
             continue;
         }
@@ -311,27 +323,15 @@ fn merge_shared(into: &mut RouteAttrs, other: RouteAttrs) {
 }
 
 /// Whether traffic for the Service may enter at `node`: with `externalTrafficPolicy: Local`
-/// only where a ready endpoint runs on the node; otherwise wherever any endpoint is ready.
-fn serves_from(slices: &[&EndpointSlice], svc: &Service, node: &str) -> bool {
-    let local = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-        == Some("Local");
-    slices
-        .iter()
-        .flat_map(|slice| slice.endpoints.iter())
-        .filter(|ep| usable(ep))
-        .any(|ep| !local || ep.node_name.as_deref() == Some(node))
-}
-
-/// An endpoint that should receive new traffic: ready, or (while the Pod shuts down
-/// gracefully) serving and not terminating. An unset condition counts as true, as the
-/// EndpointSlice API defines.
-fn usable(ep: &Endpoint) -> bool {
-    let c = ep.conditions.as_ref();
-    let ready = c.and_then(|c| c.ready).unwrap_or(true);
-    let serving = c.and_then(|c| c.serving).unwrap_or(ready);
-    let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
-    ready || (serving && !terminating)
+/// only where a usable endpoint runs on the node; otherwise wherever any endpoint is usable.
+fn serves_from<'a>(
+    mut slices: impl Iterator<Item = &'a SliceNodes>,
+    svc: &LbService,
+    node: &str,
+) -> bool {
+    if svc.local_traffic {
+        slices.any(|s| s.on_node(node))
+    } else {
+        slices.any(SliceNodes::any_usable)
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
-use porter_api::{EipStatus, ValidEip, annotations};
+use porter_api::{Eip, EipStatus, ValidEip, annotations};
 use porter_ipam::{Allocator, Family, Request};
 
 use crate::{ObjectKey, Snapshot, selector};
@@ -64,7 +64,7 @@ pub struct EipPlan {
 /// The validated pools, in the order ties are broken: the oldest Eip wins an overlap.
 /// The speaker uses the same verdict, so an Eip the controller rejects is never announced.
 pub(crate) fn pools(
-    snapshot: &Snapshot,
+    eips: &BTreeMap<String, Eip>,
 ) -> (
     Allocator,
     BTreeMap<String, ValidEip>,
@@ -73,7 +73,7 @@ pub(crate) fn pools(
     let mut allocator = Allocator::new();
     let mut valid = BTreeMap::new();
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut order: Vec<_> = snapshot.eips.iter().collect();
+    let mut order: Vec<_> = eips.iter().collect();
     order.sort_by_key(|(name, eip)| {
         (
             eip.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -104,7 +104,7 @@ pub(crate) fn pools(
 
 /// Computes every Service's assignment and every Eip's status from `snapshot`.
 pub fn plan(snapshot: &Snapshot) -> Plan {
-    let (mut allocator, valid, mut eip_errors) = pools(snapshot);
+    let (mut allocator, valid, mut eip_errors) = pools(&snapshot.eips);
     let mut services = BTreeMap::new();
 
     // Opted-in Services, oldest first, so that on a conflict the older claim wins.

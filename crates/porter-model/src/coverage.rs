@@ -25,8 +25,9 @@ pub fn by_address(
     options: &Options,
 ) -> BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> {
     let mut out: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> = BTreeMap::new();
+    let projected = snapshot.for_speaker();
     for node in snapshot.nodes.keys() {
-        let plan = announce::plan_with(snapshot, node, options);
+        let plan = announce::plan_projected(&projected, node, options);
         if plan.prefixes.is_empty() {
             continue;
         }

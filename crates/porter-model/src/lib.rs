@@ -17,8 +17,10 @@ pub mod assign;
 pub mod coverage;
 pub mod key;
 pub mod manifests;
+pub mod projection;
 pub mod selector;
 pub mod snapshot;
 
 pub use key::ObjectKey;
+pub use projection::SpeakerSnapshot;
 pub use snapshot::Snapshot;

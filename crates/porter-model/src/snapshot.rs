@@ -10,11 +10,15 @@ use crate::ObjectKey;
 
 /// Everything the controller and the speaker read, as plain API objects.
 ///
-/// It is the boundary between *where objects come from* (manifest files today, the API
-/// server's watches later) and *what Porter decides*: both sources fill the same struct and
-/// feed the same pure cores. Maps are ordered so decisions never depend on arrival order.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
+/// It is the boundary between *where objects come from* (manifest files or the API server's
+/// watches) and *what Porter decides*: both sources fill the same struct and feed the same
+/// pure cores. Maps are ordered so decisions never depend on arrival order.
+///
+/// Services and EndpointSlices are type parameters because the speaker keeps only the few
+/// fields it reads of them ([`crate::projection::SpeakerSnapshot`]); everything else is the
+/// API object itself.
+#[derive(Debug, Clone)]
+pub struct Snapshot<S = Service, E = EndpointSlice> {
     /// Eip pools by name (cluster-scoped).
     pub eips: BTreeMap<String, Eip>,
     /// BgpConf objects by name; only `default` is used, as in OpenELB.
@@ -22,9 +26,9 @@ pub struct Snapshot {
     /// BgpPeer objects by name (cluster-scoped).
     pub bgp_peers: BTreeMap<String, BgpPeer>,
     /// Services by `namespace/name`.
-    pub services: BTreeMap<ObjectKey, Service>,
+    pub services: BTreeMap<ObjectKey, S>,
     /// EndpointSlices by `namespace/name`.
-    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    pub endpoint_slices: BTreeMap<ObjectKey, E>,
     /// Nodes by name.
     pub nodes: BTreeMap<String, Node>,
     /// Namespaces by name, for Eip `namespaceSelector`.
@@ -33,6 +37,22 @@ pub struct Snapshot {
     /// (`stringData` must already be merged into it, as the API server does; the manifests source does it).
     /// A source may hold only the Secrets BgpPeers refer to.
     pub secrets: BTreeMap<ObjectKey, Secret>,
+}
+
+impl<S, E> Default for Snapshot<S, E> {
+    /// Nothing at all.
+    fn default() -> Self {
+        Self {
+            eips: BTreeMap::new(),
+            bgp_confs: BTreeMap::new(),
+            bgp_peers: BTreeMap::new(),
+            services: BTreeMap::new(),
+            endpoint_slices: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        }
+    }
 }
 
 impl Snapshot {
@@ -46,26 +66,9 @@ impl Snapshot {
             (key.namespace == service.namespace && *owner == service.name).then_some(slice)
         })
     }
+}
 
-    /// Every Service's EndpointSlices, by the Service's `(namespace, name)`, in one pass: what
-    /// [`Self::slices_of`] gives for one Service, for all of them.
-    pub fn slices_by_service(&self) -> BTreeMap<(&str, &str), Vec<&EndpointSlice>> {
-        let mut out: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
-        for (key, slice) in &self.endpoint_slices {
-            if let Some(owner) = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            {
-                out.entry((key.namespace.as_str(), owner.as_str()))
-                    .or_default()
-                    .push(slice);
-            }
-        }
-        out
-    }
-
+impl<S, E> Snapshot<S, E> {
     /// The value of `key` in the Secret `namespace/name`: `Err` says what is missing (never the value).
     pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&[u8], String> {
         let secret_key = ObjectKey::new(namespace, name);
