@@ -12,12 +12,15 @@
 //!   way the API server would (JSON merge patches), then times the full resync a restarted
 //!   controller does (`plan` + `changes` again), which must write nothing.
 //! * **speaker**: the same Services holding their addresses, one EndpointSlice each (two ready
-//!   endpoints), 20 Nodes, BgpConf `default` and a BgpPeer; times `announce::plan` for one node,
-//!   which must announce all 10 000 addresses.
+//!   endpoints), its own Node, BgpConf `default` and a BgpPeer, fed one object at a time
+//!   through the speaker source's trackers (which keep only `LbService` / `SliceNodes`
+//!   projections); times `announce::plan_projected` for the node on that snapshot, which must
+//!   announce all 10 000 addresses.
 //!
-//! Each role runs in its own process so its peak RSS (`VmHWM`) is its own. The process holds the
-//! objects as the Kubernetes source does: the stores, the published snapshot and the copy the
-//! role plans from (three copies), with `managedFields` already dropped.
+//! Each role runs in its own process so its peak RSS (`VmHWM`) is its own. The controller holds
+//! the objects as its source does: the source's snapshot and the copy it plans
+//! from (two copies: the source's snapshot and the copy it plans from), with `managedFields`
+//! already dropped. The speaker plans from the source's snapshot itself (one copy).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,12 +29,17 @@
 )]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
+use kube::runtime::watcher::Event;
+use porter_kube::Kinds;
 use porter_kube::controller::{Changes, changes};
 use porter_kube::merge;
+use porter_kube::source::{Trackers, Update};
 use porter_model::assign::{self, Outcome};
+use porter_model::projection::{LbService, SliceNodes};
 use porter_model::{ObjectKey, Snapshot, announce};
 use serde_json::{Value, json};
 
@@ -192,13 +200,12 @@ fn run_controller() {
     apply_writes(&mut snapshot, &first);
     drop((plan, first));
 
-    // a restarted controller: the stores, the published snapshot and the copy it plans from
+    // a restarted controller: the source's snapshot and the copy it plans from (`snapshot`)
     let (_, one_copy) = rss();
-    let stores = snapshot.clone();
-    let published = snapshot.clone();
-    let (_, three_copies) = rss();
+    let source = snapshot.clone();
+    let (_, two_copies) = rss();
     println!(
-        "controller: objects held: {one_copy:.1} MiB with one copy, {three_copies:.1} MiB with three"
+        "controller: objects held: {one_copy:.1} MiB with one copy, {two_copies:.1} MiB with two"
     );
     let t = Instant::now();
     let plan = assign::plan(&snapshot);
@@ -216,51 +223,64 @@ fn run_controller() {
     );
     let (peak, current) = rss();
     println!("controller: peak RSS {peak:.1} MiB (now {current:.1} MiB)");
-    drop((stores, published));
+    drop(source);
 }
 
 fn run_speaker() {
-    let mut s = Snapshot::default();
-    let mut ips = Vec::with_capacity(SERVICES);
+    // The speaker's source: whole objects arrive one at a time from the watches and only
+    // their projections (`Keep`) are applied to the one snapshot, as `SpeakerSource` does.
+    let mut trackers: Trackers<Arc<LbService>, Arc<SliceNodes>> = Trackers::new(Kinds::SPEAKER);
+    let mut live = Snapshot::default();
+    trackers.apply(&mut live, Update::Eip(Ok(Event::Init)));
+    for i in 0..POOLS {
+        trackers.apply(&mut live, Update::Eip(Ok(Event::InitApply(from(eip(i))))));
+    }
+    trackers.apply(&mut live, Update::Eip(Ok(Event::InitDone)));
     // the addresses the controller assigned: pool i%50, first free address of its /24
     let mut next = [0usize; POOLS];
+    trackers.apply(&mut live, Update::Service(Ok(Event::Init)));
+    trackers.apply(&mut live, Update::EndpointSlice(Ok(Event::Init)));
     for i in 0..SERVICES {
         let p = i % POOLS;
         let ip = format!("10.{}.{}.{}", 100 + p / 250, p % 250, next[p]);
         next[p] += 1;
-        ips.push(ip);
+        trackers.apply(
+            &mut live,
+            Update::Service(Ok(Event::InitApply(from(service(i, Some(&ip)))))),
+        );
+        trackers.apply(
+            &mut live,
+            Update::EndpointSlice(Ok(Event::InitApply(from(endpoint_slice(i))))),
+        );
     }
-    for i in 0..POOLS {
-        s.eips.insert(format!("pool-{i:02}"), from(eip(i)));
-    }
-    for (i, ip) in ips.iter().enumerate() {
-        let svc: k8s_openapi::api::core::v1::Service = from(service(i, Some(ip)));
-        s.services
-            .insert(ObjectKey::of(&svc.metadata).unwrap(), svc);
-        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = from(endpoint_slice(i));
-        s.endpoint_slices
-            .insert(ObjectKey::of(&slice.metadata).unwrap(), slice);
-    }
+    trackers.apply(&mut live, Update::Service(Ok(Event::InitDone)));
+    trackers.apply(&mut live, Update::EndpointSlice(Ok(Event::InitDone)));
     // the speaker watches only its own Node
-    s.nodes.insert("node-00".into(), from(node(0)));
-    s.bgp_confs.insert(
-        "default".into(),
-        from(json!({"metadata": {"name": "default"}, "spec": {"as": 64513, "listenPort": -1}})),
+    trackers.apply(&mut live, Update::Node(Ok(Event::Init)));
+    trackers.apply(&mut live, Update::Node(Ok(Event::InitApply(from(node(0))))));
+    trackers.apply(&mut live, Update::Node(Ok(Event::InitDone)));
+    trackers.apply(&mut live, Update::BgpConf(Ok(Event::Init)));
+    trackers.apply(
+        &mut live,
+        Update::BgpConf(Ok(Event::InitApply(from(
+            json!({"metadata": {"name": "default"}, "spec": {"as": 64513, "listenPort": -1}}),
+        )))),
     );
-    s.bgp_peers.insert(
-        "tor".into(),
-        from(json!({"metadata": {"name": "tor"},
-            "spec": {"conf": {"neighborAddress": "192.168.0.1", "peerAs": 64512}}})),
+    trackers.apply(&mut live, Update::BgpConf(Ok(Event::InitDone)));
+    trackers.apply(&mut live, Update::BgpPeer(Ok(Event::Init)));
+    trackers.apply(
+        &mut live,
+        Update::BgpPeer(Ok(Event::InitApply(from(
+            json!({"metadata": {"name": "tor"},
+        "spec": {"conf": {"neighborAddress": "192.168.0.1", "peerAs": 64512}}}),
+        )))),
     );
-    let (_, one_copy) = rss();
-    let stores = s.clone();
-    let published = s.clone();
-    let (_, three_copies) = rss();
-    println!(
-        "speaker: objects held: {one_copy:.1} MiB with one copy, {three_copies:.1} MiB with three"
-    );
+    trackers.apply(&mut live, Update::BgpPeer(Ok(Event::InitDone)));
+    assert!(trackers.synced());
+    let (_, held) = rss();
+    println!("speaker: objects held: {held:.1} MiB");
     let t = Instant::now();
-    let plan = announce::plan(&s, "node-00");
+    let plan = announce::plan_projected(&live, "node-00", &announce::Options::default());
     let plan_time = t.elapsed();
     assert_eq!(plan.prefixes.len(), SERVICES, "{:?}", plan.problems);
     println!(
@@ -268,13 +288,13 @@ fn run_speaker() {
         ms(plan_time)
     );
     let t = Instant::now();
-    let again = announce::plan(&s, "node-00");
+    let again = announce::plan_projected(&live, "node-00", &announce::Options::default());
     let replan = t.elapsed();
     assert_eq!(again, plan);
     println!("speaker: re-plan on an unchanged snapshot: {}", ms(replan));
     let (peak, current) = rss();
     println!("speaker: peak RSS {peak:.1} MiB (now {current:.1} MiB)");
-    drop((stores, published));
+    drop((live, again, plan));
 }
 
 fn main() {

@@ -867,7 +867,8 @@ pub async fn run_controller(
         if !have_snapshot || !*leader.borrow() {
             continue;
         }
-        let mut snapshot = snapshots.borrow_and_update().clone();
+        // A copy: `overlay` adds what this controller wrote and the watches have not shown yet.
+        let mut snapshot = Snapshot::clone(&snapshots.borrow_and_update());
         memory.overlay(&mut snapshot);
         let plan = assign::plan(&snapshot);
         let changes = changes(&snapshot, &plan, &memory.reported, Timestamp::now());

@@ -32,7 +32,7 @@ pub mod source;
 pub mod speaker_status;
 
 pub use error::Error;
-pub use source::{Kinds, KubeSource, SourceConfig};
+pub use source::{Kinds, KubeSource, SourceConfig, SpeakerSource};
 
 /// A client from the kubeconfig (`$KUBECONFIG`, `~/.kube/config`) or, inside a Pod, from the
 /// service account.

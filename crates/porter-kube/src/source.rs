@@ -1,26 +1,31 @@
 //! The Kubernetes API as a source of [`Snapshot`]s.
 //!
 //! [`KubeSource`] runs one watcher per kind Porter reads (Eip, BgpConf, BgpPeer, Service,
-//! EndpointSlice, Node, Namespace), keeps each kind's objects in a [`Store`], and publishes a
-//! whole [`Snapshot`] on a `tokio::sync::watch` channel whenever something changed (after a
-//! short debounce, so a burst of events gives one snapshot).
+//! EndpointSlice, Node, Namespace) and applies their events to one [`Snapshot`], the value of a
+//! `tokio::sync::watch` channel: receivers are notified whenever something changed (after a
+//! short debounce, so a burst of events gives one notification) and read the snapshot in
+//! place. There is a single copy of the objects: a receiver borrows it for as long as it plans
+//! (the watches' updates wait meanwhile) or clones it if it needs its own.
 //!
 //! Three rules make the snapshots safe to plan from:
 //!
 //! * **Nothing is published before every watcher finished its initial list.** A controller
 //!   planning from a partial view would see Services without the pools their addresses came
 //!   from, or pools without the Services holding addresses, and could hand a held address to
-//!   someone else. The receiver's initial value (an empty snapshot) is never meant to be used:
-//!   wait for the first `changed()`.
+//!   someone else. Until the first notification the channel's value is a partial view (the
+//!   lists are applied to it as they arrive): wait for the first `changed()` before reading.
 //! * **A relist replaces a kind atomically.** After a `410 Gone` (or any restart of a watch),
-//!   the watcher lists again; the listed objects are buffered and swapped in on `InitDone`,
-//!   so a snapshot never shows half a relist.
+//!   the watcher lists again; the listed objects are buffered ([`Tracker`]) and swapped in on
+//!   `InitDone`, so a snapshot never shows half a relist.
 //! * **An unreachable API keeps the last snapshot.** Watch errors are retried with
-//!   [`WatchStreamExt::default_backoff`]; the stores are left as they were, so a speaker keeps
+//!   [`WatchStreamExt::default_backoff`]; the snapshot is left as it was, so a speaker keeps
 //!   announcing what it announced (no mass withdraw because the API server restarts).
 //!
 //! Each role watches only the kinds its plan reads ([`Kinds::CONTROLLER`], [`Kinds::SPEAKER`]),
-//! so its RBAC needs nothing more (`deploy/porter.yaml`).
+//! so its RBAC needs nothing more (`deploy/porter.yaml`), and keeps only what it reads of
+//! them ([`Keep`]): the controller whole Services and EndpointSlices, the speaker their
+//! [`LbService`] and [`SliceNodes`] projections ([`SpeakerSource`]), a few hundred bytes
+//! instead of kilobytes each.
 //!
 //! ## Secrets
 //!
@@ -36,6 +41,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll};
@@ -47,6 +54,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as make_watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use porter_api::{BgpConf, BgpPeer, Eip};
+use porter_model::projection::{LbService, SliceNodes};
 use porter_model::{ObjectKey, Snapshot};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -166,95 +174,153 @@ impl SourceConfig {
     }
 }
 
-/// Watches the API and publishes snapshots; stops when dropped.
+/// How a source keeps a watched object of kind `K`: whole (`K` itself), or only what its
+/// role reads (a projection such as [`LbService`]), so a role's memory follows what it uses.
+pub trait Keep<K>: Clone + PartialEq + Sized {
+    /// What to keep of `obj`; `None` when nothing of it matters to the role (a Service that
+    /// is not Porter's): the object is then not held, and its changes publish nothing.
+    fn keep(obj: K) -> Option<Self>;
+}
+
+impl<K: Clone + PartialEq> Keep<K> for K {
+    fn keep(obj: K) -> Option<K> {
+        Some(obj)
+    }
+}
+
+impl Keep<Service> for Arc<LbService> {
+    fn keep(obj: Service) -> Option<Self> {
+        LbService::of(&obj).map(Arc::new)
+    }
+}
+
+impl Keep<EndpointSlice> for Arc<SliceNodes> {
+    fn keep(obj: EndpointSlice) -> Option<Self> {
+        SliceNodes::of(&obj).map(Arc::new)
+    }
+}
+
+/// Watches the API and publishes snapshots; stops when dropped. `S` and `E` are what it keeps
+/// of Services and EndpointSlices ([`Keep`]).
 #[derive(Debug)]
-pub struct KubeSource {
-    rx: watch::Receiver<Snapshot>,
+pub struct KubeSource<S = Service, E = EndpointSlice> {
+    rx: watch::Receiver<Snapshot<S, E>>,
     task: JoinHandle<()>,
 }
 
+/// The speaker's source: Services and EndpointSlices reduced to what announcing reads
+/// (`porter_model::SpeakerSnapshot`).
+pub type SpeakerSource = KubeSource<Arc<LbService>, Arc<SliceNodes>>;
+
 impl KubeSource {
-    /// Starts the watchers. The first snapshot is published once every initial list is done.
+    /// Starts the watchers, keeping whole objects. The first snapshot is published once
+    /// every initial list is done.
     pub fn start(client: Client, config: SourceConfig) -> Self {
+        Self::start_keeping(client, config)
+    }
+}
+
+impl<S, E> KubeSource<S, E>
+where
+    S: Keep<Service> + Send + Sync + 'static,
+    E: Keep<EndpointSlice> + Send + Sync + 'static,
+{
+    /// Starts the watchers, keeping `S` of each Service and `E` of each EndpointSlice. The
+    /// first snapshot is published once every initial list is done.
+    pub fn start_keeping(client: Client, config: SourceConfig) -> Self {
         let (tx, rx) = watch::channel(Snapshot::default());
         let task = tokio::spawn(run(client, config, tx));
         Self { rx, task }
     }
 
-    /// A receiver of the snapshots. Its current value is the empty snapshot until the first
-    /// publish, and is marked as seen: wait for `changed()` before reading it.
-    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+    /// A receiver of the snapshots. Wait for `changed()` before reading it: until the first
+    /// notification the value may be a partial view (initial lists still running). Borrow it
+    /// only while planning: the watches cannot apply events while it is borrowed.
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot<S, E>> {
         self.rx.clone()
     }
 }
 
-impl Drop for KubeSource {
+impl<S, E> Drop for KubeSource<S, E> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-/// One kind's objects, with the relist buffer.
+/// Follows one kind's watch events into that kind's map of a [`Snapshot`] (what is kept of
+/// each object, `V`): buffers a relist to swap it in whole, and knows whether the first list
+/// is done.
 #[derive(Debug)]
-pub struct Store<Key, K> {
-    live: BTreeMap<Key, K>,
-    relist: Option<BTreeMap<Key, K>>,
+pub struct Tracker<Key, K, V = K> {
+    /// The objects of a list in progress, in arrival order. A list, not a map: the map is
+    /// built in one go at the end, which packs its nodes (a map grown one sorted insert at
+    /// a time keeps its nodes half empty: a fifth of a speaker's memory at 10k Services).
+    relist: Option<Vec<(Key, V)>>,
     synced: bool,
     key: fn(&K) -> Option<Key>,
+    kind: PhantomData<fn(K)>,
 }
 
-impl<Key: Ord + Clone, K: Clone + PartialEq> Store<Key, K> {
-    /// An empty, not yet synced store keyed by `key` (objects without a key are ignored).
+impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
+    /// A tracker of a kind not yet listed, keyed by `key` (objects without a key are ignored).
     pub fn new(key: fn(&K) -> Option<Key>) -> Self {
         Self {
-            live: BTreeMap::new(),
             relist: None,
             synced: false,
             key,
+            kind: PhantomData,
         }
     }
 
-    /// Applies one watcher event; true when the live contents changed.
-    pub fn apply(&mut self, event: Event<K>) -> bool {
+    /// Applies one watcher event to `live`; true when `live` changed.
+    pub fn apply(&mut self, live: &mut BTreeMap<Key, V>, event: Event<K>) -> bool {
         match event {
             Event::Init => {
-                self.relist = Some(BTreeMap::new());
+                self.relist = Some(Vec::new());
                 false
             }
             Event::InitApply(obj) => {
-                if let (Some(buf), Some(key)) = (self.relist.as_mut(), (self.key)(&obj)) {
-                    buf.insert(key, obj);
+                if let (Some(buf), Some(key)) = (self.relist.as_mut(), (self.key)(&obj))
+                    && let Some(kept) = V::keep(obj)
+                {
+                    buf.push((key, kept));
                 }
                 false
             }
             Event::InitDone => {
-                let listed = self.relist.take().unwrap_or_default();
+                // On a duplicate key (never sent by an API server) the last one wins.
+                let listed: BTreeMap<Key, V> =
+                    self.relist.take().unwrap_or_default().into_iter().collect();
                 let first = !self.synced;
                 self.synced = true;
-                let changed = listed != self.live;
-                self.live = listed;
+                let changed = listed != *live;
+                *live = listed;
                 changed || first
             }
             Event::Apply(obj) => {
                 let Some(key) = (self.key)(&obj) else {
                     return false;
                 };
-                if self.live.get(&key) == Some(&obj) {
+                let Some(kept) = V::keep(obj) else {
+                    // Nothing of it matters (any more): forget what was kept.
+                    return live.remove(&key).is_some();
+                };
+                if live.get(&key) == Some(&kept) {
                     return false;
                 }
-                self.live.insert(key, obj);
+                live.insert(key, kept);
                 true
             }
             Event::Delete(obj) => {
                 let Some(key) = (self.key)(&obj) else {
                     return false;
                 };
-                self.live.remove(&key).is_some()
+                live.remove(&key).is_some()
             }
         }
     }
 
-    /// A store for a kind that is not watched: empty and synced for good.
+    /// A tracker of a kind that is not watched: synced for good, its map stays empty.
     pub fn unwatched(key: fn(&K) -> Option<Key>) -> Self {
         Self {
             synced: true,
@@ -266,11 +332,6 @@ impl<Key: Ord + Clone, K: Clone + PartialEq> Store<Key, K> {
     pub fn synced(&self) -> bool {
         self.synced
     }
-
-    /// The objects.
-    pub fn objects(&self) -> &BTreeMap<Key, K> {
-        &self.live
-    }
 }
 
 fn name_of<K: ResourceExt>(obj: &K) -> Option<String> {
@@ -281,46 +342,47 @@ fn key_of<K: ResourceExt>(obj: &K) -> Option<ObjectKey> {
     ObjectKey::of(obj.meta())
 }
 
-/// Every store the snapshot is built from.
+/// A [`Tracker`] per kind a [`Snapshot`] holds; `S` and `E` are what is kept of each Service
+/// and EndpointSlice ([`Keep`]).
 #[derive(Debug)]
-pub struct Stores {
-    eips: Store<String, Eip>,
-    bgp_confs: Store<String, BgpConf>,
-    bgp_peers: Store<String, BgpPeer>,
-    services: Store<ObjectKey, Service>,
-    endpoint_slices: Store<ObjectKey, EndpointSlice>,
-    nodes: Store<String, Node>,
-    namespaces: Store<String, Namespace>,
+pub struct Trackers<S = Service, E = EndpointSlice> {
+    eips: Tracker<String, Eip>,
+    bgp_confs: Tracker<String, BgpConf>,
+    bgp_peers: Tracker<String, BgpPeer>,
+    services: Tracker<ObjectKey, Service, S>,
+    endpoint_slices: Tracker<ObjectKey, EndpointSlice, E>,
+    nodes: Tracker<String, Node>,
+    namespaces: Tracker<String, Namespace>,
 }
 
-impl Default for Stores {
-    /// Stores for every kind.
+impl<S: Keep<Service>, E: Keep<EndpointSlice>> Default for Trackers<S, E> {
+    /// Trackers for every kind.
     fn default() -> Self {
         Self::new(Kinds::ALL)
     }
 }
 
-impl Stores {
-    /// Stores for `kinds`; the others are empty and synced from the start.
+impl<S: Keep<Service>, E: Keep<EndpointSlice>> Trackers<S, E> {
+    /// Trackers for `kinds`; the others are synced from the start (their maps stay empty).
     pub fn new(kinds: Kinds) -> Self {
-        fn store<Key: Ord + Clone, K: Clone + PartialEq>(
+        fn tracker<Key: Ord + Clone, K, V: Keep<K>>(
             watched: bool,
             key: fn(&K) -> Option<Key>,
-        ) -> Store<Key, K> {
+        ) -> Tracker<Key, K, V> {
             if watched {
-                Store::new(key)
+                Tracker::new(key)
             } else {
-                Store::unwatched(key)
+                Tracker::unwatched(key)
             }
         }
         Self {
-            eips: store(kinds.eips, name_of),
-            bgp_confs: store(kinds.bgp_confs, name_of),
-            bgp_peers: store(kinds.bgp_peers, name_of),
-            services: store(kinds.services, key_of),
-            endpoint_slices: store(kinds.endpoint_slices, key_of),
-            nodes: store(kinds.nodes, name_of),
-            namespaces: store(kinds.namespaces, name_of),
+            eips: tracker(kinds.eips, name_of),
+            bgp_confs: tracker(kinds.bgp_confs, name_of),
+            bgp_peers: tracker(kinds.bgp_peers, name_of),
+            services: tracker(kinds.services, key_of),
+            endpoint_slices: tracker(kinds.endpoint_slices, key_of),
+            nodes: tracker(kinds.nodes, name_of),
+            namespaces: tracker(kinds.namespaces, name_of),
         }
     }
 }
@@ -348,31 +410,38 @@ pub enum Update {
     Namespace(watcher::Result<Event<Namespace>>),
 }
 
-impl Stores {
-    /// Applies one update; true when a store's contents changed. Errors are logged and leave
-    /// the stores as they are (the watcher retries on its own).
-    pub fn apply(&mut self, update: Update) -> bool {
-        fn go<Key: Ord + Clone, K: Clone + PartialEq>(
-            store: &mut Store<Key, K>,
+impl<S: Keep<Service>, E: Keep<EndpointSlice>> Trackers<S, E> {
+    /// Applies one update to `snapshot`; true when it changed. Errors are logged and leave
+    /// the snapshot as it is (the watcher retries on its own).
+    pub fn apply(&mut self, snapshot: &mut Snapshot<S, E>, update: Update) -> bool {
+        fn go<Key: Ord + Clone, K, V: Keep<K>>(
+            tracker: &mut Tracker<Key, K, V>,
+            live: &mut BTreeMap<Key, V>,
             kind: &str,
             item: watcher::Result<Event<K>>,
         ) -> bool {
             match item {
-                Ok(event) => store.apply(event),
+                Ok(event) => tracker.apply(live, event),
                 Err(error) => {
                     tracing::warn!(kind, error = %error, "watch failed; retrying, the last known objects stay in use");
                     false
                 }
             }
         }
+        let s = snapshot;
         match update {
-            Update::Eip(e) => go(&mut self.eips, "Eip", e),
-            Update::BgpConf(e) => go(&mut self.bgp_confs, "BgpConf", e),
-            Update::BgpPeer(e) => go(&mut self.bgp_peers, "BgpPeer", e),
-            Update::Service(e) => go(&mut self.services, "Service", e),
-            Update::EndpointSlice(e) => go(&mut self.endpoint_slices, "EndpointSlice", e),
-            Update::Node(e) => go(&mut self.nodes, "Node", e),
-            Update::Namespace(e) => go(&mut self.namespaces, "Namespace", e),
+            Update::Eip(e) => go(&mut self.eips, &mut s.eips, "Eip", e),
+            Update::BgpConf(e) => go(&mut self.bgp_confs, &mut s.bgp_confs, "BgpConf", e),
+            Update::BgpPeer(e) => go(&mut self.bgp_peers, &mut s.bgp_peers, "BgpPeer", e),
+            Update::Service(e) => go(&mut self.services, &mut s.services, "Service", e),
+            Update::EndpointSlice(e) => go(
+                &mut self.endpoint_slices,
+                &mut s.endpoint_slices,
+                "EndpointSlice",
+                e,
+            ),
+            Update::Node(e) => go(&mut self.nodes, &mut s.nodes, "Node", e),
+            Update::Namespace(e) => go(&mut self.namespaces, &mut s.namespaces, "Namespace", e),
         }
     }
 
@@ -385,22 +454,6 @@ impl Stores {
             && self.endpoint_slices.synced()
             && self.nodes.synced()
             && self.namespaces.synced()
-    }
-
-    /// The snapshot of everything held (Secrets are added by the caller, from its
-    /// [`SecretCache`]).
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            eips: self.eips.objects().clone(),
-            bgp_confs: self.bgp_confs.objects().clone(),
-            bgp_peers: self.bgp_peers.objects().clone(),
-            services: self.services.objects().clone(),
-            endpoint_slices: self.endpoint_slices.objects().clone(),
-            nodes: self.nodes.objects().clone(),
-            namespaces: self.namespaces.objects().clone(),
-            // Never watched: the ones BgpPeers reference come from a SecretCache.
-            secrets: BTreeMap::new(),
-        }
     }
 }
 
@@ -584,9 +637,13 @@ fn streams(client: &Client, config: &SourceConfig) -> SelectAll<BoxStream<'stati
     futures::stream::select_all(streams)
 }
 
-async fn run(client: Client, config: SourceConfig, tx: watch::Sender<Snapshot>) {
+async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
+    client: Client,
+    config: SourceConfig,
+    tx: watch::Sender<Snapshot<S, E>>,
+) {
     let mut updates = streams(&client, &config);
-    let mut stores = Stores::new(config.kinds);
+    let mut trackers = Trackers::<S, E>::new(config.kinds);
     let mut secrets = config.secret_refresh.map(|_| SecretCache::default());
     let mut refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
     let mut dirty = false;
@@ -598,10 +655,13 @@ async fn run(client: Client, config: SourceConfig, tx: watch::Sender<Snapshot>) 
         tokio::select! {
             update = updates.next() => {
                 let Some(update) = update else { return };
-                if stores.apply(update) {
-                    dirty = true;
-                }
-                if dirty && stores.synced() && publish_at.is_none() {
+                // Applied in place without notifying: receivers hear of it once synced and
+                // debounced, below.
+                tx.send_if_modified(|live| {
+                    dirty |= trackers.apply(live, update);
+                    false
+                });
+                if dirty && trackers.synced() && publish_at.is_none() {
                     publish_at = Some(Instant::now() + config.debounce);
                 }
             }
@@ -612,13 +672,19 @@ async fn run(client: Client, config: SourceConfig, tx: watch::Sender<Snapshot>) 
                     announced_sync = true;
                     tracing::info!("initial sync with the API server done");
                 }
-                let mut snapshot = stores.snapshot();
                 if let Some(cache) = secrets.as_mut() {
-                    let added = cache.want(referenced_secrets(snapshot.bgp_peers.values()));
+                    let refs = referenced_secrets(tx.borrow().bgp_peers.values());
+                    let added = cache.want(refs);
                     fetch_secrets(&client, cache, added).await;
-                    snapshot.secrets = cache.held().clone();
+                    let held = cache.held();
+                    tx.send_if_modified(|live| {
+                        if live.secrets != *held {
+                            live.secrets.clone_from(held);
+                        }
+                        false
+                    });
                 }
-                tx.send_replace(snapshot);
+                tx.send_modify(|_| {});
             }
             () = async { tokio::time::sleep_until(refresh.unwrap_or_else(Instant::now)).await }, if refresh.is_some() => {
                 refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
@@ -647,55 +713,103 @@ mod tests {
     }
 
     #[test]
-    fn store_is_synced_after_first_list_and_swaps_relists_atomically() {
-        let mut store: Store<ObjectKey, Service> = Store::new(key_of);
-        assert!(!store.synced());
-        store.apply(Event::Init);
-        store.apply(Event::InitApply(svc("a", "1")));
-        assert!(!store.synced());
-        assert!(store.objects().is_empty());
-        assert!(store.apply(Event::InitDone));
-        assert!(store.synced());
-        assert_eq!(store.objects().len(), 1);
+    fn a_tracker_is_synced_after_the_first_list_and_swaps_relists_atomically() {
+        let mut tracker: Tracker<ObjectKey, Service> = Tracker::new(key_of);
+        let mut live = BTreeMap::new();
+        let has = |live: &BTreeMap<ObjectKey, Service>, name: &str| {
+            live.contains_key(&ObjectKey::new("default", name))
+        };
+        assert!(!tracker.synced());
+        tracker.apply(&mut live, Event::Init);
+        tracker.apply(&mut live, Event::InitApply(svc("a", "1")));
+        assert!(!tracker.synced());
+        assert!(live.is_empty());
+        assert!(tracker.apply(&mut live, Event::InitDone));
+        assert!(tracker.synced());
+        assert_eq!(live.len(), 1);
 
         // a relist: the old contents stay until InitDone, then b replaces a
-        store.apply(Event::Init);
-        store.apply(Event::InitApply(svc("b", "2")));
-        assert_eq!(store.objects().len(), 1);
-        assert!(
-            store
-                .objects()
-                .contains_key(&ObjectKey::new("default", "a"))
-        );
-        assert!(store.apply(Event::InitDone));
-        assert!(
-            store
-                .objects()
-                .contains_key(&ObjectKey::new("default", "b"))
-        );
-        assert!(
-            !store
-                .objects()
-                .contains_key(&ObjectKey::new("default", "a"))
-        );
+        tracker.apply(&mut live, Event::Init);
+        tracker.apply(&mut live, Event::InitApply(svc("b", "2")));
+        assert_eq!(live.len(), 1);
+        assert!(has(&live, "a"));
+        assert!(tracker.apply(&mut live, Event::InitDone));
+        assert!(has(&live, "b"));
+        assert!(!has(&live, "a"));
 
         // the same relist again changes nothing
-        store.apply(Event::Init);
-        store.apply(Event::InitApply(svc("b", "2")));
-        assert!(!store.apply(Event::InitDone));
+        tracker.apply(&mut live, Event::Init);
+        tracker.apply(&mut live, Event::InitApply(svc("b", "2")));
+        assert!(!tracker.apply(&mut live, Event::InitDone));
 
-        assert!(!store.apply(Event::Apply(svc("b", "2"))));
-        assert!(store.apply(Event::Apply(svc("b", "3"))));
-        assert!(store.apply(Event::Delete(svc("b", "3"))));
-        assert!(!store.apply(Event::Delete(svc("b", "3"))));
+        assert!(!tracker.apply(&mut live, Event::Apply(svc("b", "2"))));
+        assert!(tracker.apply(&mut live, Event::Apply(svc("b", "3"))));
+        assert!(tracker.apply(&mut live, Event::Delete(svc("b", "3"))));
+        assert!(!tracker.apply(&mut live, Event::Delete(svc("b", "3"))));
+    }
+
+    /// A LoadBalancer Service opted in to Porter, holding `ip` when given.
+    fn lb(name: &str, rv: &str, ip: Option<&str>) -> Service {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "resourceVersion": rv,
+                "annotations": {"lb.kubesphere.io/v1alpha1": "porter"}},
+            "spec": {"type": "LoadBalancer"},
+            "status": {"loadBalancer": {"ingress": ip.map(|ip| vec![serde_json::json!({"ip": ip})])}}
+        }))
+        .unwrap()
     }
 
     #[test]
-    fn stores_are_synced_only_when_every_kind_is() {
-        let mut stores = Stores::default();
-        stores.apply(Update::Eip(Ok(Event::Init)));
-        stores.apply(Update::Eip(Ok(Event::InitDone)));
-        assert!(!stores.synced());
+    fn a_projecting_tracker_keeps_only_what_announcing_reads() {
+        let mut tracker: Tracker<ObjectKey, Service, Arc<LbService>> = Tracker::new(key_of);
+        let mut live = BTreeMap::new();
+        let key = ObjectKey::new("default", "web");
+        tracker.apply(&mut live, Event::Init);
+        tracker.apply(
+            &mut live,
+            Event::InitApply(lb("web", "1", Some("203.0.113.10"))),
+        );
+        tracker.apply(&mut live, Event::InitApply(svc("plain", "1")));
+        tracker.apply(&mut live, Event::InitApply(lb("waiting", "1", None)));
+        assert!(tracker.apply(&mut live, Event::InitDone));
+        // neither a Service that is not Porter's nor one without an address is held
+        assert_eq!(live.keys().collect::<Vec<_>>(), vec![&key]);
+        assert_eq!(
+            &*live[&key].ingress,
+            &["203.0.113.10".parse::<std::net::IpAddr>().unwrap()]
+        );
+
+        // a change of nothing announcing reads (here the resourceVersion) changes nothing,
+        // so a speaker is not woken up by every status write of every Service
+        assert!(!tracker.apply(
+            &mut live,
+            Event::Apply(lb("web", "2", Some("203.0.113.10")))
+        ));
+        assert!(!tracker.apply(&mut live, Event::Apply(svc("plain", "2"))));
+        // the address moves: changed
+        assert!(tracker.apply(
+            &mut live,
+            Event::Apply(lb("web", "3", Some("203.0.113.11")))
+        ));
+        // the Service opts out: forgotten
+        assert!(tracker.apply(&mut live, Event::Apply(svc("web", "4"))));
+        assert!(live.is_empty());
+        // the one without an address gets one: held from now on
+        assert!(tracker.apply(
+            &mut live,
+            Event::Apply(lb("waiting", "2", Some("203.0.113.12")))
+        ));
+        assert!(tracker.apply(&mut live, Event::Delete(lb("waiting", "2", None))));
+        assert!(live.is_empty());
+    }
+
+    #[test]
+    fn trackers_are_synced_only_when_every_kind_is() {
+        let mut trackers: Trackers = Trackers::default();
+        let mut snapshot = Snapshot::default();
+        trackers.apply(&mut snapshot, Update::Eip(Ok(Event::Init)));
+        trackers.apply(&mut snapshot, Update::Eip(Ok(Event::InitDone)));
+        assert!(!trackers.synced());
         for update in [
             Update::BgpConf(Ok(Event::InitDone)),
             Update::BgpPeer(Ok(Event::InitDone)),
@@ -703,11 +817,11 @@ mod tests {
             Update::EndpointSlice(Ok(Event::InitDone)),
             Update::Node(Ok(Event::InitDone)),
         ] {
-            stores.apply(update);
-            assert!(!stores.synced());
+            trackers.apply(&mut snapshot, update);
+            assert!(!trackers.synced());
         }
-        stores.apply(Update::Namespace(Ok(Event::InitDone)));
-        assert!(stores.synced());
+        trackers.apply(&mut snapshot, Update::Namespace(Ok(Event::InitDone)));
+        assert!(trackers.synced());
     }
 
     fn peer(namespace: &str, name: &str) -> BgpPeer {

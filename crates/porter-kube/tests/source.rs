@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use porter_fake_api::FakeApiServer;
-use porter_kube::{KubeSource, SourceConfig};
-use porter_model::{ObjectKey, Snapshot};
+use porter_kube::{KubeSource, SourceConfig, SpeakerSource};
+use porter_model::{ObjectKey, Snapshot, announce};
 use tokio::sync::watch;
 
 fn seed(server: &FakeApiServer) {
@@ -39,7 +39,7 @@ fn complete(s: &Snapshot) -> bool {
         && s.namespaces.contains_key("default")
 }
 
-async fn next(rx: &mut watch::Receiver<Snapshot>) -> Snapshot {
+async fn next<S: Clone, E: Clone>(rx: &mut watch::Receiver<Snapshot<S, E>>) -> Snapshot<S, E> {
     tokio::time::timeout(Duration::from_secs(10), rx.changed())
         .await
         .expect("a snapshot within 10 s")
@@ -48,7 +48,11 @@ async fn next(rx: &mut watch::Receiver<Snapshot>) -> Snapshot {
 }
 
 /// Waits until the published snapshot satisfies `f`.
-async fn until(rx: &mut watch::Receiver<Snapshot>, what: &str, f: impl Fn(&Snapshot) -> bool) {
+async fn until<S, E>(
+    rx: &mut watch::Receiver<Snapshot<S, E>>,
+    what: &str,
+    f: impl Fn(&Snapshot<S, E>) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         if f(&rx.borrow_and_update()) {
@@ -347,6 +351,49 @@ async fn a_missing_secret_is_picked_up_by_the_refresh() {
     server.insert(secret("bgp-c", "sea")).unwrap();
     until(&mut rx, "the Secret created after the peer", |s| {
         password(s, "bgp-c").as_deref() == Some("sea")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_speaker_source_keeps_projections_and_plans_as_from_whole_objects() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    server
+        .insert(service_holding("held", "pool", "203.0.113.11"))
+        .unwrap();
+    server.insert(endpoint_slice("held")).unwrap();
+    let config = speaker_config(Duration::from_secs(3600));
+    let whole = KubeSource::start(server.client(), config.clone());
+    let speaker = SpeakerSource::start_keeping(server.client(), config);
+    let whole = next(&mut whole.subscribe()).await;
+    let mut rx = speaker.subscribe();
+    let projected = next(&mut rx).await;
+    // "web" has no address yet: nothing of it is kept
+    assert_eq!(
+        projected.services.keys().collect::<Vec<_>>(),
+        [&ObjectKey::new("default", "held")]
+    );
+    let options = announce::Options::default();
+    let plan = announce::plan_projected(&projected, "n1", &options);
+    assert_eq!(plan, announce::plan_with(&whole, "n1", &options));
+    assert_eq!(
+        plan.prefixes
+            .keys()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["203.0.113.11"]
+    );
+
+    // the controller gives "web" an address: the speaker hears of it
+    server
+        .update("services", Some("default"), "web", |s| {
+            s["status"] =
+                serde_json::json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}});
+        })
+        .unwrap();
+    until(&mut rx, "web's address", |s| {
+        announce::plan_projected(s, "n1", &options).prefixes.len() == 2
     })
     .await;
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use porter_kube::speaker_status::{SpeakerStatusConfig, run_speaker_status};
-use porter_kube::{KubeSource, SourceConfig};
-use porter_model::Snapshot;
+use porter_kube::{SourceConfig, SpeakerSource};
+use porter_model::SpeakerSnapshot;
 use porter_model::announce::{self, SpeakerPlan};
 use porter_speaker::{PeerManager, StatusBoard};
 use tokio::sync::watch;
@@ -18,22 +18,24 @@ enum Source {
     Dir(Watcher),
     /// The Kubernetes API; the source stays alive as long as this does.
     Kube {
-        _source: KubeSource,
-        rx: watch::Receiver<Snapshot>,
+        _source: SpeakerSource,
+        rx: watch::Receiver<SpeakerSnapshot>,
     },
 }
 
 impl Source {
-    /// The next snapshot. While the API is unreachable the last one stays in force (this
-    /// waits), so the node keeps announcing what it announced.
-    async fn next(&mut self) -> Snapshot {
+    /// `node`'s plan from the next snapshot. While the API is unreachable the last one stays
+    /// in force (this waits), so the node keeps announcing what it announced.
+    async fn next_plan(&mut self, node: &str, options: &announce::Options) -> SpeakerPlan {
         match self {
-            Source::Dir(watcher) => watcher.next().await,
+            Source::Dir(watcher) => announce::plan_with(&watcher.next().await, node, options),
             Source::Kube { rx, .. } => {
                 if rx.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
-                rx.borrow_and_update().clone()
+                // Planned from the source's own snapshot, not a copy (the watches wait the
+                // few milliseconds this takes).
+                announce::plan_projected(&rx.borrow_and_update(), node, options)
             }
         }
     }
@@ -65,7 +67,7 @@ pub(crate) async fn run(
         }
         None => {
             let client = porter_kube::client().await?;
-            let kube = KubeSource::start(client.clone(), SourceConfig::speaker(&node));
+            let kube = SpeakerSource::start_keeping(client.clone(), SourceConfig::speaker(&node));
             let rx = kube.subscribe();
             status_task = Some(tokio::spawn(run_speaker_status(
                 client,
@@ -77,7 +79,7 @@ pub(crate) async fn run(
             Source::Kube { _source: kube, rx }
         }
     };
-    let first = announce::plan_with(&source.next().await, &node, &options);
+    let first = source.next_plan(&node, &options).await;
     log_plan(None, &first);
     problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
@@ -89,8 +91,7 @@ pub(crate) async fn run(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            snapshot = source.next() => {
-                let plan = announce::plan_with(&snapshot, &node, &options);
+            plan = source.next_plan(&node, &options) => {
                 problems_tx.send_if_modified(|current| {
                     if *current == plan.problems { return false; }
                     current.clone_from(&plan.problems);
