@@ -45,6 +45,12 @@ pub struct BgpConfSpec {
     /// BGP identifier (an IPv4 address). When empty each speaker uses its node's first InternalIP. Setting it
     /// gives every node the same identifier, as in OpenELB; leave it empty with more than one speaker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        // As `validate()`: empty means unset, and 0.0.0.0 is not a BGP identifier.
+        "rule": "self.trim() == '' || (isIP(self.trim()) && ip(self.trim()).family() == 4 && !ip(self.trim()).isUnspecified())",
+        "message": "spec.routerId must be a non-zero IPv4 address"
+    }]))]
     pub router_id: Option<String>,
 
     /// TCP port the speakers accept BGP sessions on: 0 or unset = 179, -1 = do not listen (only dial out).

@@ -91,6 +91,13 @@ pub struct PeerConf {
 
     /// IPv4 or IPv6 address of the neighbor. Required: it identifies the neighbor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        // As `validate()`: surrounding whitespace is ignored. Kubernetes' isIP also refuses IPv4-mapped IPv6
+        // (`::ffff:1.2.3.4`), which the controller would read as an IPv6 neighbor (tests/suite/cel_rules.rs).
+        "rule": "isIP(self.trim())",
+        "message": "spec.conf.neighborAddress must be an IP address"
+    }]))]
     pub neighbor_address: Option<String>,
 
     /// AS number of the neighbor (1-4294967295). Required.
@@ -234,6 +241,13 @@ pub struct Transport {
     /// Porter addition; OpenELB ignores it. Source address of the session (an address of the node, of the
     /// same family as `conf.neighborAddress`). Unset = chosen by the kernel's route to the neighbor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        // As `validate()`: empty means unset. The family check against neighborAddress stays in the
+        // controller (a rule on `spec` would have to repeat both fields' parsing).
+        "rule": "self.trim() == '' || isIP(self.trim())",
+        "message": "spec.transport.localAddress must be an IP address"
+    }]))]
     pub local_address: Option<String>,
     /// Porter addition; OpenELB ignores it. GTSM (RFC 5082) for a directly connected neighbor: send with IP
     /// TTL 255 and drop packets that arrive with a lower TTL, so only the neighbor itself can reach the

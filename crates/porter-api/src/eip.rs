@@ -11,6 +11,32 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// CEL rule for `spec.address` (Kubernetes 1.31+: IP/CIDR and extended-strings libraries): the syntax
+/// `IpRange::parse` accepts, checked at admission so a typo is refused by `kubectl apply` instead of showing up
+/// later as an invalid pool. It mirrors the parser (whitespace around the address and around `-` is ignored,
+/// a CIDR must not have host bits set, the two ends of a range must be of one family) with these differences,
+/// pinned by `tests/suite/cel_rules.rs`:
+///
+/// - `first <= last` of a range is not checked: CEL has no ordering of IP addresses. The controller reports a
+///   reversed range in the Eip's status.
+/// - Kubernetes' `isIP`/`isCIDR` refuse IPv4-mapped IPv6 (`::ffff:1.2.3.4`) and a prefix length with a leading
+///   zero (`/024`, Go's `netip.ParsePrefix`), which the parser accepts. Neither is plausible in an OpenELB pool:
+///   OpenELB read a mapped address as IPv4 (Porter as IPv6, so such a pool changed meaning anyway), and `/024`
+///   is a slip of the keyboard. Zones (`fe80::1%eth0`) are refused by both, and were by OpenELB.
+///
+/// An Eip stored before the rule existed (an OpenELB `10.0.0.5/24`) stays updatable: the address never
+/// changes, and validation ratcheting (on by default since Kubernetes 1.30) skips unchanged fields.
+///
+/// `maxLength: 100` bounds the string for the API server's cost estimate; the longest valid address (a range
+/// of two IPv6 addresses in their longest spelling, without spaces) has 91 characters.
+const ADDRESS_RULE: &str = concat!(
+    "isIP(self.trim())",
+    " || (isCIDR(self.trim()) && cidr(self.trim()) == cidr(self.trim()).masked())",
+    " || (self.split('-').size() == 2",
+    " && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim())",
+    " && ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family())"
+);
+
 /// Desired state of an Eip: which addresses the pool holds, how they are announced and who may use them.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
@@ -39,9 +65,13 @@ pub struct EipSpec {
     /// network and broadcast addresses are part of the pool) or an inclusive range `first-last`
     /// (`192.168.0.91-192.168.0.100`). IPv4 or IPv6. It cannot be changed after creation, as in OpenELB.
     /// Porter rejects a CIDR with host bits set (`10.0.0.5/24`), which OpenELB silently normalised.
+    #[schemars(length(max = 100))]
     #[schemars(extend("x-kubernetes-validations" = [{
         "rule": "self == oldSelf",
         "message": "the address field is not allowed to be modified"
+    }, {
+        "rule": ADDRESS_RULE,
+        "message": "spec.address must be an IP, a CIDR without host bits set or a range first-last of one family"
     }]))]
     pub address: String,
 

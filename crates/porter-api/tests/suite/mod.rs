@@ -1,3 +1,4 @@
+mod cel_rules;
 mod compat;
 mod crd;
 mod unsupported;
