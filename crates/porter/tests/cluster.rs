@@ -1,0 +1,410 @@
+//! `porter controller` and `porter speaker` as a cluster runs them: the binaries, configured by
+//! nothing but a kubeconfig (`KUBECONFIG`, as `kubectl` is), against the fake API server
+//! (`porter-fake-api`: list/watch, status subresource, finalizers, leases, served over HTTP on
+//! loopback), with a real BGP router, gobgpd, in a network namespace the test creates and
+//! reaches over a veth pair (`10.97.77.1` here, `10.97.77.2` the router; GoBGP refuses
+//! loopback next hops, so the router cannot simply listen on loopback).
+//!
+//! One scenario, end to end: a Service that opts in gets an address from the Eip (controller:
+//! status, finalizer, Lease), the speaker announces it to gobgpd (the route is in gobgpd's RIB
+//! with the node's address as next hop), the speaker reports its session in the BgpPeer's
+//! status and the controller the Service's `Announced` condition; deleting the Service
+//! releases the address through the finalizer and withdraws the route; SIGTERM stops both
+//! binaries cleanly.
+//!
+//! Needs root (the namespace) and `gobgpd`/`gobgp` (`scripts/deps.sh` installs them): without
+//! them the test is skipped with a message, but fails under CI (`CI` set), which has both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use porter_fake_api::FakeApiServer;
+use serde_json::{Value, json};
+
+const EIP: &str = "203.0.113.10";
+/// The node's end of the veth pair (the speaker runs in the test's own namespace).
+const NODE_IP: &str = "10.97.77.1";
+/// The router's end, in the namespace [`RouterNs`] creates.
+const ROUTER_IP: &str = "10.97.77.2";
+const ROUTER_AS: u32 = 64512;
+const NODE_AS: u32 = 64513;
+
+/// A child process that gets SIGTERM (then SIGKILL) when dropped, with its output in a file.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, dir: &Path, cmd: &mut Command) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self { name, child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (SIGKILL after 10 s).
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+/// The router's network namespace and the veth pair to it; both are gone when this is dropped.
+struct RouterNs {
+    name: String,
+}
+
+impl RouterNs {
+    fn create() -> Self {
+        let ns = Self {
+            name: format!("porter-ct-{}", std::process::id()),
+        };
+        let host_end = format!("pct{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &ns.name]);
+        ip(&[
+            "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
+        ]);
+        ip(&["addr", "add", &format!("{NODE_IP}/30"), "dev", &host_end]);
+        ip(&["link", "set", &host_end, "up"]);
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{ROUTER_IP}/30"),
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &ns.name, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `program` to be run inside the namespace.
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+}
+
+impl Drop for RouterNs {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it the host's.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// gobgpd in the router namespace on `ROUTER_IP`:179 (passive: Porter dials).
+fn start_gobgpd(dir: &Path, ns: &RouterNs) -> Proc {
+    let conf = dir.join("gobgpd.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"[global.config]
+  as = {ROUTER_AS}
+  router-id = "{ROUTER_IP}"
+  local-address-list = ["{ROUTER_IP}"]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{NODE_IP}"
+    peer-as = {NODE_AS}
+  [neighbors.transport.config]
+    passive-mode = true
+"#
+        ),
+    )
+    .unwrap();
+    Proc::spawn(
+        "gobgpd",
+        dir,
+        ns.command("gobgpd")
+            .arg("-f")
+            .arg(&conf)
+            .args(["-p", "--pprof-disable"]),
+    )
+}
+
+/// gobgpd's RIB entry for the EIP (empty when it has none).
+fn gobgp_route(ns: &RouterNs) -> String {
+    let out = ns
+        .command("gobgp")
+        .args(["global", "rib", &format!("{EIP}/32")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains(&format!("{EIP}/32")) {
+        text.into_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds.
+fn eventually<T>(
+    secs: u64,
+    what: &str,
+    logs: impl Fn() -> String,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn kubeconfig(dir: &Path, server: &FakeApiServer) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: {}
+users:
+- name: porter
+  user: {{}}
+contexts:
+- name: fake
+  context:
+    cluster: fake
+    user: porter
+current-context: fake
+",
+        server.url()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn seed(server: &FakeApiServer) {
+    let objects = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+            "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}}),
+        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": "pool",
+                "annotations": {"eip.openelb.kubesphere.io/is-default-eip": "true"}},
+            "spec": {"address": format!("{EIP}-203.0.113.12")}}),
+        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpConf",
+            "metadata": {"name": "default"},
+            "spec": {"as": NODE_AS, "routerId": "10.0.0.11", "listenPort": -1}}),
+        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer",
+            "metadata": {"name": "tor"},
+            "spec": {"conf": {"neighborAddress": ROUTER_IP, "peerAs": ROUTER_AS}}}),
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default",
+                "annotations": {"lb.kubesphere.io/v1alpha1": "porter"}},
+            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "web-abc", "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.1.0.5"], "nodeName": "n1",
+                "conditions": {"ready": true}}]}),
+    ];
+    for object in objects {
+        server.insert(object).unwrap();
+    }
+}
+
+fn service(server: &FakeApiServer) -> Option<Value> {
+    server.get("services", Some("default"), "web")
+}
+
+fn condition(svc: &Value, type_: &str) -> Option<Value> {
+    svc["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router() {
+    if !(is_root() && have("gobgpd") && have("gobgp")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root with gobgpd/gobgp installed (scripts/deps.sh)"
+        );
+        eprintln!("SKIPPED: needs root and gobgpd/gobgp (scripts/deps.sh installs them)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("porter-cluster-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = FakeApiServer::start().await;
+    let ns = std::sync::Arc::new(RouterNs::create());
+    let gobgpd = start_gobgpd(&dir, &ns);
+    seed(&server);
+    let config = kubeconfig(&dir, &server);
+
+    let porter = env!("CARGO_BIN_EXE_porter");
+    let controller = Proc::spawn(
+        "controller",
+        &dir,
+        Command::new(porter)
+            .arg("controller")
+            .env("KUBECONFIG", &config)
+            .env("POD_NAMESPACE", "porter-system")
+            .env("POD_NAME", "porter-controller-0")
+            .env("RUST_LOG", "info"),
+    );
+    let speaker = Proc::spawn(
+        "speaker",
+        &dir,
+        Command::new(porter)
+            .args(["speaker", "--node", "n1"])
+            .env("KUBECONFIG", &config)
+            .env("RUST_LOG", "info"),
+    );
+    // The fake API server is a task of this runtime; the waiting below blocks, so it runs on a
+    // blocking thread.
+    let server = std::sync::Arc::new(server);
+    let (s, router) = (server.clone(), ns.clone());
+    let (mut controller, mut speaker) = tokio::task::spawn_blocking(move || {
+        let logs = || {
+            let writes: Vec<String> = s.writes().iter().map(|r| format!("{r:?}")).collect();
+            format!(
+                "--- controller\n{}\n--- speaker\n{}\n--- gobgpd\n{}\n--- writes to the API\n{}",
+                controller.log(),
+                speaker.log(),
+                gobgpd.log(),
+                writes.join("\n")
+            )
+        };
+        // The controller takes the Lease and gives the Service the Eip's first address.
+        let ip = eventually(30, "the Service's address", logs, || {
+            service(&s)?["status"]["loadBalancer"]["ingress"][0]["ip"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        assert_eq!(ip, EIP);
+        let svc = service(&s).unwrap();
+        assert_eq!(
+            svc["metadata"]["finalizers"],
+            json!(["finalizer.lb.kubesphere.io/v1alpha1"])
+        );
+        let lease = s
+            .get("leases", Some("porter-system"), "porter-controller")
+            .expect("the controller's Lease");
+        assert_eq!(lease["spec"]["holderIdentity"], "porter-controller-0");
+
+        // The speaker announces it: gobgpd holds the route, next hop the node's end of the
+        // session.
+        let route = eventually(30, "the route in gobgpd's RIB", logs, || {
+            Some(gobgp_route(&router)).filter(|r| !r.is_empty())
+        });
+        assert!(route.contains(NODE_IP), "{route}");
+
+        // Both report it: the session in the BgpPeer's status, the Service's condition.
+        eventually(30, "the speaker's session in BgpPeer status", logs, || {
+            let peer = s.get("bgppeers", None, "tor")?;
+            let state = &peer["status"]["nodesPeerStatus"]["n1"]["peerState"]["sessionState"];
+            (state == "ESTABLISHED").then_some(())
+        });
+        let announced = eventually(30, "the Announced condition", logs, || {
+            condition(&service(&s)?, "porter.kubesphere.io/Announced")
+                .filter(|c| c["status"] == "True")
+        });
+        assert!(
+            announced["message"].as_str().unwrap().contains("n1"),
+            "{announced}"
+        );
+
+        // Deleting the Service: the controller releases the address and lets it go, the
+        // speaker withdraws the route.
+        s.delete("services", Some("default"), "web").unwrap();
+        eventually(30, "the Service to be gone", logs, || {
+            service(&s).is_none().then_some(())
+        });
+        eventually(30, "the route to be withdrawn", logs, || {
+            gobgp_route(&router).is_empty().then_some(())
+        });
+        (controller, speaker)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+
+    // SIGTERM (what Kubernetes sends) stops both cleanly.
+    for p in [&mut speaker, &mut controller] {
+        let status = p.terminate();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{} did not stop cleanly on SIGTERM ({status:?}):\n{}",
+            p.name,
+            p.log()
+        );
+    }
+    drop(server);
+    drop(ns);
+    let _ = std::fs::remove_dir_all(&dir);
+}
