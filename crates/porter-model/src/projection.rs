@@ -20,7 +20,7 @@ use crate::assign::ingress_ips;
 use crate::snapshot::SERVICE_NAME_LABEL;
 
 /// A [`Snapshot`] as the speaker keeps it: Services and EndpointSlices reduced to what
-/// announcing reads, shared (`Arc`) between the source's stores and published snapshots.
+/// announcing reads (`Arc`s, so cloning a snapshot does not copy them).
 pub type SpeakerSnapshot = Snapshot<Arc<LbService>, Arc<SliceNodes>>;
 
 /// What announcing needs of a Service that asks Porter for an address and holds one.
