@@ -60,5 +60,6 @@ pub use error::NotificationError;
 pub use fsm::State;
 pub use negotiate::Negotiated;
 pub use prefix::{Family, Prefix, PrefixError};
+pub use rib_out::{Routes, routes};
 pub use session::{Action, Event, Session};
 pub use stats::SessionStats;

@@ -11,8 +11,15 @@
 //! (4096, or 65535 with RFC 8654). IPv4 travels in the body (or `MP_REACH_NLRI` with an IPv6 next
 //! hop, RFC 8950); IPv6 in `MP_REACH_NLRI`/`MP_UNREACH_NLRI`. Per-message overheads are measured
 //! by encoding a probe, so a new attribute only needs `wire` support.
+//!
+//! Memory: a speaker may announce 100k prefixes to every peer, so nothing here copies a route
+//! map. The desired map is shared ([`Arc`]) with the layer above and every other session;
+//! `advertised` is the same `Arc` whenever every desired prefix is eligible (the usual case),
+//! and a filtered map only otherwise; and a prefix holds its attributes as a shared
+//! `Arc<RouteAttrs>` (see [`Routes`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -65,26 +72,47 @@ impl OutContext {
     }
 }
 
+/// Routes to announce: each prefix with its path attributes.
+///
+/// The attributes are shared: the prefixes of one pool nearly always carry the same ones, so a
+/// prefix built by [`routes`] costs a pointer instead of a copy of two sets and three options
+/// (BIRD and GoBGP share attribute sets the same way). `Arc` compares and orders by value, so
+/// sharing never changes what is diffed, grouped or sent.
+pub type Routes = BTreeMap<Prefix, Arc<RouteAttrs>>;
+
+/// Builds [`Routes`] with one allocation per distinct attribute set.
+pub fn routes<'a>(routes: impl IntoIterator<Item = (Prefix, &'a RouteAttrs)>) -> Routes {
+    let mut shared: BTreeMap<&'a RouteAttrs, Arc<RouteAttrs>> = BTreeMap::new();
+    routes
+        .into_iter()
+        .map(|(p, a)| {
+            let a = shared.entry(a).or_insert_with(|| Arc::new(a.clone()));
+            (p, Arc::clone(a))
+        })
+        .collect()
+}
+
 /// The Adj-RIB-Out of one session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RibOut {
-    desired: BTreeMap<Prefix, RouteAttrs>,
-    advertised: BTreeMap<Prefix, RouteAttrs>,
+    desired: Arc<Routes>,
+    advertised: Arc<Routes>,
 }
 
 impl RibOut {
-    /// Replaces the desired routes (accepted in any state; sent when Established).
-    pub fn set_desired(&mut self, desired: BTreeMap<Prefix, RouteAttrs>) {
+    /// Replaces the desired routes (accepted in any state; sent when Established). The map is
+    /// shared, not copied: the caller may hand the same `Arc` to every session.
+    pub fn set_desired(&mut self, desired: Arc<Routes>) {
         self.desired = desired;
     }
 
     /// What the layers above want announced.
-    pub fn desired(&self) -> &BTreeMap<Prefix, RouteAttrs> {
+    pub fn desired(&self) -> &Routes {
         &self.desired
     }
 
     /// What the peer has been told on the current connection.
-    pub fn advertised(&self) -> &BTreeMap<Prefix, RouteAttrs> {
+    pub fn advertised(&self) -> &Routes {
         &self.advertised
     }
 
@@ -98,29 +126,26 @@ impl RibOut {
 
     /// Forgets what was advertised: the connection is gone, so is the peer's copy.
     pub fn reset(&mut self) {
-        self.advertised.clear();
+        self.advertised = Arc::default();
     }
 
     /// Encodes the UPDATEs that move the peer from `advertised` to the eligible part of
     /// `desired`, and records the result as advertised. Empty when nothing changed.
     pub fn flush(&mut self, ctx: &OutContext) -> Result<Vec<Bytes>, EncodeError> {
-        let target: BTreeMap<Prefix, RouteAttrs> = self
-            .desired
-            .iter()
-            .filter(|(p, _)| ctx.family(p.family()).is_some())
-            .map(|(p, a)| (*p, a.clone()))
-            .collect();
+        // The target is the eligible part of `desired`; it is not built as a map of its own.
+        let eligible = |p: &Prefix| ctx.family(p.family()).is_some();
         let mut out = Vec::new();
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            let in_target = |p: &Prefix| eligible(p) && self.desired.contains_key(p);
             let withdraw: Vec<Prefix> = self
                 .advertised
                 .keys()
-                .filter(|p| p.family() == family && !target.contains_key(p))
+                .filter(|p| p.family() == family && !in_target(p))
                 .copied()
                 .collect();
-            let changed = target
-                .iter()
-                .filter(|(p, a)| p.family() == family && self.advertised.get(p) != Some(a));
+            let changed = self.desired.iter().filter(|(p, a)| {
+                p.family() == family && eligible(p) && self.advertised.get(p) != Some(a)
+            });
             let groups = group(changed);
             let updates = plan(
                 family,
@@ -133,7 +158,17 @@ impl RibOut {
                 out.push(wire::encode_update_with_limit(u, ctx.max_message_len)?);
             }
         }
-        self.advertised = target;
+        self.advertised = if self.desired.keys().all(eligible) {
+            Arc::clone(&self.desired)
+        } else {
+            Arc::new(
+                self.desired
+                    .iter()
+                    .filter(|(p, _)| eligible(p))
+                    .map(|(p, a)| (*p, Arc::clone(a)))
+                    .collect(),
+            )
+        };
         Ok(out)
     }
 
@@ -155,11 +190,11 @@ impl RibOut {
 
 /// Groups prefixes by identical attributes (in `RouteAttrs` order, so output is deterministic).
 fn group<'a>(
-    routes: impl Iterator<Item = (&'a Prefix, &'a RouteAttrs)>,
+    routes: impl Iterator<Item = (&'a Prefix, &'a Arc<RouteAttrs>)>,
 ) -> Vec<(RouteAttrs, Vec<Prefix>)> {
     let mut groups: BTreeMap<&RouteAttrs, Vec<Prefix>> = BTreeMap::new();
     for (p, a) in routes {
-        groups.entry(a).or_default().push(*p);
+        groups.entry(&**a).or_default().push(*p);
     }
     groups.into_iter().map(|(a, ps)| (a.clone(), ps)).collect()
 }
@@ -290,8 +325,9 @@ mod tests {
             max_message_len: MAX_MESSAGE_LEN,
         }
     }
-    fn plain(ps: impl IntoIterator<Item = Prefix>) -> BTreeMap<Prefix, RouteAttrs> {
-        ps.into_iter().map(|p| (p, RouteAttrs::default())).collect()
+    fn plain(ps: impl IntoIterator<Item = Prefix>) -> Routes {
+        let attrs = RouteAttrs::default();
+        routes(ps.into_iter().map(|p| (p, &attrs)))
     }
     fn one_group(ps: &[Prefix]) -> Vec<(RouteAttrs, Vec<Prefix>)> {
         vec![(RouteAttrs::default(), ps.to_vec())]
@@ -300,14 +336,14 @@ mod tests {
     #[test]
     fn diff_is_minimal() {
         let mut rib = RibOut::default();
-        rib.set_desired(plain((0..3).map(v4)));
+        rib.set_desired(Arc::new(plain((0..3).map(v4))));
         let first = rib.flush(&ctx()).unwrap();
         assert_eq!(first.len(), 1);
         assert!(
             rib.flush(&ctx()).unwrap().is_empty(),
             "nothing changed, nothing sent"
         );
-        rib.set_desired(plain([v4(1), v4(2), v4(3)]));
+        rib.set_desired(Arc::new(plain([v4(1), v4(2), v4(3)])));
         let second = rib.flush(&ctx()).unwrap();
         // One withdrawal (v4(0)) and one announcement (v4(3)) fit in one UPDATE.
         assert_eq!(second.len(), 1);
@@ -325,18 +361,19 @@ mod tests {
     fn attribute_change_reannounces_only_that_prefix_grouped_by_attrs() {
         let mut rib = RibOut::default();
         let mut routes = plain((0..4).map(v4));
-        rib.set_desired(routes.clone());
+        rib.set_desired(Arc::new(routes.clone()));
         rib.flush(&ctx()).unwrap();
         let med = RouteAttrs {
             med: Some(10),
             ..RouteAttrs::default()
         };
-        routes.insert(v4(2), med.clone());
-        routes.insert(v4(3), med.clone());
-        rib.set_desired(routes);
+        // Two allocations of one value: grouped by value, not by pointer.
+        routes.insert(v4(2), Arc::new(med.clone()));
+        routes.insert(v4(3), Arc::new(med.clone()));
+        rib.set_desired(Arc::new(routes));
         let msgs = rib.flush(&ctx()).unwrap();
         assert_eq!(msgs.len(), 1, "two changed prefixes, one attribute set");
-        assert_eq!(rib.advertised().get(&v4(3)), Some(&med));
+        assert_eq!(rib.advertised().get(&v4(3)).map(|a| &**a), Some(&med));
         // Three attribute sets need three UPDATEs, however few prefixes.
         let groups = vec![
             (RouteAttrs::default(), vec![v4(1)]),
@@ -442,7 +479,7 @@ mod tests {
     #[test]
     fn ineligible_family_is_held_back() {
         let mut rib = RibOut::default();
-        rib.set_desired(plain([v4(1), v6(1)]));
+        rib.set_desired(Arc::new(plain([v4(1), v6(1)])));
         let only_v4 = OutContext {
             ipv6: None,
             ..ctx()
@@ -451,5 +488,36 @@ mod tests {
         assert_eq!(rib.advertised(), &plain([v4(1)]));
         assert_eq!(rib.desired().len(), 2);
         assert_eq!(rib.advertised_count(Family::Ipv6Unicast), 0);
+        assert!(!Arc::ptr_eq(&rib.desired, &rib.advertised));
+    }
+
+    #[test]
+    fn maps_and_attributes_are_shared_not_copied() {
+        let med = RouteAttrs {
+            med: Some(10),
+            ..RouteAttrs::default()
+        };
+        let plain_attrs = RouteAttrs::default();
+        let built = routes([
+            (v4(1), &plain_attrs),
+            (v4(2), &med),
+            (v4(3), &plain_attrs),
+            (v4(4), &med.clone()),
+        ]);
+        assert!(Arc::ptr_eq(&built[&v4(1)], &built[&v4(3)]));
+        assert!(Arc::ptr_eq(&built[&v4(2)], &built[&v4(4)]));
+        assert_eq!(*built[&v4(4)], med);
+
+        let mut rib = RibOut::default();
+        let desired = Arc::new(built);
+        rib.set_desired(Arc::clone(&desired));
+        assert_eq!(rib.flush(&ctx()).unwrap().len(), 2, "two attribute sets");
+        assert!(
+            Arc::ptr_eq(&rib.advertised, &desired),
+            "everything eligible: advertised is the desired map itself"
+        );
+        rib.reset();
+        assert!(rib.advertised().is_empty());
+        assert_eq!(desired.len(), 4, "reset leaves the shared map alone");
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,7 +18,7 @@ use crate::error::NotificationError;
 use crate::fsm::{self, MessageKind, State};
 use crate::negotiate::{self, Negotiated};
 use crate::prefix::{Family, Prefix};
-use crate::rib_out::{OutContext, RibOut};
+use crate::rib_out::{OutContext, RibOut, Routes};
 use crate::stats::SessionStats;
 use crate::timers::{Timer, TimerTable};
 use crate::wire::{self, Message, Open, RawUpdate, UpdateContext};
@@ -55,20 +56,23 @@ pub enum Event {
     /// Bytes read from the socket, in any chunking; the session frames them.
     Received(Bytes),
     /// The full desired Adj-RIB-Out with each prefix's attributes (replacement, not a delta);
-    /// accepted in any state. See [`Event::set_routes`] for routes without attributes.
-    SetRoutes(BTreeMap<Prefix, RouteAttrs>),
+    /// accepted in any state. Shared, not copied: one map can serve every session (build it
+    /// with [`routes`](crate::routes) so prefixes share their attributes too). See
+    /// [`Event::set_routes`] for routes without attributes.
+    SetRoutes(Arc<Routes>),
 }
 
 impl Event {
     /// `SetRoutes` with default attributes for every prefix: what callers without routing
     /// policy send.
     pub fn set_routes(prefixes: impl IntoIterator<Item = Prefix>) -> Event {
-        Event::SetRoutes(
+        let attrs = Arc::new(RouteAttrs::default());
+        Event::SetRoutes(Arc::new(
             prefixes
                 .into_iter()
-                .map(|p| (p, RouteAttrs::default()))
+                .map(|p| (p, Arc::clone(&attrs)))
                 .collect(),
-        )
+        ))
     }
 }
 
@@ -211,7 +215,7 @@ impl Session {
     }
 
     /// Routes currently advertised to the peer on this connection.
-    pub fn advertised_routes(&self) -> &BTreeMap<Prefix, RouteAttrs> {
+    pub fn advertised_routes(&self) -> &Routes {
         self.rib.advertised()
     }
 

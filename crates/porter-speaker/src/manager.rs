@@ -1,11 +1,11 @@
 //! Keeps one session task per configured peer, in step with the latest plan.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::net::IpAddr;
-
-use porter_bgp::{Prefix, RouteAttrs};
+use porter_bgp::{Prefix, Routes};
 use porter_model::announce::SpeakerPlan;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -24,12 +24,43 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// What a plan asks of the manager, read out of the plan without copying it: the plan stays in
+/// the watch channel, and a copy of 100k routes would cost as much as the routes themselves.
+struct Wanted {
+    sessions: BTreeMap<String, SessionSpec>,
+    listen_port: Option<u16>,
+    routes: Routes,
+}
+
+impl Wanted {
+    fn of(plan: &SpeakerPlan) -> Wanted {
+        let sessions = match &plan.local {
+            Ok(local) => specs(local, &plan.peers),
+            Err(reason) => {
+                tracing::warn!(%reason, "BGP not configured; no sessions");
+                BTreeMap::new()
+            }
+        };
+        Wanted {
+            sessions,
+            listen_port: plan.local.as_ref().ok().and_then(|l| l.listen_port),
+            routes: porter_bgp::routes(
+                plan.prefixes
+                    .iter()
+                    .map(|(ip, attrs)| (Prefix::host(*ip), attrs)),
+            ),
+        }
+    }
+}
+
 /// Applies speaker plans to live sessions with the least disturbance: a peer whose settings
 /// did not change keeps its session; only the announced set is updated.
 pub struct PeerManager {
     board: StatusBoard,
     sessions: BTreeMap<String, Running>,
-    prefixes: BTreeMap<Prefix, RouteAttrs>,
+    /// The announced routes: one map, shared by every session (each session's Adj-RIB-Out
+    /// holds this `Arc`, not a copy), whose prefixes share their attribute sets.
+    prefixes: Arc<Routes>,
     listen_port: Option<u16>,
     listener: Option<Listener>,
     /// Peers whose TCP MD5 key is installed on the listening socket, with the key.
@@ -45,7 +76,7 @@ impl PeerManager {
         Self {
             board,
             sessions: BTreeMap::new(),
-            prefixes: BTreeMap::new(),
+            prefixes: Arc::default(),
             listen_port: None,
             listener: None,
             listener_keys: BTreeMap::new(),
@@ -64,17 +95,16 @@ impl PeerManager {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        {
-            // Scoped: a plan can hold 100k routes; this copy must not live as long as `run`.
-            let first = plans.borrow_and_update().clone();
-            self.apply(&first).await;
-        }
+        // The plan is read in place (the borrow ends with the statement, before any await),
+        // never cloned: it can hold 100k routes.
+        let first = Wanted::of(&plans.borrow_and_update());
+        self.apply_wanted(first).await;
         loop {
             tokio::select! {
                 changed = plans.changed() => {
                     if changed.is_err() { break; }
-                    let plan = plans.borrow_and_update().clone();
-                    self.apply(&plan).await;
+                    let wanted = Wanted::of(&plans.borrow_and_update());
+                    self.apply_wanted(wanted).await;
                 }
                 Some(incoming) = self.incoming_rx.recv() => self.route_incoming(incoming).await,
                 () = &mut shutdown => break,
@@ -85,24 +115,23 @@ impl PeerManager {
 
     /// Brings sessions in line with `plan`.
     pub async fn apply(&mut self, plan: &SpeakerPlan) {
-        let wanted = match &plan.local {
-            Ok(local) => specs(local, &plan.peers),
-            Err(reason) => {
-                tracing::warn!(%reason, "BGP not configured; no sessions");
-                BTreeMap::new()
-            }
-        };
-        self.sync_listener(plan.local.as_ref().ok().and_then(|l| l.listen_port))
-            .await;
+        self.apply_wanted(Wanted::of(plan)).await;
+    }
+
+    async fn apply_wanted(&mut self, wanted: Wanted) {
+        let Wanted {
+            sessions: wanted,
+            listen_port,
+            routes,
+        } = wanted;
+        self.sync_listener(listen_port).await;
         self.sync_listener_keys(&wanted);
 
-        let prefixes: BTreeMap<Prefix, RouteAttrs> = plan
-            .prefixes
-            .iter()
-            .map(|(ip, attrs)| (Prefix::host(*ip), attrs.clone()))
-            .collect();
-        let routes_changed = prefixes != self.prefixes;
-        self.prefixes = prefixes;
+        // Unchanged routes keep the map the sessions already share.
+        let routes_changed = routes != *self.prefixes;
+        if routes_changed {
+            self.prefixes = Arc::new(routes);
+        }
 
         // Stop sessions whose peer is gone or whose settings changed.
         let stale: Vec<String> = self
@@ -123,7 +152,7 @@ impl PeerManager {
                     if routes_changed {
                         let _ = running
                             .tx
-                            .send(Command::SetRoutes(self.prefixes.clone()))
+                            .send(Command::SetRoutes(Arc::clone(&self.prefixes)))
                             .await;
                     }
                 }
@@ -131,7 +160,7 @@ impl PeerManager {
                     tracing::info!(peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as, "starting session");
                     let (tx, task) = session_task::spawn(
                         spec.clone(),
-                        self.prefixes.clone(),
+                        Arc::clone(&self.prefixes),
                         self.board.clone(),
                     );
                     self.sessions.insert(name, Running { spec, tx, task });

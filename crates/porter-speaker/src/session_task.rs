@@ -1,13 +1,13 @@
 //! One BGP session: a tokio task that moves bytes and time in and out of the sans-IO core.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use porter_bgp::{Action, Event, Prefix, RouteAttrs, Session, State};
+use porter_bgp::{Action, Event, Routes, Session, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -22,8 +22,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the manager tells a session task.
 pub(crate) enum Command {
-    /// Replace the set of announced prefixes.
-    SetRoutes(BTreeMap<Prefix, RouteAttrs>),
+    /// Replace the set of announced prefixes (the manager's map, shared by every session).
+    SetRoutes(Arc<Routes>),
     /// The peer opened a connection to us.
     Incoming(TcpStream, SocketAddr),
     /// End the session and the task: with `restart` and graceful restart configured, close
@@ -38,7 +38,7 @@ pub(crate) enum Command {
 /// Starts a session task; it runs until it is told to stop or its command channel closes.
 pub(crate) fn spawn(
     spec: SessionSpec,
-    routes: BTreeMap<Prefix, RouteAttrs>,
+    routes: Arc<Routes>,
     board: StatusBoard,
 ) -> (mpsc::Sender<Command>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(16);
@@ -64,7 +64,7 @@ fn now() -> std::time::Instant {
 
 async fn run(
     spec: SessionSpec,
-    routes: BTreeMap<Prefix, RouteAttrs>,
+    routes: Arc<Routes>,
     mut rx: mpsc::Receiver<Command>,
     board: StatusBoard,
 ) {

@@ -1,5 +1,6 @@
 //! `porter speaker`: this node's BGP sessions, fed with the node's plan on every change.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -137,7 +138,8 @@ fn log_plan(old: Option<&SpeakerPlan>, new: &SpeakerPlan) {
             tracing::warn!("{problem}");
         }
     }
-    let before = old.map(|o| o.prefixes.clone()).unwrap_or_default();
+    let none = BTreeMap::new();
+    let before = old.map_or(&none, |o| &o.prefixes);
     for ip in new.prefixes.keys().filter(|ip| !before.contains_key(ip)) {
         tracing::info!(%ip, "announcing");
     }

@@ -143,13 +143,13 @@ fn ipv4_on_ipv6_session_without_rfc8950_needs_next_hop_v4() {
     let peer = Open::local(65000, B_ADDR, 90); // no extended next hop capability
     let (mut s, now) = v6_session_against(a_config(), &peer);
     s.handle(now, Event::set_routes([v4(1), v6(1)]));
-    assert_eq!(s.advertised_routes(), &plain([v6(1)]), "IPv4 unsent");
+    assert_eq!(owned(s.advertised_routes()), plain([v6(1)]), "IPv4 unsent");
 
     let mut cfg = a_config();
     cfg.next_hop_v4 = Some(Ipv4Addr::new(10, 99, 0, 11));
     let (mut s, now) = v6_session_against(cfg, &peer);
     s.handle(now, Event::set_routes([v4(1), v6(1)]));
-    assert_eq!(s.advertised_routes(), &plain([v4(1), v6(1)]));
+    assert_eq!(owned(s.advertised_routes()), plain([v4(1), v6(1)]));
     let ups: Vec<Update> = sent_messages(&drain(&mut s))
         .into_iter()
         .filter_map(|m| match m {
@@ -235,7 +235,7 @@ fn attribute_change_reannounces_exactly_the_changed_prefix() {
         "implicit withdraw: only the changed prefix, re-announced"
     );
     assert_eq!(p.b.session.received_routes(), &routes);
-    assert_eq!(p.a.session.advertised_routes(), &routes);
+    assert_eq!(owned(p.a.session.advertised_routes()), routes);
 
     // Same attributes again: nothing sent. Two prefixes moving to one new set: one UPDATE.
     let from = p.a.log.len();

@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use porter_bgp::wire::{self, Message, Open, UpdateContext};
 use porter_bgp::{
-    Action, Event, Family, NotificationError, Prefix, RouteAttrs, Session, SessionConfig, State,
+    Action, Event, Family, NotificationError, Prefix, RouteAttrs, Routes, Session, SessionConfig,
+    State,
 };
 
 pub const A_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -306,13 +308,20 @@ impl Pair {
 
     pub fn set_route_attrs(&mut self, on_a: bool, routes: BTreeMap<Prefix, RouteAttrs>) {
         let node = if on_a { &mut self.a } else { &mut self.b };
-        node.session.handle(self.now, Event::SetRoutes(routes));
+        let routes = porter_bgp::routes(routes.iter().map(|(p, a)| (*p, a)));
+        node.session
+            .handle(self.now, Event::SetRoutes(Arc::new(routes)));
         self.settle();
     }
 
     pub fn both_established(&self) -> bool {
         self.a.session.state() == State::Established && self.b.session.state() == State::Established
     }
+}
+
+/// A session's shared routes as plain values, to compare with expectations.
+pub fn owned(routes: &Routes) -> BTreeMap<Prefix, RouteAttrs> {
+    routes.iter().map(|(p, a)| (*p, (**a).clone())).collect()
 }
 
 /// Replays the UPDATEs in a byte log into a set, like the peer's Adj-RIB-In.
