@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 use porter_api::{BGP_CONF_NAME, MAX_MD5_KEY_LEN, Protocol, ValidPeer, annotations};
@@ -41,7 +42,9 @@ pub struct SpeakerPlan {
     /// BgpPeer's own, else the BgpConf's; `None` = off).
     pub peers: BTreeMap<String, ValidPeer>,
     /// The addresses this node announces (each as a host route), with their path attributes.
-    pub prefixes: BTreeMap<IpAddr, RouteAttrs>,
+    /// Prefixes with the same attributes share one allocation (most prefixes of a pool do):
+    /// a speaker may hold 100k of them, and the sessions keep these `Arc`s too.
+    pub prefixes: BTreeMap<IpAddr, Arc<RouteAttrs>>,
     /// Why this node announces nothing, when it is not eligible (NotReady, excluded, unknown).
     pub ineligible: Option<String>,
     /// Problems with individual objects (invalid BgpPeer, ...), each naming the object and field.
@@ -247,7 +250,7 @@ fn announced(
     snapshot: &SpeakerSnapshot,
     node: &str,
     problems: &mut Vec<String>,
-) -> BTreeMap<IpAddr, RouteAttrs> {
+) -> BTreeMap<IpAddr, Arc<RouteAttrs>> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
     let (_, valid, _) = crate::assign::pools(&snapshot.eips);
     let bgp_pools: Vec<porter_api::ValidEip> = valid
@@ -263,7 +266,16 @@ fn announced(
         .collect();
     slices.sort_unstable_by_key(|&(namespace, service, _)| (namespace, service));
     let no_delta = porter_api::RouteAttrsDelta::default();
-    let mut out: BTreeMap<IpAddr, RouteAttrs> = BTreeMap::new();
+    // One allocation per distinct attribute set.
+    let mut distinct: BTreeMap<RouteAttrs, Arc<RouteAttrs>> = BTreeMap::new();
+    let mut share = |attrs: RouteAttrs| {
+        Arc::clone(
+            distinct
+                .entry(attrs)
+                .or_insert_with_key(|a| Arc::new(a.clone())),
+        )
+    };
+    let mut out: BTreeMap<IpAddr, Arc<RouteAttrs>> = BTreeMap::new();
     for (key, svc) in &snapshot.services {
         // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
         let ips: Vec<(IpAddr, &RouteAttrs)> = svc
@@ -295,9 +307,13 @@ fn announced(
         for (ip, pool_attrs) in ips {
             let attrs = delta.apply(pool_attrs);
             match out.get_mut(&ip) {
-                Some(existing) => merge_shared(existing, attrs),
+                Some(existing) => {
+                    let mut merged = RouteAttrs::clone(existing);
+                    merge_shared(&mut merged, attrs);
+                    *existing = share(merged);
+                }
                 None => {
-                    out.insert(ip, attrs);
+                    out.insert(ip, share(attrs));
                 }
             }
         }

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use porter_api::ValidPeer;
@@ -170,8 +171,10 @@ fn plan(a: &Args) -> SpeakerPlan {
         ..ValidPeer::new("bench", a.peer, a.peer_as)
     };
     let base = u32::from(a.first);
-    let prefixes: BTreeMap<IpAddr, RouteAttrs> = (0..a.count)
-        .map(|i| (IpAddr::V4(Ipv4Addr::from(base + i)), RouteAttrs::default()))
+    // One attribute set shared by every prefix, as `announce::plan` shares a pool's.
+    let attrs = Arc::new(RouteAttrs::default());
+    let prefixes: BTreeMap<IpAddr, Arc<RouteAttrs>> = (0..a.count)
+        .map(|i| (IpAddr::V4(Ipv4Addr::from(base + i)), Arc::clone(&attrs)))
         .collect();
     SpeakerPlan {
         local: Ok(LocalBgp {

@@ -44,11 +44,12 @@ impl Wanted {
         Wanted {
             sessions,
             listen_port: plan.local.as_ref().ok().and_then(|l| l.listen_port),
-            routes: porter_bgp::routes(
-                plan.prefixes
-                    .iter()
-                    .map(|(ip, attrs)| (Prefix::host(*ip), attrs)),
-            ),
+            // The plan's attribute sets are already shared: the sessions keep the same ones.
+            routes: plan
+                .prefixes
+                .iter()
+                .map(|(ip, attrs)| (Prefix::host(*ip), Arc::clone(attrs)))
+                .collect(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use porter_api::{SecretKeyRef, ValidPeer};
 use porter_bgp::{LinkBandwidth, RouteAttrs};
@@ -38,8 +39,10 @@ fn web() -> Obj<k8s_openapi::api::core::v1::Service> {
 }
 
 /// These addresses, each with no attributes beyond the mandatory ones.
-fn set(ips: &[&str]) -> BTreeMap<IpAddr, RouteAttrs> {
-    ips.iter().map(|s| (ip(s), RouteAttrs::default())).collect()
+fn set(ips: &[&str]) -> BTreeMap<IpAddr, Arc<RouteAttrs>> {
+    ips.iter()
+        .map(|s| (ip(s), Arc::new(RouteAttrs::default())))
+        .collect()
 }
 
 /// The nodes (of n1..n3) that announce `addr`.
@@ -368,10 +371,11 @@ fn every_address_of_every_service_is_announced_once() {
         slice_ready("shop", "local", &[("n3", true)]),
     ]);
     assert_eq!(plan(&snap, "n1").prefixes, set(&[EIP, "203.0.113.2"]));
-    assert_eq!(
-        plan(&snap, "n3").prefixes,
-        set(&[EIP, "203.0.113.2", "203.0.113.3"])
-    );
+    let n3 = plan(&snap, "n3").prefixes;
+    assert_eq!(n3, set(&[EIP, "203.0.113.2", "203.0.113.3"]));
+    // one pool, one attribute set: held once, not once per address
+    let first = &n3[&ip(EIP)];
+    assert!(n3.values().all(|attrs| Arc::ptr_eq(attrs, first)));
 }
 
 #[test]
@@ -639,7 +643,10 @@ fn pool_attrs() -> RouteAttrs {
 fn an_address_carries_its_eip_s_attributes() {
     let snap = attributed([web().obj(), slice_ready("default", "web", &[("n1", true)])]);
     let p = plan(&snap, "n1");
-    assert_eq!(p.prefixes, BTreeMap::from([(ip(EIP), pool_attrs())]));
+    assert_eq!(
+        p.prefixes,
+        BTreeMap::from([(ip(EIP), Arc::new(pool_attrs()))])
+    );
     assert_eq!(p.problems, Vec::<String>::new());
 }
 
@@ -659,7 +666,7 @@ fn service_annotations_add_communities_and_override_the_rest() {
         large_communities: [[65000, 1, 2], [65000, 1, 3]].into(),
         link_bandwidth: bandwidth(125_000_000),
     };
-    assert_eq!(p.prefixes, BTreeMap::from([(ip(EIP), want)]));
+    assert_eq!(p.prefixes, BTreeMap::from([(ip(EIP), Arc::new(want))]));
 
     // On a pool without attributes, the annotations are the attributes.
     let snap = cluster([
@@ -672,7 +679,7 @@ fn service_annotations_add_communities_and_override_the_rest() {
     };
     assert_eq!(
         plan(&snap, "n1").prefixes,
-        BTreeMap::from([(ip(EIP), want)])
+        BTreeMap::from([(ip(EIP), Arc::new(want))])
     );
 }
 
@@ -689,7 +696,10 @@ fn a_bad_annotation_is_reported_and_the_address_keeps_its_eip_s_attributes() {
     ];
     let n1 = plan(&snap, "n1");
     // Not even the well-formed 65000:300 is applied: all or nothing.
-    assert_eq!(n1.prefixes, BTreeMap::from([(ip(EIP), pool_attrs())]));
+    assert_eq!(
+        n1.prefixes,
+        BTreeMap::from([(ip(EIP), Arc::new(pool_attrs()))])
+    );
     assert_eq!(n1.problems, want_problems);
     // A node that does not announce it (Local policy, no endpoint there) reports it too.
     let n2 = plan(&snap, "n2");
@@ -746,7 +756,7 @@ fn services_sharing_an_address_merge_their_attributes_in_any_order() {
     );
     assert_eq!(
         plan(&snap, "n1").prefixes,
-        BTreeMap::from([(ip(EIP), want.clone())])
+        BTreeMap::from([(ip(EIP), Arc::new(want.clone()))])
     );
     // The same with the Services' keys in the other order.
     let a = a.set(&["metadata", "namespace"], json!("z"));
@@ -757,7 +767,7 @@ fn services_sharing_an_address_merge_their_attributes_in_any_order() {
     let snap = cluster([a.obj(), b.obj()].into_iter().chain(endpoints));
     assert_eq!(
         plan(&snap, "n1").prefixes,
-        BTreeMap::from([(ip(EIP), want)])
+        BTreeMap::from([(ip(EIP), Arc::new(want))])
     );
 }
 

@@ -151,7 +151,10 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
         );
         assert_eq!(
             p.prefixes,
-            BTreeMap::from([(ip("203.0.113.10"), RouteAttrs::default())]),
+            BTreeMap::from([(
+                ip("203.0.113.10"),
+                std::sync::Arc::new(RouteAttrs::default())
+            )]),
             "{n}"
         );
         assert_eq!(p.ineligible, None, "{n}");

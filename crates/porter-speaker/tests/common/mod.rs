@@ -270,7 +270,12 @@ pub fn plan_of(peers: Vec<(&str, ValidPeer)>, prefixes: &[&str]) -> SpeakerPlan 
             .collect(),
         prefixes: prefixes
             .iter()
-            .map(|p| (ip(p), porter_bgp::RouteAttrs::default()))
+            .map(|p| {
+                (
+                    ip(p),
+                    std::sync::Arc::new(porter_bgp::RouteAttrs::default()),
+                )
+            })
             .collect(),
         ineligible: None,
         problems: Vec::new(),
