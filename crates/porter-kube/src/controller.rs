@@ -304,6 +304,44 @@ pub fn coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
     coverage::by_address(&projected, &options)
 }
 
+/// The longest Event `note` the API server accepts (`events.k8s.io/v1`): a longer one is
+/// refused and the Event lost.
+pub const EVENT_NOTE_MAX: usize = 1024;
+
+/// The longest condition `message` the API server accepts (`metav1.Condition`).
+pub const CONDITION_MESSAGE_MAX: usize = 32768;
+
+/// `message` cut to at most `max` bytes at a character boundary, ending in `…` when cut: a
+/// message naming every announcing node of a large cluster must still be accepted.
+fn within(mut message: String, max: usize) -> String {
+    const MORE: &str = "…";
+    if message.len() <= max {
+        return message;
+    }
+    let mut end = max.saturating_sub(MORE.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(MORE);
+    message
+}
+
+/// The Event reporting `note`.
+fn kube_event(note: &Note) -> KubeEvent {
+    KubeEvent {
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.to_owned(),
+        note: Some(within(note.message.clone(), EVENT_NOTE_MAX)),
+        action: note.action.to_owned(),
+        secondary: None,
+    }
+}
+
 fn service_condition<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
     svc.status
         .as_ref()?
@@ -330,7 +368,7 @@ fn condition_change(
         type_: type_.to_owned(),
         status: status.to_owned(),
         reason: reason.to_owned(),
-        message,
+        message: within(message, CONDITION_MESSAGE_MAX),
         observed_generation: svc.metadata.generation,
         last_transition_time: previous
             .filter(|c| c.status == status)
@@ -685,18 +723,7 @@ impl Writer {
     }
 
     async fn report(&self, reference: &k8s_openapi::api::core::v1::ObjectReference, note: &Note) {
-        let event = KubeEvent {
-            type_: if note.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: note.reason.to_owned(),
-            note: Some(note.message.clone()),
-            action: note.action.to_owned(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
+        if let Err(error) = self.recorder.publish(&kube_event(note), reference).await {
             tracing::warn!(%error, reason = note.reason, "cannot report event");
         }
     }
@@ -1091,5 +1118,32 @@ mod tests {
         assert_eq!(cond["reason"], "Invalid");
         assert!(cond["message"].as_str().unwrap().contains("spec.address"));
         assert_eq!(bad.notes[0].reason, EIP_INVALID);
+    }
+
+    #[test]
+    fn messages_longer_than_the_api_server_takes_are_cut() {
+        let short = "announced by n1".to_owned();
+        assert_eq!(within(short.clone(), EVENT_NOTE_MAX), short);
+        // 500 nodes of a large cluster, with a multi-byte character at the cut
+        let nodes: Vec<String> = (0..500).map(|i| format!("nœud-{i:03}")).collect();
+        let long = format!("203.0.113.10: announced by {}", nodes.join(", "));
+        assert!(long.len() > EVENT_NOTE_MAX);
+        let note = Note::normal(ANNOUNCED_REASON, "Announce", long.clone());
+        let event = kube_event(&note).note.unwrap();
+        assert!(event.len() <= EVENT_NOTE_MAX, "{}", event.len());
+        assert!(event.ends_with('…') && long.starts_with(event.trim_end_matches('…')));
+
+        let svc = svc("web", Some("203.0.113.10"));
+        let huge = long.repeat(20);
+        assert!(huge.len() > CONDITION_MESSAGE_MAX);
+        let written = condition_change(
+            &svc,
+            ANNOUNCED,
+            Some(("True", "Announced", huge)),
+            Timestamp::now(),
+        )
+        .flatten()
+        .unwrap();
+        assert!(written.message.len() <= CONDITION_MESSAGE_MAX);
     }
 }

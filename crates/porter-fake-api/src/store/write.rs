@@ -345,6 +345,7 @@ impl Store {
         check_shape(&body)?;
         let info = *self.resources.get(res);
         check_type(&info, &body)?;
+        check_limits(&info, &body)?;
         let mut obj = body;
         set_field(&mut obj, "apiVersion", Some(json!(info.api_version())));
         set_field(&mut obj, "kind", Some(json!(info.kind)));
@@ -556,6 +557,23 @@ fn check_type(info: &ResourceInfo, body: &Value) -> Result<(), ApiError> {
             info.plural,
             info.api_version()
         )));
+    }
+    Ok(())
+}
+
+/// The length limits of the API server's validation that a client can run into: an
+/// `events.k8s.io/v1` Event's `note` (1024 bytes). 422 beyond them, as the real server answers.
+fn check_limits(info: &ResourceInfo, body: &Value) -> Result<(), ApiError> {
+    const EVENT_NOTE_MAX: usize = 1024;
+    if info.group == "events.k8s.io"
+        && let Some(note) = body.get("note").and_then(Value::as_str)
+        && note.len() > EVENT_NOTE_MAX
+    {
+        return Err(ApiError::invalid(
+            info.kind,
+            meta_str(body, "name").unwrap_or_default(),
+            format!("note: Too long: may not be more than {EVENT_NOTE_MAX} bytes"),
+        ));
     }
     Ok(())
 }

@@ -221,3 +221,25 @@ async fn status_objects_carry_reason_and_details() {
         .clone();
     assert!(!labels.unwrap_or_default().contains_key("x"));
 }
+
+#[tokio::test]
+async fn an_event_note_over_1024_bytes_is_refused_as_by_the_api_server() {
+    let server = FakeApiServer::start().await;
+    let uri = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let event = |note: &str| {
+        json!({"metadata": {"name": "web.1"}, "eventTime": "2026-11-26T00:00:00.000000Z",
+            "reportingController": "porter-controller", "reportingInstance": "p-0",
+            "action": "Announce", "reason": "Announced", "type": "Normal", "note": note})
+        .to_string()
+    };
+    let json = "application/json";
+    let long = "x".repeat(1025);
+    assert_eq!(
+        send(&server, Method::POST, uri, json, &event(&long)).await,
+        422
+    );
+    assert_eq!(
+        send(&server, Method::POST, uri, json, &event(&long[..1024])).await,
+        200
+    );
+}
