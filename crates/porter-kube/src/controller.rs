@@ -63,9 +63,10 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -76,6 +77,7 @@ use porter_api::{Eip, EipStatus};
 use porter_model::announce::Options;
 use porter_model::assign::{self, Outcome, Plan};
 use porter_model::coverage::{self, NodeSessions};
+use porter_model::projection::LbService;
 use porter_model::{ObjectKey, Snapshot};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -259,49 +261,29 @@ fn metadata_patch(svc: &Service, finalizer: bool, label: Option<&str>) -> Option
 /// addresses. The controller reads no Secrets, so a BgpPeer keeping its password in one counts
 /// as configured (whether its sessions are up is what their status says).
 pub fn coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
-    let options = Options::default();
-    let moves = |(key, planned): (&ObjectKey, &assign::ServicePlan)| {
-        snapshot
+    // The speakers' view (projections, not copies of the Services), with every planned
+    // Service at its planned addresses.
+    let mut projected = snapshot.for_speaker();
+    for (key, planned) in &plan.services {
+        match snapshot
             .services
             .get(key)
-            .is_some_and(|svc| assign::ingress_ips(svc) != planned.ingress)
-    };
-    let secret_ref = |p: &porter_api::BgpPeer| {
-        p.spec
-            .conf
-            .as_ref()
-            .is_some_and(|c| c.auth_password_secret_ref.is_some())
-    };
-    if !plan.services.iter().any(moves) && !snapshot.bgp_peers.values().any(secret_ref) {
-        return coverage::by_address(snapshot, &options);
-    }
-    let mut projected = snapshot.clone();
-    for (key, planned) in &plan.services {
-        let Some(svc) = projected.services.get_mut(key) else {
-            continue;
-        };
-        let ingress = (!planned.ingress.is_empty()).then(|| {
-            planned
-                .ingress
-                .iter()
-                .map(|ip| LoadBalancerIngress {
-                    ip: Some(ip.to_string()),
-                    ..LoadBalancerIngress::default()
-                })
-                .collect()
-        });
-        svc.status
-            .get_or_insert_default()
-            .load_balancer
-            .get_or_insert_default()
-            .ingress = ingress;
+            .and_then(|svc| LbService::holding(svc, &planned.ingress))
+        {
+            Some(lb) => {
+                projected.services.insert(key.clone(), Arc::new(lb));
+            }
+            None => {
+                projected.services.remove(key);
+            }
+        }
     }
     for peer in projected.bgp_peers.values_mut() {
         if let Some(conf) = peer.spec.conf.as_mut() {
             conf.auth_password_secret_ref = None;
         }
     }
-    coverage::by_address(&projected, &options)
+    coverage::by_address_projected(&projected, &Options::default())
 }
 
 /// The longest Event `note` the API server accepts (`events.k8s.io/v1`): a longer one is

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::announce::{self, Options};
-use crate::{ObjectKey, Snapshot};
+use crate::{ObjectKey, Snapshot, SpeakerSnapshot};
 
 /// How one announcing node is connected: its sessions as its speaker last reported them
 /// (BgpPeer `status.nodesPeerStatus`).
@@ -24,10 +24,18 @@ pub fn by_address(
     snapshot: &Snapshot,
     options: &Options,
 ) -> BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> {
+    by_address_projected(&snapshot.for_speaker(), options)
+}
+
+/// [`by_address`] from the speakers' view of the objects (what `announce::plan_projected`
+/// decides from), e.g. with Services moved to addresses not written yet.
+pub fn by_address_projected(
+    snapshot: &SpeakerSnapshot,
+    options: &Options,
+) -> BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> {
     let mut out: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> = BTreeMap::new();
-    let projected = snapshot.for_speaker();
     for node in snapshot.nodes.keys() {
-        let plan = announce::plan_projected(&projected, node, options);
+        let plan = announce::plan_projected(snapshot, node, options);
         if plan.prefixes.is_empty() {
             continue;
         }
@@ -48,7 +56,7 @@ pub fn by_address(
 }
 
 /// Whether `node`'s speaker reported its session with `peer` Established.
-fn session_established(snapshot: &Snapshot, peer: &str, node: &str) -> bool {
+fn session_established(snapshot: &SpeakerSnapshot, peer: &str, node: &str) -> bool {
     snapshot
         .bgp_peers
         .get(peer)

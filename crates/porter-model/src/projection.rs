@@ -43,11 +43,13 @@ impl LbService {
     /// The announce-relevant part of `svc`; `None` when Porter would not announce it
     /// whatever the other objects say (not opted in, or no address in its status).
     pub fn of(svc: &Service) -> Option<Self> {
-        if !annotations::opted_in(svc) {
-            return None;
-        }
-        let ingress = ingress_ips(svc);
-        if ingress.is_empty() {
+        Self::holding(svc, &ingress_ips(svc))
+    }
+
+    /// [`Self::of`] with the Service holding `ingress` instead of what its status says (the
+    /// controller's view of a plan it has not written yet).
+    pub fn holding(svc: &Service, ingress: &[IpAddr]) -> Option<Self> {
+        if !annotations::opted_in(svc) || ingress.is_empty() {
             return None;
         }
         let local_traffic = svc
