@@ -86,7 +86,9 @@ pub struct SliceNodes {
 }
 
 impl SliceNodes {
-    /// The announce-relevant part of `slice`; `None` when it names no Service.
+    /// The announce-relevant part of `slice`; `None` when it names no Service or has no
+    /// usable endpoint (it then changes no decision: not keeping it saves memory on Services
+    /// scaled to zero, and its changes wake nobody).
     pub fn of(slice: &EndpointSlice) -> Option<Self> {
         let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
         let mut nodes = Vec::new();
@@ -99,6 +101,9 @@ impl SliceNodes {
                 Some(node) => nodes.push(node),
                 None => usable_off_node = true,
             }
+        }
+        if nodes.is_empty() && !usable_off_node {
+            return None;
         }
         nodes.sort_unstable();
         nodes.dedup();
@@ -256,8 +261,10 @@ mod tests {
         assert!(s.usable_off_node && s.any_usable());
         assert!(!s.on_node("bad") && !s.on_node("name"));
 
-        let empty = SliceNodes::of(&slice(serde_json::json!([]))).unwrap();
-        assert!(!empty.any_usable());
+        assert_eq!(SliceNodes::of(&slice(serde_json::json!([]))), None);
+        let not_ready = serde_json::json!([{"addresses": ["10.1.0.1"], "nodeName": "n1",
+            "conditions": {"ready": false}}]);
+        assert_eq!(SliceNodes::of(&slice(not_ready)), None);
 
         let mut orphan = slice(serde_json::json!([]));
         orphan.metadata.labels = None;
