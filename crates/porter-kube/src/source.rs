@@ -136,6 +136,10 @@ pub struct SourceConfig {
     /// Read the Secrets BgpPeers reference (by name, see the module docs) and read them again
     /// this often; `None` = never read a Secret (`Snapshot::secrets` stays empty).
     pub secret_refresh: Option<Duration>,
+    /// Objects per page of an initial list (kube-rs's default: 500). A page is decoded as
+    /// whole objects before anything is kept of them, so it sets a role's transient peak:
+    /// 500 Services are about 3.5 MiB.
+    pub list_page_size: u32,
 }
 
 impl Default for SourceConfig {
@@ -146,11 +150,20 @@ impl Default for SourceConfig {
             debounce: Duration::from_millis(50),
             kinds: Kinds::ALL,
             secret_refresh: None,
+            list_page_size: Self::LIST_PAGE_SIZE,
         }
     }
 }
 
 impl SourceConfig {
+    /// kube-rs's (and client-go's) page size for initial lists.
+    pub const LIST_PAGE_SIZE: u32 = 500;
+
+    /// The speaker's page size: a speaker keeps a few hundred bytes per Service, so a page of
+    /// 500 whole Services would be most of its peak memory; 100 costs five times the list
+    /// requests, once per (re)list.
+    pub const SPEAKER_LIST_PAGE_SIZE: u32 = 100;
+
     /// How often the speaker re-reads its BgpPeers' password Secrets.
     pub const SECRET_REFRESH: Duration = Duration::from_secs(60);
 
@@ -169,6 +182,7 @@ impl SourceConfig {
             only_node: Some(node.to_owned()),
             kinds: Kinds::SPEAKER,
             secret_refresh: Some(Self::SECRET_REFRESH),
+            list_page_size: Self::SPEAKER_LIST_PAGE_SIZE,
             ..Self::default()
         }
     }
@@ -577,7 +591,7 @@ async fn fetch_secrets(client: &Client, cache: &mut SecretCache, keys: Vec<Objec
 }
 
 fn streams(client: &Client, config: &SourceConfig) -> SelectAll<BoxStream<'static, Update>> {
-    let all = watcher::Config::default;
+    let all = || watcher::Config::default().page_size(config.list_page_size);
     let nodes = match &config.only_node {
         Some(node) => all().fields(&format!("metadata.name={node}")),
         None => all(),
