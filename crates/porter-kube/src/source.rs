@@ -817,6 +817,99 @@ mod tests {
         assert!(live.is_empty());
     }
 
+    /// What a test tracker keeps of a Service: its resourceVersion, and only an even one (an
+    /// odd one stands for "nothing of it matters", as a Service that is not Porter's).
+    #[derive(Debug, Clone, PartialEq)]
+    struct EvenVersion(u32);
+
+    impl Keep<Service> for EvenVersion {
+        fn keep(obj: Service) -> Option<Self> {
+            let v: u32 = obj.metadata.resource_version?.parse().ok()?;
+            v.is_multiple_of(2).then_some(EvenVersion(v))
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Init,
+        InitApply(u8, u32),
+        InitDone,
+        Apply(u8, u32),
+        Delete(u8),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            1 => Just(Step::Init),
+            3 => (0..4u8, 0..4u32).prop_map(|(n, v)| Step::InitApply(n, v)),
+            1 => Just(Step::InitDone),
+            4 => (0..4u8, 0..4u32).prop_map(|(n, v)| Step::Apply(n, v)),
+            2 => (0..4u8).prop_map(Step::Delete),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Against a model of the watch semantics (a relist replaces the kind when done; an
+        /// object nothing is kept of is forgotten), for any sequence of events: the map always
+        /// equals the model's, and `apply` says "changed" exactly when the map changed (or the
+        /// first list completed).
+        #[test]
+        fn a_tracker_follows_the_model_of_list_and_watch(steps in proptest::collection::vec(step(), 0..60)) {
+            let mut tracker: Tracker<ObjectKey, Service, EvenVersion> = Tracker::new(key_of);
+            let mut live = BTreeMap::new();
+            let mut model: BTreeMap<ObjectKey, EvenVersion> = BTreeMap::new();
+            let mut buffer: Option<Vec<(ObjectKey, u32)>> = None;
+            let mut synced = false;
+            let name = |n: u8| format!("s{n}");
+            let key = |n: u8| ObjectKey::new("default", name(n));
+            for step in steps {
+                let before = model.clone();
+                let mut first_sync = false;
+                let event = match step {
+                    Step::Init => {
+                        buffer = Some(Vec::new());
+                        Event::Init
+                    }
+                    Step::InitApply(n, v) => {
+                        if let Some(b) = buffer.as_mut() {
+                            b.push((key(n), v));
+                        }
+                        Event::InitApply(svc(&name(n), &v.to_string()))
+                    }
+                    Step::InitDone => {
+                        model = buffer
+                            .take()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|(_, v)| v.is_multiple_of(2))
+                            .map(|(k, v)| (k, EvenVersion(v)))
+                            .collect();
+                        first_sync = !synced;
+                        synced = true;
+                        Event::InitDone
+                    }
+                    Step::Apply(n, v) => {
+                        if v.is_multiple_of(2) {
+                            model.insert(key(n), EvenVersion(v));
+                        } else {
+                            model.remove(&key(n));
+                        }
+                        Event::Apply(svc(&name(n), &v.to_string()))
+                    }
+                    Step::Delete(n) => {
+                        model.remove(&key(n));
+                        Event::Delete(svc(&name(n), "0"))
+                    }
+                };
+                let changed = tracker.apply(&mut live, event);
+                proptest::prop_assert_eq!(&live, &model);
+                proptest::prop_assert_eq!(changed, model != before || first_sync);
+                proptest::prop_assert_eq!(tracker.synced(), synced);
+            }
+        }
+    }
+
     #[test]
     fn trackers_are_synced_only_when_every_kind_is() {
         let mut trackers: Trackers = Trackers::default();
