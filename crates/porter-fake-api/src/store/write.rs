@@ -56,11 +56,7 @@ impl Store {
         let out = {
             let mut inner = self.lock();
             let key = self.key(res, ns, name);
-            let old = inner
-                .objects
-                .get(&key)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found(info.plural, name))?;
+            let old = stored(&inner, &key, &info, name)?;
             check_rv_precondition(&info, name, &old, &body)?;
             self.commit_update(&mut inner, key, &old, body, part, None, opts.dry_run)
         };
@@ -82,11 +78,7 @@ impl Store {
         let out = {
             let mut inner = self.lock();
             let key = self.key(res, ns, name);
-            let old = inner
-                .objects
-                .get(&key)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found(info.plural, name))?;
+            let old = stored(&inner, &key, &info, name)?;
             let mut candidate = old.clone();
             apply_patch(&mut candidate)?;
             if !candidate.is_object() {
@@ -213,11 +205,7 @@ impl Store {
         let out = {
             let mut inner = self.lock();
             let key = self.key(res, ns, name);
-            let old = inner
-                .objects
-                .get(&key)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found(info.plural, name))?;
+            let old = stored(&inner, &key, &info, name)?;
             let precondition_failed = |what: &str, want: &str, have: Option<&str>| {
                 ApiError::Conflict {
                     resource: info.plural.to_string(),
@@ -318,11 +306,7 @@ impl Store {
         let out = {
             let mut inner = self.lock();
             let key = self.key(res, ns, name);
-            let old = inner
-                .objects
-                .get(&key)
-                .cloned()
-                .ok_or_else(|| ApiError::not_found(info.plural, name))?;
+            let old = stored(&inner, &key, &info, name)?;
             let mut candidate = old.clone();
             f(&mut candidate);
             check_shape(&candidate)?;
@@ -559,6 +543,15 @@ fn check_type(info: &ResourceInfo, body: &Value) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// The object stored at `key` (a copy, to change and commit), or 404 naming it.
+fn stored(inner: &Inner, key: &Key, info: &ResourceInfo, name: &str) -> Result<Value, ApiError> {
+    inner
+        .objects
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(info.plural, name))
 }
 
 /// The length limits of the API server's validation that a client can run into: an
