@@ -19,9 +19,17 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+/// `porter --version`: the release and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PORTER_COMMIT"),
+    ")"
+);
+
 /// Porter: a load balancer for bare-metal Kubernetes (BGP + ECMP), OpenELB-compatible.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
