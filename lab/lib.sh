@@ -117,36 +117,41 @@ lab_net_down() {
 }
 
 # ---------------------------------------------------------------- routers
+# The router's bgpd.conf, printed (docs/routers.md shows it; crates/porter/tests/routers_doc.rs
+# checks that the doc's blocks are exactly this). $1, if given, is a log file: the lab's only addition.
+lab_frr_bgpd_conf() {
+  local n
+  echo "frr defaults traditional"
+  echo "hostname router"
+  [ -n "${1:-}" ] && echo "log file $1 informational"
+  echo "router bgp $ROUTER_AS"
+  echo " bgp router-id 10.99.0.1"
+  echo " no bgp ebgp-requires-policy"
+  echo " neighbor NODES peer-group"
+  echo " neighbor NODES remote-as $NODE_AS"
+  echo " neighbor NODES timers connect 1"
+  [ -n "$LAB_MD5" ] && echo " neighbor NODES password $LAB_MD5"
+  for n in $LAB_NODES; do
+    echo " neighbor $(session_node_ip "$n") peer-group NODES"
+    # FRR 8.4 does not pass a peer-group's `port` on to its members: set it per neighbor
+    [ "$LAB_PASSIVE" = 1 ] && echo " neighbor $(session_node_ip "$n") port $BGP_PORT"
+  done
+  echo " address-family ipv4 unicast"
+  echo "  maximum-paths 16"
+  echo "  maximum-paths ibgp 16"
+  echo " exit-address-family"
+  echo " address-family ipv6 unicast"
+  echo "  neighbor NODES activate"
+  echo "  maximum-paths 16"
+  echo "  maximum-paths ibgp 16"
+  echo " exit-address-family"
+}
+
 lab_frr_up() {
-  local d=$LAB_DIR/frr n
+  local d=$LAB_DIR/frr
   rm -rf "$d"; mkdir -p "$d"; chown frr:frr "$d"
   printf 'hostname router\nlog file %s/zebra.log informational\n' "$d" >"$d/zebra.conf"
-  {
-    echo "frr defaults traditional"
-    echo "hostname router"
-    echo "log file $d/bgpd.log informational"
-    echo "router bgp $ROUTER_AS"
-    echo " bgp router-id 10.99.0.1"
-    echo " no bgp ebgp-requires-policy"
-    echo " neighbor NODES peer-group"
-    echo " neighbor NODES remote-as $NODE_AS"
-    echo " neighbor NODES timers connect 1"
-    [ -n "$LAB_MD5" ] && echo " neighbor NODES password $LAB_MD5"
-    for n in $LAB_NODES; do
-      echo " neighbor $(session_node_ip "$n") peer-group NODES"
-      # FRR 8.4 does not pass a peer-group's `port` on to its members: set it per neighbor
-      [ "$LAB_PASSIVE" = 1 ] && echo " neighbor $(session_node_ip "$n") port $BGP_PORT"
-    done
-    echo " address-family ipv4 unicast"
-    echo "  maximum-paths 16"
-    echo "  maximum-paths ibgp 16"
-    echo " exit-address-family"
-    echo " address-family ipv6 unicast"
-    echo "  neighbor NODES activate"
-    echo "  maximum-paths 16"
-    echo "  maximum-paths ibgp 16"
-    echo " exit-address-family"
-  } >"$d/bgpd.conf"
+  lab_frr_bgpd_conf "$d/bgpd.log" >"$d/bgpd.conf"
   chown frr:frr "$d"/*.conf
   # -z/--vty_socket/-i keep every socket and pid file inside the lab folder
   in_ns router "$FRR_BIN/zebra" -d -f "$d/zebra.conf" -i "$d/zebra.pid" -z "$d/zserv.api" \
@@ -158,26 +163,30 @@ lab_frr_up() {
   [ -s "$d/bgpd.pid" ] || { lab_log "bgpd did not start: $(cat "$d/bgpd.out")"; return 1; }
 }
 
+# The router's bird.conf, printed (docs/routers.md shows it; crates/porter/tests/routers_doc.rs
+# checks that the doc's blocks are exactly this). $1, if given, is a log file: the lab's only addition.
+lab_bird_conf() {
+  local n opts="" channels="" port=""
+  [ -n "${1:-}" ] && echo "log \"$1\" all;"
+  echo "router id 10.99.0.1;"
+  echo "protocol device { scan time 5; }"
+  # without `merge paths on` only the best path reaches the kernel
+  echo "protocol kernel k4 { ipv4 { export all; import none; }; merge paths on; }"
+  echo "protocol kernel k6 { ipv6 { export all; import none; }; merge paths on; }"
+  [ -n "$LAB_MD5" ] && opts="$opts password \"$LAB_MD5\";"
+  # as an iBGP router BIRD would resolve the nodes' next hops recursively without `direct`
+  [ "$LAB_IBGP" = 1 ] && opts="$opts direct;"
+  [ "$LAB_PASSIVE" = 1 ] && port=" port $BGP_PORT"
+  [ "$LAB_FAMILY" != 6 ] && channels="ipv4 { import all; export none; };"
+  [ "$LAB_FAMILY" != 4 ] && channels="$channels ipv6 { import all; export none; };"
+  echo "template bgp nodes { local $(session_router_ip) as $ROUTER_AS; connect retry time 1;$opts $channels }"
+  for n in $LAB_NODES; do echo "protocol bgp $n from nodes { neighbor $(session_node_ip "$n")$port as $NODE_AS; }"; done
+}
+
 lab_bird_up() {
-  local d=$LAB_DIR/bird n
+  local d=$LAB_DIR/bird
   rm -rf "$d"; mkdir -p "$d"
-  {
-    echo "log \"$d/bird.log\" all;"
-    echo "router id 10.99.0.1;"
-    echo "protocol device { scan time 5; }"
-    # without `merge paths on` only the best path reaches the kernel
-    echo "protocol kernel k4 { ipv4 { export all; import none; }; merge paths on; }"
-    echo "protocol kernel k6 { ipv6 { export all; import none; }; merge paths on; }"
-    local opts="" channels="" port=""
-    [ -n "$LAB_MD5" ] && opts="$opts password \"$LAB_MD5\";"
-    # as an iBGP router BIRD would resolve the nodes' next hops recursively without `direct`
-    [ "$LAB_IBGP" = 1 ] && opts="$opts direct;"
-    [ "$LAB_PASSIVE" = 1 ] && port=" port $BGP_PORT"
-    [ "$LAB_FAMILY" != 6 ] && channels="ipv4 { import all; export none; };"
-    [ "$LAB_FAMILY" != 4 ] && channels="$channels ipv6 { import all; export none; };"
-    echo "template bgp nodes { local $(session_router_ip) as $ROUTER_AS; connect retry time 1;$opts $channels }"
-    for n in $LAB_NODES; do echo "protocol bgp $n from nodes { neighbor $(session_node_ip "$n")$port as $NODE_AS; }"; done
-  } >"$d/bird.conf"
+  lab_bird_conf "$d/bird.log" >"$d/bird.conf"
   in_ns router bird -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" >"$d/bird.out" 2>&1
   for _ in $(seq 50); do [ -s "$d/bird.pid" ] && break; sleep 0.1; done
   [ -s "$d/bird.pid" ] || { lab_log "bird did not start: $(cat "$d/bird.out")"; return 1; }

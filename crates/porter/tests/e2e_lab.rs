@@ -16,6 +16,9 @@
 //! Needs root (namespaces) and the routers (`scripts/deps.sh` installs them); skips with a
 //! message when not root.
 
+#[path = "support/lab_variants.rs"]
+mod lab_variants;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -255,11 +258,7 @@ fn ebgp_ipv4(router: &str, has_fib: bool) {
     if skip_unless_root(router) {
         return;
     }
-    let (lab, eip) = Lab::up(
-        router,
-        &format!("{router}4"),
-        &[("LAB_COMMUNITY", "64513:100")],
-    );
+    let (lab, eip) = Lab::up(router, &format!("{router}4"), lab_variants::EBGP_COMMUNITY);
     assert_ecmp(&lab, router, has_fib, &eip, &NODES_V4);
     let (_, rib) = lab.wait_paths(&eip, 3, Duration::from_secs(1));
     // FRR and GoBGP print 64513:100, BIRD (64513,100)
@@ -317,12 +316,7 @@ fn ibgp_ipv6_md5(router: &str, has_fib: bool) {
     if skip_unless_root(router) {
         return;
     }
-    let knobs = [
-        ("LAB_IBGP", "1"),
-        ("LAB_FAMILY", "6"),
-        ("LAB_MD5", "porter-md5-s3cret"),
-    ];
-    let (lab, eip) = Lab::up(router, &format!("{router}6"), &knobs);
+    let (lab, eip) = Lab::up(router, &format!("{router}6"), lab_variants::IBGP_IPV6_MD5);
     assert!(eip.contains(':'), "an IPv6 EIP, got {eip}");
     assert_ecmp(&lab, router, has_fib, &eip, &NODES_V6);
 }
@@ -333,8 +327,11 @@ fn ipv6_over_ipv4_passive(router: &str, has_fib: bool) {
     if skip_unless_root(router) {
         return;
     }
-    let knobs = [("LAB_FAMILY", "dual"), ("LAB_PASSIVE", "1")];
-    let (lab, eip) = Lab::up(router, &format!("{router}d"), &knobs);
+    let (lab, eip) = Lab::up(
+        router,
+        &format!("{router}d"),
+        lab_variants::IPV6_OVER_IPV4_PASSIVE,
+    );
     assert!(eip.contains(':'), "an IPv6 EIP, got {eip}");
     assert_ecmp(&lab, router, has_fib, &eip, &NODES_V6);
 }
@@ -346,7 +343,11 @@ fn graceful_restart(router: &str, has_fib: bool) {
     if skip_unless_root(router) {
         return;
     }
-    let (lab, eip) = Lab::up(router, &format!("{router}gr"), &[("LAB_GR", "1")]);
+    let (lab, eip) = Lab::up(
+        router,
+        &format!("{router}gr"),
+        lab_variants::GRACEFUL_RESTART,
+    );
     assert_ecmp(&lab, router, has_fib, &eip, &NODES_V4);
 
     if has_fib {
