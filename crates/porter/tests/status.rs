@@ -423,3 +423,59 @@ fn kubectl_runs_porter_as_a_plugin() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: porter status [OPTIONS]"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_from_the_environment_and_another_context() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    let dir = temp_dir("context");
+    // the current context names a dead server; `--context live` the fake one
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- {{name: dead, cluster: {{server: 'http://{dead}'}}}}
+- {{name: live, cluster: {{server: '{}'}}}}
+users:
+- {{name: porter, user: {{}}}}
+contexts:
+- {{name: dead, context: {{cluster: dead, user: porter}}}}
+- {{name: live, context: {{cluster: live, user: porter}}}}
+current-context: dead
+",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let status = |extra: &[&str]| {
+            Command::new(PORTER)
+                .args(["status", "--service", "default/web", "--ip-only"])
+                .args(extra)
+                .env("KUBECONFIG", &path)
+                .env_remove("RUST_BACKTRACE")
+                .env_remove("RUST_LIB_BACKTRACE")
+                .output()
+                .unwrap()
+        };
+        (status(&["--context", "live"]), status(&[]))
+    })
+    .await
+    .unwrap();
+    let (live, current) = out;
+    assert_eq!(String::from_utf8_lossy(&live.stdout), "203.0.113.10\n");
+    assert!(!current.status.success(), "the current context's server is dead");
+    assert!(
+        String::from_utf8_lossy(&current.stderr).contains(&format!("http://{dead}/")),
+        "{}",
+        String::from_utf8_lossy(&current.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
