@@ -471,7 +471,10 @@ current-context: dead
     .unwrap();
     let (live, current) = out;
     assert_eq!(String::from_utf8_lossy(&live.stdout), "203.0.113.10\n");
-    assert!(!current.status.success(), "the current context's server is dead");
+    assert!(
+        !current.status.success(),
+        "the current context's server is dead"
+    );
     assert!(
         String::from_utf8_lossy(&current.stderr).contains(&format!("http://{dead}/")),
         "{}",

@@ -681,6 +681,22 @@ fn report_files_read_as_bgppeer_status_does() {
             ..fresh[0].clone()
         }]
     );
+    // an entry of a node that is gone, or NotReady, may be stale
+    let mut gone = laid.clone();
+    gone.nodes.remove("n1");
+    assert_eq!(
+        view::sessions_from_peers(&gone)[0].stale.as_deref(),
+        Some("no Node object: a stale entry")
+    );
+    gone.nodes.insert(
+        "n1".into(),
+        serde_json::from_value(node("n1", false, json!({}))).unwrap(),
+    );
+    assert_eq!(
+        view::sessions_from_peers(&gone)[0].stale.as_deref(),
+        Some("node not Ready: may be stale")
+    );
+
     add_service(&mut s, service("web", Some("203.0.113.10"), json!({})));
     add_slice(&mut s, slice("web", &["n1"]));
     let a = screen_of(&s, &fresh, None);

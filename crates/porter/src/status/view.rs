@@ -48,6 +48,8 @@ pub(crate) struct Session {
 }
 
 /// The sessions speakers reported in BgpPeer `status.nodesPeerStatus` (what a cluster holds).
+/// An entry carries no time of writing; one of a node that is gone or NotReady, whose speaker
+/// cannot update it, is marked as possibly stale.
 pub(crate) fn sessions_from_peers(snapshot: &Snapshot) -> Vec<Session> {
     let mut out = Vec::new();
     for (peer, bgp_peer) in &snapshot.bgp_peers {
@@ -73,12 +75,26 @@ pub(crate) fn sessions_from_peers(snapshot: &Snapshot) -> Vec<Session> {
                     .and_then(|t| t.parse().ok()),
                 advertised: None,
                 last_error: state.last_error,
-                stale: None,
+                stale: staleness(snapshot, node),
             });
         }
     }
     out.sort_by(|a, b| (&a.node, &a.peer).cmp(&(&b.node, &b.peer)));
     out
+}
+
+/// Why a node's entry may be out of date: its speaker cannot be running normally.
+fn staleness(snapshot: &Snapshot, node: &str) -> Option<String> {
+    let Some(n) = snapshot.nodes.get(node) else {
+        return Some("no Node object: a stale entry".into());
+    };
+    let not_ready = n
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status != "True");
+    not_ready.then(|| "node not Ready: may be stale".into())
 }
 
 /// What the controller's Lease says, in a cluster.
