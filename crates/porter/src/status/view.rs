@@ -302,6 +302,9 @@ pub(crate) fn controller_line(
                     "none: Lease {name} is held by nobody (the last controller stopped)"
                 ));
             };
+            // Measured on this machine's clock against the holder's: a live controller renews
+            // every third of its term, which leaves two thirds for clock skew. 15 s is the
+            // controller's own term, for a Lease that does not say.
             let term = i64::from(duration_secs.unwrap_or(15).max(1));
             match renewed {
                 Some(at) if now.as_second() - at.as_second() > term => dead(format!(
