@@ -18,7 +18,9 @@
 //!   BGP sessions are Established);
 //! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
 //!   writes;
-//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status.
+//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status;
+//! * [`list_once`]: one paginated LIST per kind into a snapshot, the Lease by one GET, with
+//!   bounded timeouts (`porter status`).
 //!
 //! Decisions stay pure ([`controller::changes`], [`merge::diff`], [`lease::decide`]); the async
 //! parts only move objects in and out.
@@ -27,6 +29,7 @@
 pub mod controller;
 mod error;
 pub mod lease;
+pub mod list_once;
 pub mod merge;
 pub mod source;
 pub mod speaker_status;

@@ -2,13 +2,15 @@
 //!
 //! * `porter controller` assigns Eip addresses to LoadBalancer Services;
 //! * `porter speaker` runs on every node and announces them over BGP;
-//! * `porter status` shows what was assigned; `porter crds` prints the CRDs.
+//! * `porter status` shows what was assigned and why not (also as `kubectl porter status`);
+//!   `porter crds` prints the CRDs.
 //!
 //! Both roles read their objects from a source: the Kubernetes API (kubeconfig or in-cluster
 //! service account; see `porter-kube`), or with `--manifests DIR` a folder of Kubernetes-style
 //! YAML manifests (no cluster needed). Both feed the same pure cores ([`porter_model`]).
 
 mod controller;
+mod kubectl_plugin;
 mod manifest_dir;
 mod session_report;
 mod speaker;
@@ -67,34 +69,21 @@ enum Command {
         #[arg(long, env = "PORTER_ANNOUNCE_FROM_CORDONED")]
         announce_from_cordoned: bool,
     },
-    /// Show Services, their addresses and the Eip pools.
-    Status {
-        /// Folder of Kubernetes YAML manifests.
-        #[arg(long, env = "PORTER_MANIFESTS")]
-        manifests: PathBuf,
-        /// Only this Service (`namespace/name`).
-        #[arg(long)]
-        service: Option<String>,
-        /// Print only the address(es), one per line (for scripts).
-        #[arg(long, requires = "service")]
-        ip_only: bool,
-    },
+    /// Show Services (address, pool, announcing nodes, why no IP or no traffic), the BGP
+    /// sessions and the Eip pools, from the cluster (kubeconfig) or a manifests folder.
+    Status(status::Args),
     /// Print the CustomResourceDefinitions (Eip, BgpConf, BgpPeer) as YAML.
     Crds,
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli: Cli = kubectl_plugin::parse();
     match cli.command {
         Command::Crds => {
             print!("{}", porter_api::crds_yaml());
             Ok(())
         }
-        Command::Status {
-            manifests,
-            service,
-            ip_only,
-        } => status::print(&manifests, service.as_deref(), ip_only),
+        Command::Status(args) => status::run(args),
         Command::Controller {
             manifests,
             namespace,
