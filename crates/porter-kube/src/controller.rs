@@ -504,7 +504,8 @@ pub fn changes(
                     format!("released {} ({why})", join(&current)),
                 ));
             }
-            Outcome::Failed(reason) => {
+            Outcome::Failed(failure) => {
+                let reason = &failure.message;
                 if moves && !current.is_empty() {
                     notes.push(Note::normal(
                         IP_RELEASED,

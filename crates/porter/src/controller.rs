@@ -54,8 +54,12 @@ fn write_changes(dir: &ManifestDir, snapshot: &Snapshot, plan: &Plan) -> anyhow:
             .map(assign::ingress_ips)
             .unwrap_or_default();
         if current == service.ingress {
-            if let Outcome::Failed(reason) | Outcome::Orphaned(reason) = &service.outcome {
-                tracing::debug!(service = %key, %reason, "unchanged");
+            match &service.outcome {
+                Outcome::Failed(failure) => {
+                    tracing::debug!(service = %key, reason = %failure, "unchanged")
+                }
+                Outcome::Orphaned(reason) => tracing::debug!(service = %key, %reason, "unchanged"),
+                _ => {}
             }
             continue;
         }
@@ -63,7 +67,9 @@ fn write_changes(dir: &ManifestDir, snapshot: &Snapshot, plan: &Plan) -> anyhow:
             Outcome::Assigned => {
                 tracing::info!(service = %key, ip = %join(&service.ingress), pool = service.pool.as_deref().unwrap_or("-"), "IPAllocated")
             }
-            Outcome::Failed(reason) => tracing::warn!(service = %key, %reason, "AllocationFailed"),
+            Outcome::Failed(failure) => {
+                tracing::warn!(service = %key, reason = %failure, "AllocationFailed")
+            }
             Outcome::Released => tracing::info!(service = %key, ip = %join(&current), "IPReleased"),
             Outcome::Kept | Outcome::Orphaned(_) => {}
         }

@@ -44,7 +44,8 @@ pub(crate) fn print(manifests: &Path, service: Option<&str>, ip_only: bool) -> a
             ips.join(",")
         };
         let note = match &planned.outcome {
-            Outcome::Failed(reason) | Outcome::Orphaned(reason) => reason.clone(),
+            Outcome::Failed(failure) => failure.message.clone(),
+            Outcome::Orphaned(reason) => reason.clone(),
             Outcome::Released => "released".to_owned(),
             Outcome::Kept | Outcome::Assigned => String::new(),
         };
