@@ -1,7 +1,7 @@
 //! `deploy/` stays in sync with the code: the CRDs are exactly `porter crds`, every manifest is a
 //! well-formed Kubernetes object with no field its type does not know, the RBAC grants what each
-//! role reads and writes and nothing broader, and the examples are valid Porter objects that plan
-//! as their comments say.
+//! role reads and writes and nothing broader, the workloads' probes reach the address the binary
+//! serves its health on, and the examples are valid Porter objects that plan as their comments say.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
