@@ -892,6 +892,8 @@ pub async fn run_controller(
                 metrics.set_leader(leading);
                 if leading {
                     memory = Memory::default();
+                } else {
+                    metrics.forget_plan();
                 }
             }
             () = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {

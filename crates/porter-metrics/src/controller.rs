@@ -111,6 +111,17 @@ impl ControllerMetrics {
         *failing = now;
     }
 
+    /// Forgets the last plan: this controller stopped leading, so it plans no more and its
+    /// Eip gauges would go stale; the leader's are the ones to read.
+    pub fn forget_plan(&self) {
+        if let Ok(mut pools) = self.pools.lock() {
+            pools.clear();
+        }
+        if let Ok(mut failing) = self.failing.lock() {
+            failing.clear();
+        }
+    }
+
     /// A round of writes failed with an error of `kind` (porter-kube's `Error::kind`).
     pub fn reconcile_error(&self, kind: &'static str) {
         self.reconcile_errors

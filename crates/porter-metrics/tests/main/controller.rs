@@ -125,6 +125,12 @@ fn pool_gauges_follow_the_last_plan() {
         sample(&registry, r#"porter_ipam_pool_size{eip="other"}"#),
         None
     );
+    // a controller that stops leading plans no more: its gauges go rather than go stale
+    metrics.forget_plan();
+    assert_eq!(
+        sample(&registry, r#"porter_ipam_addresses_in_use{eip="pool"}"#),
+        None
+    );
     // an invalid Eip has no usage to report
     metrics.observe(&plan(&snapshot(&[("bad", "10.0.0.5/24")], &[])));
     let text = porter_metrics::encode(&registry);
