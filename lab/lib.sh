@@ -479,8 +479,13 @@ EOF
 }
 
 # ---------------------------------------------------------------- porter
+# The controller runs in the host's namespace, where labs running side by side (the e2e tests) would
+# clash on its default metrics port: it takes any free loopback port, which its log names ("serving
+# /metrics ... address="). Each speaker has its node's namespace to itself and keeps the default
+# (ip netns exec NODE curl -s localhost:7579/metrics).
 lab_porter_controller_up() {
-  "$PORTER" controller --manifests "$MANIFESTS" >"$LAB_DIR/controller.log" 2>&1 &
+  "$PORTER" controller --manifests "$MANIFESTS" --metrics-address 127.0.0.1:0 \
+    >"$LAB_DIR/controller.log" 2>&1 &
   local pid=$!; disown "$pid"; record_pid "$pid" porter; echo "$pid" >"$LAB_DIR/controller.pid"
 }
 

@@ -74,6 +74,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use porter_api::annotations::{EIP_POOL_LABEL, SERVICE_FINALIZER};
 use porter_api::{Eip, EipStatus};
+use porter_metrics::{ControllerMetrics, Health};
 use porter_model::announce::Options;
 use porter_model::assign::{self, Outcome, Plan};
 use porter_model::coverage::{self, NodeSessions};
@@ -504,7 +505,8 @@ pub fn changes(
                     format!("released {} ({why})", join(&current)),
                 ));
             }
-            Outcome::Failed(reason) => {
+            Outcome::Failed(failure) => {
+                let reason = &failure.message;
                 if moves && !current.is_empty() {
                     notes.push(Note::normal(
                         IP_RELEASED,
@@ -789,15 +791,17 @@ impl Writer {
 }
 
 /// Applies `changes` while `leader` says we lead; the first error stops the round (the
-/// caller retries from a fresh plan).
+/// caller retries from a fresh plan). Every write is progress for `health`.
 async fn apply(
     writer: &Writer,
     snapshot: &Snapshot,
     changes: Changes,
     memory: &mut Memory,
     leader: &watch::Receiver<bool>,
+    health: &Health,
 ) -> Result<(), Error> {
     for change in changes.services {
+        health.beat();
         if !*leader.borrow() {
             return Ok(());
         }
@@ -821,6 +825,7 @@ async fn apply(
         }
     }
     for change in changes.eips {
+        health.beat();
         if !*leader.borrow() {
             return Ok(());
         }
@@ -836,15 +841,26 @@ async fn apply(
     Ok(())
 }
 
+/// How often an idle controller loop reports that it is alive ([`Health::beat`]).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// Keeps the cluster in line with the plan of every snapshot while `leader` is true.
 ///
 /// Waits for the first snapshot (the source publishes only after its initial sync), then
 /// re-plans on every new snapshot, on becoming leader, and after a failed write (with
 /// backoff, 200 ms doubling up to 30 s). Returns when the snapshot channel closes.
+///
+/// `metrics` follow every plan, failed round and change of leadership. `health` becomes ready
+/// with the first snapshot, whether or not this replica leads: a replica that is not leading
+/// is a synced standby, able to take over at once, and readiness must not wait for the Lease
+/// or a rolling update of two replicas would wait for a new Pod to lead while the old one holds
+/// the Lease, forever.
 pub async fn run_controller(
     writer: Writer,
     mut snapshots: watch::Receiver<Snapshot>,
     mut leader: watch::Receiver<bool>,
+    metrics: ControllerMetrics,
+    health: Health,
 ) {
     const RETRY_MIN: Duration = Duration::from_millis(200);
     const RETRY_MAX: Duration = Duration::from_secs(30);
@@ -852,26 +868,38 @@ pub async fn run_controller(
     let mut have_snapshot = snapshots.has_changed().unwrap_or(false);
     let mut retry_at: Option<Instant> = None;
     let mut backoff = RETRY_MIN;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    metrics.set_leader(*leader.borrow());
+    if have_snapshot {
+        health.set_ready();
+    }
     loop {
         let deadline = retry_at;
+        health.beat();
         tokio::select! {
             changed = snapshots.changed() => {
                 if changed.is_err() {
                     return;
                 }
                 have_snapshot = true;
+                health.set_ready();
             }
             changed = leader.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                if *leader.borrow_and_update() {
+                let leading = *leader.borrow_and_update();
+                metrics.set_leader(leading);
+                if leading {
                     memory = Memory::default();
+                } else {
+                    metrics.forget_plan();
                 }
             }
             () = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
                 retry_at = None;
             }
+            _ = heartbeat.tick() => continue,
         }
         if !have_snapshot || !*leader.borrow() {
             continue;
@@ -880,16 +908,18 @@ pub async fn run_controller(
         let mut snapshot = Snapshot::clone(&snapshots.borrow_and_update());
         memory.overlay(&mut snapshot);
         let plan = assign::plan(&snapshot);
+        metrics.observe(&plan);
         let changes = changes(&snapshot, &plan, &memory.reported, Timestamp::now());
         if changes.writes() > 0 {
             tracing::debug!(writes = changes.writes(), "applying the plan");
         }
-        match apply(&writer, &snapshot, changes, &mut memory, &leader).await {
+        match apply(&writer, &snapshot, changes, &mut memory, &leader, &health).await {
             Ok(()) => {
                 backoff = RETRY_MIN;
                 retry_at = None;
             }
             Err(error) => {
+                metrics.reconcile_error(error.kind());
                 tracing::warn!(%error, kind = error.kind(), retry_in = ?backoff, "cannot write; retrying");
                 retry_at = Some(Instant::now() + backoff);
                 backoff = (backoff * 2).min(RETRY_MAX);
@@ -907,6 +937,10 @@ pub struct ControllerConfig {
     pub identity: String,
     /// Leader term length.
     pub lease_duration: Duration,
+    /// Where the controller's metrics go ([`ControllerMetrics::default`]: nowhere).
+    pub metrics: ControllerMetrics,
+    /// The controller's liveness and readiness (see [`run_controller`]).
+    pub health: Health,
 }
 
 /// Runs the source, the leader election and the controller until `shutdown` resolves, then
@@ -928,6 +962,8 @@ pub async fn run(client: Client, config: ControllerConfig, shutdown: impl Future
         Writer::new(client, recorder),
         source.subscribe(),
         leadership.subscribe(),
+        config.metrics,
+        config.health,
     );
     tokio::select! {
         () = controller => {}

@@ -58,15 +58,7 @@ impl Error {
             Self::Config(_) => "config",
             Self::Encode { .. } => "encode",
             Self::Api { source, .. } => match source {
-                kube::Error::Api(status) => match status.code {
-                    404 => "not_found",
-                    409 => "conflict",
-                    401 | 403 => "forbidden",
-                    400 | 422 => "invalid",
-                    429 => "throttled",
-                    500..=599 => "server",
-                    _ => "api",
-                },
+                kube::Error::Api(status) => kind_of_status(status.code),
                 _ => "unreachable",
             },
         }
@@ -79,5 +71,20 @@ impl Error {
             self.kind(),
             "conflict" | "throttled" | "server" | "unreachable" | "not_found"
         )
+    }
+}
+
+/// The kind of an error the API server answered with HTTP status `code` (as [`Error::kind`]
+/// names it), for requests seen below the client too (`porter_kube_api_errors_total`).
+pub(crate) fn kind_of_status(code: u16) -> &'static str {
+    match code {
+        404 => "not_found",
+        409 => "conflict",
+        410 => "expired",
+        401 | 403 => "forbidden",
+        400 | 422 => "invalid",
+        429 => "throttled",
+        500..=599 => "server",
+        _ => "api",
     }
 }

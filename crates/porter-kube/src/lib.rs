@@ -21,11 +21,14 @@
 //! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status;
 //! * [`list_once`]: one paginated LIST per kind into a snapshot, the Lease by one GET, with
 //!   bounded timeouts (`porter status`).
+//! * [`api_errors`]: a layer of the client's HTTP stack counting every failed request
+//!   (`porter_kube_api_errors_total`), used by [`client_counting`].
 //!
 //! Decisions stay pure ([`controller::changes`], [`merge::diff`], [`lease::decide`]); the async
 //! parts only move objects in and out.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod api_errors;
 pub mod controller;
 mod error;
 pub mod lease;
@@ -41,4 +44,22 @@ pub use source::{Kinds, KubeSource, SourceConfig, SpeakerSource};
 /// service account.
 pub async fn client() -> Result<kube::Client, Error> {
     kube::Client::try_default().await.map_err(Error::Config)
+}
+
+/// Like [`client`], counting every request that fails into `errors`, whatever part of the role
+/// made it (watches, reads, writes, the Lease, Events).
+pub async fn client_counting(errors: porter_metrics::ApiErrors) -> Result<kube::Client, Error> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::Config(kube::Error::InferConfig(e)))?;
+    counting(config, errors)
+}
+
+/// A client for `config` counting every request that fails into `errors`.
+pub fn counting(
+    config: kube::Config,
+    errors: porter_metrics::ApiErrors,
+) -> Result<kube::Client, Error> {
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(Error::Config)?;
+    Ok(builder.with_layer(&api_errors::CountErrors(errors)).build())
 }

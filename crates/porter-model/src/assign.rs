@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use porter_api::{Eip, EipStatus, ValidEip, annotations};
-use porter_ipam::{Allocator, Family, Request};
+use porter_ipam::{AllocError, Allocator, Family, Request};
 
 use crate::{ObjectKey, Snapshot, selector};
 
@@ -43,13 +43,108 @@ pub enum Outcome {
     Kept,
     /// It gets a new address.
     Assigned,
-    /// No address could be assigned; the reason is meant for an `AllocationFailed` event.
-    Failed(String),
+    /// No address could be assigned; the message is meant for an `AllocationFailed` event.
+    Failed(Failure),
     /// It no longer asks Porter for an address; what it held is released.
     Released,
     /// It holds an address that is in no Eip any more: kept, never silently moved, but the
     /// operator is warned (the reason says what to do).
     Orphaned(String),
+}
+
+/// Why a Service got no address: a bounded kind (metrics labels, alerts) and the message for
+/// its `AllocationFailed` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What kind of failure it is.
+    pub reason: FailureReason,
+    /// What happened, naming the objects and fields involved.
+    pub message: String,
+}
+
+impl Failure {
+    fn new(reason: FailureReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The kinds of allocation failure, derived from where the plan stopped (the Service's
+/// annotations, the Eip it names, the allocator's [`AllocError`]), never from message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureReason {
+    /// The Service asks for something malformed (a requested address that is not an IP).
+    InvalidRequest,
+    /// The Eip the Service names does not exist.
+    UnknownEip,
+    /// The Eip the Service names is invalid (see its status).
+    InvalidEip,
+    /// No Eip serves the Service: none named, none bound to its namespace, no default.
+    NoPool,
+    /// Every Eip that may serve it is full (or disabled).
+    PoolExhausted,
+    /// The requested address is held by another Service.
+    Conflict,
+    /// The requested address is in no Eip, or not in the one(s) allowed.
+    NotInPool,
+    /// The requested address is in a disabled Eip.
+    PoolDisabled,
+    /// No allowed Eip provides the Service's address family.
+    FamilyMismatch,
+}
+
+impl FailureReason {
+    /// Every kind, in a fixed order.
+    pub const ALL: [FailureReason; 9] = [
+        Self::InvalidRequest,
+        Self::UnknownEip,
+        Self::InvalidEip,
+        Self::NoPool,
+        Self::PoolExhausted,
+        Self::Conflict,
+        Self::NotInPool,
+        Self::PoolDisabled,
+        Self::FamilyMismatch,
+    ];
+
+    /// A fixed snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::UnknownEip => "unknown_eip",
+            Self::InvalidEip => "invalid_eip",
+            Self::NoPool => "no_pool",
+            Self::PoolExhausted => "pool_exhausted",
+            Self::Conflict => "conflict",
+            Self::NotInPool => "not_in_pool",
+            Self::PoolDisabled => "pool_disabled",
+            Self::FamilyMismatch => "family_mismatch",
+        }
+    }
+}
+
+impl From<&AllocError> for FailureReason {
+    fn from(error: &AllocError) -> Self {
+        match error {
+            AllocError::Conflict { .. } | AllocError::AlreadyAssigned { .. } => Self::Conflict,
+            AllocError::NotInAnyPool { .. } | AllocError::NotInRequestedPools { .. } => {
+                Self::NotInPool
+            }
+            AllocError::PoolDisabled { .. } => Self::PoolDisabled,
+            AllocError::UnknownPool { .. } => Self::UnknownEip,
+            AllocError::PoolsExhausted { .. } => Self::PoolExhausted,
+            AllocError::FamilyMismatch { .. } => Self::FamilyMismatch,
+            AllocError::NoPool => Self::NoPool,
+        }
+    }
 }
 
 /// Desired status of one Eip, or why it cannot be used.
@@ -125,8 +220,8 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     for &(key, svc) in &wanted {
         let intent = match Intent::of(svc) {
             Ok(intent) => intent,
-            Err(reason) => {
-                services.insert(key.clone(), failed(reason));
+            Err(failure) => {
+                services.insert(key.clone(), failed(failure));
                 continue;
             }
         };
@@ -165,14 +260,14 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     for (key, svc, intent) in pending {
         let owner = key.to_string();
         let plan = match intent.request(snapshot, svc, &valid) {
-            Err(reason) => failed(reason),
+            Err(failure) => failed(failure),
             Ok(request) => match allocator.assign(&owner, &request) {
                 Ok(a) => ServicePlan {
                     ingress: vec![a.ip],
                     pool: Some(a.pool),
                     outcome: Outcome::Assigned,
                 },
-                Err(e) => failed(e.to_string()),
+                Err(e) => failed(Failure::new(FailureReason::from(&e), e.to_string())),
             },
         };
         services.insert(key.clone(), plan);
@@ -219,11 +314,11 @@ pub fn wants_address(svc: &Service) -> bool {
     annotations::opted_in(svc) && svc.metadata.deletion_timestamp.is_none()
 }
 
-fn failed(reason: String) -> ServicePlan {
+fn failed(failure: Failure) -> ServicePlan {
     ServicePlan {
         ingress: vec![],
         pool: None,
-        outcome: Outcome::Failed(reason),
+        outcome: Outcome::Failed(failure),
     }
 }
 
@@ -252,8 +347,9 @@ struct Intent {
 }
 
 impl Intent {
-    fn of(svc: &Service) -> Result<Self, String> {
-        let ip = annotations::requested_ip(svc).map_err(|e| e.to_string())?;
+    fn of(svc: &Service) -> Result<Self, Failure> {
+        let ip = annotations::requested_ip(svc)
+            .map_err(|e| Failure::new(FailureReason::InvalidRequest, e.to_string()))?;
         let pool = annotations::requested_pool(svc).map(str::to_owned);
         let served_by = annotations::allocated_pool(svc).map(str::to_owned);
         Ok(Self {
@@ -269,22 +365,28 @@ impl Intent {
         snapshot: &Snapshot,
         svc: &Service,
         valid: &BTreeMap<String, ValidEip>,
-    ) -> Result<Request, String> {
+    ) -> Result<Request, Failure> {
         let family = self
             .ip
             .map(Family::of)
             .unwrap_or_else(|| service_family(svc));
         if let Some(pool) = &self.pool {
             if !snapshot.eips.contains_key(pool) {
-                return Err(format!(
-                    "Eip {pool:?} (named by annotation {}) does not exist",
-                    annotations::EIP_POOL_ANNOTATION
+                return Err(Failure::new(
+                    FailureReason::UnknownEip,
+                    format!(
+                        "Eip {pool:?} (named by annotation {}) does not exist",
+                        annotations::EIP_POOL_ANNOTATION
+                    ),
                 ));
             }
             if !valid.contains_key(pool) {
-                return Err(format!(
-                    "Eip {pool:?} (named by annotation {}) is invalid; see its status",
-                    annotations::EIP_POOL_ANNOTATION
+                return Err(Failure::new(
+                    FailureReason::InvalidEip,
+                    format!(
+                        "Eip {pool:?} (named by annotation {}) is invalid; see its status",
+                        annotations::EIP_POOL_ANNOTATION
+                    ),
                 ));
             }
             return Ok(Request {
@@ -320,10 +422,13 @@ impl Intent {
                 .collect();
         }
         if pools.is_empty() {
-            return Err(format!(
-                "no Eip serves namespace {namespace:?}: name one with annotation {}, list the namespace in an Eip's spec.namespaces, or mark an Eip with {}: \"true\"",
-                annotations::EIP_POOL_ANNOTATION,
-                annotations::DEFAULT_EIP_ANNOTATION
+            return Err(Failure::new(
+                FailureReason::NoPool,
+                format!(
+                    "no Eip serves namespace {namespace:?}: name one with annotation {}, list the namespace in an Eip's spec.namespaces, or mark an Eip with {}: \"true\"",
+                    annotations::EIP_POOL_ANNOTATION,
+                    annotations::DEFAULT_EIP_ANNOTATION
+                ),
             ));
         }
         Ok(Request {

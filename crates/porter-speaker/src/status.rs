@@ -1,4 +1,4 @@
-//! What the sessions are doing, for logs, `porter status` and (later) metrics.
+//! What the sessions are doing, for logs, `porter status`, BgpPeer status and metrics.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -42,13 +42,16 @@ impl StatusBoard {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    pub(crate) fn set(&self, peer: &str, status: PeerStatus) {
+    /// Posts `peer`'s status (the session tasks do; public so that readers of the board, such
+    /// as the metrics collector, can be tested with a board of their own).
+    pub fn set(&self, peer: &str, status: PeerStatus) {
         if let Ok(mut m) = self.0.lock() {
             m.insert(peer.to_owned(), status);
         }
     }
 
-    pub(crate) fn remove(&self, peer: &str) {
+    /// Forgets `peer` (its session was stopped).
+    pub fn remove(&self, peer: &str) {
         if let Ok(mut m) = self.0.lock() {
             m.remove(peer);
         }

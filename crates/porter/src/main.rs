@@ -12,6 +12,7 @@
 mod controller;
 mod kubectl_plugin;
 mod manifest_dir;
+mod observe;
 mod session_report;
 mod speaker;
 mod status;
@@ -51,6 +52,9 @@ enum Command {
         /// How often the folder is checked for changes, in milliseconds.
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
+        /// Where to serve /metrics, /healthz and /readyz (`off`: nowhere).
+        #[arg(long, env = "PORTER_METRICS_ADDRESS", default_value = observe::CONTROLLER_ADDRESS)]
+        metrics_address: porter_metrics::ListenAddress,
     },
     /// Announce the addresses this node serves to its BGP peers.
     Speaker {
@@ -68,6 +72,10 @@ enum Command {
         /// attracting traffic, so it can be drained before maintenance).
         #[arg(long, env = "PORTER_ANNOUNCE_FROM_CORDONED")]
         announce_from_cordoned: bool,
+        /// Where to serve /metrics, /healthz and /readyz (`off`: nowhere); on the node's
+        /// network in a cluster.
+        #[arg(long, env = "PORTER_METRICS_ADDRESS", default_value = observe::SPEAKER_ADDRESS)]
+        metrics_address: porter_metrics::ListenAddress,
     },
     /// Show Services (address, pool, announcing nodes, why no IP or no traffic), the BGP
     /// sessions and the Eip pools, from the cluster (kubeconfig) or a manifests folder.
@@ -88,12 +96,17 @@ fn main() -> anyhow::Result<()> {
             manifests,
             namespace,
             poll_ms,
+            metrics_address,
         } => {
             init_tracing();
             let rt = runtime()?;
             match manifests {
-                Some(dir) => rt.block_on(controller::run(dir, Duration::from_millis(poll_ms))),
-                None => rt.block_on(controller::run_kube(namespace)),
+                Some(dir) => rt.block_on(controller::run(
+                    dir,
+                    Duration::from_millis(poll_ms),
+                    metrics_address,
+                )),
+                None => rt.block_on(controller::run_kube(namespace, metrics_address)),
             }
         }
         Command::Speaker {
@@ -101,6 +114,7 @@ fn main() -> anyhow::Result<()> {
             node,
             poll_ms,
             announce_from_cordoned,
+            metrics_address,
         } => {
             init_tracing();
             let options = porter_model::announce::Options {
@@ -111,6 +125,7 @@ fn main() -> anyhow::Result<()> {
                 node,
                 Duration::from_millis(poll_ms),
                 options,
+                metrics_address,
             ))
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use porter_kube::speaker_status::{SpeakerStatusConfig, run_speaker_status};
 use porter_kube::{SourceConfig, SpeakerSource};
+use porter_metrics::{ApiErrors, Health, ListenAddress, SpeakerMetrics};
 use porter_model::SpeakerSnapshot;
 use porter_model::announce::{self, SpeakerPlan};
 use porter_speaker::{PeerManager, StatusBoard};
@@ -42,17 +43,34 @@ impl Source {
     }
 }
 
+/// How often an idle main loop reports that it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// Runs until SIGTERM/Ctrl-C, then closes every session with a NOTIFICATION (Cease) so the
 /// routers drop this node from their ECMP routes at once instead of after the hold time.
 /// Without `manifests` the objects come from the Kubernetes API, and the node's session
 /// state is written into each BgpPeer's `status.nodesPeerStatus[<node>]`.
+///
+/// Ready once the first plan is handed to the sessions, whether or not they come up: a node
+/// whose router is down is still doing its job (it keeps trying), and a readiness that waited
+/// for a router would stall every rollout of the DaemonSet behind one unreachable peer.
 pub(crate) async fn run(
     manifests: Option<PathBuf>,
     node: String,
     poll: Duration,
     options: announce::Options,
+    metrics_address: ListenAddress,
 ) -> anyhow::Result<()> {
     let board = StatusBoard::default();
+    let mut registry = crate::observe::registry();
+    let api_errors = ApiErrors::register(&mut registry);
+    let metrics = SpeakerMetrics::register(&mut registry, board.clone());
+    let health = Health::starting(if manifests.is_some() {
+        "waiting for the first read of the manifests"
+    } else {
+        "waiting for the initial lists from the Kubernetes API"
+    });
+    crate::observe::serve(metrics_address, registry, health.clone()).await?;
     // the plan's problems, for the BgpPeer status writer
     let (problems_tx, problems_rx) = watch::channel(Vec::<String>::new());
     let report_dir = manifests.clone().map(ManifestDir::new);
@@ -67,7 +85,7 @@ pub(crate) async fn run(
             Source::Dir(Watcher::new(ManifestDir::new(dir), poll))
         }
         None => {
-            let client = porter_kube::client().await?;
+            let client = porter_kube::client_counting(api_errors).await?;
             let kube = SpeakerSource::start_keeping(client.clone(), SourceConfig::speaker(&node));
             let rx = kube.subscribe();
             status_task = Some(tokio::spawn(run_speaker_status(
@@ -80,19 +98,30 @@ pub(crate) async fn run(
             Source::Kube { _source: kube, rx }
         }
     };
-    let first = source.next_plan(&node, &options).await;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let first = loop {
+        tokio::select! {
+            plan = source.next_plan(&node, &options) => break plan,
+            _ = heartbeat.tick() => health.beat(),
+        }
+    };
     log_plan(None, &first);
+    metrics.set_announced(first.prefixes.len());
     problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let manager = tokio::spawn(PeerManager::new(board.clone()).run(rx, async {
         let _ = stop_rx.await;
     }));
+    health.set_ready();
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => health.beat(),
             plan = source.next_plan(&node, &options) => {
+                health.beat();
+                metrics.set_announced(plan.prefixes.len());
                 problems_tx.send_if_modified(|current| {
                     if *current == plan.problems { return false; }
                     current.clone_from(&plan.problems);

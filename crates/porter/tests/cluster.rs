@@ -8,7 +8,8 @@
 //! One scenario, end to end: a Service that opts in gets an address from the Eip (controller:
 //! status, finalizer, Lease), the speaker announces it to gobgpd (the route is in gobgpd's RIB
 //! with the node's address as next hop), the speaker reports its session in the BgpPeer's
-//! status and the controller the Service's `Announced` condition; deleting the Service
+//! status and the controller the Service's `Announced` condition, and both export it on
+//! `/metrics` (Eip usage, leadership; the session's state and prefixes); deleting the Service
 //! releases the address through the finalizer and withdraws the route; SIGTERM stops both
 //! binaries cleanly.
 //!
@@ -18,6 +19,8 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -60,6 +63,40 @@ fn eventually<T>(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Where `p` serves /metrics, /healthz and /readyz, as its log says (both binaries run in this
+/// namespace with `--metrics-address 127.0.0.1:0`, so their ports never clash).
+fn endpoint(p: &Proc) -> Option<SocketAddr> {
+    let log = p.log();
+    let line = log.lines().find(|l| l.contains("serving /metrics"))?;
+    let rest = &line[line.find("address=")? + "address=".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `GET path` on `address`: the status code and the body.
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: porter\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
+/// The value of `series` (name and labels, as exposed) in `address`'s /metrics.
+fn metric(address: SocketAddr, series: &str) -> Option<f64> {
+    get(address, "/metrics")
+        .1
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn seed(server: &FakeApiServer) {
@@ -129,7 +166,7 @@ async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router()
         "controller",
         &dir,
         Command::new(porter)
-            .arg("controller")
+            .args(["controller", "--metrics-address", "127.0.0.1:0"])
             .env("KUBECONFIG", &config)
             .env("POD_NAMESPACE", "porter-system")
             .env("POD_NAME", "porter-controller-0")
@@ -139,7 +176,13 @@ async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router()
         "speaker",
         &dir,
         Command::new(porter)
-            .args(["speaker", "--node", "n1"])
+            .args([
+                "speaker",
+                "--node",
+                "n1",
+                "--metrics-address",
+                "127.0.0.1:0",
+            ])
             .env("KUBECONFIG", &config)
             .env("RUST_LOG", "info"),
     );
@@ -197,6 +240,45 @@ async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router()
             "{announced}"
         );
 
+        // Both export it: the Eip's usage and the leadership, the session and its prefix.
+        let controller_metrics = eventually(10, "the controller's endpoint", logs, || {
+            endpoint(&controller)
+        });
+        let speaker_metrics = eventually(10, "the speaker's endpoint", logs, || endpoint(&speaker));
+        for address in [controller_metrics, speaker_metrics] {
+            assert_eq!(get(address, "/healthz"), (200, "ok\n".to_owned()));
+            assert_eq!(get(address, "/readyz"), (200, "ok\n".to_owned()));
+        }
+        let in_use = r#"porter_ipam_addresses_in_use{eip="pool"}"#;
+        assert_eq!(metric(controller_metrics, in_use), Some(1.0), "{}", logs());
+        assert_eq!(
+            metric(controller_metrics, r#"porter_ipam_pool_size{eip="pool"}"#),
+            Some(3.0)
+        );
+        assert_eq!(
+            metric(controller_metrics, "porter_controller_leader"),
+            Some(1.0)
+        );
+        let established = format!(
+            r#"porter_bgp_session_state{{peer="tor",address="{ROUTER_IP}",state="Established"}}"#
+        );
+        eventually(10, "the session in the speaker's metrics", logs, || {
+            (metric(speaker_metrics, &established) == Some(1.0)).then_some(())
+        });
+        let advertised = r#"porter_bgp_prefixes_advertised{peer="tor"}"#;
+        eventually(10, "the prefix in the speaker's metrics", logs, || {
+            (metric(speaker_metrics, advertised) == Some(1.0)).then_some(())
+        });
+        assert_eq!(
+            metric(speaker_metrics, "porter_speaker_announced_addresses"),
+            Some(1.0)
+        );
+        let version = format!(
+            r#"porter_build_info{{version="{}"}}"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(metric(speaker_metrics, &version), Some(1.0));
+
         // Deleting the Service: the controller releases the address and lets it go, the
         // speaker withdraws the route.
         s.delete("services", Some("default"), "web").unwrap();
@@ -205,6 +287,12 @@ async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router()
         });
         eventually(30, "the route to be withdrawn", logs, || {
             gobgp_route(&router).is_empty().then_some(())
+        });
+        eventually(10, "the metrics to follow", logs, || {
+            (metric(controller_metrics, in_use) == Some(0.0)
+                && metric(speaker_metrics, advertised) == Some(0.0)
+                && metric(speaker_metrics, "porter_speaker_announced_addresses") == Some(0.0))
+            .then_some(())
         });
         (controller, speaker)
     })

@@ -1,15 +1,16 @@
 //! `deploy/` stays in sync with the code: the CRDs are exactly `porter crds`, every manifest is a
 //! well-formed Kubernetes object with no field its type does not know, the RBAC grants what each
-//! role reads and writes and nothing broader, and the examples are valid Porter objects that plan
-//! as their comments say.
+//! role reads and writes and nothing broader, the workloads' probes reach the address the binary
+//! serves its health on, and the examples are valid Porter objects that plan as their comments say.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use porter_kube::Kinds;
 use porter_model::Snapshot;
 use porter_model::manifests::{Object, parse_documents};
@@ -420,10 +421,7 @@ fn the_workloads_run_the_right_subcommands_with_their_environment() {
         .collect();
     assert!(env.contains(&("POD_NAMESPACE", Some("metadata.namespace"))));
     assert!(env.contains(&("POD_NAME", Some("metadata.name"))));
-    assert!(
-        c.liveness_probe.is_none() && c.readiness_probe.is_none(),
-        "no health endpoint yet"
-    );
+    assert_probes_reach_the_endpoint("controller", c);
 
     let daemonsets: Vec<DaemonSet> = of_kind("DaemonSet");
     let [speaker] = &daemonsets[..] else {
@@ -466,10 +464,7 @@ fn the_workloads_run_the_right_subcommands_with_their_environment() {
         caps.add.as_deref(),
         Some(&["NET_ADMIN".to_owned(), "NET_RAW".to_owned()][..])
     );
-    assert!(
-        c.liveness_probe.is_none() && c.readiness_probe.is_none(),
-        "no health endpoint yet"
-    );
+    assert_probes_reach_the_endpoint("speaker", c);
     for image in [
         &controller
             .spec
@@ -484,6 +479,74 @@ fn the_workloads_run_the_right_subcommands_with_their_environment() {
         &c.image,
     ] {
         assert_eq!(image.as_deref(), Some("ghcr.io/porter-lb/porter:0.1.0"));
+    }
+}
+
+/// The address `porter <role>` serves /metrics, /healthz and /readyz on in container `c`:
+/// `--metrics-address` in its args, else `PORTER_METRICS_ADDRESS` in its env, else the binary's
+/// default as `porter <role> --help` prints it.
+fn metrics_address(role: &str, c: &Container) -> String {
+    let args = c.args.as_deref().unwrap_or_default();
+    let from_args = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--metrics-address=")
+            .map(str::to_owned)
+            .or_else(|| (a == "--metrics-address").then(|| args.get(i + 1).cloned())?)
+    });
+    let from_env = || {
+        c.env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "PORTER_METRICS_ADDRESS")
+            .and_then(|e| e.value.clone())
+    };
+    from_args.or_else(from_env).unwrap_or_else(|| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_porter"))
+            .args([role, "--help"])
+            .env_remove("PORTER_METRICS_ADDRESS")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        let option = &help[help
+            .find("--metrics-address")
+            .unwrap_or_else(|| panic!("porter {role} --help has no --metrics-address:\n{help}"))..];
+        let default = &option[option.find("[default: ").expect("a default") + "[default: ".len()..];
+        default[..default.find(']').unwrap()].to_owned()
+    })
+}
+
+/// The container names the port the binary serves on `metrics`, and probes /healthz (liveness)
+/// and /readyz (readiness) on it.
+fn assert_probes_reach_the_endpoint(role: &str, c: &Container) {
+    let address: std::net::SocketAddr = metrics_address(role, c).parse().unwrap();
+    let port = c
+        .ports
+        .iter()
+        .flatten()
+        .find(|p| p.name.as_deref() == Some("metrics"))
+        .unwrap_or_else(|| panic!("the {role} container has no port named metrics"));
+    assert_eq!(
+        port.container_port,
+        i32::from(address.port()),
+        "the {role}'s port `metrics` is not the one it serves on ({address})"
+    );
+    let probes = [
+        ("liveness", c.liveness_probe.as_ref(), "/healthz"),
+        ("readiness", c.readiness_probe.as_ref(), "/readyz"),
+    ];
+    for (what, probe, path) in probes {
+        let probe = probe.unwrap_or_else(|| panic!("the {role} has no {what} probe"));
+        let get = probe.http_get.as_ref().expect("an HTTP probe");
+        assert_eq!(get.path.as_deref(), Some(path), "{role} {what}");
+        let reaches = match &get.port {
+            IntOrString::String(name) => name == "metrics",
+            IntOrString::Int(n) => *n == i32::from(address.port()),
+        };
+        assert!(
+            reaches,
+            "the {role}'s {what} probe does not reach {address}"
+        );
+        // restarts only after several failures in a row, never on a single slow answer
+        assert!(probe.failure_threshold.unwrap_or(3) >= 2, "{role} {what}");
     }
 }
 

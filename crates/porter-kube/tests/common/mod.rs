@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use porter_fake_api::FakeApiServer;
 use porter_kube::controller::{self, ControllerConfig};
+use porter_metrics::{ControllerMetrics, Health};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -140,6 +141,21 @@ pub struct Controller {
 
 impl Controller {
     pub fn start(server: &FakeApiServer, identity: &str) -> Self {
+        Self::start_observed(
+            server,
+            identity,
+            ControllerMetrics::default(),
+            Health::default(),
+        )
+    }
+
+    /// Like [`Controller::start`], reporting into `metrics` and `health`.
+    pub fn start_observed(
+        server: &FakeApiServer,
+        identity: &str,
+        metrics: ControllerMetrics,
+        health: Health,
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -149,6 +165,8 @@ impl Controller {
             namespace: NS.to_owned(),
             identity: identity.to_owned(),
             lease_duration: Duration::from_secs(2),
+            metrics,
+            health,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(client, config, async {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use porter_api::EipStatus;
-use porter_model::assign::{Outcome, Plan, ServicePlan, plan};
+use porter_model::assign::{Failure, FailureReason, Outcome, Plan, ServicePlan, plan};
 
 use crate::fixtures::*;
 
@@ -25,11 +25,14 @@ fn kept(ip_: &str, pool: &str) -> ServicePlan {
     }
 }
 
-fn failed(reason: &str) -> ServicePlan {
+fn failed(reason: FailureReason, message: &str) -> ServicePlan {
     ServicePlan {
         ingress: vec![],
         pool: None,
-        outcome: Outcome::Failed(reason.to_owned()),
+        outcome: Outcome::Failed(Failure {
+            reason,
+            message: message.to_owned(),
+        }),
     }
 }
 
@@ -80,6 +83,7 @@ fn a_pool_that_is_not_default_serves_nobody_implicitly() {
     assert_eq!(
         plan.services[&key("default", "web")],
         failed(
+            FailureReason::NoPool,
             "no Eip serves namespace \"default\": name one with annotation eip.openelb.kubesphere.io/v1alpha2, \
              list the namespace in an Eip's spec.namespaces, or mark an Eip with \
              eip.openelb.kubesphere.io/is-default-eip: \"true\""
@@ -335,7 +339,10 @@ fn requested_ip_held_by_another_service_fails_and_the_holder_keeps_it() {
     let plan = plan(&snap);
     assert_eq!(
         plan.services[&key("other", "wants")],
-        failed("address 192.168.0.95 is already assigned to default/holder")
+        failed(
+            FailureReason::Conflict,
+            "address 192.168.0.95 is already assigned to default/holder"
+        )
     );
     assert_eq!(
         plan.services[&key("default", "holder")],
@@ -355,7 +362,10 @@ fn requested_ip_outside_every_pool_fails() {
     ]);
     assert_eq!(
         plan(&snap).services[&key("default", "web")],
-        failed("address 10.9.9.9 is not in any address pool")
+        failed(
+            FailureReason::NotInPool,
+            "address 10.9.9.9 is not in any address pool"
+        )
     );
 }
 
@@ -370,12 +380,16 @@ fn requested_ip_that_is_not_an_address_names_the_field() {
     assert_eq!(
         plan.services[&key("default", "a")],
         failed(
+            FailureReason::InvalidRequest,
             "metadata.annotations[eip.openelb.kubesphere.io/v1alpha1]: \"192.168.0.300\" is not an IP address"
         )
     );
     assert_eq!(
         plan.services[&key("default", "b")],
-        failed("spec.loadBalancerIP: \"nope\" is not an IP address")
+        failed(
+            FailureReason::InvalidRequest,
+            "spec.loadBalancerIP: \"nope\" is not an IP address"
+        )
     );
 }
 
@@ -400,7 +414,10 @@ fn requested_ip_and_pool_must_agree() {
     );
     assert_eq!(
         plan.services[&key("default", "ko")],
-        failed("address 10.0.0.3 is not in the requested pools \"b\"")
+        failed(
+            FailureReason::NotInPool,
+            "address 10.0.0.3 is not in the requested pools \"b\""
+        )
     );
 }
 
@@ -436,6 +453,7 @@ fn requested_pool_that_does_not_exist_names_the_annotation() {
     assert_eq!(
         plan(&snap).services[&key("default", "web")],
         failed(
+            FailureReason::UnknownEip,
             "Eip \"nope\" (named by annotation eip.openelb.kubesphere.io/v1alpha2) does not exist"
         )
     );
@@ -452,6 +470,7 @@ fn requested_pool_that_is_invalid_says_so() {
     assert_eq!(
         plan.services[&key("default", "web")],
         failed(
+            FailureReason::InvalidEip,
             "Eip \"broken\" (named by annotation eip.openelb.kubesphere.io/v1alpha2) is invalid; see its status"
         )
     );
@@ -490,7 +509,10 @@ fn requested_pool_exhausted_fails_and_reports_occupied() {
     );
     assert_eq!(
         plan.services[&key("default", "c")],
-        failed("no free address in pools \"tiny\" (all full or disabled)")
+        failed(
+            FailureReason::PoolExhausted,
+            "no free address in pools \"tiny\" (all full or disabled)"
+        )
     );
     let tiny = &plan.eips["tiny"].status;
     assert_eq!(tiny.occupied, Some(true));
@@ -537,7 +559,10 @@ fn namespace_bound_pools_come_before_the_default_by_priority() {
     // Bound by label only: by-label is full, and by-name does not list it.
     assert_eq!(
         plan.services[&key("labelled", "x")],
-        failed("no free address in pools \"by-label\" (all full or disabled)")
+        failed(
+            FailureReason::PoolExhausted,
+            "no free address in pools \"by-label\" (all full or disabled)"
+        )
     );
     assert_eq!(
         plan.services[&key("other", "y")],
@@ -588,6 +613,7 @@ fn no_pool_at_all_says_how_to_fix_it() {
     assert_eq!(
         plan(&snap).services[&key("shop", "web")],
         failed(
+            FailureReason::NoPool,
             "no Eip serves namespace \"shop\": name one with annotation eip.openelb.kubesphere.io/v1alpha2, \
              list the namespace in an Eip's spec.namespaces, or mark an Eip with \
              eip.openelb.kubesphere.io/is-default-eip: \"true\""
@@ -603,7 +629,7 @@ fn a_pool_bound_to_other_namespaces_is_not_a_default() {
     ]);
     assert!(matches!(
         &plan(&snap).services[&key("team-b", "web")].outcome,
-        Outcome::Failed(m) if m.starts_with("no Eip serves namespace \"team-b\"")
+        Outcome::Failed(f) if f.reason == FailureReason::NoPool && f.message.starts_with("no Eip serves namespace \"team-b\"")
     ));
 }
 
@@ -914,7 +940,10 @@ fn of_two_overlapping_eips_the_older_wins() {
     }
     assert_eq!(
         plan.services[&key("default", "s8")],
-        failed("no free address in pools \"old\" (all full or disabled)")
+        failed(
+            FailureReason::PoolExhausted,
+            "no free address in pools \"old\" (all full or disabled)"
+        )
     );
 }
 
@@ -930,12 +959,16 @@ fn an_overlapping_eip_named_by_a_service_is_invalid() {
     assert_eq!(
         plan.services[&key("default", "web")],
         failed(
+            FailureReason::InvalidEip,
             "Eip \"new\" (named by annotation eip.openelb.kubesphere.io/v1alpha2) is invalid; see its status"
         )
     );
     assert_eq!(
         plan.services[&key("default", "ip")],
-        failed("address 10.0.0.10 is not in any address pool")
+        failed(
+            FailureReason::NotInPool,
+            "address 10.0.0.10 is not in any address pool"
+        )
     );
 }
 
@@ -967,7 +1000,7 @@ fn an_invalid_eip_is_reported_and_not_ready() {
     assert_eq!(plan.eips["l2"].status.ready, Some(false));
     assert!(matches!(
         &plan.services[&key("default", "web")].outcome,
-        Outcome::Failed(m) if m.starts_with("no Eip serves namespace")
+        Outcome::Failed(f) if f.reason == FailureReason::NoPool && f.message.starts_with("no Eip serves namespace")
     ));
 }
 
@@ -993,11 +1026,17 @@ fn a_disabled_eip_keeps_what_it_gave_and_gives_nothing_new() {
     );
     assert_eq!(
         plan.services[&key("default", "new")],
-        failed("no free address in pools \"pool\" (all full or disabled)")
+        failed(
+            FailureReason::PoolExhausted,
+            "no free address in pools \"pool\" (all full or disabled)"
+        )
     );
     assert_eq!(
         plan.services[&key("default", "asks")],
-        failed("pool \"pool\" is disabled and hands out no new addresses")
+        failed(
+            FailureReason::PoolDisabled,
+            "pool \"pool\" is disabled and hands out no new addresses"
+        )
     );
     let status = &plan.eips["pool"].status;
     assert_eq!(status.ready, Some(true));
@@ -1058,7 +1097,10 @@ fn an_ipv6_service_without_an_ipv6_pool_fails() {
     ]);
     assert_eq!(
         plan(&snap).services[&key("default", "six")],
-        failed("none of the pools \"v4\" provides IPv6 addresses")
+        failed(
+            FailureReason::FamilyMismatch,
+            "none of the pools \"v4\" provides IPv6 addresses"
+        )
     );
 }
 

@@ -171,7 +171,7 @@ fn check_consistent(snap: &Snapshot, plan: &Plan) -> Result<(), TestCaseError> {
             }
             Outcome::Failed(reason) => {
                 prop_assert!(p.ingress.is_empty() && p.pool.is_none());
-                prop_assert!(!reason.is_empty());
+                prop_assert!(!reason.message.is_empty());
             }
             Outcome::Released => {
                 prop_assert!(p.ingress.is_empty() && p.pool.is_none());

@@ -1,0 +1,113 @@
+//! The speaker's metrics: its BGP sessions, read from its status board at scrape time, and
+//! the addresses it announces.
+
+use porter_bgp::State;
+use porter_speaker::{PeerStatus, StatusBoard};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+
+/// The RFC 4271 states, in FSM order: the values of the `state` label.
+const STATES: [State; 6] = [
+    State::Idle,
+    State::Connect,
+    State::Active,
+    State::OpenSent,
+    State::OpenConfirm,
+    State::Established,
+];
+
+/// Everything the speaker exports. Cheap to clone; clones share their state.
+#[derive(Debug, Clone, Default)]
+pub struct SpeakerMetrics {
+    announced: Gauge,
+}
+
+impl SpeakerMetrics {
+    /// The speaker's metrics, registered in `registry`; the sessions' come from `board`, read
+    /// on every scrape (the board is what the sessions already post to, so nothing is counted
+    /// twice and a removed peer's series disappear with it).
+    pub fn register(registry: &mut Registry, board: StatusBoard) -> Self {
+        let metrics = Self::default();
+        registry.register_collector(Box::new(Sessions(board)));
+        registry.register(
+            "porter_speaker_announced_addresses",
+            "Addresses this node announces (its plan: Services with an address from a BGP Eip and a ready endpoint it may announce), to each of its peers",
+            metrics.announced.clone(),
+        );
+        metrics
+    }
+
+    /// This node's plan now announces `count` addresses.
+    pub fn set_announced(&self, count: usize) {
+        self.announced.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+}
+
+/// A gauge with a series per peer: its name, its help, and its value from the peer's status.
+type PeerGauge = (&'static str, &'static str, fn(&PeerStatus) -> usize);
+
+/// Collects the per-peer session metrics from the status board.
+#[derive(Debug)]
+struct Sessions(StatusBoard);
+
+impl Collector for Sessions {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let peers = self.0.snapshot();
+        {
+            let mut metric = encoder.encode_descriptor(
+                "porter_bgp_session_state",
+                "BGP session state per peer (BgpPeer name): 1 for the state the session is in, 0 for the other RFC 4271 states (alert on state=\"Established\" == 0)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (peer, status) in &peers {
+                let address = status.address.to_string();
+                for state in STATES {
+                    let state_name = state.to_string();
+                    let labels = [
+                        ("peer", peer.as_str()),
+                        ("address", address.as_str()),
+                        ("state", state_name.as_str()),
+                    ];
+                    ConstGauge::new(i64::from(status.state == state))
+                        .encode(metric.encode_family(&labels)?)?;
+                }
+            }
+        }
+        let counts: [PeerGauge; 2] = [
+            (
+                "porter_bgp_prefixes_advertised",
+                "Prefixes currently advertised to the peer",
+                |s| s.advertised,
+            ),
+            (
+                "porter_bgp_prefixes_received",
+                "Prefixes the peer currently announces to this node (Porter installs none)",
+                |s| s.received,
+            ),
+        ];
+        for (name, help, value) in counts {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (peer, status) in &peers {
+                let labels = [("peer", peer.as_str())];
+                let count = i64::try_from(value(status)).unwrap_or(i64::MAX);
+                ConstGauge::new(count).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "porter_bgp_session_flaps",
+            "Times the session left Established since this speaker started it",
+            None,
+            MetricType::Counter,
+        )?;
+        for (peer, status) in &peers {
+            let labels = [("peer", peer.as_str())];
+            ConstCounter::new(status.flaps).encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! The speaker's metrics, read from its status board at scrape time.
+
+use porter_bgp::State;
+use porter_metrics::SpeakerMetrics;
+use porter_speaker::{PeerStatus, StatusBoard};
+
+use crate::sample;
+
+fn status(address: &str, state: State, advertised: usize, flaps: u64) -> PeerStatus {
+    PeerStatus {
+        address: address.parse().unwrap(),
+        peer_as: 64512,
+        state,
+        established_since: None,
+        advertised,
+        received: 2,
+        flaps,
+        last_error: None,
+    }
+}
+
+#[test]
+fn sessions_are_exposed_as_the_board_shows_them() {
+    let board = StatusBoard::default();
+    let mut registry = porter_metrics::build_info("9.9.9");
+    let metrics = SpeakerMetrics::register(&mut registry, board.clone());
+    board.set("tor1", status("10.0.0.1", State::Established, 3, 1));
+    board.set("tor2", status("2001:db8::1", State::Active, 0, 0));
+    metrics.set_announced(3);
+
+    let text = porter_metrics::encode(&registry);
+    for line in [
+        "# TYPE porter_bgp_session_state gauge",
+        "# TYPE porter_bgp_prefixes_advertised gauge",
+        "# TYPE porter_bgp_prefixes_received gauge",
+        "# TYPE porter_bgp_session_flaps counter",
+        "# TYPE porter_speaker_announced_addresses gauge",
+        "porter_speaker_announced_addresses 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    // a state set: one series per RFC 4271 state, 1 for the current one
+    let state = |peer: &str, address: &str, state: &str| {
+        sample(
+            &registry,
+            &format!(
+                r#"porter_bgp_session_state{{peer="{peer}",address="{address}",state="{state}"}}"#
+            ),
+        )
+    };
+    for s in ["Idle", "Connect", "Active", "OpenSent", "OpenConfirm"] {
+        assert_eq!(state("tor1", "10.0.0.1", s), Some(0.0), "{s}");
+    }
+    assert_eq!(state("tor1", "10.0.0.1", "Established"), Some(1.0));
+    assert_eq!(state("tor2", "2001:db8::1", "Active"), Some(1.0));
+    assert_eq!(state("tor2", "2001:db8::1", "Established"), Some(0.0));
+    assert_eq!(
+        sample(&registry, r#"porter_bgp_prefixes_advertised{peer="tor1"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&registry, r#"porter_bgp_prefixes_received{peer="tor1"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&registry, r#"porter_bgp_session_flaps_total{peer="tor1"}"#),
+        Some(1.0)
+    );
+
+    // the session flaps, the other peer is removed: the next scrape shows it
+    board.set("tor1", status("10.0.0.1", State::Idle, 0, 2));
+    board.remove("tor2");
+    metrics.set_announced(0);
+    assert_eq!(state("tor1", "10.0.0.1", "Established"), Some(0.0));
+    assert_eq!(state("tor1", "10.0.0.1", "Idle"), Some(1.0));
+    assert_eq!(
+        sample(&registry, r#"porter_bgp_session_flaps_total{peer="tor1"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&registry, r#"porter_bgp_prefixes_advertised{peer="tor1"}"#),
+        Some(0.0)
+    );
+    let text = porter_metrics::encode(&registry);
+    assert!(!text.contains("tor2"), "{text}");
+    assert_eq!(
+        sample(&registry, "porter_speaker_announced_addresses"),
+        Some(0.0)
+    );
+}
