@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/deps.sh — installs what the lab and the tests need on a fresh Debian machine (as root):
-# the routers Porter is tested against (FRR, BIRD 2, GoBGP), iproute2, curl and procps.
+# the routers Porter is tested against (FRR, BIRD 2, GoBGP), iproute2, curl and procps, and buildah
+# for the container image (scripts/image.sh).
 # Does nothing when everything is already there.
 set -euo pipefail
 need=()
@@ -11,6 +12,7 @@ command -v ps >/dev/null || need+=(procps)
 command -v bird >/dev/null || need+=(bird2)
 command -v gobgpd >/dev/null || need+=(gobgpd)
 command -v python3 >/dev/null || need+=(python3)
+command -v buildah >/dev/null || need+=(buildah)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps.sh: missing ${need[*]}; run as root (or install them) to run the lab and the e2e tests" >&2
