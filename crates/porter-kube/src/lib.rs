@@ -18,7 +18,8 @@
 //!   BGP sessions are Established);
 //! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
 //!   writes;
-//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status.
+//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status, written when
+//!   [`write_policy`] says a change is worth it.
 //!
 //! Decisions stay pure ([`controller::changes`], [`merge::diff`], [`lease::decide`]); the async
 //! parts only move objects in and out.
@@ -30,6 +31,7 @@ pub mod lease;
 pub mod merge;
 pub mod source;
 pub mod speaker_status;
+pub mod write_policy;
 
 pub use error::Error;
 pub use source::{Kinds, KubeSource, SourceConfig, SpeakerSource};
