@@ -62,7 +62,8 @@ const ADDRESS_RULE: &str = concat!(
 }]))]
 pub struct EipSpec {
     /// The addresses of the pool: a single IP (`192.168.0.100`), a CIDR (`192.168.0.0/24`; like OpenELB, the
-    /// network and broadcast addresses are part of the pool) or an inclusive range `first-last`
+    /// network and broadcast addresses are part of the pool, and addresses are assigned from the lowest, so
+    /// `192.168.0.0` is handed out first unless `avoidBuggyIPs` is set) or an inclusive range `first-last`
     /// (`192.168.0.91-192.168.0.100`). IPv4 or IPv6. It cannot be changed after creation, as in OpenELB.
     /// Porter rejects a CIDR with host bits set (`10.0.0.5/24`), which OpenELB silently normalised.
     #[schemars(length(max = 100))]
@@ -97,6 +98,19 @@ pub struct EipSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub using_known_ips: Option<bool>,
+
+    /// Porter addition; OpenELB ignores it. OpenELB has no such field; this is MetalLB's `avoidBuggyIPs`. When
+    /// true, no IPv4 address ending in `.0` or `.255` is handed out, whatever the form of `address` (CIDR,
+    /// range or single IP), for clients and routers that take such addresses for network or broadcast
+    /// addresses; IPv6 is unaffected. `status.poolSize` and `status.usage` then count only the other
+    /// addresses. An address already assigned stays assigned when this is turned on (nothing is reshuffled),
+    /// and a Service asking for such an address by annotation is refused. Default false.
+    #[serde(
+        default,
+        rename = "avoidBuggyIPs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub avoid_buggy_ips: Option<bool>,
 
     /// Order among the pools a namespace may use (`namespaces`/`namespaceSelector`) when a Service names no
     /// pool: the lowest value is tried first. Default 0.

@@ -59,6 +59,8 @@ pub struct ValidEip {
     pub interface: Option<String>,
     /// No new assignments from this pool.
     pub disabled: bool,
+    /// Never hand out an IPv4 address ending in `.0` or `.255` (`spec.avoidBuggyIPs`).
+    pub avoid_buggy_ips: bool,
     /// Lower = preferred among the pools a namespace may use.
     pub priority: i64,
     /// Namespaces that may use the pool without naming it.
@@ -325,6 +327,7 @@ impl Eip {
                 protocol,
                 interface,
                 disabled: spec.is_disabled(),
+                avoid_buggy_ips: spec.avoid_buggy_ips.unwrap_or(false),
                 priority: spec.priority.unwrap_or(0),
                 namespaces,
                 namespace_selector: spec.namespace_selector.clone().unwrap_or_default(),

@@ -56,6 +56,23 @@ pub enum ApiError {
     /// 410 `Expired`: a resourceVersion or continue token older than the retained history.
     #[error("{0}")]
     Expired(String),
+    /// 403 `Forbidden`: a request the test refused ([`crate::FakeApiServer::forbid`]), worded as RBAC words
+    /// a denial.
+    #[error(
+        "{resource} \"{name}\" is forbidden: User \"system:anonymous\" cannot {verb} resource \"{resource}\" in API group \"{group}\"{scope}"
+    )]
+    Forbidden {
+        /// Resource plural.
+        resource: String,
+        /// API group (`""` for the core group).
+        group: String,
+        /// Object name (empty for a collection).
+        name: String,
+        /// The RBAC verb (`get`, `list`, `patch`, ...).
+        verb: String,
+        /// ` in the namespace "ns"`, or empty for a cluster-scoped resource.
+        scope: String,
+    },
     /// 503 `ServiceUnavailable`: the simulated outage.
     #[error("the server is currently unable to handle the request")]
     ServiceUnavailable,
@@ -72,6 +89,7 @@ impl ApiError {
             Self::MethodNotAllowed => 405,
             Self::UnsupportedMediaType(_) => 415,
             Self::Expired(_) => 410,
+            Self::Forbidden { .. } => 403,
             Self::ServiceUnavailable => 503,
         }
     }
@@ -87,6 +105,7 @@ impl ApiError {
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
             Self::Expired(_) => "Expired",
+            Self::Forbidden { .. } => "Forbidden",
             Self::ServiceUnavailable => "ServiceUnavailable",
         }
     }
@@ -109,6 +128,12 @@ impl ApiError {
                 Some(json!({"name": name, "kind": resource}))
             }
             Self::Invalid { kind, name, .. } => Some(json!({"name": name, "kind": kind})),
+            Self::Forbidden {
+                resource,
+                group,
+                name,
+                ..
+            } => Some(json!({"name": name, "group": group, "kind": resource})),
             _ => None,
         };
         if let Some(details) = details {

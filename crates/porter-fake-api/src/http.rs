@@ -71,6 +71,15 @@ fn route(shared: &Arc<Shared>, parts: &Parts, body: &[u8]) -> Result<Response<Bo
         return Ok(response::json(StatusCode::OK, &version()));
     }
     let target = parse_path(shared.store.resources(), path)?;
+    if let Some(name) = target.name.as_deref()
+        && shared.is_forbidden(
+            shared.store.resources().get(target.res).plural,
+            target.namespace.as_deref(),
+            name,
+        )
+    {
+        return Err(forbidden(shared, &target, &parts.method, name));
+    }
     let query = Query::parse(parts.uri.query());
     let view = View::from_accept(header_str(parts, header::ACCEPT));
     let ctx = Ctx {
@@ -100,6 +109,30 @@ fn route(shared: &Arc<Shared>, parts: &Parts, body: &[u8]) -> Result<Response<Bo
         (&Method::DELETE, Some(name)) if !target.status => ctx.delete(name, body),
         (&Method::DELETE, None) => ctx.delete_collection(body),
         _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// The 403 RBAC gives for `method` on the object `name` of `target`.
+fn forbidden(shared: &Shared, target: &Target, method: &Method, name: &str) -> ApiError {
+    let info = shared.store.resources().get(target.res);
+    let verb = match *method {
+        Method::GET => "get",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        Method::POST => "create",
+        _ => "access",
+    };
+    ApiError::Forbidden {
+        resource: info.plural.to_owned(),
+        group: info.group.to_owned(),
+        name: name.to_owned(),
+        verb: verb.to_owned(),
+        scope: target
+            .namespace
+            .as_ref()
+            .map(|ns| format!(" in the namespace \"{ns}\""))
+            .unwrap_or_default(),
     }
 }
 

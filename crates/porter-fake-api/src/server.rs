@@ -1,6 +1,7 @@
 //! The server handle: start/stop, the kube client, and the test controls (seed, inspect, request log,
-//! outage, history compaction).
+//! outage, refusals, history compaction).
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) bookmark_interval: Duration,
     outage: Mutex<Outage>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Objects every request for gets 403, as `(plural, namespace, name)`.
+    forbidden: Mutex<BTreeSet<(String, Option<String>, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,6 +91,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn outage(&self) -> Outage {
         *lock(&self.outage)
+    }
+
+    pub(crate) fn is_forbidden(&self, plural: &str, namespace: Option<&str>, name: &str) -> bool {
+        lock(&self.forbidden).contains(&(
+            plural.to_owned(),
+            namespace.map(str::to_owned),
+            name.to_owned(),
+        ))
     }
 
     pub(crate) fn record(&self, req: RecordedRequest) {
@@ -142,6 +153,7 @@ impl FakeApiServerBuilder {
             bookmark_interval: self.bookmark_interval,
             outage: Mutex::new(Outage::None),
             requests: Mutex::new(Vec::new()),
+            forbidden: Mutex::new(BTreeSet::new()),
         });
         let task = tokio::spawn(serve(listener, shared.clone()));
         Ok(FakeApiServer { addr, shared, task })
@@ -181,7 +193,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 /// Use [`Self::client`] for the code under test, and the other methods to play the rest of the cluster:
 /// seed and change objects as kubectl or the kubelet would ([`Self::insert`], [`Self::update`],
 /// [`Self::delete`]), read what the code wrote ([`Self::get`], [`Self::requests`]), and break things
-/// ([`Self::set_unavailable`], [`Self::compact_history`]). Dropping the handle stops the server.
+/// ([`Self::set_unavailable`], [`Self::forbid`], [`Self::compact_history`]). Dropping the handle stops the server.
 #[derive(Debug)]
 pub struct FakeApiServer {
     addr: SocketAddr,
@@ -360,6 +372,44 @@ impl FakeApiServer {
     pub fn set_outage(&self, outage: Outage) {
         *lock(&self.shared.outage) = outage;
         self.shared.store.notify();
+    }
+
+    /// Refuses every request for one object with `403 Forbidden`, as the real API server does when RBAC
+    /// grants the caller nothing on it (a Secret missing from a Role's `resourceNames`). The object itself is
+    /// untouched, and lists and watches of its collection are still served. Undo with [`Self::allow`].
+    ///
+    /// # Panics
+    /// If `resource` is not registered.
+    pub fn forbid(&self, resource: &str, namespace: Option<&str>, name: &str) {
+        let plural = self
+            .shared
+            .store
+            .resources()
+            .get(self.resource(resource))
+            .plural;
+        lock(&self.shared.forbidden).insert((
+            plural.to_owned(),
+            namespace.map(str::to_owned),
+            name.to_owned(),
+        ));
+    }
+
+    /// Serves an object [`Self::forbid`] refused again.
+    ///
+    /// # Panics
+    /// If `resource` is not registered.
+    pub fn allow(&self, resource: &str, namespace: Option<&str>, name: &str) {
+        let plural = self
+            .shared
+            .store
+            .resources()
+            .get(self.resource(resource))
+            .plural;
+        lock(&self.shared.forbidden).remove(&(
+            plural.to_owned(),
+            namespace.map(str::to_owned),
+            name.to_owned(),
+        ));
     }
 
     /// Drops the retained watch history: open watches get a 410 `Expired` ERROR event and end, and any

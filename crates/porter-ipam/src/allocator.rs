@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::error::{AllocError, PoolError};
-use crate::range::{Family, IpRange, pred, succ};
+use crate::range::{Family, IpRange, is_buggy_ip, pred, succ};
 
 /// What a caller wants allocated; the caller has already resolved namespace, priority and default-pool policy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,19 +40,39 @@ impl Assignment {
 /// Occupancy of one pool, for Eip status and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolUsage {
-    /// Number of addresses in the range (saturating at `u128::MAX`).
+    /// Number of addresses the pool can hand out: the range (saturating at `u128::MAX`), less
+    /// the addresses it avoids ([`PoolOptions::avoid_buggy_ips`]).
     pub size: u128,
-    /// Number of those addresses currently assigned.
+    /// Number of those addresses currently assigned (an avoided address still held from before
+    /// the option was set is not counted: it is not part of `size`).
     pub used: u128,
     /// Whether the pool refuses new allocations.
     pub disabled: bool,
 }
 
-/// A named pool: an operator-owned range that may be disabled for new allocations.
+/// How a pool hands out its addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolOptions {
+    /// No new assignments (those held are kept).
+    pub disabled: bool,
+    /// Never hand out an IPv4 address ending in `.0` or `.255` ([`crate::is_buggy_ip`];
+    /// MetalLB's `avoidBuggyIPs`), in every range form; IPv6 is unaffected. Such an address
+    /// already held stays held (restore, sticky assign): turning this on moves nothing.
+    pub avoid_buggy_ips: bool,
+}
+
+/// A named pool: an operator-owned range with its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pool {
     range: IpRange,
-    disabled: bool,
+    options: PoolOptions,
+}
+
+impl Pool {
+    /// Whether the pool may hand out `ip` (in its range) as a new assignment.
+    fn assignable(&self, ip: IpAddr) -> bool {
+        !(self.options.avoid_buggy_ips && is_buggy_ip(ip))
+    }
 }
 
 /// Deterministic, sans-IO address allocator over a set of non-overlapping pools.
@@ -81,7 +101,8 @@ impl Allocator {
         Self::default()
     }
 
-    /// Adds or updates a pool. Fails if the range overlaps another pool's range.
+    /// Adds or updates a pool (with default [`PoolOptions`] but `disabled`). Fails if the range
+    /// overlaps another pool's range.
     ///
     /// Updating a pool's range or disabled flag never drops or moves existing assignments: one
     /// whose address falls outside the new range stays recorded and is reported by [`Allocator::orphans`].
@@ -90,6 +111,24 @@ impl Allocator {
         name: &str,
         range: IpRange,
         disabled: bool,
+    ) -> Result<(), PoolError> {
+        self.set_pool_with(
+            name,
+            range,
+            PoolOptions {
+                disabled,
+                ..PoolOptions::default()
+            },
+        )
+    }
+
+    /// Adds or updates a pool with `options`, as [`Self::set_pool`]. Changing the options never
+    /// drops or moves an assignment either.
+    pub fn set_pool_with(
+        &mut self,
+        name: &str,
+        range: IpRange,
+        options: PoolOptions,
     ) -> Result<(), PoolError> {
         if name.is_empty() {
             return Err(PoolError::EmptyName);
@@ -106,7 +145,7 @@ impl Allocator {
                 other_range: pool.range,
             });
         }
-        if let Some(old) = self.pools.insert(name.to_owned(), Pool { range, disabled }) {
+        if let Some(old) = self.pools.insert(name.to_owned(), Pool { range, options }) {
             self.starts.remove(&old.range.first());
         }
         self.starts.insert(range.first(), name.to_owned());
@@ -125,7 +164,8 @@ impl Allocator {
     }
 
     /// Records an assignment that already exists (e.g. read back from a Service's status after a
-    /// restart) so that it is never reshuffled. Works even if the pool is disabled; idempotent.
+    /// restart) so that it is never reshuffled. Works even if the pool is disabled, or avoids the
+    /// address ([`PoolOptions::avoid_buggy_ips`] set after it was assigned); idempotent.
     pub fn restore(&mut self, owner: &str, ip: IpAddr) -> Result<Assignment, AllocError> {
         let pool = self
             .pool_of(ip)
@@ -161,7 +201,8 @@ impl Allocator {
     /// request, it is returned unchanged. If it holds one that does not, the call fails with
     /// [`AllocError::AlreadyAssigned`]: moving an address is the caller's decision (release, then assign).
     /// Without a requested address, the lowest free address of the first enabled pool (in
-    /// `request.pools` order) of the right family with room is chosen.
+    /// `request.pools` order) of the right family with room is chosen (skipping what the pool
+    /// avoids, [`PoolOptions::avoid_buggy_ips`]).
     pub fn assign(&mut self, owner: &str, request: &Request) -> Result<Assignment, AllocError> {
         if let Some(unknown) = request
             .pools
@@ -211,8 +252,14 @@ impl Allocator {
                 pools: pools.to_vec(),
             });
         }
-        if self.pools.get(pool).is_some_and(|p| p.disabled) {
+        if self.pools.get(pool).is_some_and(|p| p.options.disabled) {
             return Err(AllocError::PoolDisabled {
+                pool: pool.to_owned(),
+            });
+        }
+        if self.pools.get(pool).is_some_and(|p| !p.assignable(ip)) {
+            return Err(AllocError::BuggyIpAvoided {
+                ip,
                 pool: pool.to_owned(),
             });
         }
@@ -240,10 +287,10 @@ impl Allocator {
                 continue;
             }
             any_of_family = true;
-            if pool.disabled {
+            if pool.options.disabled {
                 continue;
             }
-            if let Some(ip) = self.lowest_free(&pool.range) {
+            if let Some(ip) = self.lowest_free(pool) {
                 return Ok((name.as_str(), ip));
             }
         }
@@ -259,15 +306,29 @@ impl Allocator {
         }
     }
 
-    /// Lowest unassigned address in `range`: either its first address, or the one right after the
-    /// run of assigned addresses that covers it (runs are maximal, so that one is free).
-    fn lowest_free(&self, range: &IpRange) -> Option<IpAddr> {
-        let first = range.first();
-        let candidate = match self.runs.range(..=first).next_back() {
-            Some((_, &end)) if end >= first && Family::of(end) == range.family() => succ(end)?,
-            _ => first,
-        };
-        range.contains(candidate).then_some(candidate)
+    /// Lowest address of `pool` it may hand out that nobody holds: from its first address, skip
+    /// the run of assigned addresses covering the candidate (runs are maximal, so the address
+    /// after one is free) and the addresses the pool avoids, until neither applies. Each step
+    /// skips a whole run or one avoided address, so this is O(log n) per run crossed (with
+    /// `avoidBuggyIPs` runs stop at every .255, so a full /16 costs a few hundred steps).
+    fn lowest_free(&self, pool: &Pool) -> Option<IpAddr> {
+        let range = &pool.range;
+        let mut candidate = range.first();
+        loop {
+            if !range.contains(candidate) {
+                return None;
+            }
+            if !pool.assignable(candidate) {
+                candidate = succ(candidate)?;
+                continue;
+            }
+            match self.runs.range(..=candidate).next_back() {
+                Some((_, &end)) if end >= candidate && Family::of(end) == range.family() => {
+                    candidate = succ(end)?;
+                }
+                _ => return Some(candidate),
+            }
+        }
     }
 
     /// Releases everything the owner holds and returns it, sorted by family.
@@ -302,15 +363,30 @@ impl Allocator {
         pool.range.contains(ip).then_some(name.as_str())
     }
 
-    /// Size and occupancy of a pool, or `None` if it does not exist.
+    /// Size and occupancy of a pool, or `None` if it does not exist: both count only the
+    /// addresses the pool may hand out.
     pub fn usage(&self, pool: &str) -> Option<PoolUsage> {
         let p = self.pools.get(pool)?;
-        let used = self.holders.range(p.range.first()..=p.range.last()).count();
+        let used = self
+            .holders
+            .range(p.range.first()..=p.range.last())
+            .filter(|(ip, _)| p.assignable(**ip))
+            .count();
+        let avoided = if p.options.avoid_buggy_ips {
+            p.range.buggy_count()
+        } else {
+            0
+        };
         Some(PoolUsage {
-            size: p.range.size(),
+            size: p.range.size() - avoided,
             used: used as u128,
-            disabled: p.disabled,
+            disabled: p.options.disabled,
         })
+    }
+
+    /// A pool's options, or `None` if it does not exist.
+    pub fn options(&self, pool: &str) -> Option<PoolOptions> {
+        self.pools.get(pool).map(|p| p.options)
     }
 
     /// Address -> owner for every assigned address in the pool's range, for Eip `status.used`.

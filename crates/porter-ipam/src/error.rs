@@ -104,6 +104,16 @@ pub enum AllocError {
         /// The disabled pool.
         pool: String,
     },
+    /// The requested address ends in `.0` or `.255` and its pool avoids those (`avoidBuggyIPs`).
+    #[error(
+        "address {ip} ends in .0 or .255, which pool {pool:?} does not hand out (avoidBuggyIPs)"
+    )]
+    BuggyIpAvoided {
+        /// The requested address.
+        ip: IpAddr,
+        /// The pool that avoids it.
+        pool: String,
+    },
     /// The request names a pool that does not exist.
     #[error("pool {pool:?} does not exist")]
     UnknownPool {

@@ -5,6 +5,11 @@
 //! Everything is pure and ordered (no clocks, no I/O, no hash iteration order), so the same
 //! sequence of calls always yields the same addresses, and a failing call never changes state.
 //!
+//! Addresses are handed out from the lowest: a CIDR pool such as `203.0.113.0/24` hands out
+//! `203.0.113.0` first. A pool set with [`PoolOptions::avoid_buggy_ips`] never hands out an IPv4
+//! address ending in `.0` or `.255` ([`is_buggy_ip`]), and counts only the others in its size;
+//! such an address already held (restored) is kept: turning the option on reshuffles nothing.
+//!
 //! ```
 //! use porter_ipam::{Allocator, IpRange, Request};
 //!
@@ -22,6 +27,6 @@ mod allocator;
 mod error;
 mod range;
 
-pub use allocator::{Allocator, Assignment, PoolUsage, Request};
+pub use allocator::{Allocator, Assignment, PoolOptions, PoolUsage, Request};
 pub use error::{AllocError, PoolError, RangeError};
-pub use range::{Family, IpRange};
+pub use range::{Family, IpRange, is_buggy_ip};

@@ -69,6 +69,16 @@ pub(crate) fn pred(ip: IpAddr) -> Option<IpAddr> {
     from_int(Family::of(ip), to_int(ip).checked_sub(1)?)
 }
 
+/// Whether `ip` is an IPv4 address ending in `.0` or `.255`: what MetalLB's `avoidBuggyIPs` (and
+/// Porter's Eip `avoidBuggyIPs`) skips, because some clients and routers take any such address for
+/// a network or broadcast address, whatever the prefix. IPv6 has no such addresses.
+pub fn is_buggy_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => matches!(a.octets()[3], 0 | 255),
+        IpAddr::V6(_) => false,
+    }
+}
+
 /// A non-empty, inclusive range of addresses of one family: the unit an Eip pool owns.
 ///
 /// Invariant: `first` and `last` have the same family and `first <= last`.
@@ -181,6 +191,20 @@ impl IpRange {
     /// Number of addresses, saturating at `u128::MAX` (only `::/0`, with 2^128 addresses, saturates).
     pub fn size(&self) -> u128 {
         (to_int(self.last) - to_int(self.first)).saturating_add(1)
+    }
+
+    /// How many addresses of the range [`is_buggy_ip`] (IPv4 addresses ending in `.0` or `.255`).
+    pub fn buggy_count(&self) -> u128 {
+        if self.family() != Family::V4 {
+            return 0;
+        }
+        // Addresses <= n whose last octet is `octet`.
+        let upto = |n: u128, octet: u128| if n < octet { 0 } else { (n - octet) / 256 + 1 };
+        let (first, last) = (to_int(self.first), to_int(self.last));
+        [0, 255]
+            .into_iter()
+            .map(|octet| upto(last, octet) - first.checked_sub(1).map_or(0, |n| upto(n, octet)))
+            .sum()
     }
 
     /// Whether the two ranges share an address; ranges of different families never overlap.

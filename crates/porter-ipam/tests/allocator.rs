@@ -4,7 +4,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use porter_ipam::{
-    AllocError, Allocator, Assignment, Family, IpRange, PoolError, PoolUsage, Request,
+    AllocError, Allocator, Assignment, Family, IpRange, PoolError, PoolOptions, PoolUsage, Request,
+    is_buggy_ip,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -380,6 +381,140 @@ fn usage_and_used() {
     );
     assert_eq!(a.release("ns/y"), vec![]);
     assert_eq!(a.usage("b").map(|u| u.used), Some(1));
+}
+
+#[test]
+fn a_cidr_pool_hands_out_its_network_address_first_unless_it_avoids_buggy_ips() {
+    let mut a = Allocator::new();
+    ok(a.set_pool("plain", r("203.0.113.0/24"), false));
+    assert_eq!(
+        ok(a.assign("ns/first", &pools(&["plain"]))).ip,
+        ip("203.0.113.0")
+    );
+
+    let avoid = PoolOptions {
+        avoid_buggy_ips: true,
+        ..PoolOptions::default()
+    };
+    let mut a = Allocator::new();
+    ok(a.set_pool_with("pool", r("203.0.113.0/24"), avoid));
+    assert_eq!(
+        ok(a.assign("ns/first", &pools(&["pool"]))).ip,
+        ip("203.0.113.1")
+    );
+    assert_eq!(
+        a.usage("pool"),
+        Some(PoolUsage {
+            size: 254,
+            used: 1,
+            disabled: false
+        })
+    );
+    // a requested .0 or .255 is refused, saying why
+    for asked in ["203.0.113.0", "203.0.113.255"] {
+        let err = a.assign("ns/asks", &at(asked, &["pool"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "address {asked} ends in .0 or .255, which pool \"pool\" does not hand out (avoidBuggyIPs)"
+            )
+        );
+    }
+    // the whole pool: 254 addresses, never a .0 or .255
+    for i in 2..=254 {
+        let got = ok(a.assign(&format!("ns/s{i}"), &pools(&["pool"])));
+        assert!(!is_buggy_ip(got.ip), "{}", got.ip);
+    }
+    assert!(matches!(
+        a.assign("ns/more", &pools(&["pool"])),
+        Err(AllocError::PoolsExhausted { .. })
+    ));
+}
+
+#[test]
+fn avoiding_buggy_ips_applies_to_ranges_and_single_addresses_and_not_to_ipv6() {
+    let avoid = PoolOptions {
+        avoid_buggy_ips: true,
+        ..PoolOptions::default()
+    };
+    let mut a = Allocator::new();
+    // a range across a /24 boundary: .254, (.255, .0 skipped), .1
+    ok(a.set_pool_with("range", r("10.0.0.254-10.0.1.1"), avoid));
+    ok(a.set_pool_with("single", r("10.0.2.0"), avoid));
+    ok(a.set_pool_with("six", r("fd00::ff-fd00::100"), avoid));
+    let got: Vec<IpAddr> = (0..2)
+        .map(|i| ok(a.assign(&format!("ns/r{i}"), &pools(&["range"]))).ip)
+        .collect();
+    assert_eq!(got, [ip("10.0.0.254"), ip("10.0.1.1")]);
+    assert!(matches!(
+        a.assign("ns/r2", &pools(&["range"])),
+        Err(AllocError::PoolsExhausted { .. })
+    ));
+    assert_eq!(a.usage("range").map(|u| u.size), Some(2));
+    assert_eq!(a.usage("single").map(|u| u.size), Some(0));
+    assert!(matches!(
+        a.assign("ns/s", &pools(&["single"])),
+        Err(AllocError::PoolsExhausted { .. })
+    ));
+    // IPv6 addresses ending in ff or 00 are ordinary addresses
+    assert_eq!(ok(a.assign("ns/v6", &v6(&["six"]))).ip, ip("fd00::ff"));
+    assert_eq!(a.usage("six").map(|u| u.size), Some(2));
+}
+
+#[test]
+fn a_held_buggy_ip_is_kept_when_the_option_is_turned_on_later() {
+    let mut a = Allocator::new();
+    ok(a.set_pool("pool", r("203.0.113.0/30"), false));
+    let first = ok(a.assign("ns/old", &pools(&["pool"])));
+    assert_eq!(first.ip, ip("203.0.113.0"));
+    let on = PoolOptions {
+        avoid_buggy_ips: true,
+        ..PoolOptions::default()
+    };
+    ok(a.set_pool_with("pool", r("203.0.113.0/30"), on));
+    // still held; the same request returns it (sticky), nothing moves
+    assert_eq!(ok(a.assign("ns/old", &pools(&["pool"]))), first);
+    assert_eq!(a.holder_of(ip("203.0.113.0")), Some("ns/old"));
+    // it is not counted: size and use are of the assignable addresses
+    assert_eq!(a.usage("pool").map(|u| (u.size, u.used)), Some((3, 0)));
+    assert_eq!(a.used("pool").len(), 1);
+    // after a restart it is restored as well
+    let mut restarted = Allocator::new();
+    ok(restarted.set_pool_with("pool", r("203.0.113.0/30"), on));
+    assert_eq!(ok(restarted.restore("ns/old", ip("203.0.113.0"))), first);
+    assert_eq!(
+        ok(restarted.assign("ns/new", &pools(&["pool"]))).ip,
+        ip("203.0.113.1")
+    );
+    // released, it is not handed out again
+    restarted.release("ns/old");
+    for i in 0..2 {
+        let got = restarted.assign(&format!("ns/n{i}"), &pools(&["pool"]));
+        assert_ne!(got.map(|g| g.ip), Ok(ip("203.0.113.0")));
+    }
+}
+
+#[test]
+fn buggy_counts_match_brute_force() {
+    for (text, buggy) in [
+        ("10.0.0.0/24", 2),
+        ("10.0.0.0/23", 4),
+        ("10.0.0.1-10.0.0.254", 0),
+        ("10.0.0.255-10.0.1.0", 2),
+        ("0.0.0.0/31", 1),
+        ("255.255.255.254/31", 1),
+        ("0.0.0.0/0", 2 << 24),
+        ("fd00::/120", 0),
+    ] {
+        let range = r(text);
+        assert_eq!(range.buggy_count(), buggy, "{text}");
+        if range.size() <= 1024 {
+            let brute = (0..range.size())
+                .filter(|&o| range.nth(o).is_some_and(is_buggy_ip))
+                .count() as u128;
+            assert_eq!(brute, buggy, "{text}");
+        }
+    }
 }
 
 #[test]

@@ -3,19 +3,23 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use porter_ipam::{AllocError, Allocator, Family, IpRange, Request};
+use porter_ipam::{AllocError, Allocator, Family, IpRange, PoolOptions, Request, is_buggy_ip};
 use proptest::prelude::*;
 
 const OWNERS: [&str; 5] = ["ns/o0", "ns/o1", "ns/o2", "ns/o3", "ns/o4"];
 /// Pools the operations manage; `px` never exists.
 const POOLS: [&str; 5] = ["p0", "p1", "p2", "p3", "px"];
 
-/// An address of the small test universe: 10.0.0.n or fd00::n, n < 16.
+/// An address of the small test universe, n < 16: 10.0.0.248 + n (10.0.0.248 to 10.0.1.7, so
+/// across a .255 and a .0) or fd00::f8 + n (across fd00::ff and fd00::100, which are not
+/// avoided: IPv6 has no "buggy" addresses).
 fn addr(v6: bool, n: u8) -> IpAddr {
     if v6 {
-        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)))
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0xf8 + u16::from(n)))
     } else {
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+        IpAddr::V4(Ipv4Addr::from(
+            u32::from(Ipv4Addr::new(10, 0, 0, 248)) + u32::from(n),
+        ))
     }
 }
 
@@ -45,6 +49,7 @@ enum Op {
         lo: u8,
         len: u8,
         disabled: bool,
+        avoid: bool,
     },
     RemovePool {
         pool: usize,
@@ -63,8 +68,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(owner, pools, ip, v6)| Op::Assign { owner, pools, ip, v6 }),
         2 => owner.clone().prop_map(|owner| Op::Release { owner }),
         2 => (owner, any::<bool>(), 0..16u8).prop_map(|(owner, v6, n)| Op::Restore { owner, v6, n }),
-        1 => (0..4usize, any::<bool>(), 0..16u8, 0..6u8, prop::bool::weighted(0.2))
-            .prop_map(|(pool, v6, lo, len, disabled)| Op::SetPool { pool, v6, lo, len, disabled }),
+        1 => (0..4usize, any::<bool>(), 0..16u8, 0..6u8, prop::bool::weighted(0.2), any::<bool>())
+            .prop_map(|(pool, v6, lo, len, disabled, avoid)| Op::SetPool { pool, v6, lo, len, disabled, avoid }),
         1 => (0..5usize).prop_map(|pool| Op::RemovePool { pool }),
     ]
 }
@@ -73,21 +78,48 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 0..80)
 }
 
-/// Small pools, including a disabled one, so exhaustion and fall-through happen often.
+/// Small pools, including a disabled one and one avoiding .0/.255 (across 10.0.0.255 and
+/// 10.0.1.0), so exhaustion and fall-through happen often.
 fn seeded() -> Allocator {
     let mut a = Allocator::new();
     let pools = [
-        ("p0", addr(false, 0), addr(false, 3), false),
-        ("p1", addr(false, 4), addr(false, 6), false),
-        ("p2", addr(true, 0), addr(true, 2), false),
-        ("p3", addr(false, 8), addr(false, 11), true),
+        ("p0", addr(false, 0), addr(false, 3), false, false),
+        ("p1", addr(false, 5), addr(false, 9), false, true),
+        ("p2", addr(true, 6), addr(true, 9), false, true),
+        ("p3", addr(false, 11), addr(false, 14), true, false),
     ];
-    for (name, first, last, disabled) in pools {
+    for (name, first, last, disabled, avoid_buggy_ips) in pools {
         let range = IpRange::new(first, last).unwrap_or_else(|e| panic!("{e}"));
-        a.set_pool(name, range, disabled)
+        let options = PoolOptions {
+            disabled,
+            avoid_buggy_ips,
+        };
+        a.set_pool_with(name, range, options)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     a
+}
+
+/// Whether `pool` may hand out `ip` as a new assignment.
+fn assignable(a: &Allocator, pool: &str, ip: IpAddr) -> bool {
+    a.options(pool)
+        .is_some_and(|o| !(o.avoid_buggy_ips && is_buggy_ip(ip)))
+}
+
+/// `a` with no pool avoiding anything (same ranges, same assignments).
+fn without_avoiding(a: &Allocator) -> Allocator {
+    let mut plain = a.clone();
+    let pools: Vec<(String, IpRange)> = a.pools().map(|(n, r)| (n.to_owned(), *r)).collect();
+    for (name, range) in pools {
+        let options = PoolOptions {
+            avoid_buggy_ips: false,
+            ..a.options(&name).unwrap_or_default()
+        };
+        plain
+            .set_pool_with(&name, range, options)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    plain
 }
 
 /// Every (owner, address) pair, read through the public API.
@@ -103,7 +135,8 @@ fn range_of(a: &Allocator, pool: &str) -> Option<IpRange> {
     a.pools().find(|(n, _)| *n == pool).map(|(_, r)| *r)
 }
 
-/// Brute force: the lowest free address of the first enabled pool of `family` with room.
+/// Brute force: the lowest free address of the first enabled pool of `family` with room that
+/// the pool may hand out (without `avoid_buggy_ips`, simply the lowest free one).
 fn model_lowest_free(a: &Allocator, pools: &[String], family: Family) -> Option<(String, IpAddr)> {
     for p in pools {
         let range = range_of(a, p)?;
@@ -113,7 +146,7 @@ fn model_lowest_free(a: &Allocator, pools: &[String], family: Family) -> Option<
         }
         for off in 0..range.size() {
             let ip = range.nth(off)?;
-            if a.holder_of(ip).is_none() {
+            if a.holder_of(ip).is_none() && assignable(a, p, ip) {
                 return Some((p.clone(), ip));
             }
         }
@@ -151,7 +184,15 @@ fn check_invariants(a: &Allocator) -> Result<(), TestCaseError> {
     for (name, range) in a.pools() {
         let used = a.used(name);
         prop_assert!(used.keys().all(|ip| range.contains(*ip)));
-        prop_assert_eq!(a.usage(name).map(|u| u.used), Some(used.len() as u128));
+        // size and use count only what the pool may hand out (a held .0 from before the option
+        // is listed in `used` but not counted)
+        let counted = used.keys().filter(|ip| assignable(a, name, **ip)).count();
+        prop_assert_eq!(a.usage(name).map(|u| u.used), Some(counted as u128));
+        let size = (0..range.size())
+            .filter_map(|o| range.nth(o))
+            .filter(|ip| assignable(a, name, *ip))
+            .count();
+        prop_assert_eq!(a.usage(name).map(|u| u.size), Some(size as u128));
     }
     Ok(())
 }
@@ -193,10 +234,13 @@ fn apply(a: &mut Allocator, op: &Op) -> Result<String, TestCaseError> {
                         prop_assert_eq!(x.ip, want);
                     }
                     if let Some(h) = &held {
+                        // sticky, even for an address the pool now avoids
                         prop_assert_eq!(x, h, "sticky");
                         prop_assert_eq!(&*a, &before);
                     } else {
                         prop_assert_eq!(before.holder_of(x.ip), None);
+                        // (g) a new assignment is never an address its pool avoids
+                        prop_assert!(assignable(a, &x.pool, x.ip), "{} from {}", x.ip, x.pool);
                         let mut expect = all_before.clone();
                         expect.insert((owner.to_owned(), x.ip));
                         prop_assert_eq!(all(a), expect);
@@ -204,6 +248,21 @@ fn apply(a: &mut Allocator, op: &Op) -> Result<String, TestCaseError> {
                 }
             }
             // Without a requested address, the result is exactly the brute-force choice.
+            // A requested address the pool avoids is refused as such.
+            if let (Some(want), None) = (req.ip, &held)
+                && let Some(pool) = before.pool_of(want)
+                && !assignable(&before, pool, want)
+            {
+                // refused; by an earlier rule (unknown, other or disabled pool) or as avoided
+                let refused = matches!(
+                    res,
+                    Err(AllocError::BuggyIpAvoided { .. }
+                        | AllocError::UnknownPool { .. }
+                        | AllocError::NotInRequestedPools { .. }
+                        | AllocError::PoolDisabled { .. })
+                );
+                prop_assert!(refused, "{:?}", res);
+            }
             let all_known = req.pools.iter().all(|p| range_of(&before, p).is_some());
             if req.ip.is_none() && !req.pools.is_empty() && all_known && held.is_none() {
                 match model_lowest_free(&before, &req.pools, fam) {
@@ -239,7 +298,7 @@ fn apply(a: &mut Allocator, op: &Op) -> Result<String, TestCaseError> {
                     let mut probe = a.clone();
                     prop_assert!(probe.restore("probe", x.ip).is_ok());
                     let enabled = a.usage(&x.pool).is_some_and(|u| !u.disabled);
-                    if enabled {
+                    if enabled && assignable(a, &x.pool, x.ip) {
                         let mut probe = a.clone();
                         let req = Request {
                             pools: vec![x.pool.clone()],
@@ -256,7 +315,10 @@ fn apply(a: &mut Allocator, op: &Op) -> Result<String, TestCaseError> {
         Op::Restore { owner, v6, n } => {
             let owner = OWNERS[*owner];
             let ip = addr(*v6, *n);
+            // (h) restoring does not care what the pool avoids: a held .0 stays held
+            let plain = without_avoiding(&before).restore(owner, ip);
             let res = a.restore(owner, ip);
+            prop_assert_eq!(&res, &plain);
             match &res {
                 // (e) a failed restore leaves the state identical.
                 Err(_) => prop_assert_eq!(&*a, &before),
@@ -276,16 +338,22 @@ fn apply(a: &mut Allocator, op: &Op) -> Result<String, TestCaseError> {
             lo,
             len,
             disabled,
+            avoid,
         } => {
             let first = addr(*v6, *lo);
             let last = addr(*v6, lo.saturating_add(*len).min(15));
             let range =
                 IpRange::new(first, last).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let res = a.set_pool(POOLS[*pool], range, *disabled);
+            let options = PoolOptions {
+                disabled: *disabled,
+                avoid_buggy_ips: *avoid,
+            };
+            let res = a.set_pool_with(POOLS[*pool], range, options);
             if res.is_err() {
                 prop_assert_eq!(&*a, &before);
             }
-            // (f) reconfiguring pools never loses an assignment (it may become an orphan).
+            // (f) reconfiguring pools never loses an assignment (it may become an orphan), nor
+            // moves one when the pool starts avoiding its address.
             prop_assert_eq!(all(a), all_before);
             format!("{res:?}")
         }
@@ -303,7 +371,7 @@ fn apply(a: &mut Allocator, op: &Op) -> Result<String, TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Properties (a), (b), (c), (e), (f) hold after every operation of a random sequence.
+    /// Properties (a), (b), (c), (e), (f), (g), (h) hold after every operation of a random sequence.
     #[test]
     fn random_operations_keep_invariants(ops in ops()) {
         let mut a = seeded();

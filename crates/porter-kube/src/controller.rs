@@ -19,7 +19,9 @@
 //!   [`ANNOUNCED`] (`porter.kubesphere.io/Announced`) in `status.conditions`, `True` when some
 //!   node announces one of its addresses over an Established BGP session,
 //!   reason `Announced` / `NoEstablishedSession` / `NotAnnounced` and a message naming the
-//!   announcing nodes and those without an Established session ([`coverage`]: every node's
+//!   announcing nodes and those without an Established session, or `Layer2NotSupported` for
+//!   an address from a `layer2`/`vip` Eip, which this version assigns but does not announce
+//!   yet ([`coverage`]: every node's
 //!   `announce::plan` with the Service at its planned address, sessions as the speakers report
 //!   them in BgpPeer `status.nodesPeerStatus`). Its transition time moves only with its status;
 //!   it is removed when the Service gives its address back;
@@ -30,7 +32,8 @@
 //!   only with the status, removed when the address is given back;
 //! * an Eip: its status subresource (`poolSize`, `used`, `usage`, `firstIP`, `lastIP`, `v4`,
 //!   `occupied`, `ready`) plus a `Ready` condition, `True`/`Valid` or `False`/`Invalid` with
-//!   every field error in the message.
+//!   every field error in the message; a valid `layer2`/`vip` Eip is `True`/`Layer2NotSupported`,
+//!   saying its addresses are assigned but not announced yet.
 //!
 //! Writes are JSON merge patches holding only the fields that change ([`merge::diff`]), but a
 //! Service's `/status`, which is a strategic merge patch so that `conditions` merge by `type`
@@ -52,6 +55,7 @@
 //! | `Announced` | Normal | — | the [`ANNOUNCED`] condition became reason `Announced`; the message names the nodes |
 //! | `NoEstablishedSession` | Warning | — | nodes announce the address, none over an Established session |
 //! | `NotAnnounced` | Warning | — | no node announces the address (no eligible node with a ready endpoint) |
+//! | `Layer2NotSupported` | Warning | — | the address is from a `layer2`/`vip` Eip: assigned, not announced yet (on the Service, and once on the Eip, also logged) |
 //!
 //! Porter's names are kept rather than OpenELB's: they name the outcome (as Kubernetes'
 //! own `Scheduled`, `Pulled`), they are the words the manifests-mode controller already logs,
@@ -73,7 +77,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use porter_api::annotations::{EIP_POOL_LABEL, SERVICE_FINALIZER};
-use porter_api::{Eip, EipStatus};
+use porter_api::{Eip, EipStatus, Protocol};
 use porter_metrics::{ControllerMetrics, Health};
 use porter_model::announce::Options;
 use porter_model::assign::{self, Outcome, Plan};
@@ -114,6 +118,9 @@ pub const ANNOUNCED_REASON: &str = "Announced";
 pub const NO_ESTABLISHED_SESSION: &str = "NoEstablishedSession";
 /// Condition reason and Event reason (Warning): no node announces the address.
 pub const NOT_ANNOUNCED: &str = "NotAnnounced";
+/// Condition reason and Event reason (Warning), on a Service and on its Eip: the address is from
+/// a `layer2` or `vip` Eip, which this version of Porter assigns but does not announce yet.
+pub const LAYER2_NOT_SUPPORTED: &str = coverage::LAYER2_NOT_SUPPORTED;
 
 /// The Service condition type saying whether its address is in an Eip: `True`/[`IN_POOL_REASON`]
 /// or, when the address fell out of every pool, `False`/[`ORPHANED_REASON`].
@@ -376,13 +383,14 @@ fn announced_change(
     key: &ObjectKey,
     svc: &Service,
     ingress: &[IpAddr],
+    pool: Option<(&str, Protocol)>,
     coverage: &Coverage,
     now: Timestamp,
 ) -> (Option<Option<Condition>>, Option<Note>) {
     if ingress.is_empty() {
         return (condition_change(svc, ANNOUNCED, None, now), None);
     }
-    let a = coverage::announcement(key, ingress, coverage);
+    let a = coverage::announcement(key, ingress, pool, coverage);
     let status = if a.announced { "True" } else { "False" };
     let desired = Some((status, a.reason, a.message.clone()));
     let Some(change) = condition_change(svc, ANNOUNCED, desired, now) else {
@@ -461,8 +469,12 @@ pub fn changes(
         let current = assign::ingress_ips(svc);
         let holds = !planned.ingress.is_empty();
         let moves = current != planned.ingress;
+        let pool = planned.pool.as_deref().and_then(|name| {
+            let eip = snapshot.eips.get(name)?;
+            Some((name, eip.spec.effective_protocol()))
+        });
         let (condition, announced_note) =
-            announced_change(key, svc, &planned.ingress, &coverage, now);
+            announced_change(key, svc, &planned.ingress, pool, &coverage, now);
         let in_pool = in_pool_change(svc, planned, now);
         let status = with_conditions(
             moves.then(|| ingress_patch(&planned.ingress)),
@@ -559,7 +571,7 @@ pub fn changes(
         } else {
             None
         };
-        let (condition, _) = announced_change(key, svc, &[], &coverage, now);
+        let (condition, _) = announced_change(key, svc, &[], None, &coverage, now);
         let in_pool = condition_change(svc, ADDRESS_IN_POOL, None, now);
         let status = with_conditions(None, &[(ANNOUNCED, condition), (ADDRESS_IN_POOL, in_pool)]);
         if metadata.is_some() || status.is_some() || reported.contains_key(key) {
@@ -598,12 +610,18 @@ pub fn changes(
                 .find(|c| c.type_ == READY)
                 .map(|c| (c.status.clone(), c.message.clone()))
         };
-        if !planned.errors.is_empty() && ready(&current) != ready(&desired) {
-            notes.push(Note::warning(
-                EIP_INVALID,
-                "Validate",
-                planned.errors.join("; "),
-            ));
+        if ready(&current) != ready(&desired) {
+            if !planned.errors.is_empty() {
+                notes.push(Note::warning(
+                    EIP_INVALID,
+                    "Validate",
+                    planned.errors.join("; "),
+                ));
+            } else if let Some(why) =
+                coverage::unsupported_protocol(name, eip.spec.effective_protocol())
+            {
+                notes.push(Note::warning(LAYER2_NOT_SUPPORTED, "Validate", why));
+            }
         }
         eips.push(EipChange {
             name: name.clone(),
@@ -626,15 +644,22 @@ fn desired_eip_status(
     let current = eip.status.as_ref();
     let previous = current.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
     let status = if valid { "True" } else { "False" };
+    let unannounced = eip
+        .metadata
+        .name
+        .as_deref()
+        .and_then(|name| coverage::unsupported_protocol(name, eip.spec.effective_protocol()));
+    let (reason, message) = match (valid, unannounced) {
+        (false, _) => ("Invalid", errors.join("; ")),
+        // usable for assignment, so Ready; the reason says what it lacks
+        (true, Some(why)) => (LAYER2_NOT_SUPPORTED, format!("the pool is valid; {why}")),
+        (true, None) => ("Valid", "the pool is valid".to_owned()),
+    };
     let condition = Condition {
         type_: READY.to_owned(),
         status: status.to_owned(),
-        reason: if valid { "Valid" } else { "Invalid" }.to_owned(),
-        message: if valid {
-            "the pool is valid".to_owned()
-        } else {
-            errors.join("; ")
-        },
+        reason: reason.to_owned(),
+        message,
         observed_generation: eip.metadata.generation,
         last_transition_time: previous
             .filter(|c| c.status == status)
@@ -784,6 +809,8 @@ impl Writer {
             .map_err(|e| Error::api("patch status of", format!("Eip {}", change.name), e))?;
         let reference = eip.object_ref(&());
         for note in &change.notes {
+            // Reported once, when the Eip's Ready condition changes: worth the log too.
+            tracing::warn!(eip = change.name, reason = note.reason, "{}", note.message);
             self.report(&reference, note).await;
         }
         Ok(written)
@@ -1136,6 +1163,54 @@ mod tests {
         assert_eq!(cond["reason"], "Invalid");
         assert!(cond["message"].as_str().unwrap().contains("spec.address"));
         assert_eq!(bad.notes[0].reason, EIP_INVALID);
+    }
+
+    #[test]
+    fn an_address_from_a_layer2_eip_says_it_is_not_announced_yet_once() {
+        let mut s = snapshot(vec![svc("web", None)]);
+        let pool = s.eips.get_mut("pool").unwrap();
+        pool.spec.protocol = Some(Protocol::Layer2);
+        pool.spec.interface = Some("eth0".into());
+        let t = Timestamp::now();
+        let first = changes(&s, &plan(&s), &BTreeMap::new(), t);
+        let web = &first.services[0];
+        let announced = &web.status.as_ref().unwrap()["status"]["conditions"][0];
+        assert_eq!(announced["type"], ANNOUNCED);
+        assert_eq!(announced["status"], "False");
+        assert_eq!(announced["reason"], LAYER2_NOT_SUPPORTED);
+        let why = "addresses of Eip pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips";
+        assert_eq!(announced["message"], format!("203.0.113.10: {why}"));
+        // the address is assigned all the same, with its Event, and the warning Event
+        assert_eq!(web.notes[0].reason, IP_ALLOCATED);
+        assert_eq!(
+            web.notes[1],
+            Note::warning(
+                LAYER2_NOT_SUPPORTED,
+                "Announce",
+                format!("203.0.113.10: {why}")
+            )
+        );
+        // the Eip: Ready (it assigns), saying what it lacks, with one warning
+        let ready = &first.eips[0].status["status"]["conditions"][0];
+        assert_eq!(
+            (&ready["status"], &ready["reason"]),
+            (&json!("True"), &json!(LAYER2_NOT_SUPPORTED))
+        );
+        assert_eq!(ready["message"], format!("the pool is valid; {why}"));
+        assert_eq!(
+            first.eips[0].notes,
+            [Note::warning(
+                LAYER2_NOT_SUPPORTED,
+                "Validate",
+                why.to_owned()
+            )]
+        );
+        // written: nothing more to write or report
+        apply_locally(&mut s, &first);
+        assert_eq!(
+            changes(&s, &plan(&s), &BTreeMap::new(), t),
+            Changes::default()
+        );
     }
 
     #[test]

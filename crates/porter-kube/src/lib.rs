@@ -18,7 +18,8 @@
 //!   BGP sessions are Established);
 //! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
 //!   writes;
-//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status;
+//! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status, written when
+//!   [`write_policy`] says a change is worth it.
 //! * [`list_once`]: one paginated LIST per kind into a snapshot, the Lease by one GET, with
 //!   bounded timeouts (`porter status`).
 //! * [`api_errors`]: a layer of the client's HTTP stack counting every failed request
@@ -36,6 +37,7 @@ pub mod list_once;
 pub mod merge;
 pub mod source;
 pub mod speaker_status;
+pub mod write_policy;
 
 pub use error::Error;
 pub use source::{Kinds, KubeSource, SourceConfig, SpeakerSource};

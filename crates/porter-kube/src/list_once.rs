@@ -94,6 +94,7 @@ pub async fn list_snapshot(client: &Client, kinds: Kinds) -> Result<Snapshot, Er
         nodes: by_name(nodes),
         namespaces: by_name(namespaces),
         secrets: Default::default(),
+        unreadable_secrets: Default::default(),
     })
 }
 

@@ -35,7 +35,10 @@
 //! name each ([`SecretCache`]): the newly referenced ones before publishing a snapshot whose set
 //! of references changed, and all of them again every `secret_refresh`, so a rotated password
 //! is picked up. A Secret that does not exist (404) is absent from the snapshot, and the model
-//! reports the peer and does not start it; any other failure (unreachable, forbidden) keeps the
+//! reports the peer ("not found") and does not start it. A Secret the speaker may not read (403)
+//! is absent too, and listed in `Snapshot::unreadable_secrets` with the Role to extend
+//! ([`forbidden_reason`]), so the peer's problem (the speaker's log, the BgpPeer's `lastError`)
+//! says "forbidden" rather than "not found". Any other failure (unreachable, timeout) keeps the
 //! last value read. Only `data` is kept: annotations (`kubectl apply` copies the whole Secret
 //! into one) and managed fields are dropped.
 
@@ -511,11 +514,56 @@ fn is_object_name(s: &str) -> bool {
         && bytes.iter().all(|b| alnum(b) || *b == b'-' || *b == b'.')
 }
 
-/// The BgpPeers' password Secrets, read by name: what is referenced and what was read.
+/// The Role of `deploy/porter.yaml` granting the speaker `get` on the BgpPeer password
+/// Secrets it names (`resourceNames`), in namespace [`BGP_PASSWORDS_ROLE_NAMESPACE`].
+pub const BGP_PASSWORDS_ROLE: &str = "porter-speaker-bgp-passwords";
+
+/// Where `deploy/porter.yaml` puts [`BGP_PASSWORDS_ROLE`] (and the speaker).
+pub const BGP_PASSWORDS_ROLE_NAMESPACE: &str = "porter-system";
+
+/// What a `GET` of a referenced Secret returned.
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a value moved once from a GET into the cache; boxing would add an allocation per read"
+)]
+pub enum SecretRead {
+    /// The Secret.
+    Found(Secret),
+    /// 404: it does not exist.
+    NotFound,
+    /// 403: the speaker may not read it (RBAC).
+    Forbidden,
+    /// Anything else (unreachable, timeout, 5xx): says nothing about the Secret.
+    Failed(String),
+}
+
+/// Why the speaker cannot read the Secret `key` after a 403, and what to change: the Role
+/// that lists the Secrets it may read, or for a Secret in another namespace, a copy of it there.
+pub fn forbidden_reason(key: &ObjectKey) -> String {
+    let name = &key.name;
+    let namespace = &key.namespace;
+    let fix = if namespace == BGP_PASSWORDS_ROLE_NAMESPACE {
+        format!(
+            "add {name:?} to the resourceNames of Role {BGP_PASSWORDS_ROLE} in namespace {namespace} (deploy/porter.yaml)"
+        )
+    } else {
+        format!(
+            "copy Role {BGP_PASSWORDS_ROLE} and its RoleBinding from deploy/porter.yaml into namespace {namespace} and list {name:?} in its resourceNames"
+        )
+    };
+    format!(
+        "cannot be read: forbidden (403), the speaker may read only the Secrets its Role names: {fix}"
+    )
+}
+
+/// The BgpPeers' password Secrets, read by name: what is referenced, what was read, and what
+/// the speaker was refused.
 #[derive(Debug, Default)]
 pub struct SecretCache {
     wanted: BTreeSet<ObjectKey>,
     held: BTreeMap<ObjectKey, Secret>,
+    refused: BTreeMap<ObjectKey, String>,
 }
 
 impl SecretCache {
@@ -524,6 +572,7 @@ impl SecretCache {
     pub fn want(&mut self, refs: BTreeSet<ObjectKey>) -> Vec<ObjectKey> {
         let added = refs.difference(&self.wanted).cloned().collect();
         self.held.retain(|key, _| refs.contains(key));
+        self.refused.retain(|key, _| refs.contains(key));
         self.wanted = refs;
         added
     }
@@ -538,15 +587,23 @@ impl SecretCache {
         &self.held
     }
 
-    /// Records what a `GET` of `key` returned (`Ok(None)`: it does not exist); true when the
-    /// held Secrets changed. Only `data` (and the identity) is kept. A failure keeps the last
-    /// value read, as an unreachable API keeps the last snapshot.
-    pub fn record(&mut self, key: ObjectKey, result: Result<Option<Secret>, String>) -> bool {
+    /// The Secrets the speaker was refused (403), with the reason to report
+    /// ([`forbidden_reason`]): `Snapshot::unreadable_secrets`.
+    pub fn refused(&self) -> &BTreeMap<ObjectKey, String> {
+        &self.refused
+    }
+
+    /// Records what a `GET` of `key` returned; true when the held or refused Secrets changed.
+    /// Only `data` (and the identity) is kept. A Secret that does not exist or may not be read
+    /// is dropped (the API server's answer is authoritative: the peer stops, as when the Secret
+    /// is deleted); any other failure keeps the last value read, as an unreachable API keeps
+    /// the last snapshot.
+    pub fn record(&mut self, key: ObjectKey, result: SecretRead) -> bool {
         if !self.wanted.contains(&key) {
             return false;
         }
         match result {
-            Ok(Some(secret)) => {
+            SecretRead::Found(secret) => {
                 let kept = Secret {
                     metadata: ObjectMeta {
                         name: secret.metadata.name,
@@ -558,15 +615,29 @@ impl SecretCache {
                     type_: secret.type_,
                     ..Secret::default()
                 };
+                let was_refused = self.refused.remove(&key).is_some();
                 if self.held.get(&key) == Some(&kept) {
-                    return false;
+                    return was_refused;
                 }
                 self.held.insert(key, kept);
                 true
             }
-            Ok(None) => self.held.remove(&key).is_some(),
-            Err(error) => {
-                tracing::warn!(secret = %key, %error, "cannot read the BgpPeer password Secret; keeping the last value read (the speaker needs `get` on it: see deploy/porter.yaml)");
+            SecretRead::NotFound => {
+                let was_refused = self.refused.remove(&key).is_some();
+                self.held.remove(&key).is_some() || was_refused
+            }
+            SecretRead::Forbidden => {
+                let reason = forbidden_reason(&key);
+                let dropped = self.held.remove(&key).is_some();
+                if self.refused.get(&key) == Some(&reason) {
+                    return dropped;
+                }
+                tracing::warn!(secret = %key, role = BGP_PASSWORDS_ROLE, "the BgpPeer password Secret {key} {reason}");
+                self.refused.insert(key, reason);
+                true
+            }
+            SecretRead::Failed(error) => {
+                tracing::warn!(secret = %key, %error, "cannot read the BgpPeer password Secret; keeping the last value read");
                 false
             }
         }
@@ -574,16 +645,18 @@ impl SecretCache {
 }
 
 /// Reads `keys` into `cache`, one `GET` each (10 s at most, so a hung API server cannot stall
-/// the source); true when the held Secrets changed.
+/// the source); true when the held or refused Secrets changed.
 async fn fetch_secrets(client: &Client, cache: &mut SecretCache, keys: Vec<ObjectKey>) -> bool {
     const TIMEOUT: Duration = Duration::from_secs(10);
     let mut changed = false;
     for key in keys {
         let api: Api<Secret> = Api::namespaced(client.clone(), &key.namespace);
         let result = match tokio::time::timeout(TIMEOUT, api.get_opt(&key.name)).await {
-            Ok(Ok(found)) => Ok(found),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
+            Ok(Ok(Some(secret))) => SecretRead::Found(secret),
+            Ok(Ok(None)) => SecretRead::NotFound,
+            Ok(Err(kube::Error::Api(status))) if status.code == 403 => SecretRead::Forbidden,
+            Ok(Err(error)) => SecretRead::Failed(error.to_string()),
+            Err(_) => SecretRead::Failed(format!("no answer within {TIMEOUT:?}")),
         };
         changed |= cache.record(key, result);
     }
@@ -690,10 +763,13 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
                     let refs = referenced_secrets(tx.borrow().bgp_peers.values());
                     let added = cache.want(refs);
                     fetch_secrets(&client, cache, added).await;
-                    let held = cache.held();
+                    let (held, refused) = (cache.held(), cache.refused());
                     tx.send_if_modified(|live| {
                         if live.secrets != *held {
                             live.secrets.clone_from(held);
+                        }
+                        if live.unreadable_secrets != *refused {
+                            live.unreadable_secrets.clone_from(refused);
                         }
                         false
                     });
@@ -963,17 +1039,47 @@ mod tests {
         secret.metadata.annotations = Some(BTreeMap::from([("a".into(), "b".into())]));
         let mut cache = SecretCache::default();
         // not referenced: ignored
-        assert!(!cache.record(key.clone(), Ok(Some(secret.clone()))));
+        assert!(!cache.record(key.clone(), SecretRead::Found(secret.clone())));
         assert_eq!(cache.want(BTreeSet::from([key.clone()])), vec![key.clone()]);
-        assert!(cache.record(key.clone(), Ok(Some(secret.clone()))));
+        assert!(cache.record(key.clone(), SecretRead::Found(secret.clone())));
         assert!(cache.held()[&key].metadata.annotations.is_none());
-        assert!(!cache.record(key.clone(), Ok(Some(secret))));
-        assert!(!cache.record(key.clone(), Err("forbidden".into())));
+        assert!(!cache.record(key.clone(), SecretRead::Found(secret.clone())));
+        assert!(!cache.record(key.clone(), SecretRead::Failed("unreachable".into())));
         assert!(cache.held().contains_key(&key));
         assert!(cache.want(BTreeSet::from([key.clone()])).is_empty());
-        assert!(cache.record(key.clone(), Ok(None)));
+        assert!(cache.record(key.clone(), SecretRead::NotFound));
         assert!(cache.held().is_empty());
+
+        // refused: dropped (like a deleted one) and reported with the Role to extend, once
+        assert!(cache.record(key.clone(), SecretRead::Found(secret.clone())));
+        assert!(cache.record(key.clone(), SecretRead::Forbidden));
+        assert!(cache.held().is_empty());
+        assert_eq!(cache.refused()[&key], forbidden_reason(&key));
+        assert!(!cache.record(key.clone(), SecretRead::Forbidden));
+        // an outage after the refusal changes nothing; readable again: no longer refused
+        assert!(!cache.record(key.clone(), SecretRead::Failed("unreachable".into())));
+        assert!(cache.refused().contains_key(&key));
+        assert!(cache.record(key.clone(), SecretRead::Found(secret)));
+        assert!(cache.refused().is_empty() && cache.held().contains_key(&key));
+        assert!(cache.record(key.clone(), SecretRead::Forbidden));
+        assert!(cache.record(key.clone(), SecretRead::NotFound));
+        assert!(cache.refused().is_empty());
+
         cache.want(BTreeSet::new());
         assert!(cache.wanted().is_empty());
+    }
+
+    #[test]
+    fn a_refusal_names_the_role_to_extend_or_to_copy() {
+        let here = forbidden_reason(&ObjectKey::new("porter-system", "bgp-password"));
+        assert_eq!(
+            here,
+            "cannot be read: forbidden (403), the speaker may read only the Secrets its Role names: add \"bgp-password\" to the resourceNames of Role porter-speaker-bgp-passwords in namespace porter-system (deploy/porter.yaml)"
+        );
+        let elsewhere = forbidden_reason(&ObjectKey::new("network", "tor-md5"));
+        assert!(
+            elsewhere.contains("copy Role porter-speaker-bgp-passwords and its RoleBinding from deploy/porter.yaml into namespace network and list \"tor-md5\""),
+            "{elsewhere}"
+        );
     }
 }

@@ -11,8 +11,12 @@
 //! missing `spec.conf.authPasswordSecretRef` Secret) and no session for gets an `IDLE` entry
 //! whose `lastError` is that text, naming the field.
 //!
-//! An entry is written when it changes, and rewritten every `resync` in case someone removed
-//! it. A peer this node no longer peers with has its entry removed (`null`).
+//! Not every change is written: a session retrying an unreachable peer changes its state and
+//! last error every few seconds. [`crate::write_policy`] decides what is worth a write (entering
+//! or leaving ESTABLISHED at once, other changes once they lasted, a hard bound per peer; its
+//! docs have the arithmetic), and a lost entry is rewritten when the watched BgpPeer shows it
+//! missing, not by rewriting every entry periodically. A peer this node no longer peers with
+//! has its entry removed (`null`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,11 +26,13 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use porter_api::{BgpPeer, NodePeerStatus, PeerState, TimersState};
 use porter_bgp::State;
+use porter_model::SpeakerSnapshot;
 use porter_speaker::{PeerStatus, StatusBoard};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::Error;
+use crate::write_policy::{Observed, WritePolicy, WritePolicyConfig};
 
 /// Field manager of the speaker's writes.
 pub const FIELD_MANAGER: &str = "porter-speaker";
@@ -94,45 +100,71 @@ pub fn peer_problems(problems: &[String]) -> BTreeMap<String, String> {
     by_peer
 }
 
-/// How often the board is read and how often entries are rewritten anyway.
+/// How often the board is read, and when an entry is worth a write ([`WritePolicy`]).
 #[derive(Debug, Clone)]
 pub struct SpeakerStatusConfig {
-    /// How often the status board is checked for changes.
+    /// How often the status board is checked for changes (default 1 s).
     pub poll: Duration,
-    /// How often an unchanged entry is rewritten.
-    pub resync: Duration,
+    /// Which changes are written, and how many writes a peer may make.
+    pub policy: WritePolicyConfig,
 }
 
 impl Default for SpeakerStatusConfig {
+    /// The board read every second, [`WritePolicyConfig::default`].
     fn default() -> Self {
         Self {
             poll: Duration::from_secs(1),
-            resync: Duration::from_secs(30),
+            policy: WritePolicyConfig::default(),
         }
     }
 }
 
+/// What the watched BgpPeers hold as `node`'s entry, per BgpPeer: compared with what was
+/// written, so a removed entry is rewritten (and a stale one removed) without rewriting every
+/// entry periodically.
+pub fn observed_entries<'a>(
+    peers: impl IntoIterator<Item = (&'a String, &'a BgpPeer)>,
+    node: &str,
+) -> BTreeMap<String, Observed> {
+    peers
+        .into_iter()
+        .map(|(name, peer)| {
+            let entry = peer
+                .status
+                .as_ref()
+                .and_then(|s| s.nodes_peer_status.as_ref())
+                .and_then(|m| m.get(node));
+            (name.clone(), Observed::of(entry))
+        })
+        .collect()
+}
+
 /// Writes `node`'s entries from the speaker's status board, and from the plan's `problems`
-/// for peers without a session, until the task is dropped.
+/// for peers without a session, until the task is dropped; `snapshots` (the speaker's source)
+/// shows what the BgpPeers hold, so a lost entry is rewritten.
 pub async fn run_speaker_status(
     client: Client,
     node: String,
     board: StatusBoard,
     problems: watch::Receiver<Vec<String>>,
+    snapshots: watch::Receiver<SpeakerSnapshot>,
     config: SpeakerStatusConfig,
 ) {
-    run_with_problems(
+    let observer = node.clone();
+    run_observing(
         client,
         node,
         move || board.snapshot(),
         move || problems.borrow().clone(),
+        move || observed_entries(&snapshots.borrow().bgp_peers, &observer),
         config,
     )
     .await;
 }
 
 /// Like [`run_speaker_status`], reading the sessions' status from `sessions` (what
-/// [`StatusBoard::snapshot`] returns: BgpPeer name → status).
+/// [`StatusBoard::snapshot`] returns: BgpPeer name → status), without problems or
+/// observation.
 pub async fn run_with(
     client: Client,
     node: String,
@@ -151,31 +183,42 @@ pub async fn run_with_problems(
     problems: impl Fn() -> Vec<String>,
     config: SpeakerStatusConfig,
 ) {
+    run_observing(client, node, sessions, problems, BTreeMap::new, config).await;
+}
+
+/// Like [`run_with_problems`], with `observed` saying what the watched BgpPeers hold as this
+/// node's entry ([`observed_entries`]).
+pub async fn run_observing(
+    client: Client,
+    node: String,
+    sessions: impl Fn() -> BTreeMap<String, PeerStatus>,
+    problems: impl Fn() -> Vec<String>,
+    observed: impl Fn() -> BTreeMap<String, Observed>,
+    config: SpeakerStatusConfig,
+) {
     let api: Api<BgpPeer> = Api::all(client);
     let mut writer = StatusWriter {
         api,
         node,
-        written: BTreeMap::new(),
+        policy: WritePolicy::new(config.policy),
         uptimes: BTreeMap::new(),
     };
     let mut ticks = tokio::time::interval(config.poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_resync = Instant::now();
     loop {
         ticks.tick().await;
-        let resync = last_resync.elapsed() >= config.resync;
-        if resync {
-            last_resync = Instant::now();
-        }
-        writer.sync(&sessions(), &problems(), resync).await;
+        let now = tokio::time::Instant::now().into_std();
+        writer
+            .sync(now, &sessions(), &problems(), &observed())
+            .await;
     }
 }
 
 struct StatusWriter {
     api: Api<BgpPeer>,
     node: String,
-    /// What was last written per peer.
-    written: BTreeMap<String, NodePeerStatus>,
+    /// What was written per peer, and which changes are worth a write.
+    policy: WritePolicy,
     /// Wall-clock time a session came up, per peer and monotonic instant, so the same
     /// session always reports the same uptime.
     uptimes: BTreeMap<String, (Instant, String)>,
@@ -205,9 +248,10 @@ impl StatusWriter {
 
     async fn sync(
         &mut self,
+        now: Instant,
         board: &BTreeMap<String, PeerStatus>,
         problems: &[String],
-        resync: bool,
+        observed: &BTreeMap<String, Observed>,
     ) {
         let mut desired = BTreeMap::new();
         for (peer, status) in board {
@@ -219,47 +263,23 @@ impl StatusWriter {
                 .entry(peer)
                 .or_insert_with(|| problem_status(problem));
         }
-        for (peer, entry) in &desired {
-            if !resync && self.written.get(peer) == Some(entry) {
-                continue;
-            }
-            match self.patch(peer, serde_json::to_value(entry).ok()).await {
-                Ok(()) => {
-                    self.written.insert(peer.clone(), entry.clone());
-                }
-                Err(error) if error.code() == Some(404) => {
-                    // the BgpPeer is gone; the plan will drop the session
-                    self.written.remove(peer);
-                }
+        for write in self.policy.decide(now, &desired, observed) {
+            let peer = write.peer.as_str();
+            match self.patch(peer, write.entry.as_ref()).await {
+                Ok(()) => self.policy.written(peer, write.entry),
+                // the BgpPeer is gone; the plan will drop the session
+                Err(error) if error.code() == Some(404) => self.policy.forget(peer),
                 Err(error) => {
                     tracing::warn!(%error, kind = error.kind(), peer, "cannot write BgpPeer status")
-                }
-            }
-        }
-        let gone: Vec<String> = self
-            .written
-            .keys()
-            .filter(|p| !desired.contains_key(*p))
-            .cloned()
-            .collect();
-        for peer in gone {
-            match self.patch(&peer, None).await {
-                Ok(()) => {
-                    self.written.remove(&peer);
-                }
-                Err(error) if error.code() == Some(404) => {
-                    self.written.remove(&peer);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, kind = error.kind(), peer, "cannot remove BgpPeer status")
                 }
             }
         }
     }
 
     /// Sets (or with `None` removes) this node's entry in `peer`'s status.
-    async fn patch(&self, peer: &str, entry: Option<Value>) -> Result<(), Error> {
-        let patch = json!({"status": {"nodesPeerStatus": {self.node.as_str(): entry}}});
+    async fn patch(&self, peer: &str, entry: Option<&NodePeerStatus>) -> Result<(), Error> {
+        let patch =
+            json!({"status": {"nodesPeerStatus": {self.node.as_str(): entry.map(entry_patch)}}});
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
@@ -270,6 +290,35 @@ impl StatusWriter {
             .map_err(|e| Error::api("patch status of", format!("BgpPeer {peer}"), e))?;
         Ok(())
     }
+}
+
+/// The merge patch of one entry. A merge patch keeps what it does not mention, so every field
+/// the speaker writes is named, `null` when unset: a `lastError` (say "Secret ... forbidden")
+/// must not outlive the problem it reported.
+pub fn entry_patch(entry: &NodePeerStatus) -> Value {
+    const WRITTEN: [(&str, &[&str]); 2] = [
+        (
+            "peerState",
+            &["neighborAddress", "peerAs", "sessionState", "lastError"],
+        ),
+        ("timersState", &["uptime"]),
+    ];
+    let mut value = serde_json::to_value(entry).unwrap_or_else(|_| json!({}));
+    if let Some(object) = value.as_object_mut() {
+        for (part, fields) in WRITTEN {
+            match object.get_mut(part).and_then(Value::as_object_mut) {
+                Some(part) => {
+                    for field in fields {
+                        part.entry(*field).or_insert(Value::Null);
+                    }
+                }
+                None => {
+                    object.insert(part.to_owned(), Value::Null);
+                }
+            }
+        }
+    }
+    value
 }
 
 #[cfg(test)]

@@ -514,3 +514,63 @@ async fn the_announced_condition_names_the_nodes_and_whether_their_sessions_are_
     assert_eq!(typed_events(&server, "NotAnnounced").len(), 1);
     assert_eq!(ingress_ip(&server, "web").unwrap(), "203.0.113.10");
 }
+
+#[tokio::test]
+async fn a_service_from_a_layer2_eip_is_told_layer2_is_not_announced_yet() {
+    let server = FakeApiServer::start().await;
+    server.insert(namespace("default")).unwrap();
+    let mut pool = eip("l2-pool", "192.0.2.10-192.0.2.12");
+    pool["spec"]["protocol"] = json!("layer2");
+    pool["spec"]["interface"] = json!("eth0");
+    server.insert(pool).unwrap();
+    // every node ready, with an endpoint and an Established session: only layer 2 is missing
+    for obj in [
+        node("n1"),
+        bgp_conf(),
+        peer_with_sessions(&[("n1", "ESTABLISHED")]),
+        endpoints_on("web", &["n1"]),
+        service("web", "l2-pool"),
+    ] {
+        server.insert(obj).unwrap();
+    }
+    let _c = Controller::start(&server, "a");
+
+    let condition = eventually(10, "the Announced condition", || announced(&server, "web")).await;
+    let why = "addresses of Eip l2-pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips";
+    assert_eq!(condition["status"], "False");
+    assert_eq!(condition["reason"], "Layer2NotSupported");
+    assert_eq!(condition["message"], format!("192.0.2.10: {why}"));
+    // the address is assigned all the same
+    assert_eq!(ingress_ip(&server, "web").unwrap(), "192.0.2.10");
+    let on_service = eventually(5, "the Service's Layer2NotSupported event", || {
+        Some(typed_events(&server, "Layer2NotSupported"))
+            .filter(|e| e.iter().any(|(name, _, _)| name == "web"))
+    })
+    .await;
+    assert!(on_service.iter().all(|(_, _, kind)| kind == "Warning"));
+
+    // the Eip says it once, in its Ready condition and one Event
+    let ready = eventually(10, "l2-pool's Ready", || {
+        let s = eip_status(&server, "l2-pool");
+        s["conditions"]
+            .is_array()
+            .then(|| s["conditions"][0].clone())
+    })
+    .await;
+    assert_eq!(ready["status"], "True");
+    assert_eq!(ready["reason"], "Layer2NotSupported");
+    assert_eq!(ready["message"], format!("the pool is valid; {why}"));
+    settle().await;
+    let all = typed_events(&server, "Layer2NotSupported");
+    let names: Vec<&str> = all.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "l2-pool").count(),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(names.iter().filter(|n| **n == "web").count(), 1, "{all:?}");
+    assert!(
+        all.iter()
+            .any(|(name, note, _)| name == "l2-pool" && note == why)
+    );
+}

@@ -289,6 +289,73 @@ async fn only_referenced_secrets_are_read_by_name_and_rotation_is_picked_up() {
 }
 
 #[tokio::test]
+async fn a_secret_the_speaker_may_not_read_is_reported_forbidden_naming_the_role() {
+    let server = FakeApiServer::start().await;
+    seed(&server);
+    server.insert(secret("bgp-f", "eff")).unwrap();
+    server.insert(peer_with_secret("rtr-f", "bgp-f")).unwrap();
+    // the Role's resourceNames do not list it
+    server.forbid("secrets", Some(NS), "bgp-f");
+    let source = KubeSource::start(server.client(), speaker_config(Duration::from_millis(300)));
+    let mut rx = source.subscribe();
+    let first = next(&mut rx).await;
+    assert!(password(&first, "bgp-f").is_none());
+    let problems = announce::plan(&first, "n1").problems;
+    assert_eq!(
+        problems,
+        [format!(
+            "BgpPeer rtr-f: spec.conf.authPasswordSecretRef: Secret {NS}/bgp-f cannot be read: forbidden (403), the speaker may read only the Secrets its Role names: add \"bgp-f\" to the resourceNames of Role porter-speaker-bgp-passwords in namespace {NS} (deploy/porter.yaml); the session is not started without its password"
+        )]
+    );
+
+    // the same problem in the BgpPeer's status, as the speaker reports it
+    let view = rx.clone();
+    let status = tokio::spawn(porter_kube::speaker_status::run_with_problems(
+        server.client(),
+        "n1".into(),
+        std::collections::BTreeMap::new,
+        move || announce::plan(&view.borrow(), "n1").problems,
+        porter_kube::speaker_status::SpeakerStatusConfig {
+            poll: Duration::from_millis(20),
+            ..Default::default()
+        },
+    ));
+    let last_error = eventually(5, "rtr-f's lastError", || {
+        server.get("bgppeers", None, "rtr-f").unwrap()["status"]["nodesPeerStatus"]["n1"]
+            ["peerState"]["lastError"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(
+        last_error.contains("forbidden") && last_error.contains("porter-speaker-bgp-passwords"),
+        "{last_error}"
+    );
+    status.abort();
+
+    // the Role is extended: the next refresh reads it, and the problem is gone
+    server.allow("secrets", Some(NS), "bgp-f");
+    until(&mut rx, "the readable Secret", |s| {
+        password(s, "bgp-f").as_deref() == Some("eff")
+    })
+    .await;
+    let fixed = rx.borrow().clone();
+    assert!(fixed.unreadable_secrets.is_empty());
+    assert!(announce::plan(&fixed, "n1").problems.is_empty());
+
+    // deleted: "not found", not forbidden
+    server.delete("secrets", Some(NS), "bgp-f").unwrap();
+    until(&mut rx, "the deleted Secret to go", |s| {
+        password(s, "bgp-f").is_none()
+    })
+    .await;
+    let gone = rx.borrow().clone();
+    assert!(
+        announce::plan(&gone, "n1").problems[0].contains(&format!("Secret {NS}/bgp-f not found"))
+    );
+}
+
+#[tokio::test]
 async fn a_new_reference_is_read_at_once_and_a_missing_secret_appears_later() {
     let server = FakeApiServer::start().await;
     seed(&server);

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use porter_api::{Eip, EipStatus, ValidEip, annotations};
-use porter_ipam::{AllocError, Allocator, Family, Request};
+use porter_ipam::{AllocError, Allocator, Family, PoolOptions, Request};
 
 use crate::{ObjectKey, Snapshot, selector};
 
@@ -99,11 +99,13 @@ pub enum FailureReason {
     PoolDisabled,
     /// No allowed Eip provides the Service's address family.
     FamilyMismatch,
+    /// The requested address ends in .0 or .255 and its Eip sets `avoidBuggyIPs`.
+    AvoidedAddress,
 }
 
 impl FailureReason {
     /// Every kind, in a fixed order.
-    pub const ALL: [FailureReason; 9] = [
+    pub const ALL: [FailureReason; 10] = [
         Self::InvalidRequest,
         Self::UnknownEip,
         Self::InvalidEip,
@@ -113,6 +115,7 @@ impl FailureReason {
         Self::NotInPool,
         Self::PoolDisabled,
         Self::FamilyMismatch,
+        Self::AvoidedAddress,
     ];
 
     /// A fixed snake_case name, for metrics labels.
@@ -127,6 +130,7 @@ impl FailureReason {
             Self::NotInPool => "not_in_pool",
             Self::PoolDisabled => "pool_disabled",
             Self::FamilyMismatch => "family_mismatch",
+            Self::AvoidedAddress => "avoided_address",
         }
     }
 }
@@ -143,6 +147,7 @@ impl From<&AllocError> for FailureReason {
             AllocError::PoolsExhausted { .. } => Self::PoolExhausted,
             AllocError::FamilyMismatch { .. } => Self::FamilyMismatch,
             AllocError::NoPool => Self::NoPool,
+            AllocError::BuggyIpAvoided { .. } => Self::AvoidedAddress,
         }
     }
 }
@@ -177,7 +182,14 @@ pub(crate) fn pools(
     });
     for (name, eip) in order {
         match eip.validate() {
-            Ok(pool) => match allocator.set_pool(name, pool.range, pool.disabled) {
+            Ok(pool) => match allocator.set_pool_with(
+                name,
+                pool.range,
+                PoolOptions {
+                    disabled: pool.disabled,
+                    avoid_buggy_ips: pool.avoid_buggy_ips,
+                },
+            ) {
                 Ok(()) => {
                     valid.insert(name.clone(), pool);
                 }
@@ -520,10 +532,14 @@ fn eip_status(
             ..Default::default()
         };
     };
+    // Size and use count the addresses the pool may hand out (`avoidBuggyIPs` leaves out .0 and
+    // .255; one held from before the option is still listed in `used`).
     let usage = allocator.usage(name);
     let used = allocator.used(name);
-    let size = i64::try_from(pool.range.size()).unwrap_or(i64::MAX);
-    let in_use = i64::try_from(used.len()).unwrap_or(i64::MAX);
+    let size = usage.map_or(pool.range.size(), |u| u.size);
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let in_use = usage.map_or(used.len() as u128, |u| u.used);
+    let in_use = i64::try_from(in_use).unwrap_or(i64::MAX);
     EipStatus {
         occupied: Some(usage.is_some_and(|u| u.used >= u.size)),
         usage: Some(in_use),

@@ -5,8 +5,25 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use porter_api::Protocol;
+
 use crate::announce::{self, Options};
 use crate::{ObjectKey, Snapshot, SpeakerSnapshot};
+
+/// [`Announcement::reason`] for an address from a `layer2` or `vip` Eip: assigned, but this
+/// version of Porter announces only `bgp` Eips.
+pub const LAYER2_NOT_SUPPORTED: &str = "Layer2NotSupported";
+
+/// Why the addresses of an Eip announced by `protocol` are not announced, or `None` for `bgp`:
+/// Porter assigns addresses from `layer2` and `vip` Eips (so OpenELB's objects keep working
+/// and nothing is reshuffled when layer 2 arrives) but has no ARP/NDP announcer yet.
+pub fn unsupported_protocol(eip: &str, protocol: Protocol) -> Option<String> {
+    (protocol != Protocol::Bgp).then(|| {
+        format!(
+            "addresses of Eip {eip} (protocol {protocol}) are assigned but not announced yet: this version of Porter announces only bgp Eips"
+        )
+    })
+}
 
 /// How one announcing node is connected: its sessions as its speaker last reported them
 /// (BgpPeer `status.nodesPeerStatus`).
@@ -73,18 +90,31 @@ fn session_established(snapshot: &SpeakerSnapshot, peer: &str, node: &str) -> bo
 pub struct Announcement {
     /// True when at least one node announces it over at least one Established session.
     pub announced: bool,
-    /// `Announced`, `NoEstablishedSession` or `NotAnnounced`.
+    /// `Announced`, `NoEstablishedSession`, `NotAnnounced` or [`LAYER2_NOT_SUPPORTED`].
     pub reason: &'static str,
     /// Names the nodes and how many of their sessions are up.
     pub message: String,
 }
 
-/// The announcement state of a Service holding `ips`.
+/// The announcement state of a Service holding `ips` from `pool` (the Eip and its protocol;
+/// `None` when the address is in no Eip). An address from a `layer2` or `vip` Eip is reported
+/// as such ([`LAYER2_NOT_SUPPORTED`]), not as "no eligible node": no node ever announces it.
 pub fn announcement(
     service: &ObjectKey,
     ips: &[IpAddr],
+    pool: Option<(&str, Protocol)>,
     coverage: &BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>,
 ) -> Announcement {
+    if let Some(why) = pool.and_then(|(eip, protocol)| unsupported_protocol(eip, protocol))
+        && !ips.is_empty()
+    {
+        let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+        return Announcement {
+            announced: false,
+            reason: LAYER2_NOT_SUPPORTED,
+            message: format!("{}: {why}", ips.join(", ")),
+        };
+    }
     let mut parts = Vec::new();
     let mut any_node = false;
     let mut any_up = false;

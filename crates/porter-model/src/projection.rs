@@ -165,6 +165,7 @@ impl Snapshot {
             nodes: self.nodes.clone(),
             namespaces: self.namespaces.clone(),
             secrets: self.secrets.clone(),
+            unreadable_secrets: self.unreadable_secrets.clone(),
         }
     }
 }

@@ -37,6 +37,11 @@ pub struct Snapshot<S = Service, E = EndpointSlice> {
     /// (`stringData` must already be merged into it, as the API server does; the manifests source does it).
     /// A source may hold only the Secrets BgpPeers refer to.
     pub secrets: BTreeMap<ObjectKey, Secret>,
+    /// Secrets a source was refused reading (not in `secrets`), by `namespace/name`, with what
+    /// the refusal says to do, e.g. "cannot be read: forbidden (403): ... add it to Role ...".
+    /// A plan reports it instead of "not found", which would send the operator looking for a
+    /// Secret that exists.
+    pub unreadable_secrets: BTreeMap<ObjectKey, String>,
 }
 
 impl<S, E> Default for Snapshot<S, E> {
@@ -51,6 +56,7 @@ impl<S, E> Default for Snapshot<S, E> {
             nodes: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            unreadable_secrets: BTreeMap::new(),
         }
     }
 }
@@ -69,13 +75,16 @@ impl Snapshot {
 }
 
 impl<S, E> Snapshot<S, E> {
-    /// The value of `key` in the Secret `namespace/name`: `Err` says what is missing (never the value).
+    /// The value of `key` in the Secret `namespace/name`: `Err` says what is missing, or why the
+    /// Secret could not be read ([`Self::unreadable_secrets`]), never the value.
     pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Result<&[u8], String> {
         let secret_key = ObjectKey::new(namespace, name);
-        let secret = self
-            .secrets
-            .get(&secret_key)
-            .ok_or_else(|| format!("Secret {secret_key} not found"))?;
+        let secret = self.secrets.get(&secret_key).ok_or_else(|| {
+            match self.unreadable_secrets.get(&secret_key) {
+                Some(why) => format!("Secret {secret_key} {why}"),
+                None => format!("Secret {secret_key} not found"),
+            }
+        })?;
         secret
             .data
             .as_ref()

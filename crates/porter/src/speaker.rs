@@ -93,6 +93,7 @@ pub(crate) async fn run(
                 node.clone(),
                 board.clone(),
                 problems_rx,
+                rx.clone(),
                 SpeakerStatusConfig::default(),
             )));
             Source::Kube { _source: kube, rx }

@@ -386,6 +386,33 @@ fn the_speaker_reads_secrets_only_by_name_and_writes_only_bgppeer_status() {
     assert!(has(&g, "", "secrets", "get"));
 }
 
+/// The speaker's "forbidden" report names a Role to extend: it must be the one that exists.
+#[test]
+fn the_role_a_forbidden_secret_report_names_is_the_speakers_secret_role() {
+    use porter_kube::source::{BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE};
+    let role = of_kind::<Role>("Role")
+        .into_iter()
+        .find(|r| r.metadata.name.as_deref() == Some(BGP_PASSWORDS_ROLE))
+        .unwrap_or_else(|| panic!("no Role {BGP_PASSWORDS_ROLE} in deploy/porter.yaml"));
+    assert_eq!(
+        role.metadata.namespace.as_deref(),
+        Some(BGP_PASSWORDS_ROLE_NAMESPACE)
+    );
+    assert!(
+        role.rules
+            .iter()
+            .flatten()
+            .any(|r| r.resources.iter().flatten().any(|r| r == "secrets")),
+        "{BGP_PASSWORDS_ROLE} grants no Secret"
+    );
+    assert!(
+        rules_of("porter-speaker")
+            .iter()
+            .any(|(ns, _)| ns.as_deref() == Some(BGP_PASSWORDS_ROLE_NAMESPACE)),
+        "{BGP_PASSWORDS_ROLE} is not bound to the speaker"
+    );
+}
+
 #[test]
 fn the_workloads_run_the_right_subcommands_with_their_environment() {
     let deployment: Vec<Deployment> = of_kind("Deployment");

@@ -243,3 +243,42 @@ async fn an_event_note_over_1024_bytes_is_refused_as_by_the_api_server() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_forbidden_object_gets_403_as_rbac_words_it_until_allowed() {
+    use k8s_openapi::api::core::v1::Secret;
+    let server = FakeApiServer::start().await;
+    for name in ["bgp", "other"] {
+        server
+            .insert(json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": "porter-system"},
+                "data": {"password": "czNjcmV0"}}))
+            .unwrap();
+    }
+    server.forbid("secrets", Some("porter-system"), "bgp");
+    let api: Api<Secret> = Api::namespaced(server.client(), "porter-system");
+    let Err(kube::Error::Api(status)) = api.get_opt("bgp").await else {
+        panic!("a forbidden Secret must be refused");
+    };
+    assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        status.message,
+        "secrets \"bgp\" is forbidden: User \"system:anonymous\" cannot get resource \"secrets\" in API group \"\" in the namespace \"porter-system\""
+    );
+    // only that object: another Secret, and the same name elsewhere, are served
+    assert!(api.get("other").await.is_ok());
+    let elsewhere: Api<Secret> = Api::namespaced(server.client(), "default");
+    assert_eq!(code(&elsewhere.get("bgp").await.unwrap_err()), 404);
+    let patch = Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}}));
+    assert_eq!(
+        code(
+            &api.patch("bgp", &PatchParams::default(), &patch)
+                .await
+                .unwrap_err()
+        ),
+        403
+    );
+
+    server.allow("secrets", Some("porter-system"), "bgp");
+    assert!(api.get("bgp").await.is_ok());
+}

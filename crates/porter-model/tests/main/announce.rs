@@ -911,6 +911,24 @@ fn a_peer_whose_password_secret_is_unusable_is_not_started() {
 }
 
 #[test]
+fn a_secret_the_source_may_not_read_is_reported_with_the_sources_reason_not_as_missing() {
+    let tor = bgp_peer("tor", "10.99.0.1", 64512).password_secret("kube-system", "bgp", "password");
+    let mut snap = cluster([tor.obj()]);
+    snap.unreadable_secrets.insert(
+        key("kube-system", "bgp"),
+        "cannot be read: forbidden (403); add it to Role x".to_owned(),
+    );
+    let p = plan(&snap, "n1");
+    assert_eq!(p.peers, BTreeMap::new());
+    assert_eq!(
+        p.problems,
+        [
+            "BgpPeer tor: spec.conf.authPasswordSecretRef: Secret kube-system/bgp cannot be read: forbidden (403); add it to Role x; the session is not started without its password"
+        ]
+    );
+}
+
+#[test]
 fn a_password_secret_of_a_peer_of_other_nodes_is_not_looked_up() {
     let snap = cluster([bgp_peer("far", "10.99.9.1", 64512)
         .match_labels(&[("rack", "elsewhere")])

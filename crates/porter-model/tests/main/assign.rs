@@ -1139,3 +1139,70 @@ fn the_plan_is_a_function_of_the_snapshot() {
     reversed.reverse();
     assert_eq!(one, plan(&snapshot(reversed)));
 }
+
+#[test]
+fn a_cidr_pool_hands_out_its_network_address_first_and_avoid_buggy_ips_skips_it() {
+    let snap = snapshot([
+        eip("pool", "203.0.113.0/24").default_pool().obj(),
+        service("default", "web").obj(),
+    ]);
+    let p = plan(&snap);
+    assert_eq!(
+        p.services[&key("default", "web")],
+        assigned("203.0.113.0", "pool")
+    );
+    assert_eq!(p.eips["pool"].status.pool_size, Some(256));
+
+    let avoiding = || {
+        eip("pool", "203.0.113.0/24")
+            .default_pool()
+            .set(&["spec", "avoidBuggyIPs"], serde_json::json!(true))
+    };
+    let snap = snapshot([
+        avoiding().obj(),
+        service("default", "web").obj(),
+        service("default", "asks-0")
+            .want_ip("203.0.113.0")
+            .created_at(10)
+            .obj(),
+        service("default", "asks-255")
+            .want_ip("203.0.113.255")
+            .created_at(20)
+            .obj(),
+    ]);
+    let p = plan(&snap);
+    assert_eq!(
+        p.services[&key("default", "web")],
+        assigned("203.0.113.1", "pool")
+    );
+    for (name, ip_) in [("asks-0", "203.0.113.0"), ("asks-255", "203.0.113.255")] {
+        assert_eq!(
+            p.services[&key("default", name)],
+            failed(
+                FailureReason::AvoidedAddress,
+                &format!(
+                    "address {ip_} ends in .0 or .255, which pool \"pool\" does not hand out (avoidBuggyIPs)"
+                )
+            )
+        );
+    }
+    let status = &p.eips["pool"].status;
+    assert_eq!((status.pool_size, status.usage), (Some(254), Some(1)));
+
+    // turned on later: a Service holding .0 keeps it; it is listed but not counted
+    let snap = snapshot([
+        avoiding().obj(),
+        service("default", "old").ingress(&["203.0.113.0"]).obj(),
+    ]);
+    let p = plan(&snap);
+    assert_eq!(
+        p.services[&key("default", "old")],
+        kept("203.0.113.0", "pool")
+    );
+    let status = &p.eips["pool"].status;
+    assert_eq!((status.pool_size, status.usage), (Some(254), Some(0)));
+    assert_eq!(
+        used(&p, "pool"),
+        used_map(&[("203.0.113.0", "default/old")])
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use porter_api::Protocol;
 use porter_model::ObjectKey;
 use porter_model::Snapshot;
 use porter_model::announce::Options;
@@ -12,6 +13,8 @@ use serde_json::json;
 use crate::fixtures::*;
 
 const EIP: &str = "203.0.113.1";
+/// Where `web`'s address comes from.
+const BGP: Option<(&str, Protocol)> = Some(("pool", Protocol::Bgp));
 
 /// Three ready nodes, one peer whose status says which nodes' sessions are up, `default/web`
 /// holding EIP with ETP=Local and ready endpoints on `endpoints`.
@@ -78,7 +81,7 @@ fn announcing_nodes_and_their_sessions() {
         "ETP=Local: only n1 and n2 have endpoints; n3's session state does not matter"
     );
     assert_eq!(
-        announcement(&web(), &[ip(EIP)], &coverage),
+        announcement(&web(), &[ip(EIP)], BGP, &coverage),
         Announcement {
             announced: true,
             reason: "Announced",
@@ -91,7 +94,7 @@ fn announcing_nodes_and_their_sessions() {
 fn announced_but_no_session_up() {
     let snap = cluster(&["n1"], &[]);
     let coverage = by_address(&snap, &Options::default());
-    let a = announcement(&web(), &[ip(EIP)], &coverage);
+    let a = announcement(&web(), &[ip(EIP)], BGP, &coverage);
     assert!(!a.announced);
     assert_eq!(a.reason, "NoEstablishedSession");
     assert_eq!(
@@ -105,10 +108,41 @@ fn nobody_announces_without_ready_endpoints() {
     let snap = cluster(&[], &["n1", "n2", "n3"]);
     let coverage = by_address(&snap, &Options::default());
     assert!(!coverage.contains_key(&ip(EIP)));
-    let a = announcement(&web(), &[ip(EIP)], &coverage);
+    let a = announcement(&web(), &[ip(EIP)], BGP, &coverage);
     assert_eq!((a.announced, a.reason), (false, "NotAnnounced"));
     assert_eq!(
         a.message,
         "203.0.113.1: no node announces it (no eligible node with a ready endpoint)"
+    );
+}
+
+#[test]
+fn an_address_from_a_layer2_or_vip_eip_is_reported_as_not_announced_yet() {
+    // every node ready with an endpoint and an Established session: only the protocol stops it
+    for protocol in [Protocol::Layer2, Protocol::Vip] {
+        let mut snap = cluster(&["n1", "n2", "n3"], &["n1", "n2", "n3"]);
+        let pool = snap.eips.get_mut("pool").unwrap();
+        pool.spec.protocol = Some(protocol);
+        pool.spec.interface = Some("eth0".into());
+        let coverage = by_address(&snap, &Options::default());
+        assert!(!coverage.contains_key(&ip(EIP)), "no speaker announces it");
+        let a = announcement(&web(), &[ip(EIP)], Some(("pool", protocol)), &coverage);
+        assert_eq!(
+            a,
+            Announcement {
+                announced: false,
+                reason: "Layer2NotSupported",
+                message: format!(
+                    "203.0.113.1: addresses of Eip pool (protocol {protocol}) are assigned but not announced yet: this version of Porter announces only bgp Eips"
+                ),
+            }
+        );
+    }
+    // an orphaned address (in no Eip) is still "no node announces it"
+    let snap = cluster(&[], &[]);
+    let coverage = by_address(&snap, &Options::default());
+    assert_eq!(
+        announcement(&web(), &[ip(EIP)], None, &coverage).reason,
+        "NotAnnounced"
     );
 }

@@ -443,8 +443,12 @@ fn the_announced_verdict_is_the_controllers_condition() {
         let plan = porter_model::assign::plan(&laid);
         let cover = porter_kube::controller::coverage(&laid, &plan);
         let key = ObjectKey::new("default", "web");
-        let verdict =
-            porter_model::coverage::announcement(&key, &["203.0.113.10".parse().unwrap()], &cover);
+        let verdict = porter_model::coverage::announcement(
+            &key,
+            &["203.0.113.10".parse().unwrap()],
+            Some(("pool", porter_api::Protocol::Bgp)),
+            &cover,
+        );
         assert_eq!(verdict.announced, announced);
         assert_eq!(row(&screen, "web").note.is_empty(), announced);
     }

@@ -411,7 +411,11 @@ impl Context<'_> {
                 );
             }
         }
-        let verdict = coverage::announcement(key, ips, self.cover);
+        let eip = pool.and_then(|p| {
+            let eip = self.snapshot.eips.get(p)?;
+            Some((p, eip.spec.protocol.unwrap_or_default()))
+        });
+        let verdict = coverage::announcement(key, ips, eip, self.cover);
         let all: BTreeMap<&String, coverage::NodeSessions> = ips
             .iter()
             .filter_map(|ip| self.cover.get(ip))
