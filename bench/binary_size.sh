@@ -28,7 +28,7 @@ echo "release, stripped:               $(mb "$stripped")"
 echo "dist (static, stripped, LTO):    $(mb "$dist")"
 [ -f "$target/image/porter.oci.tar" ] && echo "image archive (OCI):             $(mb "$target/image/porter.oci.tar")"
 echo "dist, sections:"
-size -A "$dist" | awk '$2 > 100000 { printf "  %-22s %6.1f MB\n", $1, $2 / 1e6 }'
+size -A "$dist" | awk '$1 ~ /^\./ && $2 > 100000 { printf "  %-22s %6.1f MB\n", $1, $2 / 1e6 }'
 
 echo "== code per crate (release binary's function symbols, largest first)"
 nm --size-sort -S -C "$release" 2>/dev/null | awk '$3 ~ /^[tTwW]$/' | python3 -c '
@@ -40,11 +40,13 @@ for line in sys.stdin:
     if len(parts) < 4:
         continue
     name = parts[3].strip()
-    # generic instances are named after the impl: <T as path::Trait>::f; take the first path
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)::", name.lstrip("<&*"))
-    sizes[m.group(1) if m else "(other)"] += int(parts[1], 16)
+    # a generic instance counts for the first crate its name mentions that is not the standard
+    # library: core::ptr::drop_in_place<k8s_openapi::...> is code for k8s_openapi
+    crates = re.findall(r"(?<![\w:])([A-Za-z_][A-Za-z0-9_]*)::", name)
+    own = [c for c in crates if c not in ("core", "alloc", "std")]
+    sizes[own[0] if own else (crates[0] if crates else "(other)")] += int(parts[1], 16)
 total = sum(sizes.values())
 for crate, size in sizes.most_common(15):
     print(f"  {crate:<24} {size / 1e6:6.2f} MB  {100 * size / total:4.1f}%")
-print(f"  {\"all functions\":<24} {total / 1e6:6.2f} MB")
+print("  %-24s %6.2f MB" % ("all functions", total / 1e6))
 '
