@@ -148,12 +148,12 @@ impl Collector for Pools {
         let gauges: [PoolGauge; 2] = [
             (
                 "porter_ipam_addresses_in_use",
-                "Addresses of a valid Eip held by Services",
+                "Assignable addresses of a valid Eip held by Services (its status.usage)",
                 |u| u.in_use,
             ),
             (
                 "porter_ipam_pool_size",
-                "Addresses in a valid Eip's range (saturates at 2^63-1 for a huge IPv6 range)",
+                "Assignable addresses in a valid Eip's range, less .0/.255 with avoidBuggyIPs (its status.poolSize; saturates at 2^63-1 for a huge IPv6 range)",
                 |u| u.size,
             ),
         ];

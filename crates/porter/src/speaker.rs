@@ -111,7 +111,7 @@ pub(crate) async fn run(
     problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let manager = tokio::spawn(PeerManager::new(board.clone()).run(rx, async {
+    let mut manager = tokio::spawn(PeerManager::new(board.clone()).run(rx, async {
         let _ = stop_rx.await;
     }));
     health.set_ready();
@@ -136,6 +136,12 @@ pub(crate) async fn run(
                 });
             }
             () = &mut shutdown => break,
+            // The sessions run in the manager's task: should it end (a panic) before it is
+            // told to, this loop's heartbeat would keep a speaker that announces nothing live
+            // and ready. Exiting instead lets the kubelet restart the speaker.
+            ended = &mut manager => {
+                anyhow::bail!("the BGP session manager stopped unexpectedly: {ended:?}");
+            }
         }
     }
     tracing::info!("stopping: closing BGP sessions");

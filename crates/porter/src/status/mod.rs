@@ -50,6 +50,13 @@ pub(crate) struct Args {
 /// it has none, so scripts can poll).
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let only = args.service.as_deref().map(ObjectKey::parse);
+    // An empty name would turn the one GET of --ip-only into a LIST of the namespace.
+    if let Some(key) = only
+        .as_ref()
+        .filter(|k| k.namespace.is_empty() || k.name.is_empty())
+    {
+        anyhow::bail!("--service {key}: give it as NAMESPACE/NAME (or NAME in namespace default)");
+    }
     match &args.manifests {
         Some(dir) => from_manifests(dir, only.as_ref(), args.ip_only),
         None => cluster::run(&args, only.as_ref()),
