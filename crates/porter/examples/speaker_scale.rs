@@ -140,7 +140,7 @@ async fn main() {
     let ns = RouterNs::create();
     let gobgpd = cluster_lab::start_gobgpd(&dir, &ns);
     seed(&server, count);
-    let config = kubeconfig(&dir, &server);
+    let config = kubeconfig(&dir, &server.url());
     // gobgpd listening first, so the time below is not a connect retry's
     let ready = Instant::now() + Duration::from_secs(10);
     while !ns

@@ -159,7 +159,7 @@ async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router()
     let ns = std::sync::Arc::new(RouterNs::create());
     let gobgpd = start_gobgpd(&dir, &ns);
     seed(&server);
-    let config = kubeconfig(&dir, &server);
+    let config = kubeconfig(&dir, &server.url());
 
     let porter = env!("CARGO_BIN_EXE_porter");
     let controller = Proc::spawn(

@@ -4,6 +4,8 @@
 //! never answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::jiff::Timestamp;
 use porter_fake_api::FakeApiServer;
 use serde_json::{Value, json};
+use support::cluster_lab::kubeconfig;
 
 const PORTER: &str = env!("CARGO_BIN_EXE_porter");
 
@@ -19,31 +22,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A kubeconfig naming `url` (plain HTTP, no credentials), as `kubectl` would use.
-fn kubeconfig(dir: &Path, url: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    let yaml = format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: {url}
-users:
-- name: porter
-  user: {{}}
-contexts:
-- name: fake
-  context:
-    cluster: fake
-    user: porter
-current-context: fake
-"
-    );
-    std::fs::write(&path, yaml).unwrap();
-    path
 }
 
 /// Runs `program args`, killing it if it has not exited after a minute (the command must never

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use porter_fake_api::FakeApiServer;
-
 /// The node's end of the veth pair (the speaker runs in the test's own namespace).
 pub const NODE_IP: &str = "10.97.77.1";
 /// The router's end, in the namespace [`RouterNs`] creates.
@@ -174,8 +172,9 @@ pub fn start_gobgpd(dir: &Path, ns: &RouterNs) -> Proc {
     )
 }
 
-/// A kubeconfig in `dir` for `server` (plain HTTP, no credentials), as `kubectl` would use.
-pub fn kubeconfig(dir: &Path, server: &FakeApiServer) -> PathBuf {
+/// A kubeconfig in `dir` naming the API server at `url` (plain HTTP, no credentials), as
+/// `kubectl` would use.
+pub fn kubeconfig(dir: &Path, url: &str) -> PathBuf {
     let path = dir.join("kubeconfig");
     let yaml = format!(
         "apiVersion: v1
@@ -183,7 +182,7 @@ kind: Config
 clusters:
 - name: fake
   cluster:
-    server: {}
+    server: {url}
 users:
 - name: porter
   user: {{}}
@@ -193,8 +192,7 @@ contexts:
     cluster: fake
     user: porter
 current-context: fake
-",
-        server.url()
+"
     );
     std::fs::write(&path, yaml).unwrap();
     path
