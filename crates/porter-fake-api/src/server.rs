@@ -381,17 +381,8 @@ impl FakeApiServer {
     /// # Panics
     /// If `resource` is not registered.
     pub fn forbid(&self, resource: &str, namespace: Option<&str>, name: &str) {
-        let plural = self
-            .shared
-            .store
-            .resources()
-            .get(self.resource(resource))
-            .plural;
-        lock(&self.shared.forbidden).insert((
-            plural.to_owned(),
-            namespace.map(str::to_owned),
-            name.to_owned(),
-        ));
+        let key = self.object_id(resource, namespace, name);
+        lock(&self.shared.forbidden).insert(key);
     }
 
     /// Serves an object [`Self::forbid`] refused again.
@@ -399,17 +390,28 @@ impl FakeApiServer {
     /// # Panics
     /// If `resource` is not registered.
     pub fn allow(&self, resource: &str, namespace: Option<&str>, name: &str) {
+        let key = self.object_id(resource, namespace, name);
+        lock(&self.shared.forbidden).remove(&key);
+    }
+
+    /// How [`Self::forbid`] names an object: its resource's plural, namespace and name.
+    fn object_id(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> (String, Option<String>, String) {
         let plural = self
             .shared
             .store
             .resources()
             .get(self.resource(resource))
             .plural;
-        lock(&self.shared.forbidden).remove(&(
+        (
             plural.to_owned(),
             namespace.map(str::to_owned),
             name.to_owned(),
-        ));
+        )
     }
 
     /// Drops the retained watch history: open watches get a 410 `Expired` ERROR event and end, and any
