@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # lab/lib.sh — Porter's network-namespace lab: the machinery shared by the demo (lab/demo.sh)
-# and the end-to-end tests (crates/porter/tests/e2e_lab.rs, through lab/lab.sh).
+# and the end-to-end tests (crates/porter/tests/main/e2e_lab.rs, through lab/lab.sh).
 #
 #   client 10.98.0.2 ── router 10.98.0.1 | br0 10.99.0.1 ── node1 10.99.0.11
 #                                                       ├── node2 10.99.0.12
@@ -117,7 +117,7 @@ lab_net_down() {
 }
 
 # ---------------------------------------------------------------- routers
-# The router's bgpd.conf, printed (docs/routers.md shows it; crates/porter/tests/routers_doc.rs
+# The router's bgpd.conf, printed (docs/routers.md shows it; crates/porter/tests/main/routers_doc.rs
 # checks that the doc's blocks are exactly this). $1, if given, is a log file: the lab's only addition.
 lab_frr_bgpd_conf() {
   local n
@@ -163,7 +163,7 @@ lab_frr_up() {
   [ -s "$d/bgpd.pid" ] || { lab_log "bgpd did not start: $(cat "$d/bgpd.out")"; return 1; }
 }
 
-# The router's bird.conf, printed (docs/routers.md shows it; crates/porter/tests/routers_doc.rs
+# The router's bird.conf, printed (docs/routers.md shows it; crates/porter/tests/main/routers_doc.rs
 # checks that the doc's blocks are exactly this). $1, if given, is a log file: the lab's only addition.
 lab_bird_conf() {
   local n opts="" channels="" port=""

@@ -94,7 +94,7 @@ pub struct PeerConf {
     #[schemars(length(max = 64))]
     #[schemars(extend("x-kubernetes-validations" = [{
         // As `validate()`: surrounding whitespace is ignored. Kubernetes' isIP also refuses IPv4-mapped IPv6
-        // (`::ffff:1.2.3.4`), which the controller would read as an IPv6 neighbor (tests/suite/cel_rules.rs).
+        // (`::ffff:1.2.3.4`), which the controller would read as an IPv6 neighbor (tests/main/cel_rules.rs).
         "rule": "isIP(self.trim())",
         "message": "spec.conf.neighborAddress must be an IP address"
     }]))]

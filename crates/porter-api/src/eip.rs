@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// `IpRange::parse` accepts, checked at admission so a typo is refused by `kubectl apply` instead of showing up
 /// later as an invalid pool. It mirrors the parser (whitespace around the address and around `-` is ignored,
 /// a CIDR must not have host bits set, the two ends of a range must be of one family) with these differences,
-/// pinned by `tests/suite/cel_rules.rs`:
+/// pinned by `tests/main/cel_rules.rs`:
 ///
 /// - `first <= last` of a range is not checked: CEL has no ordering of IP addresses. The controller reports a
 ///   reversed range in the Eip's status.

@@ -14,7 +14,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/support/cluster_lab.rs"]
+#[path = "../tests/main/support/cluster_lab.rs"]
 mod cluster_lab;
 
 use std::net::Ipv4Addr;

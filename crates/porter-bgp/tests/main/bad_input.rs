@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use porter_bgp::{Action, Event, Prefix, State};
 
-use crate::util::*;
+use crate::support::*;
 
 const MARKER: [u8; 16] = [0xff; 16];
 

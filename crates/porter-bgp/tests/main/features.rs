@@ -9,7 +9,7 @@ use porter_bgp::{
     Action, Event, Family, GracefulRestart, Prefix, RouteAttrs, Session, SessionConfig, State,
 };
 
-use crate::util::*;
+use crate::support::*;
 
 const A6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 1);
 const B6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x99, 0, 0, 0, 0, 0, 2);

@@ -11,6 +11,6 @@ mod features;
 mod props;
 mod props_routes;
 mod scenarios;
-mod util;
+mod support;
 mod wire_bytes;
 mod wire_exact;

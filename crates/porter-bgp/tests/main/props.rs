@@ -10,7 +10,7 @@ use porter_bgp::wire::{self, Message};
 use porter_bgp::{Action, Event, Family, NotificationError, Prefix, Session, State};
 use proptest::prelude::*;
 
-use crate::util::*;
+use crate::support::*;
 
 /// Valid messages a peer could send; the fuzz strategy mutates and splits them.
 fn corpus() -> Vec<Bytes> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use porter_bgp::{Action, Event, LinkBandwidth, Prefix, RouteAttrs, State};
 use proptest::prelude::*;
 
-use crate::util::*;
+use crate::support::*;
 
 fn prefix(i: u16) -> Prefix {
     let [hi, lo] = i.to_be_bytes();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use porter_bgp::wire::Message;
 use porter_bgp::{Action, Event, Prefix, State};
 
-use crate::util::*;
+use crate::support::*;
 
 fn host(last: u8) -> Prefix {
     Prefix::host(IpAddr::V4(Ipv4Addr::new(203, 0, 113, last)))

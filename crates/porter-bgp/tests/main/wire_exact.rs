@@ -10,7 +10,7 @@ use porter_bgp::{
     parse_community, parse_large_community,
 };
 
-use crate::util::*;
+use crate::support::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();

@@ -10,8 +10,6 @@
 //! failure never delays another. Reads are bounded by `WAIT` as a safety net only; nothing
 //! asserts on elapsed time.
 
-mod common;
-
 use std::net::Ipv4Addr;
 
 use porter_bgp::wire::{self, Message, Open, UpdateContext};
@@ -20,7 +18,7 @@ use porter_speaker::PeerStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use common::*;
+use crate::support::*;
 
 const MARKER: [u8; 16] = [0xff; 16];
 const TEST_PEER_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);

@@ -2,9 +2,7 @@
 //! conflicts, deletion through the finalizer, shrunk and overlapping pools, leader election.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use porter_fake_api::FakeApiServer;
 use serde_json::json;
 

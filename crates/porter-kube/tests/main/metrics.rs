@@ -3,9 +3,7 @@
 //! counted below the client.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use porter_fake_api::{FakeApiServer, Outage};

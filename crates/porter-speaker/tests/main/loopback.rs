@@ -1,14 +1,12 @@
 //! The speaker shell over real TCP on loopback, against a "router" built from the porter-bgp
-//! core itself (see `common`): announcements, updates, withdrawals, goodbye, and which plan
+//! core itself (see `support`): announcements, updates, withdrawals, goodbye, and which plan
 //! changes keep or restart a session.
-
-mod common;
 
 use std::sync::atomic::Ordering;
 
 use porter_bgp::State;
 
-use common::*;
+use crate::support::*;
 
 // ----- tests -----
 

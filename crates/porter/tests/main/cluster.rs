@@ -17,16 +17,14 @@
 //! them the test is skipped with a message, but fails under CI (`CI` set), which has both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::cluster_lab::*;
 use porter_fake_api::FakeApiServer;
 use serde_json::{Value, json};
-use support::cluster_lab::*;
 
 const EIP: &str = "203.0.113.10";
 /// gobgpd's RIB entry for the EIP (empty when it has none).
@@ -146,11 +144,10 @@ fn condition(svc: &Value, type_: &str) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_and_speaker_run_from_a_kubeconfig_and_announce_to_a_router() {
     if !(is_root() && have("gobgpd") && have("gobgp")) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root with gobgpd/gobgp installed (scripts/deps.sh)"
+        crate::support::cannot_run(
+            "cluster mode",
+            "needs root and gobgpd/gobgp (scripts/deps.sh installs them)",
         );
-        eprintln!("SKIPPED: needs root and gobgpd/gobgp (scripts/deps.sh installs them)");
         return;
     }
     let dir = std::env::temp_dir().join(format!("porter-cluster-test-{}", std::process::id()));

@@ -4,16 +4,14 @@
 //! never answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::cluster_lab::kubeconfig;
 use k8s_openapi::jiff::Timestamp;
 use porter_fake_api::FakeApiServer;
 use serde_json::{Value, json};
-use support::cluster_lab::kubeconfig;
 
 const PORTER: &str = env!("CARGO_BIN_EXE_porter");
 

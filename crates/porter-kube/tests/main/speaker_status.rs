@@ -1,13 +1,11 @@
 //! A speaker's entry in BgpPeer status, against the fake API server.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use porter_api::BgpPeer;
 use porter_bgp::State;
 use porter_fake_api::FakeApiServer;

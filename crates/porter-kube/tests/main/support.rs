@@ -1,5 +1,5 @@
 //! Fixtures for the HTTP-level tests: objects as JSON, polling, a controller harness.
-#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+#![allow(clippy::unwrap_used, unreachable_pub)]
 
 use std::time::Duration;
 

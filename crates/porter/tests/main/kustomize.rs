@@ -28,11 +28,10 @@ fn kubectl_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI machines have kubectl (it renders the kustomizations)"
+        crate::support::cannot_run(
+            "kustomize",
+            "no kubectl on PATH to render deploy/kustomization.yaml",
         );
-        eprintln!("skipped: no kubectl on PATH to render deploy/kustomization.yaml");
     }
     found
 }

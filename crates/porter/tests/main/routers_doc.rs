@@ -10,8 +10,7 @@
 //! `lab_write_base_manifests`) in plain bash: no root, no namespace, no router needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/lab_variants.rs"]
-mod lab_variants;
+use crate::support::lab_variants;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

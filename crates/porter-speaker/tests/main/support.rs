@@ -11,9 +11,6 @@
 //! to dial that port. Every wait is bounded (`WAIT`), but the bound is only a safety net: the
 //! assertions are about what happened, never about how long it took.
 
-// Each test binary uses its own subset of these helpers.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -14,10 +14,11 @@
 //! * graceful restart: a speaker restart never costs the router a path or next hop.
 //!
 //! Needs root (namespaces) and the routers (`scripts/deps.sh` installs them); skips with a
-//! message when not root.
+//! message when not root, and fails instead under CI (`CI` set), which runs as root.
 
-#[path = "support/lab_variants.rs"]
-mod lab_variants;
+use crate::support::cannot_run;
+use crate::support::cluster_lab::is_root;
+use crate::support::lab_variants;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,13 +29,6 @@ fn repo() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("repository root")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// One lab instance; its namespaces and processes are removed when it is dropped, also
@@ -196,12 +190,14 @@ fn next_hops(route: &str) -> Option<usize> {
 const NODES_V4: [&str; 3] = ["10.99.0.11", "10.99.0.12", "10.99.0.13"];
 const NODES_V6: [&str; 3] = ["fd00:99::11", "fd00:99::12", "fd00:99::13"];
 
+/// Whether `test` must be skipped (not root); under CI, where it must run, that fails instead.
 fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!(
-        "SKIPPED {test}: needs root to create network namespaces; run `scripts/test.sh` as root"
+    cannot_run(
+        test,
+        "needs root to create network namespaces; run `scripts/test.sh` as root",
     );
     true
 }

@@ -4,20 +4,9 @@
 // clippy.toml allows unwrap in tests, but not in the helpers of an integration-test crate.
 #![allow(clippy::unwrap_used)]
 
-#[path = "main/fixtures.rs"]
-mod fixtures;
-
-#[path = "main/assign.rs"]
-mod assign;
-
-#[path = "main/announce.rs"]
 mod announce;
-
-#[path = "main/coverage.rs"]
+mod assign;
 mod coverage;
-
-#[path = "main/lab.rs"]
+mod fixtures;
 mod lab;
-
-#[path = "main/props.rs"]
 mod props;

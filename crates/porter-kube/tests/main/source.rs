@@ -4,11 +4,9 @@
 //! role reads only the kinds its plan needs.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use porter_fake_api::FakeApiServer;
 use porter_kube::{KubeSource, SourceConfig, SpeakerSource};
 use porter_model::{ObjectKey, Snapshot, announce};

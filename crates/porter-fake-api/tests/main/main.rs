@@ -1,3 +1,6 @@
+//! Drives the fake API server with real kube-rs clients: `Api<K>` verbs, `kube::runtime::watcher`, and the
+//! test controls. One test binary; one module per area.
+
 //! Test scenarios, one file per area, plus shared helpers.
 
 mod crd;

@@ -1,3 +1,5 @@
+//! porter-api's public-API tests: OpenELB compatibility, validation messages and the generated CRDs.
+
 mod cel_rules;
 mod compat;
 mod crd;

@@ -1,3 +1,0 @@
-//! porter-api's public-API tests: OpenELB compatibility, validation messages and the generated CRDs.
-
-mod suite;
