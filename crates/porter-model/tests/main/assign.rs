@@ -364,7 +364,7 @@ fn requested_ip_outside_every_pool_fails() {
         plan(&snap).services[&key("default", "web")],
         failed(
             FailureReason::NotInPool,
-            "address 10.9.9.9 is not in any address pool"
+            "address 10.9.9.9 is not in any Eip"
         )
     );
 }
@@ -416,7 +416,7 @@ fn requested_ip_and_pool_must_agree() {
         plan.services[&key("default", "ko")],
         failed(
             FailureReason::NotInPool,
-            "address 10.0.0.3 is not in the requested pools \"b\""
+            "address 10.0.0.3 is not in the requested Eip \"b\""
         )
     );
 }
@@ -511,7 +511,7 @@ fn requested_pool_exhausted_fails_and_reports_occupied() {
         plan.services[&key("default", "c")],
         failed(
             FailureReason::PoolExhausted,
-            "no free address in pools \"tiny\" (all full or disabled)"
+            "no free address in Eip \"tiny\" (all full or disabled)"
         )
     );
     let tiny = &plan.eips["tiny"].status;
@@ -561,7 +561,7 @@ fn namespace_bound_pools_come_before_the_default_by_priority() {
         plan.services[&key("labelled", "x")],
         failed(
             FailureReason::PoolExhausted,
-            "no free address in pools \"by-label\" (all full or disabled)"
+            "no free address in Eip \"by-label\" (all full or disabled)"
         )
     );
     assert_eq!(
@@ -919,7 +919,7 @@ fn of_two_overlapping_eips_the_older_wins() {
     assert_eq!(
         plan.eips["new"].errors,
         [
-            "spec.address: range 10.0.0.4-10.0.0.12 of pool \"new\" overlaps range 10.0.0.0-10.0.0.7 of pool \"old\""
+            "spec.address: range 10.0.0.4-10.0.0.12 of Eip \"new\" overlaps range 10.0.0.0-10.0.0.7 of Eip \"old\""
         ]
     );
     assert_eq!(
@@ -942,7 +942,7 @@ fn of_two_overlapping_eips_the_older_wins() {
         plan.services[&key("default", "s8")],
         failed(
             FailureReason::PoolExhausted,
-            "no free address in pools \"old\" (all full or disabled)"
+            "no free address in Eip \"old\" (all full or disabled)"
         )
     );
 }
@@ -967,7 +967,7 @@ fn an_overlapping_eip_named_by_a_service_is_invalid() {
         plan.services[&key("default", "ip")],
         failed(
             FailureReason::NotInPool,
-            "address 10.0.0.10 is not in any address pool"
+            "address 10.0.0.10 is not in any Eip"
         )
     );
 }
@@ -1028,14 +1028,14 @@ fn a_disabled_eip_keeps_what_it_gave_and_gives_nothing_new() {
         plan.services[&key("default", "new")],
         failed(
             FailureReason::PoolExhausted,
-            "no free address in pools \"pool\" (all full or disabled)"
+            "no free address in Eip \"pool\" (all full or disabled)"
         )
     );
     assert_eq!(
         plan.services[&key("default", "asks")],
         failed(
             FailureReason::PoolDisabled,
-            "pool \"pool\" is disabled and hands out no new addresses"
+            "Eip \"pool\" is disabled and hands out no new addresses"
         )
     );
     let status = &plan.eips["pool"].status;
@@ -1099,7 +1099,7 @@ fn an_ipv6_service_without_an_ipv6_pool_fails() {
         plan(&snap).services[&key("default", "six")],
         failed(
             FailureReason::FamilyMismatch,
-            "none of the pools \"v4\" provides IPv6 addresses"
+            "no IPv6 addresses in Eip \"v4\""
         )
     );
 }
@@ -1181,7 +1181,7 @@ fn a_cidr_pool_hands_out_its_network_address_first_and_avoid_buggy_ips_skips_it(
             failed(
                 FailureReason::AvoidedAddress,
                 &format!(
-                    "address {ip_} ends in .0 or .255, which pool \"pool\" does not hand out (avoidBuggyIPs)"
+                    "address {ip_} ends in .0 or .255, which Eip \"pool\" does not hand out (avoidBuggyIPs)"
                 )
             )
         );
