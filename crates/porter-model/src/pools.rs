@@ -110,3 +110,64 @@ impl Pools {
         allocator
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eip(name: &str, address: &str, created: &str) -> Eip {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"address": address}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_verdict_is_what_the_allocator_accepts() {
+        let eips = BTreeMap::from([
+            (
+                "".to_owned(),
+                eip("", "10.9.0.0/30", "2026-01-01T00:00:00Z"),
+            ),
+            (
+                "b".to_owned(),
+                eip("b", "10.0.0.0/29", "2026-01-01T00:00:01Z"),
+            ),
+            (
+                "a".to_owned(),
+                eip("a", "10.0.0.8/29", "2026-01-01T00:00:01Z"),
+            ),
+            // Newest, overlapping both: named after the first valid one by name.
+            (
+                "c".to_owned(),
+                eip("c", "10.0.0.6-10.0.0.9", "2026-01-01T00:00:09Z"),
+            ),
+        ]);
+        let pools = Pools::of(&eips);
+        assert_eq!(pools.valid.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(pools.errors[""], [EipError::Unnamed]);
+        assert_eq!(
+            pools.errors["c"]
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "spec.address: range 10.0.0.6-10.0.0.9 of Eip \"c\" overlaps range 10.0.0.8-10.0.0.15 of Eip \"a\""
+            ]
+        );
+        let allocator = pools.allocator();
+        let held: Vec<(&str, String)> = allocator
+            .pools()
+            .map(|(name, range)| (name, range.to_string()))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                ("a", "10.0.0.8-10.0.0.15".to_owned()),
+                ("b", "10.0.0.0-10.0.0.7".to_owned())
+            ]
+        );
+    }
+}
