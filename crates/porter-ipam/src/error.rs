@@ -55,7 +55,7 @@ pub enum RangeError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
     /// The pool's range shares addresses with another pool's range; an address must belong to one pool only.
-    #[error("range {range} of pool {pool:?} overlaps range {other_range} of pool {other:?}")]
+    #[error("range {range} of Eip {pool:?} overlaps range {other_range} of Eip {other:?}")]
     Overlap {
         /// The pool being added or updated.
         pool: String,
@@ -67,13 +67,14 @@ pub enum PoolError {
         other_range: IpRange,
     },
     /// Pool names must be non-empty (an empty pool name marks an orphaned assignment).
-    #[error("pool name is empty")]
+    #[error("Eip name is empty")]
     EmptyName,
 }
 
 /// Why an address could not be assigned or restored.
 ///
-/// Messages are written to be shown verbatim as Kubernetes Events.
+/// Messages are written to be shown verbatim as Kubernetes Events, so they call a pool what
+/// its users call it: an Eip (`Eip "x"`), the object it is made from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocError {
     /// The address is held by another owner.
@@ -85,13 +86,13 @@ pub enum AllocError {
         holder: String,
     },
     /// The address lies outside every pool.
-    #[error("address {ip} is not in any address pool")]
+    #[error("address {ip} is not in any Eip")]
     NotInAnyPool {
         /// The requested address.
         ip: IpAddr,
     },
     /// The address lies in a pool, but not in one of those the request allows.
-    #[error("address {ip} is not in the requested pools {}", List(.pools))]
+    #[error("address {ip} is not in the requested {}", List(.pools))]
     NotInRequestedPools {
         /// The requested address.
         ip: IpAddr,
@@ -99,14 +100,14 @@ pub enum AllocError {
         pools: Vec<String>,
     },
     /// The requested address belongs to a disabled pool, which hands out no new addresses.
-    #[error("pool {pool:?} is disabled and hands out no new addresses")]
+    #[error("Eip {pool:?} is disabled and hands out no new addresses")]
     PoolDisabled {
         /// The disabled pool.
         pool: String,
     },
     /// The requested address ends in `.0` or `.255` and its pool avoids those (`avoidBuggyIPs`).
     #[error(
-        "address {ip} ends in .0 or .255, which pool {pool:?} does not hand out (avoidBuggyIPs)"
+        "address {ip} ends in .0 or .255, which Eip {pool:?} does not hand out (avoidBuggyIPs)"
     )]
     BuggyIpAvoided {
         /// The requested address.
@@ -115,19 +116,19 @@ pub enum AllocError {
         pool: String,
     },
     /// The request names a pool that does not exist.
-    #[error("pool {pool:?} does not exist")]
+    #[error("Eip {pool:?} does not exist")]
     UnknownPool {
         /// The missing pool.
         pool: String,
     },
     /// No requested pool of the right family has a free address (or all are disabled).
-    #[error("no free address in pools {} (all full or disabled)", List(.pools))]
+    #[error("no free address in {} (all full or disabled)", List(.pools))]
     PoolsExhausted {
         /// The pools that were tried.
         pools: Vec<String>,
     },
     /// None of the requested pools serves the wanted family.
-    #[error("none of the pools {} provides {family} addresses", List(.pools))]
+    #[error("no {family} addresses in {}", List(.pools))]
     FamilyMismatch {
         /// The family wanted.
         family: Family,
@@ -135,7 +136,7 @@ pub enum AllocError {
         pools: Vec<String>,
     },
     /// The request names no pool and no address, so there is nowhere to allocate from.
-    #[error("no address pool to allocate from")]
+    #[error("no Eip to allocate from")]
     NoPool,
     /// The owner already holds another address of that family; it must be released first.
     #[error("{owner} already holds address {ip}; release it before asking for another")]
@@ -147,11 +148,16 @@ pub enum AllocError {
     },
 }
 
-/// Formats a list of pool names as `"a", "b"` for messages.
+/// Formats a list of pool names for messages as users name them: `Eip "a"`, `Eips "a", "b"`.
 struct List<'a>(&'a [String]);
 
 impl fmt::Display for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0.len() {
+            0 => "no Eips",
+            1 => "Eip ",
+            _ => "Eips ",
+        })?;
         for (i, p) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;

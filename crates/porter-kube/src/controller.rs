@@ -416,7 +416,7 @@ fn in_pool_change(
     now: Timestamp,
 ) -> Option<Option<Condition>> {
     let desired = (!planned.ingress.is_empty()).then(|| match &planned.outcome {
-        Outcome::Orphaned(reason) => ("False", ORPHANED_REASON, reason.clone()),
+        Outcome::Orphaned(orphan) => ("False", ORPHANED_REASON, orphan.to_string()),
         _ => (
             "True",
             IN_POOL_REASON,
@@ -518,7 +518,7 @@ pub fn changes(
                 ));
             }
             Outcome::Failed(failure) => {
-                let reason = &failure.message;
+                let reason = failure.to_string();
                 if moves && !current.is_empty() {
                     notes.push(Note::normal(
                         IP_RELEASED,
@@ -529,16 +529,17 @@ pub fn changes(
                         ),
                     ));
                 }
-                if reported.get(key) != Some(reason) {
+                if reported.get(key) != Some(&reason) {
                     notes.push(Note::warning(ALLOCATION_FAILED, "Allocate", reason.clone()));
                 }
-                remember = Some(reason.clone());
+                remember = Some(reason);
             }
-            Outcome::Orphaned(reason) => {
-                if reported.get(key) != Some(reason) {
+            Outcome::Orphaned(orphan) => {
+                let reason = orphan.to_string();
+                if reported.get(key) != Some(&reason) {
                     notes.push(Note::warning(IP_ORPHANED, "Allocate", reason.clone()));
                 }
-                remember = Some(reason.clone());
+                remember = Some(reason);
             }
             _ => {}
         }
@@ -593,7 +594,8 @@ pub fn changes(
             continue;
         };
         let current = eip.status.clone().unwrap_or_default();
-        let desired = desired_eip_status(eip, &planned.status, &planned.errors, now);
+        let errors: Vec<String> = planned.errors.iter().map(ToString::to_string).collect();
+        let desired = desired_eip_status(eip, &planned.status, &errors, now);
         let (Ok(cur_v), Ok(want_v)) = (
             serde_json::to_value(&current),
             serde_json::to_value(&desired),
@@ -612,11 +614,7 @@ pub fn changes(
         };
         if ready(&current) != ready(&desired) {
             if !planned.errors.is_empty() {
-                notes.push(Note::warning(
-                    EIP_INVALID,
-                    "Validate",
-                    planned.errors.join("; "),
-                ));
+                notes.push(Note::warning(EIP_INVALID, "Validate", errors.join("; ")));
             } else if let Some(why) =
                 coverage::unsupported_protocol(name, eip.spec.effective_protocol())
             {

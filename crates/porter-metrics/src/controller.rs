@@ -101,7 +101,7 @@ impl ControllerMetrics {
                 if failing.get(key) != Some(failure) {
                     self.allocation_failures
                         .get_or_create(&ReasonLabel {
-                            reason: failure.reason.as_str(),
+                            reason: failure.reason().as_str(),
                         })
                         .inc();
                 }

@@ -252,8 +252,8 @@ fn announced(
     problems: &mut Vec<String>,
 ) -> BTreeMap<IpAddr, Arc<RouteAttrs>> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
-    let (_, valid, _) = crate::assign::pools(&snapshot.eips);
-    let bgp_pools: Vec<porter_api::ValidEip> = valid
+    let bgp_pools: Vec<porter_api::ValidEip> = crate::pools::Pools::of(&snapshot.eips)
+        .valid
         .into_values()
         .filter(|pool| pool.protocol == Protocol::Bgp)
         .collect();

@@ -7,6 +7,9 @@
 //! * the **speaker** ([`announce`]) turns the same objects, seen from one node, into the BGP
 //!   configuration and the set of prefixes that node must announce.
 //!
+//! Both start from the same verdict on which Eips are usable pools ([`pools`]), so an Eip the
+//! controller rejects is never announced.
+//!
 //! The input is a [`Snapshot`]: plain Kubernetes objects, whether they came from YAML files
 //! ([`manifests`]) or from the API server. Nothing here does I/O, reads a clock or depends
 //! on iteration order of a hash map, so every decision is reproducible from a snapshot.
@@ -17,6 +20,7 @@ pub mod assign;
 pub mod coverage;
 pub mod key;
 pub mod manifests;
+pub mod pools;
 pub mod projection;
 pub mod selector;
 pub mod snapshot;

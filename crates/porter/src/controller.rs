@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Servic
 use porter_metrics::{ApiErrors, ControllerMetrics, Health, ListenAddress};
 use porter_model::Snapshot;
 use porter_model::assign::{self, Outcome, Plan};
+use porter_model::pools::EipError;
 
 use crate::manifest_dir::{ManifestDir, Watcher};
 
@@ -31,7 +32,7 @@ pub(crate) async fn run(
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut reported: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut reported: BTreeMap<String, Vec<EipError>> = BTreeMap::new();
     loop {
         let snapshot = tokio::select! {
             s = watcher.next() => s,
@@ -138,7 +139,7 @@ fn status_for(ips: &[std::net::IpAddr]) -> Option<ServiceStatus> {
     })
 }
 
-fn report_eip_errors(plan: &Plan, reported: &mut BTreeMap<String, Vec<String>>) {
+fn report_eip_errors(plan: &Plan, reported: &mut BTreeMap<String, Vec<EipError>>) {
     for (name, eip) in &plan.eips {
         if reported.get(name) != Some(&eip.errors) {
             for error in &eip.errors {

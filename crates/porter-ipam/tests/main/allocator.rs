@@ -158,19 +158,19 @@ fn requested_ip_rules_and_messages() {
         ),
         (
             at("192.168.1.1", &[]),
-            "address 192.168.1.1 is not in any address pool",
+            "address 192.168.1.1 is not in any Eip",
         ),
         (
             at("10.0.0.1", &["b", "six"]),
-            r#"address 10.0.0.1 is not in the requested pools "b", "six""#,
+            r#"address 10.0.0.1 is not in the requested Eips "b", "six""#,
         ),
         (
             at("10.0.2.1", &[]),
-            r#"pool "off" is disabled and hands out no new addresses"#,
+            r#"Eip "off" is disabled and hands out no new addresses"#,
         ),
         (
             at("10.0.0.1", &["a", "nope"]),
-            r#"pool "nope" does not exist"#,
+            r#"Eip "nope" does not exist"#,
         ),
     ];
     for (req, msg) in cases {
@@ -217,15 +217,15 @@ fn pool_list_errors() {
     assert_eq!(a.assign("x", &pools(&[])), Err(AllocError::NoPool));
     assert_eq!(
         a.assign("x", &pools(&[])).unwrap_err().to_string(),
-        "no address pool to allocate from"
+        "no Eip to allocate from"
     );
     assert_eq!(
         a.assign("x", &v6(&["a", "b"])).unwrap_err().to_string(),
-        r#"none of the pools "a", "b" provides IPv6 addresses"#
+        r#"no IPv6 addresses in Eips "a", "b""#
     );
     assert_eq!(
         a.assign("x", &pools(&["off"])).unwrap_err().to_string(),
-        r#"no free address in pools "off" (all full or disabled)"#
+        r#"no free address in Eip "off" (all full or disabled)"#
     );
     for i in 0..4 {
         ok(a.assign(&format!("o{i}"), &pools(&["b"])));
@@ -281,7 +281,7 @@ fn set_pool_overlap_and_updates() {
     let e = a.set_pool("c", r("10.0.0.3-10.0.1.0"), false).unwrap_err();
     assert_eq!(
         e.to_string(),
-        r#"range 10.0.0.3-10.0.1.0 of pool "c" overlaps range 10.0.0.0-10.0.0.3 of pool "a""#
+        r#"range 10.0.0.3-10.0.1.0 of Eip "c" overlaps range 10.0.0.0-10.0.0.3 of Eip "a""#
     );
     assert!(matches!(e, PoolError::Overlap { ref other, .. } if other == "a"));
     assert_eq!(
@@ -416,7 +416,7 @@ fn a_cidr_pool_hands_out_its_network_address_first_unless_it_avoids_buggy_ips() 
         assert_eq!(
             err.to_string(),
             format!(
-                "address {asked} ends in .0 or .255, which pool \"pool\" does not hand out (avoidBuggyIPs)"
+                "address {asked} ends in .0 or .255, which Eip \"pool\" does not hand out (avoidBuggyIPs)"
             )
         );
     }

@@ -785,7 +785,9 @@ fn an_invalid_eip_bgp_setting_makes_the_pool_invalid_and_unannounced() {
     let errors = &porter_model::assign::plan(&snap).eips["pool"].errors;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].starts_with("spec.bgp.communities[0]: invalid community \"65000:100000\""),
+        errors[0]
+            .to_string()
+            .starts_with("spec.bgp.communities[0]: invalid community \"65000:100000\""),
         "{errors:?}"
     );
 }

@@ -111,7 +111,7 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
         )])
     );
     let pool = &plan.eips["lab-pool"];
-    assert_eq!(pool.errors, Vec::<String>::new());
+    assert_eq!(pool.errors, []);
     assert_eq!(pool.status.pool_size, Some(11));
     assert_eq!(
         pool.status.used,

@@ -169,9 +169,9 @@ fn check_consistent(snap: &Snapshot, plan: &Plan) -> Result<(), TestCaseError> {
                 );
                 prop_assert_eq!(p.pool.as_ref(), None);
             }
-            Outcome::Failed(reason) => {
+            Outcome::Failed(failure) => {
                 prop_assert!(p.ingress.is_empty() && p.pool.is_none());
-                prop_assert!(!reason.message.is_empty());
+                prop_assert!(!failure.to_string().is_empty());
             }
             Outcome::Released => {
                 prop_assert!(p.ingress.is_empty() && p.pool.is_none());

@@ -205,7 +205,7 @@ fn every_why_has_its_note() {
             lease: Some(live()),
             eip: "<pending>",
             announced_by: "-",
-            note: "no IP: no free address in pools \"pool\" (all full or disabled)",
+            note: "no IP: no free address in Eip \"pool\" (all full or disabled)",
         },
         Case {
             what: "no Eip serves the namespace",

@@ -624,7 +624,9 @@ fn eip_rows(snapshot: &Snapshot, plan: &Plan) -> Vec<EipRow> {
         .map(|(name, eip)| {
             let planned = plan.eips.get(name);
             let status = planned.map(|p| &p.status);
-            let mut problems: Vec<String> = planned.map(|p| p.errors.clone()).unwrap_or_default();
+            let mut problems: Vec<String> = planned
+                .map(|p| p.errors.iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
             if eip.spec.disable == Some(true) {
                 problems.push("disabled (spec.disable)".into());
             }

@@ -153,7 +153,7 @@ CONTROLLER  porter-controller-7d9f-x2k4q (holds Lease porter-system/porter-contr
 
 SERVICE       EIP            POOL   ANNOUNCED BY   NOTE
 default/api   203.0.113.11   pool   -              no traffic: externalTrafficPolicy is Local and no node with a ready endpoint has an Established BGP session (n3: no BgpPeer selects this node (spec.nodeSelector))
-default/db    <pending>      -      -              no IP: no free address in pools \"pool\" (all full or disabled)
+default/db    <pending>      -      -              no IP: no free address in Eip \"pool\" (all full or disabled)
 default/web   203.0.113.10   pool   n1,n2
 
 NODE   PEER     NEIGHBOR             STATE         UP     PREFIXES   LAST ERROR
@@ -237,7 +237,7 @@ async fn status_reads_a_cluster_through_a_kubeconfig() {
 CONTROLLER  porter-controller-7d9f-x2k4q (holds Lease porter-system/porter-controller)
 
 SERVICE      EIP         POOL   ANNOUNCED BY   NOTE
-default/db   <pending>   -      -              no IP: no free address in pools \"pool\" (all full or disabled)
+default/db   <pending>   -      -              no IP: no free address in Eip \"pool\" (all full or disabled)
 "
     );
 

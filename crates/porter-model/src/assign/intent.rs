@@ -1,0 +1,122 @@
+//! What a Service asks for (its annotations and spec), and the allocator request that serves it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use porter_api::{ValidEip, annotations};
+use porter_ipam::{Family, Request};
+
+use super::Failure;
+use crate::{Snapshot, selector};
+
+/// What a Service asks for.
+pub(super) struct Intent {
+    pub(super) ip: Option<IpAddr>,
+    pub(super) pool: Option<String>,
+    /// The pool that served the address the Service holds (the label the controller
+    /// writes), to tell "my pool was shrunk" from "I now ask for another pool".
+    pub(super) served_by: Option<String>,
+}
+
+impl Intent {
+    pub(super) fn of(svc: &Service) -> Result<Self, Failure> {
+        let ip = annotations::requested_ip(svc).map_err(Failure::InvalidRequest)?;
+        let pool = annotations::requested_pool(svc).map(str::to_owned);
+        let served_by = annotations::allocated_pool(svc).map(str::to_owned);
+        Ok(Self {
+            ip,
+            pool,
+            served_by,
+        })
+    }
+
+    /// The allocator request for this intent: which pools, in which order.
+    pub(super) fn request(
+        &self,
+        snapshot: &Snapshot,
+        svc: &Service,
+        valid: &BTreeMap<String, ValidEip>,
+    ) -> Result<Request, Failure> {
+        let family = self
+            .ip
+            .map(Family::of)
+            .unwrap_or_else(|| service_family(svc));
+        if let Some(pool) = &self.pool {
+            if !snapshot.eips.contains_key(pool) {
+                return Err(Failure::UnknownEip { eip: pool.clone() });
+            }
+            if !valid.contains_key(pool) {
+                return Err(Failure::InvalidEip { eip: pool.clone() });
+            }
+            return Ok(Request {
+                pools: vec![pool.clone()],
+                ip: self.ip,
+                family,
+            });
+        }
+        if self.ip.is_some() {
+            return Ok(Request {
+                pools: valid.keys().cloned().collect(),
+                ip: self.ip,
+                family,
+            });
+        }
+        let namespace = svc.metadata.namespace.as_deref().unwrap_or("default");
+        let labels = snapshot.namespace_labels(namespace);
+        let mut bound: Vec<(&String, &ValidEip)> = valid
+            .iter()
+            .filter(|(_, pool)| {
+                pool.namespaces.iter().any(|ns| ns == namespace)
+                    || (!pool.namespace_selector.is_empty()
+                        && selector::matches(&match_labels(&pool.namespace_selector), &labels))
+            })
+            .collect();
+        bound.sort_by_key(|(name, pool)| (pool.priority, (*name).clone()));
+        let mut pools: Vec<String> = bound.into_iter().map(|(name, _)| name.clone()).collect();
+        if pools.is_empty() {
+            pools = valid
+                .iter()
+                .filter(|(_, p)| p.is_default)
+                .map(|(n, _)| n.clone())
+                .collect();
+        }
+        if pools.is_empty() {
+            return Err(Failure::NoEip {
+                namespace: namespace.to_owned(),
+            });
+        }
+        Ok(Request {
+            pools,
+            ip: None,
+            family,
+        })
+    }
+
+    /// Whether an address the Service holds still satisfies what it asks for.
+    pub(super) fn accepts(&self, ip: IpAddr, pool: &str) -> bool {
+        self.ip.is_none_or(|want| want == ip)
+            && self.pool.as_deref().is_none_or(|want| want == pool)
+    }
+}
+
+fn match_labels(map: &BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(map.clone()),
+        ..Default::default()
+    }
+}
+
+/// The family a Service wants first (`spec.ipFamilies[0]`), IPv4 when unset.
+fn service_family(svc: &Service) -> Family {
+    let first = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ip_families.as_ref())
+        .and_then(|f| f.first().cloned());
+    match first.as_deref() {
+        Some("IPv6") => Family::V6,
+        _ => Family::V4,
+    }
+}
