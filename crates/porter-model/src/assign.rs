@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
-use porter_api::{Eip, EipStatus, ValidEip, annotations};
+use porter_api::{Eip, EipStatus, annotations};
 use porter_ipam::{AllocError, Allocator, Family, PoolOptions, Request};
 
+use crate::valid::{ValidEip, Validate};
 use crate::{ObjectKey, Snapshot, selector};
 
 /// Every Service's and every Eip's desired state.

@@ -1,5 +1,6 @@
 //! porter-model's public-API tests: the controller's assignments, the speaker's
-//! announcements, and the lab's own manifests end to end.
+//! announcements, the lab's own manifests end to end, the validation of each object and how the CRDs' CEL
+//! rules agree with it.
 
 // clippy.toml allows unwrap in tests, but not in the helpers of an integration-test crate.
 #![allow(clippy::unwrap_used)]
@@ -21,3 +22,9 @@ mod lab;
 
 #[path = "main/props.rs"]
 mod props;
+
+#[path = "main/validation.rs"]
+mod validation;
+
+#[path = "main/cel_rules.rs"]
+mod cel_rules;

@@ -2,7 +2,6 @@ mod cel_rules;
 mod compat;
 mod crd;
 mod unsupported;
-mod validation;
 
 /// Parses a YAML fixture into JSON, as the API server would hand it over.
 pub(crate) fn yaml(text: &str) -> serde_json::Value {

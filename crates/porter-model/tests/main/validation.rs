@@ -1,4 +1,4 @@
-//! Every validation rule: the field it names and the text it says.
+//! Every validation rule (`porter_model::valid`): the field it names and the text it says.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,9 +8,10 @@ use porter_api::annotations::DEFAULT_EIP_ANNOTATION;
 use porter_api::{
     BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipBgp, EipSpec, FieldError,
     GracefulRestart, PeerConf, ProtoUint, Protocol, SecretKeyRef, Timers, TimersConfig, Transport,
-    ValidConf, format_errors,
+    format_errors,
 };
 use porter_bgp::{LinkBandwidth, RouteAttrs};
+use porter_model::valid::{ValidConf, ValidEip, Validate};
 
 fn eip(address: &str) -> Eip {
     Eip::new(
@@ -502,6 +503,42 @@ fn bgppeer_timers() {
     );
 }
 
+/// Timers as integers or as strings (OpenELB's Go types take both; porter-api's `compat` tests check that both
+/// load and round-trip) validate to the same numbers. The peer is porter-api's OpenELB fixture `bgppeer.yaml`.
+#[test]
+fn integer_timers_validate_as_numbers() {
+    let mut raw: serde_json::Value = serde_yaml::from_str(
+        "
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpPeer
+metadata:
+  name: openelb-bgp-peer-leaf1
+spec:
+  conf:
+    peerAs: 50000
+    neighborAddress: 192.168.0.5
+  afiSafis:
+  - config:
+      family:
+        afi: AFI_IP
+        safi: SAFI_UNICAST
+      enabled: true
+    addPaths:
+      config:
+        sendMax: 10
+  nodeSelector:
+    matchLabels:
+      openelb.kubesphere.io/rack: leaf1
+",
+    )
+    .unwrap();
+    raw["spec"]["timers"] =
+        serde_json::json!({"config": {"holdTime": 90, "keepaliveInterval": "30"}});
+    let peer: BgpPeer = serde_json::from_value(raw).unwrap();
+    let valid = peer.validate().unwrap();
+    assert_eq!((valid.hold_time, valid.keepalive), (Some(90), Some(30)));
+}
+
 #[test]
 fn bgppeer_minimum_advertisement_interval_must_still_be_an_integer() {
     let mut p = peer(good_conf());
@@ -585,7 +622,7 @@ fn bgppeer_node_selector_expressions() {
 
 const WELL_KNOWN: &str = "no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr";
 
-fn eip_bgp(bgp: EipBgp) -> Result<porter_api::ValidEip, Vec<FieldError>> {
+fn eip_bgp(bgp: EipBgp) -> Result<ValidEip, Vec<FieldError>> {
     let mut e = eip("10.0.0.0/24");
     e.spec.bgp = Some(bgp);
     e.validate()
