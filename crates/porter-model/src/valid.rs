@@ -473,9 +473,10 @@ impl Validate for BgpPeer {
     /// Checks the neighbor and applies OpenELB's (gobgp's) defaults. Errors: `spec.conf` missing;
     /// `neighborAddress` missing or not an IP; `peerAs` unset or 0; `authPassword` over 80 bytes, or set
     /// together with `authPasswordSecretRef`; an `authPasswordSecretRef` part empty; `remotePort` outside
-    /// 1-65535; `transport.localAddress` not an IP of the neighbor's family; `transport.ttlSecurity` together
-    /// with `ebgpMultihop`; timers that are not integers, `holdTime` outside 3-65535, `keepaliveInterval` not
-    /// below the hold time; `multihopTtl` outside 1-255; `gracefulRestart.restartTime` outside 1-4095 when
+    /// 0-65535 (0 = 179); `transport.localAddress` not an IP of the neighbor's family; `transport.ttlSecurity` together
+    /// with `ebgpMultihop`; timers that are not integers, `holdTime` outside 3-65535 (or 0), `keepaliveInterval`
+    /// outside 1-65534 (or 0) or not below the hold time, `connectRetry` above 4294967295; `multihopTtl` outside
+    /// 0-255 (0 = 255) when multihop is enabled; `gracefulRestart.restartTime` outside 1-4095 when
     /// enabled; an invalid `nodeSelector` expression.
     fn validate(&self) -> Result<ValidPeer, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -542,7 +543,7 @@ impl Validate for BgpPeer {
             Some(p) => u16::try_from(p).unwrap_or_else(|_| {
                 errors.push(FieldError::new(
                     "spec.transport.remotePort",
-                    format!("{p} is out of range (1-65535)"),
+                    format!("{p} is out of range (0 = 179, or 1-65535)"),
                 ));
                 BGP_PORT
             }),
@@ -590,12 +591,13 @@ impl Validate for BgpPeer {
             &mut errors,
         )
         .and_then(|v| u16::try_from(v).ok());
+        // Below a hold time of at most 65535.
         let keepalive = timer(
             tc.and_then(|t| t.keepalive_interval.as_ref()),
             &format!("{f}.keepaliveInterval"),
             1,
-            u64::from(u16::MAX),
-            "0 = default, or 1-65535",
+            u64::from(u16::MAX - 1),
+            "0 = default, or 1-65534",
             &mut errors,
         )
         .and_then(|v| u16::try_from(v).ok());
@@ -639,7 +641,7 @@ impl Validate for BgpPeer {
                 Some(t) => u8::try_from(t).map(Some).unwrap_or_else(|_| {
                     errors.push(FieldError::new(
                         "spec.ebgpMultihop.multihopTtl",
-                        format!("{t} is out of range (1-255)"),
+                        format!("{t} is out of range (0 = 255, or 1-255)"),
                     ));
                     None
                 }),

@@ -432,15 +432,19 @@ fn bgppeer_remote_port() {
         });
         p.validate()
     };
+    // Exactly the range the message states (the CRD schema allows 0-65535 too).
     assert_eq!(with(0).unwrap().port, 179);
+    assert_eq!(with(1).unwrap().port, 1);
     assert_eq!(with(65535).unwrap().port, 65535);
-    assert_eq!(
-        one_error(with(70000)),
-        err(
-            "spec.transport.remotePort",
-            "70000 is out of range (1-65535)"
-        )
-    );
+    for port in [65536, 70000] {
+        assert_eq!(
+            one_error(with(port)),
+            err(
+                "spec.transport.remotePort",
+                &format!("{port} is out of range (0 = 179, or 1-65535)")
+            )
+        );
+    }
 }
 
 #[test]
@@ -539,6 +543,69 @@ spec:
     assert_eq!((valid.hold_time, valid.keepalive), (Some(90), Some(30)));
 }
 
+/// Each timer accepts exactly the range its message states: its bounds pass, the values just outside fail.
+#[test]
+fn bgppeer_hold_time_range() {
+    let with = |hold: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(Some(hold), None, None);
+        p.validate()
+    };
+    assert_eq!(with("0").unwrap().hold_time, None);
+    assert_eq!(with("3").unwrap().hold_time, Some(3));
+    assert_eq!(with("65535").unwrap().hold_time, Some(65535));
+    for hold in ["1", "2", "65536"] {
+        assert_eq!(
+            one_error(with(hold)),
+            err(
+                "spec.timers.config.holdTime",
+                &format!("{hold} is out of range (0 = default, or 3-65535)")
+            )
+        );
+    }
+}
+
+#[test]
+fn bgppeer_keepalive_interval_range() {
+    let with = |hold: &str, keepalive: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(Some(hold), Some(keepalive), None);
+        p.validate()
+    };
+    assert_eq!(with("90", "0").unwrap().keepalive, None);
+    assert_eq!(with("90", "1").unwrap().keepalive, Some(1));
+    // 65534 is the largest keepalive below a hold time (at most 65535).
+    assert_eq!(with("65535", "65534").unwrap().keepalive, Some(65534));
+    for keepalive in ["65535", "65536"] {
+        assert_eq!(
+            one_error(with("65535", keepalive)),
+            err(
+                "spec.timers.config.keepaliveInterval",
+                &format!("{keepalive} is out of range (0 = default, or 1-65534)")
+            )
+        );
+    }
+}
+
+#[test]
+fn bgppeer_connect_retry_range() {
+    let with = |retry: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(None, None, Some(retry));
+        p.validate()
+    };
+    assert_eq!(with("0").unwrap().connect_retry, None);
+    assert_eq!(with("1").unwrap().connect_retry, Some(1));
+    assert_eq!(with("4294967295").unwrap().connect_retry, Some(u32::MAX));
+    assert_eq!(
+        one_error(with("4294967296")),
+        err(
+            "spec.timers.config.connectRetry",
+            "4294967296 is out of range (0 = default, or 1-4294967295)"
+        )
+    );
+}
+
 #[test]
 fn bgppeer_minimum_advertisement_interval_must_still_be_an_integer() {
     let mut p = peer(good_conf());
@@ -570,12 +637,14 @@ fn bgppeer_multihop_ttl() {
     assert_eq!(with(Some(true), None).unwrap().multihop_ttl, Some(255));
     assert_eq!(with(Some(true), Some(0)).unwrap().multihop_ttl, Some(255));
     assert_eq!(with(Some(true), Some(1)).unwrap().multihop_ttl, Some(1));
+    assert_eq!(with(Some(true), Some(255)).unwrap().multihop_ttl, Some(255));
     assert_eq!(with(Some(false), Some(5)).unwrap().multihop_ttl, None);
+    // Exactly the range the message states (the CRD schema allows 0-255 too).
     assert_eq!(
         one_error(with(Some(true), Some(256))),
         err(
             "spec.ebgpMultihop.multihopTtl",
-            "256 is out of range (1-255)"
+            "256 is out of range (0 = 255, or 1-255)"
         )
     );
 }
