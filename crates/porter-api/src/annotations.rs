@@ -8,7 +8,6 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 
-use crate::route_attrs::{self, RouteAttrsDelta, parse_link_bandwidth};
 use crate::{Eip, FieldError};
 
 /// Opt-in annotation on a Service: its value must be one of [`OPT_IN_VALUES`] for Porter to handle the
@@ -89,14 +88,15 @@ pub const LOCAL_PREF_ANNOTATION: &str = "bgp.porter.kubesphere.io/local-pref";
 /// bits per second (`10G`, `100M`), replacing the Eip's `spec.bgp.linkBandwidth`.
 pub const LINK_BANDWIDTH_ANNOTATION: &str = "bgp.porter.kubesphere.io/link-bandwidth";
 
-/// The field path of an annotation, as used in [`FieldError`]s.
-fn annotation_field(key: &str) -> String {
+/// The field path of an annotation, as used in [`FieldError`]s: `metadata.annotations[KEY]`.
+pub fn annotation_field(key: &str) -> String {
     format!("metadata.annotations[{key}]")
 }
 
 /// A non-empty (after trimming) annotation value. An empty value is treated as absent so that a template
-/// rendering `""` does not block the next source.
-fn annotation<'a>(svc: &'a Service, key: &str) -> Option<&'a str> {
+/// rendering `""` does not block the next source. Every reader of Porter's annotations goes through here (the
+/// BGP ones too: `porter_model::route_attrs`), so they all read a value the same way.
+pub fn annotation<'a>(svc: &'a Service, key: &str) -> Option<&'a str> {
     svc.metadata
         .annotations
         .as_ref()?
@@ -167,68 +167,6 @@ pub fn requested_ip(svc: &Service) -> Result<Option<IpAddr>, FieldError> {
             .parse::<IpAddr>()
             .map(Some)
             .map_err(|_| FieldError::new(field, format!("{value:?} is not an IP address"))),
-    }
-}
-
-/// What the Service's `bgp.porter.kubesphere.io/*` annotations change in the BGP attributes of its addresses
-/// (communities added to the Eip's; MED, LOCAL_PREF and link bandwidth replacing the Eip's). Empty values count
-/// as absent, and so do empty entries of a comma-separated list (a trailing comma). Every malformed value is
-/// reported, each naming its annotation (`metadata.annotations[bgp.porter.kubesphere.io/communities]`).
-pub fn route_attrs(svc: &Service) -> Result<RouteAttrsDelta, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let list = |key: &str| -> Vec<&str> {
-        annotation(svc, key)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let communities = route_attrs::communities(
-        list(COMMUNITIES_ANNOTATION),
-        |_| annotation_field(COMMUNITIES_ANNOTATION),
-        &mut errors,
-    );
-    let large_communities = route_attrs::large_communities(
-        list(LARGE_COMMUNITIES_ANNOTATION),
-        |_| annotation_field(LARGE_COMMUNITIES_ANNOTATION),
-        &mut errors,
-    );
-    let mut number = |key: &str| -> Option<u32> {
-        let v = annotation(svc, key)?;
-        v.parse()
-            .map_err(|_| {
-                errors.push(FieldError::new(
-                    annotation_field(key),
-                    format!("{v:?} is not an integer (0-4294967295)"),
-                ));
-            })
-            .ok()
-    };
-    let med = number(MED_ANNOTATION);
-    let local_pref = number(LOCAL_PREF_ANNOTATION);
-    let link_bandwidth = annotation(svc, LINK_BANDWIDTH_ANNOTATION).and_then(|v| {
-        parse_link_bandwidth(v)
-            .map_err(|e| {
-                errors.push(FieldError::new(
-                    annotation_field(LINK_BANDWIDTH_ANNOTATION),
-                    e,
-                ))
-            })
-            .ok()
-    });
-    if errors.is_empty() {
-        Ok(RouteAttrsDelta {
-            communities,
-            large_communities,
-            med,
-            local_pref,
-            link_bandwidth,
-        })
-    } else {
-        Err(errors)
     }
 }
 
@@ -388,66 +326,6 @@ mod tests {
         assert_eq!(
             requested_ip(&s).unwrap_err().to_string(),
             "spec.loadBalancerIP: \"nope\" is not an IP address"
-        );
-    }
-
-    #[test]
-    fn route_attrs_from_annotations() {
-        let s = svc("LoadBalancer", &[], None);
-        assert_eq!(route_attrs(&s), Ok(RouteAttrsDelta::default()));
-        let s = svc(
-            "LoadBalancer",
-            &[
-                (COMMUNITIES_ANNOTATION, "65000:100, no-export,"),
-                (LARGE_COMMUNITIES_ANNOTATION, "65000:1:2,65000:1:3"),
-                (MED_ANNOTATION, " 50 "),
-                (LOCAL_PREF_ANNOTATION, "300"),
-                (LINK_BANDWIDTH_ANNOTATION, "10G"),
-            ],
-            None,
-        );
-        let d = route_attrs(&s).unwrap();
-        assert_eq!(d.communities, [65000 << 16 | 100, 0xFFFF_FF01].into());
-        assert_eq!(d.large_communities, [[65000, 1, 2], [65000, 1, 3]].into());
-        assert_eq!((d.med, d.local_pref), (Some(50), Some(300)));
-        assert_eq!(d.link_bandwidth.unwrap().bytes_per_second, 1_250_000_000);
-        let s = svc(
-            "LoadBalancer",
-            &[(MED_ANNOTATION, ""), (COMMUNITIES_ANNOTATION, " , ")],
-            None,
-        );
-        assert!(route_attrs(&s).unwrap().is_empty());
-    }
-
-    #[test]
-    fn malformed_route_attrs_are_all_reported() {
-        let s = svc(
-            "LoadBalancer",
-            &[
-                (COMMUNITIES_ANNOTATION, "65000:abc,no-export,70000:1"),
-                (LARGE_COMMUNITIES_ANNOTATION, "1:2"),
-                (MED_ANNOTATION, "-1"),
-                (LOCAL_PREF_ANNOTATION, "high"),
-                (LINK_BANDWIDTH_ANNOTATION, "fast"),
-            ],
-            None,
-        );
-        let errors: Vec<String> = route_attrs(&s)
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let wk = "no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr";
-        assert_eq!(
-            errors,
-            [
-                format!("metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"65000:abc\": \"abc\" is not a decimal number; expected ASN:VALUE (each 0..=65535) or one of {wk}"),
-                format!("metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"70000:1\": 70000 is out of range; expected ASN:VALUE (each 0..=65535) or one of {wk}"),
-                "metadata.annotations[bgp.porter.kubesphere.io/large-communities]: invalid large community \"1:2\": 2 colon-separated parts, not 3; expected GLOBAL:LOCAL1:LOCAL2 (each 0..=4294967295)".to_owned(),
-                "metadata.annotations[bgp.porter.kubesphere.io/med]: \"-1\" is not an integer (0-4294967295)".to_owned(),
-                "metadata.annotations[bgp.porter.kubesphere.io/local-pref]: \"high\" is not an integer (0-4294967295)".to_owned(),
-                "metadata.annotations[bgp.porter.kubesphere.io/link-bandwidth]: \"fast\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000".to_owned(),
-            ]
         );
     }
 

@@ -231,7 +231,7 @@ pub struct Transport {
     /// and reported as ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_address: Option<String>,
-    /// TCP port to dial on the neighbor, 1-65535 (default 179).
+    /// TCP port to dial on the neighbor, 1-65535 (unset or 0 = 179).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 65535))]
     pub remote_port: Option<u32>,

@@ -1,4 +1,4 @@
-//! Porter's Kubernetes API: OpenELB-compatible CRD types, Service annotations and object validation.
+//! Porter's Kubernetes API: OpenELB-compatible CRD types, Service annotations and the CRDs.
 //!
 //! Porter replaces OpenELB v0.6 in place, so its API *is* OpenELB's: the custom resources `Eip`, `BgpConf` and
 //! `BgpPeer` in `network.kubesphere.io/v1alpha2` (cluster-scoped, with a status subresource) and the same
@@ -7,12 +7,13 @@
 //!
 //! - [`unknown_fields`] lists fields Porter does not know at all (a typo, or a field from a newer OpenELB);
 //! - `unsupported_fields()` on each kind lists fields Porter knows but does not implement;
-//! - `validate()` on each kind turns a raw object into a checked value (`ValidEip`, `ValidPeer`, `ValidConf`)
-//!   or into [`FieldError`]s that name the field, so consumers never re-check raw strings.
+//! - a problem in an object is a [`FieldError`] naming the field to fix; turning a raw object into a checked
+//!   value (`ValidEip`, `ValidPeer`, `ValidConf`) is `porter_model::valid`'s, which joins these types to the
+//!   cores' (addresses, BGP attributes), so this crate depends on no protocol crate.
 //!
 //! Porter's additions to OpenELB's API (each CRD description says "Porter addition; OpenELB ignores it"): BGP
-//! path attributes per pool (Eip `spec.bgp`) and per Service (`bgp.porter.kubesphere.io/*` annotations, read by
-//! [`annotations::route_attrs`]), and BgpPeer `spec.conf.authPasswordSecretRef`, `spec.transport.localAddress`
+//! path attributes per pool (Eip `spec.bgp`) and per Service (`bgp.porter.kubesphere.io/*` annotations, parsed
+//! by `porter_model::route_attrs`), and BgpPeer `spec.conf.authPasswordSecretRef`, `spec.transport.localAddress`
 //! and `spec.transport.ttlSecurity`. OpenELB's `gracefulRestart.enabled`/`restartTime` are implemented.
 //!
 //! This crate is pure data: kube is used with `derive` only (no client), so it builds and tests without a
@@ -24,11 +25,10 @@ mod bgp_conf;
 mod bgp_peer;
 mod crd;
 mod eip;
+mod field_error;
 mod proto_uint;
-mod route_attrs;
 mod unknown_fields;
 mod unsupported;
-mod validation;
 
 pub use bgp_conf::{
     BGP_CONF_NAME, BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart, NodeConfStatus,
@@ -40,10 +40,6 @@ pub use bgp_peer::{
 };
 pub use crd::{crds, crds_yaml};
 pub use eip::{Eip, EipBgp, EipSpec, EipStatus, Protocol};
+pub use field_error::{FieldError, format_errors};
 pub use proto_uint::ProtoUint;
-pub use route_attrs::{RouteAttrsDelta, parse_link_bandwidth};
 pub use unknown_fields::{unknown_field_message, unknown_fields};
-pub use validation::{
-    DEFAULT_RESTART_TIME, FieldError, MAX_MD5_KEY_LEN, ValidConf, ValidEip, ValidPeer,
-    format_errors,
-};

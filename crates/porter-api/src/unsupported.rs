@@ -3,8 +3,8 @@
 //! Each `unsupported_fields()` lists those that are *set* on an object, so the controller can warn ("spec.policy
 //! is accepted but not implemented by Porter") instead of ignoring a setting the user relies on. "Set" means
 //! present with a value that changes behaviour: OpenELB's Go types omit false, 0 and "" (`omitempty`), so those
-//! are treated as unset and raise no warning. Fields exposed in `ValidEip`/`ValidPeer`/`ValidConf` are the
-//! consumer's to implement and are never listed here.
+//! are treated as unset and raise no warning. Fields exposed in `ValidEip`/`ValidPeer`/`ValidConf`
+//! (`porter_model::valid`) are the consumer's to implement and are never listed here.
 
 use crate::{BgpConf, BgpPeer, Eip, GracefulRestart};
 

@@ -26,10 +26,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
-use porter_api::{BGP_CONF_NAME, MAX_MD5_KEY_LEN, Protocol, ValidPeer, annotations};
+use porter_api::{BGP_CONF_NAME, Protocol, annotations};
 use porter_bgp::RouteAttrs;
 
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
+use crate::valid::{MAX_MD5_KEY_LEN, ValidPeer, Validate};
 use crate::{Snapshot, selector};
 
 /// Everything one node's speaker should be doing.
@@ -252,7 +253,7 @@ fn announced(
     problems: &mut Vec<String>,
 ) -> BTreeMap<IpAddr, Arc<RouteAttrs>> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
-    let bgp_pools: Vec<porter_api::ValidEip> = crate::pools::Pools::of(&snapshot.eips)
+    let bgp_pools: Vec<crate::valid::ValidEip> = crate::pools::Pools::of(&snapshot.eips)
         .valid
         .into_values()
         .filter(|pool| pool.protocol == Protocol::Bgp)
@@ -265,7 +266,7 @@ fn announced(
         .map(|(key, slice)| (key.namespace.as_str(), &*slice.service, &**slice))
         .collect();
     slices.sort_unstable_by_key(|&(namespace, service, _)| (namespace, service));
-    let no_delta = porter_api::RouteAttrsDelta::default();
+    let no_delta = crate::route_attrs::RouteAttrsDelta::default();
     // One allocation per distinct attribute set.
     let mut distinct: BTreeMap<RouteAttrs, Arc<RouteAttrs>> = BTreeMap::new();
     let mut share = |attrs: RouteAttrs| {

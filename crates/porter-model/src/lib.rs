@@ -11,8 +11,11 @@
 //! controller rejects is never announced.
 //!
 //! The input is a [`Snapshot`]: plain Kubernetes objects, whether they came from YAML files
-//! ([`manifests`]) or from the API server. Nothing here does I/O, reads a clock or depends
-//! on iteration order of a hash map, so every decision is reproducible from a snapshot.
+//! ([`manifests`]) or from the API server. [`valid`] checks each object into the value the cores take
+//! (`porter_ipam` ranges, `porter_bgp` attributes) and [`route_attrs`] reads the BGP annotations: this crate
+//! joins porter-api's types to the cores', so porter-api itself depends on none of them. Nothing here does
+//! I/O, reads a clock or depends on iteration order of a hash map, so every decision is reproducible from a
+//! snapshot.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod announce;
@@ -22,8 +25,10 @@ pub mod key;
 pub mod manifests;
 pub mod pools;
 pub mod projection;
+pub mod route_attrs;
 pub mod selector;
 pub mod snapshot;
+pub mod valid;
 
 pub use key::ObjectKey;
 pub use projection::SpeakerSnapshot;

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use porter_api::{Eip, FieldError, ValidEip};
+use porter_api::{Eip, FieldError};
+
+use crate::valid::{Validate, ValidEip};
 use porter_ipam::{Allocator, IpRange, PoolOptions};
 
 /// The verdict on every Eip: the valid pools, and why each other Eip is not one.

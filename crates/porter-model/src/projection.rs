@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
-use porter_api::{RouteAttrsDelta, annotations};
+use porter_api::annotations;
 
 use crate::Snapshot;
 use crate::assign::ingress_ips;
+use crate::route_attrs::{self, RouteAttrsDelta};
 use crate::snapshot::SERVICE_NAME_LABEL;
 
 /// A [`Snapshot`] as the speaker keeps it: Services and EndpointSlices reduced to what
@@ -57,7 +58,7 @@ impl LbService {
             .as_ref()
             .and_then(|s| s.external_traffic_policy.as_deref())
             == Some("Local");
-        let (attrs, attr_errors) = match annotations::route_attrs(svc) {
+        let (attrs, attr_errors) = match route_attrs::from_annotations(svc) {
             Ok(delta) if delta == RouteAttrsDelta::default() => (None, Box::default()),
             Ok(delta) => (Some(Box::new(delta)), Box::default()),
             Err(errors) => (None, errors.iter().map(ToString::to_string).collect()),

@@ -21,9 +21,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use porter_api::ValidPeer;
 use porter_bgp::RouteAttrs;
 use porter_model::announce::{LocalBgp, SpeakerPlan};
+use porter_model::valid::ValidPeer;
 use porter_speaker::{PeerManager, StatusBoard};
 use tokio::sync::watch;
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use porter_api::ValidPeer;
 use porter_bgp::{GracefulRestart, SessionConfig};
 use porter_model::announce::LocalBgp;
+use porter_model::valid::ValidPeer;
 
 use crate::transport::Transport;
 

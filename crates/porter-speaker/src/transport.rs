@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use porter_api::ValidPeer;
+use porter_model::valid::ValidPeer;
 use tokio::net::{TcpSocket, TcpStream};
 
 /// How long one TCP connect attempt may take before it counts as failed.

@@ -141,8 +141,7 @@ fn integer_timers_are_accepted_and_kept_as_integers() {
     assert!(unknown.is_empty());
     let back = serde_json::to_value(&peer).unwrap();
     assert_eq!(back["spec"]["timers"], raw["spec"]["timers"]);
-    let valid = peer.validate().unwrap();
-    assert_eq!((valid.hold_time, valid.keepalive), (Some(90), Some(30)));
+    // What they validate to: porter-model's tests/main/validation.rs, `integer_timers_validate_as_numbers`.
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Each Eip's desired status (OpenELB's fields), once every Service is planned.
 
-use porter_api::{EipStatus, ValidEip};
+use porter_api::EipStatus;
+
+use crate::valid::ValidEip;
 use porter_ipam::{Allocator, Family};
 
 use crate::pools::EipError;

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use porter_api::{ValidEip, annotations};
+use porter_api::annotations;
+
+use crate::valid::ValidEip;
 use porter_ipam::{Family, Request};
 
 use super::Failure;

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use porter_api::{SecretKeyRef, ValidPeer};
+use porter_api::SecretKeyRef;
 use porter_bgp::{LinkBandwidth, RouteAttrs};
 use porter_model::Snapshot;
 use porter_model::announce::{LocalBgp, SpeakerPlan, plan};
 use porter_model::manifests::Object;
+use porter_model::valid::ValidPeer;
 use serde_json::json;
 
 use crate::fixtures::*;

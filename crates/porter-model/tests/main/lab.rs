@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use porter_api::ValidPeer;
 use porter_bgp::RouteAttrs;
 use porter_model::Snapshot;
 use porter_model::announce::{self, LocalBgp};
 use porter_model::assign::{self, Outcome, ServicePlan};
 use porter_model::manifests::parse_documents;
+use porter_model::valid::ValidPeer;
 
 use crate::fixtures::{apply, ip, key};
 

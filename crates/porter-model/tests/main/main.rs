@@ -1,12 +1,15 @@
 //! porter-model's public-API tests: the controller's assignments, the speaker's
-//! announcements, and the lab's own manifests end to end.
+//! announcements, the lab's own manifests end to end, the validation of each object and how the CRDs' CEL
+//! rules agree with it.
 
 // clippy.toml allows unwrap in tests, but not in the helpers of an integration-test crate.
 #![allow(clippy::unwrap_used)]
 
 mod announce;
 mod assign;
+mod cel_rules;
 mod coverage;
 mod fixtures;
 mod lab;
 mod props;
+mod validation;

@@ -185,7 +185,7 @@ impl TestPeer {
 }
 
 /// A peer of the speaker at the test peer's port, redialled 1 s after a failure.
-fn quick_peer(port: u16) -> porter_api::ValidPeer {
+fn quick_peer(port: u16) -> porter_model::valid::ValidPeer {
     let mut peer = peer(port, ROUTER_AS);
     peer.connect_retry = Some(1);
     peer

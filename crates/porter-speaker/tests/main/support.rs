@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use porter_api::ValidPeer;
 use porter_bgp::wire::{self, Framer, Message, UpdateContext};
 use porter_bgp::{Action, Event, Prefix, Session, SessionConfig, State};
 use porter_model::announce::{LocalBgp, SpeakerPlan};
+use porter_model::valid::ValidPeer;
 use porter_speaker::{PeerManager, PeerStatus, StatusBoard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use porter_kube::Kinds;
 use porter_model::Snapshot;
 use porter_model::manifests::{Object, parse_documents};
+use porter_model::valid::Validate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -3,47 +3,31 @@
 //! Consumers (IPAM, the speaker) take only the `Valid*` types, so a malformed object can never reach them, and
 //! every problem is reported at once with the path of the field to fix: OpenELB either accepted bad values
 //! silently or crashed on them (a BgpPeer without `conf`).
+//!
+//! The checked values hold the cores' types (`porter_ipam::IpRange`, `porter_bgp::RouteAttrs`), so validation
+//! lives here, where the API meets the cores, and porter-api stays free of protocol crates. [`Validate`] gives
+//! each kind its `validate()` method back: `use porter_model::valid::Validate;` and `eip.validate()`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use porter_api::annotations::is_default_eip;
+use porter_api::{
+    BgpConf, BgpPeer, Eip, EipBgp, FieldError, GracefulRestart, ProtoUint, Protocol, SecretKeyRef,
+};
 use porter_bgp::RouteAttrs;
 use porter_ipam::IpRange;
 
-use crate::annotations::is_default_eip;
 use crate::route_attrs::{communities, large_communities, parse_link_bandwidth};
-use crate::{BgpConf, BgpPeer, Eip, EipBgp, GracefulRestart, ProtoUint, Protocol, SecretKeyRef};
 
-/// One problem in an object, tied to the field that causes it, so the message can go straight into a status
-/// condition or an Event: `spec.address: "10.0.0.5/24" has host bits set; ...`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    /// Path of the field, as in the YAML: `spec.conf.peerAs`, `spec.listenAddresses[1]`,
-    /// `metadata.annotations[eip.openelb.kubesphere.io/v1alpha1]`.
-    pub field: String,
-    /// What is wrong, lowercase, without a trailing period.
-    pub message: String,
-}
+/// Checking a raw API object into the value its consumers take: every problem at once, each naming its field.
+pub trait Validate {
+    /// The checked value, with defaults applied.
+    type Valid;
 
-impl FieldError {
-    /// A new error for `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// All errors in one line (`a: x; b: y`), for a condition message or an Event, which hold one string.
-pub fn format_errors(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    /// The checked value, or every problem found.
+    fn validate(&self) -> Result<Self::Valid, Vec<FieldError>>;
 }
 
 /// A checked [`Eip`]: what IPAM and the announcers need, with defaults applied.
@@ -99,7 +83,7 @@ pub struct ValidPeer {
     pub multihop_ttl: Option<u8>,
     /// TCP-MD5 password; `None` = no authentication. Never log it. From `spec.conf.authPassword`; when the
     /// password is in a Secret (`password_secret`) it is `None` here and filled in by whoever reads Secrets
-    /// (`porter_model::announce::plan`).
+    /// ([`crate::announce::plan`]).
     pub password: Option<String>,
     /// Where the TCP-MD5 password is (`spec.conf.authPasswordSecretRef`); never set together with a
     /// plain-text `spec.conf.authPassword`.
@@ -113,7 +97,7 @@ pub struct ValidPeer {
     /// Graceful restart (RFC 4724): the restart time in seconds (1-4095) to advertise, or `None` = off. From
     /// `spec.gracefulRestart` (`enabled: true`, `restartTime` unset/0 = 120). Straight from `validate()`,
     /// `None` means "not set on this BgpPeer" (see `graceful_restart_off`); in a speaker plan
-    /// (`porter_model::announce`) the BgpConf's setting has been inherited and `None` means off.
+    /// ([`crate::announce`]) the BgpConf's setting has been inherited and `None` means off.
     pub graceful_restart: Option<u16>,
     /// `spec.gracefulRestart.enabled: false` on the BgpPeer: no graceful restart with this neighbor, even when
     /// the BgpConf enables it (so the BgpConf's setting is not inherited).
@@ -280,12 +264,14 @@ fn name_of(meta: &ObjectMeta, errors: &mut Vec<FieldError>) -> String {
     }
 }
 
-impl Eip {
+impl Validate for Eip {
+    type Valid = ValidEip;
+
     /// Checks the pool and applies defaults. Errors: `spec.address` not an IP, CIDR or `first-last` range (or a
     /// CIDR with host bits set, or a reversed range); `spec.interface` missing for `layer2`/`vip`; an empty
     /// entry in `spec.namespaces`; a `spec.bgp.communities` / `spec.bgp.largeCommunities` entry that is not a
     /// community; a `spec.bgp.linkBandwidth` that is not a bandwidth.
-    pub fn validate(&self) -> Result<ValidEip, Vec<FieldError>> {
+    fn validate(&self) -> Result<ValidEip, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = name_of(&self.metadata, &mut errors);
         let spec = &self.spec;
@@ -339,11 +325,13 @@ impl Eip {
     }
 }
 
-impl BgpConf {
+impl Validate for BgpConf {
+    type Valid = ValidConf;
+
     /// Checks the global BGP settings. Errors: `spec.as` unset or 0; `spec.routerId` not a non-zero IPv4
     /// address; `spec.listenPort` outside -1..=65535; a `spec.listenAddresses` entry that is not an IP address;
     /// `spec.gracefulRestart.restartTime` outside 1-4095 when graceful restart is enabled.
-    pub fn validate(&self) -> Result<ValidConf, Vec<FieldError>> {
+    fn validate(&self) -> Result<ValidConf, Vec<FieldError>> {
         let mut errors = Vec::new();
         let spec = &self.spec;
 
@@ -479,15 +467,18 @@ fn check_selector(selector: &LabelSelector, errors: &mut Vec<FieldError>) {
     }
 }
 
-impl BgpPeer {
+impl Validate for BgpPeer {
+    type Valid = ValidPeer;
+
     /// Checks the neighbor and applies OpenELB's (gobgp's) defaults. Errors: `spec.conf` missing;
     /// `neighborAddress` missing or not an IP; `peerAs` unset or 0; `authPassword` over 80 bytes, or set
     /// together with `authPasswordSecretRef`; an `authPasswordSecretRef` part empty; `remotePort` outside
-    /// 1-65535; `transport.localAddress` not an IP of the neighbor's family; `transport.ttlSecurity` together
-    /// with `ebgpMultihop`; timers that are not integers, `holdTime` outside 3-65535, `keepaliveInterval` not
-    /// below the hold time; `multihopTtl` outside 1-255; `gracefulRestart.restartTime` outside 1-4095 when
+    /// 0-65535 (0 = 179); `transport.localAddress` not an IP of the neighbor's family; `transport.ttlSecurity` together
+    /// with `ebgpMultihop`; timers that are not integers, `holdTime` outside 3-65535 (or 0), `keepaliveInterval`
+    /// outside 1-65534 (or 0) or not below the hold time, `connectRetry` above 4294967295; `multihopTtl` outside
+    /// 0-255 (0 = 255) when multihop is enabled; `gracefulRestart.restartTime` outside 1-4095 when
     /// enabled; an invalid `nodeSelector` expression.
-    pub fn validate(&self) -> Result<ValidPeer, Vec<FieldError>> {
+    fn validate(&self) -> Result<ValidPeer, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = name_of(&self.metadata, &mut errors);
         let spec = &self.spec;
@@ -552,7 +543,7 @@ impl BgpPeer {
             Some(p) => u16::try_from(p).unwrap_or_else(|_| {
                 errors.push(FieldError::new(
                     "spec.transport.remotePort",
-                    format!("{p} is out of range (1-65535)"),
+                    format!("{p} is out of range (0 = 179, or 1-65535)"),
                 ));
                 BGP_PORT
             }),
@@ -600,12 +591,13 @@ impl BgpPeer {
             &mut errors,
         )
         .and_then(|v| u16::try_from(v).ok());
+        // Below a hold time of at most 65535.
         let keepalive = timer(
             tc.and_then(|t| t.keepalive_interval.as_ref()),
             &format!("{f}.keepaliveInterval"),
             1,
-            u64::from(u16::MAX),
-            "0 = default, or 1-65535",
+            u64::from(u16::MAX - 1),
+            "0 = default, or 1-65534",
             &mut errors,
         )
         .and_then(|v| u16::try_from(v).ok());
@@ -649,7 +641,7 @@ impl BgpPeer {
                 Some(t) => u8::try_from(t).map(Some).unwrap_or_else(|_| {
                     errors.push(FieldError::new(
                         "spec.ebgpMultihop.multihopTtl",
-                        format!("{t} is out of range (1-255)"),
+                        format!("{t} is out of range (0 = 255, or 1-255)"),
                     ));
                     None
                 }),

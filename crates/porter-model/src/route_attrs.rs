@@ -1,6 +1,9 @@
 //! BGP path attributes from the API (Porter additions; OpenELB has none): an Eip's `spec.bgp` and a Service's
 //! `bgp.porter.kubesphere.io/*` annotations, parsed into `porter_bgp::RouteAttrs`.
 //!
+//! Here and not in porter-api, which holds the annotation keys: the parsed values are porter-bgp's types, and
+//! the API crate depends on no protocol crate.
+//!
 //! The community syntax and its messages are porter-bgp's ([`porter_bgp::parse_community`],
 //! [`porter_bgp::parse_large_community`]), so the API and the speaker agree on what a community is. The link
 //! bandwidth is written in bits per second, the unit operators and interface speeds use, and converted here to
@@ -8,9 +11,13 @@
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::core::v1::Service;
+use porter_api::FieldError;
+use porter_api::annotations::{
+    COMMUNITIES_ANNOTATION, LARGE_COMMUNITIES_ANNOTATION, LINK_BANDWIDTH_ANNOTATION,
+    LOCAL_PREF_ANNOTATION, MED_ANNOTATION, annotation, annotation_field,
+};
 use porter_bgp::{LinkBandwidth, RouteAttrs, parse_community, parse_large_community};
-
-use crate::FieldError;
 
 /// What a Service's annotations change in the attributes of its pool: communities are *added* to the pool's,
 /// the other attributes, when set, *replace* the pool's.
@@ -49,6 +56,68 @@ impl RouteAttrsDelta {
             out.link_bandwidth = self.link_bandwidth;
         }
         out
+    }
+}
+
+/// What the Service's `bgp.porter.kubesphere.io/*` annotations change in the BGP attributes of its addresses
+/// (communities added to the Eip's; MED, LOCAL_PREF and link bandwidth replacing the Eip's). Empty values count
+/// as absent, and so do empty entries of a comma-separated list (a trailing comma). Every malformed value is
+/// reported, each naming its annotation (`metadata.annotations[bgp.porter.kubesphere.io/communities]`).
+pub fn from_annotations(svc: &Service) -> Result<RouteAttrsDelta, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let list = |key: &str| -> Vec<&str> {
+        annotation(svc, key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let communities = communities(
+        list(COMMUNITIES_ANNOTATION),
+        |_| annotation_field(COMMUNITIES_ANNOTATION),
+        &mut errors,
+    );
+    let large_communities = large_communities(
+        list(LARGE_COMMUNITIES_ANNOTATION),
+        |_| annotation_field(LARGE_COMMUNITIES_ANNOTATION),
+        &mut errors,
+    );
+    let mut number = |key: &str| -> Option<u32> {
+        let v = annotation(svc, key)?;
+        v.parse()
+            .map_err(|_| {
+                errors.push(FieldError::new(
+                    annotation_field(key),
+                    format!("{v:?} is not an integer (0-4294967295)"),
+                ));
+            })
+            .ok()
+    };
+    let med = number(MED_ANNOTATION);
+    let local_pref = number(LOCAL_PREF_ANNOTATION);
+    let link_bandwidth = annotation(svc, LINK_BANDWIDTH_ANNOTATION).and_then(|v| {
+        parse_link_bandwidth(v)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    annotation_field(LINK_BANDWIDTH_ANNOTATION),
+                    e,
+                ))
+            })
+            .ok()
+    });
+    if errors.is_empty() {
+        Ok(RouteAttrsDelta {
+            communities,
+            large_communities,
+            med,
+            local_pref,
+            link_bandwidth,
+        })
+    } else {
+        Err(errors)
     }
 }
 
@@ -143,7 +212,27 @@ pub(crate) fn large_communities<'a>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::ServiceSpec;
+
     use super::*;
+
+    fn svc(type_: &str, annotations: &[(&str, &str)], lb_ip: Option<&str>) -> Service {
+        let mut s = Service::default();
+        s.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        s.spec = Some(ServiceSpec {
+            type_: Some(type_.into()),
+            load_balancer_ip: lb_ip.map(Into::into),
+            ..ServiceSpec::default()
+        });
+        s
+    }
 
     fn bps(s: &str) -> Result<u32, String> {
         parse_link_bandwidth(s).map(|b| b.bytes_per_second)
@@ -215,5 +304,65 @@ mod tests {
         assert_eq!(got.large_communities, [[1, 2, 3], [4, 5, 6]].into());
         assert_eq!((got.med, got.local_pref), (Some(5), Some(200)));
         assert_eq!(got.link_bandwidth.map(|b| b.bytes_per_second), Some(9));
+    }
+
+    #[test]
+    fn route_attrs_from_annotations() {
+        let s = svc("LoadBalancer", &[], None);
+        assert_eq!(from_annotations(&s), Ok(RouteAttrsDelta::default()));
+        let s = svc(
+            "LoadBalancer",
+            &[
+                (COMMUNITIES_ANNOTATION, "65000:100, no-export,"),
+                (LARGE_COMMUNITIES_ANNOTATION, "65000:1:2,65000:1:3"),
+                (MED_ANNOTATION, " 50 "),
+                (LOCAL_PREF_ANNOTATION, "300"),
+                (LINK_BANDWIDTH_ANNOTATION, "10G"),
+            ],
+            None,
+        );
+        let d = from_annotations(&s).unwrap();
+        assert_eq!(d.communities, [65000 << 16 | 100, 0xFFFF_FF01].into());
+        assert_eq!(d.large_communities, [[65000, 1, 2], [65000, 1, 3]].into());
+        assert_eq!((d.med, d.local_pref), (Some(50), Some(300)));
+        assert_eq!(d.link_bandwidth.unwrap().bytes_per_second, 1_250_000_000);
+        let s = svc(
+            "LoadBalancer",
+            &[(MED_ANNOTATION, ""), (COMMUNITIES_ANNOTATION, " , ")],
+            None,
+        );
+        assert!(from_annotations(&s).unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_route_attrs_are_all_reported() {
+        let s = svc(
+            "LoadBalancer",
+            &[
+                (COMMUNITIES_ANNOTATION, "65000:abc,no-export,70000:1"),
+                (LARGE_COMMUNITIES_ANNOTATION, "1:2"),
+                (MED_ANNOTATION, "-1"),
+                (LOCAL_PREF_ANNOTATION, "high"),
+                (LINK_BANDWIDTH_ANNOTATION, "fast"),
+            ],
+            None,
+        );
+        let errors: Vec<String> = from_annotations(&s)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let wk = "no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr";
+        assert_eq!(
+            errors,
+            [
+                format!("metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"65000:abc\": \"abc\" is not a decimal number; expected ASN:VALUE (each 0..=65535) or one of {wk}"),
+                format!("metadata.annotations[bgp.porter.kubesphere.io/communities]: invalid community \"70000:1\": 70000 is out of range; expected ASN:VALUE (each 0..=65535) or one of {wk}"),
+                "metadata.annotations[bgp.porter.kubesphere.io/large-communities]: invalid large community \"1:2\": 2 colon-separated parts, not 3; expected GLOBAL:LOCAL1:LOCAL2 (each 0..=4294967295)".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/med]: \"-1\" is not an integer (0-4294967295)".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/local-pref]: \"high\" is not an integer (0-4294967295)".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/link-bandwidth]: \"fast\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000".to_owned(),
+            ]
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Every validation rule: the field it names and the text it says.
+//! Every validation rule (`porter_model::valid`): the field it names and the text it says.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,9 +8,10 @@ use porter_api::annotations::DEFAULT_EIP_ANNOTATION;
 use porter_api::{
     BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipBgp, EipSpec, FieldError,
     GracefulRestart, PeerConf, ProtoUint, Protocol, SecretKeyRef, Timers, TimersConfig, Transport,
-    ValidConf, format_errors,
+    format_errors,
 };
 use porter_bgp::{LinkBandwidth, RouteAttrs};
+use porter_model::valid::{ValidConf, ValidEip, Validate};
 
 fn eip(address: &str) -> Eip {
     Eip::new(
@@ -431,15 +432,19 @@ fn bgppeer_remote_port() {
         });
         p.validate()
     };
+    // Exactly the range the message states (the CRD schema allows 0-65535 too).
     assert_eq!(with(0).unwrap().port, 179);
+    assert_eq!(with(1).unwrap().port, 1);
     assert_eq!(with(65535).unwrap().port, 65535);
-    assert_eq!(
-        one_error(with(70000)),
-        err(
-            "spec.transport.remotePort",
-            "70000 is out of range (1-65535)"
-        )
-    );
+    for port in [65536, 70000] {
+        assert_eq!(
+            one_error(with(port)),
+            err(
+                "spec.transport.remotePort",
+                &format!("{port} is out of range (0 = 179, or 1-65535)")
+            )
+        );
+    }
 }
 
 #[test]
@@ -502,6 +507,105 @@ fn bgppeer_timers() {
     );
 }
 
+/// Timers as integers or as strings (OpenELB's Go types take both; porter-api's `compat` tests check that both
+/// load and round-trip) validate to the same numbers. The peer is porter-api's OpenELB fixture `bgppeer.yaml`.
+#[test]
+fn integer_timers_validate_as_numbers() {
+    let mut raw: serde_json::Value = serde_yaml::from_str(
+        "
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpPeer
+metadata:
+  name: openelb-bgp-peer-leaf1
+spec:
+  conf:
+    peerAs: 50000
+    neighborAddress: 192.168.0.5
+  afiSafis:
+  - config:
+      family:
+        afi: AFI_IP
+        safi: SAFI_UNICAST
+      enabled: true
+    addPaths:
+      config:
+        sendMax: 10
+  nodeSelector:
+    matchLabels:
+      openelb.kubesphere.io/rack: leaf1
+",
+    )
+    .unwrap();
+    raw["spec"]["timers"] =
+        serde_json::json!({"config": {"holdTime": 90, "keepaliveInterval": "30"}});
+    let peer: BgpPeer = serde_json::from_value(raw).unwrap();
+    let valid = peer.validate().unwrap();
+    assert_eq!((valid.hold_time, valid.keepalive), (Some(90), Some(30)));
+}
+
+/// Each timer accepts exactly the range its message states: its bounds pass, the values just outside fail.
+#[test]
+fn bgppeer_hold_time_range() {
+    let with = |hold: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(Some(hold), None, None);
+        p.validate()
+    };
+    assert_eq!(with("0").unwrap().hold_time, None);
+    assert_eq!(with("3").unwrap().hold_time, Some(3));
+    assert_eq!(with("65535").unwrap().hold_time, Some(65535));
+    for hold in ["1", "2", "65536"] {
+        assert_eq!(
+            one_error(with(hold)),
+            err(
+                "spec.timers.config.holdTime",
+                &format!("{hold} is out of range (0 = default, or 3-65535)")
+            )
+        );
+    }
+}
+
+#[test]
+fn bgppeer_keepalive_interval_range() {
+    let with = |hold: &str, keepalive: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(Some(hold), Some(keepalive), None);
+        p.validate()
+    };
+    assert_eq!(with("90", "0").unwrap().keepalive, None);
+    assert_eq!(with("90", "1").unwrap().keepalive, Some(1));
+    // 65534 is the largest keepalive below a hold time (at most 65535).
+    assert_eq!(with("65535", "65534").unwrap().keepalive, Some(65534));
+    for keepalive in ["65535", "65536"] {
+        assert_eq!(
+            one_error(with("65535", keepalive)),
+            err(
+                "spec.timers.config.keepaliveInterval",
+                &format!("{keepalive} is out of range (0 = default, or 1-65534)")
+            )
+        );
+    }
+}
+
+#[test]
+fn bgppeer_connect_retry_range() {
+    let with = |retry: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(None, None, Some(retry));
+        p.validate()
+    };
+    assert_eq!(with("0").unwrap().connect_retry, None);
+    assert_eq!(with("1").unwrap().connect_retry, Some(1));
+    assert_eq!(with("4294967295").unwrap().connect_retry, Some(u32::MAX));
+    assert_eq!(
+        one_error(with("4294967296")),
+        err(
+            "spec.timers.config.connectRetry",
+            "4294967296 is out of range (0 = default, or 1-4294967295)"
+        )
+    );
+}
+
 #[test]
 fn bgppeer_minimum_advertisement_interval_must_still_be_an_integer() {
     let mut p = peer(good_conf());
@@ -533,12 +637,14 @@ fn bgppeer_multihop_ttl() {
     assert_eq!(with(Some(true), None).unwrap().multihop_ttl, Some(255));
     assert_eq!(with(Some(true), Some(0)).unwrap().multihop_ttl, Some(255));
     assert_eq!(with(Some(true), Some(1)).unwrap().multihop_ttl, Some(1));
+    assert_eq!(with(Some(true), Some(255)).unwrap().multihop_ttl, Some(255));
     assert_eq!(with(Some(false), Some(5)).unwrap().multihop_ttl, None);
+    // Exactly the range the message states (the CRD schema allows 0-255 too).
     assert_eq!(
         one_error(with(Some(true), Some(256))),
         err(
             "spec.ebgpMultihop.multihopTtl",
-            "256 is out of range (1-255)"
+            "256 is out of range (0 = 255, or 1-255)"
         )
     );
 }
@@ -585,7 +691,7 @@ fn bgppeer_node_selector_expressions() {
 
 const WELL_KNOWN: &str = "no-export, no-advertise, no-export-subconfed, no-peer, blackhole, graceful-shutdown, accept-own, llgr-stale, no-llgr";
 
-fn eip_bgp(bgp: EipBgp) -> Result<porter_api::ValidEip, Vec<FieldError>> {
+fn eip_bgp(bgp: EipBgp) -> Result<ValidEip, Vec<FieldError>> {
     let mut e = eip("10.0.0.0/24");
     e.spec.bgp = Some(bgp);
     e.validate()

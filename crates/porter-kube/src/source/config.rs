@@ -1,0 +1,130 @@
+//! What a source watches and how: the kinds of a role ([`Kinds`]) and its settings ([`SourceConfig`]).
+
+use std::time::Duration;
+
+/// Which kinds a source watches. A kind that is not watched stays empty in every snapshot
+/// (and counts as synced), and the role needs no RBAC rule for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kinds {
+    /// Eip (`network.kubesphere.io`).
+    pub eips: bool,
+    /// BgpConf (`network.kubesphere.io`).
+    pub bgp_confs: bool,
+    /// BgpPeer (`network.kubesphere.io`).
+    pub bgp_peers: bool,
+    /// Service.
+    pub services: bool,
+    /// EndpointSlice (`discovery.k8s.io`).
+    pub endpoint_slices: bool,
+    /// Node.
+    pub nodes: bool,
+    /// Namespace.
+    pub namespaces: bool,
+}
+
+impl Kinds {
+    /// Every kind a [`Snapshot`](porter_model::Snapshot) holds (but Secrets, which are never watched).
+    pub const ALL: Self = Self {
+        eips: true,
+        bgp_confs: true,
+        bgp_peers: true,
+        services: true,
+        endpoint_slices: true,
+        nodes: true,
+        namespaces: true,
+    };
+
+    /// What `porter_model::assign::plan` reads (Eips, Services, and Namespaces for Eip
+    /// `namespaceSelector`) and what `porter_model::coverage` reads to report which nodes
+    /// announce each Service (`announce::plan`'s BgpConfs, BgpPeers with their sessions'
+    /// status, EndpointSlices and Nodes): every kind.
+    pub const CONTROLLER: Self = Self::ALL;
+
+    /// What `porter_model::announce::plan` reads: everything but Namespaces.
+    pub const SPEAKER: Self = Self {
+        namespaces: false,
+        ..Self::ALL
+    };
+
+    /// The watched resources as `(API group, plural)`, the way RBAC rules name them.
+    pub fn resources(&self) -> Vec<(&'static str, &'static str)> {
+        const PORTER: &str = "network.kubesphere.io";
+        [
+            (self.eips, (PORTER, "eips")),
+            (self.bgp_confs, (PORTER, "bgpconfs")),
+            (self.bgp_peers, (PORTER, "bgppeers")),
+            (self.services, ("", "services")),
+            (self.endpoint_slices, ("discovery.k8s.io", "endpointslices")),
+            (self.nodes, ("", "nodes")),
+            (self.namespaces, ("", "namespaces")),
+        ]
+        .into_iter()
+        .filter_map(|(on, r)| on.then_some(r))
+        .collect()
+    }
+}
+
+/// What the source watches and how.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Watch only this Node (`fieldSelector=metadata.name=<node>`): a speaker needs its own
+    /// Node only, and on a large cluster every Node's heartbeat would otherwise wake it up.
+    pub only_node: Option<String>,
+    /// How long to wait after a change for more changes before publishing.
+    pub debounce: Duration,
+    /// The kinds to watch.
+    pub kinds: Kinds,
+    /// Read the Secrets BgpPeers reference (by name, see the module docs) and read them again
+    /// this often; `None` = never read a Secret (`Snapshot::secrets` stays empty).
+    pub secret_refresh: Option<Duration>,
+    /// Objects per page of an initial list (kube-rs's default: 500). A page is decoded as
+    /// whole objects before anything is kept of them, so it sets a role's transient peak:
+    /// 500 Services are about 3.5 MiB.
+    pub list_page_size: u32,
+}
+
+impl Default for SourceConfig {
+    /// Every kind, no Secrets.
+    fn default() -> Self {
+        Self {
+            only_node: None,
+            debounce: Duration::from_millis(50),
+            kinds: Kinds::ALL,
+            secret_refresh: None,
+            list_page_size: Self::LIST_PAGE_SIZE,
+        }
+    }
+}
+
+impl SourceConfig {
+    /// kube-rs's (and client-go's) page size for initial lists.
+    pub const LIST_PAGE_SIZE: u32 = 500;
+
+    /// The speaker's page size: a speaker keeps a few hundred bytes per Service, so a page of
+    /// 500 whole Services would be most of its peak memory; 100 costs five times the list
+    /// requests, once per (re)list.
+    pub const SPEAKER_LIST_PAGE_SIZE: u32 = 100;
+
+    /// How often the speaker re-reads its BgpPeers' password Secrets.
+    pub const SECRET_REFRESH: Duration = Duration::from_secs(60);
+
+    /// What `porter controller` reads: [`Kinds::CONTROLLER`], no Secrets.
+    pub fn controller() -> Self {
+        Self {
+            kinds: Kinds::CONTROLLER,
+            ..Self::default()
+        }
+    }
+
+    /// What `porter speaker` on `node` reads: [`Kinds::SPEAKER`], only its own Node, and the
+    /// BgpPeers' password Secrets, re-read every [`Self::SECRET_REFRESH`].
+    pub fn speaker(node: &str) -> Self {
+        Self {
+            only_node: Some(node.to_owned()),
+            kinds: Kinds::SPEAKER,
+            secret_refresh: Some(Self::SECRET_REFRESH),
+            list_page_size: Self::SPEAKER_LIST_PAGE_SIZE,
+            ..Self::default()
+        }
+    }
+}
