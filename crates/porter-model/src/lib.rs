@@ -5,7 +5,10 @@
 //! * the **controller** ([`assign`]) turns Services and Eip pools into IP assignments
 //!   (`status.loadBalancer.ingress`) and Eip usage, sticking to what Services already hold;
 //! * the **speaker** ([`announce`]) turns the same objects, seen from one node, into the BGP
-//!   configuration and the set of prefixes that node must announce.
+//!   configuration and the set of prefixes that node must announce;
+//! * the controller's **status** ([`status`]) turns the plan and who announces what
+//!   ([`coverage`]) into every Service's and Eip's status, conditions and Events, the same for
+//!   the Kubernetes API and a manifests folder.
 //!
 //! The input is a [`Snapshot`]: plain Kubernetes objects, whether they came from YAML files
 //! ([`manifests`]) or from the API server. Nothing here does I/O, reads a clock or depends
@@ -20,6 +23,7 @@ pub mod manifests;
 pub mod projection;
 pub mod selector;
 pub mod snapshot;
+pub mod status;
 
 pub use key::ObjectKey;
 pub use projection::SpeakerSnapshot;
