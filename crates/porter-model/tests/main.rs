@@ -21,3 +21,6 @@ mod lab;
 
 #[path = "main/props.rs"]
 mod props;
+
+#[path = "main/status.rs"]
+mod status;
