@@ -10,7 +10,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reco
 use kube::{Client, Resource};
 use porter_api::Eip;
 use porter_metrics::Health;
-use porter_model::status::{EventType, Note};
+use porter_model::status::{EVENT_NOTE_MAX, EventType, Note, Reported, within};
 use porter_model::{ObjectKey, Snapshot};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -23,7 +23,7 @@ use crate::Error;
 #[derive(Debug, Default)]
 pub(super) struct Memory {
     /// Warnings reported per Service, so they are not repeated.
-    pub(super) reported: BTreeMap<ObjectKey, String>,
+    pub(super) reported: Reported,
     /// Objects as our last write left them, keyed by the resourceVersion they had before:
     /// until the watch catches up, a snapshot still showing that version is stale and the
     /// written object is planned from instead (no duplicate writes or Events).
@@ -32,6 +32,8 @@ pub(super) struct Memory {
 }
 
 impl Memory {
+    /// Lays the objects as this controller's writes left them over `snapshot` where the
+    /// watches still show the version from before the write.
     pub(super) fn overlay(&mut self, snapshot: &mut Snapshot) {
         self.services.retain(
             |key, (before, written)| match snapshot.services.get_mut(key) {
@@ -54,7 +56,8 @@ impl Memory {
     }
 }
 
-/// The Event reporting `note` (its message is already within the API server's limit).
+/// The Event reporting `note`, its message within what the API server accepts (a [`Note`]
+/// built by the decision already is; one built by hand is cut here).
 fn kube_event(note: &Note) -> KubeEvent {
     KubeEvent {
         type_: match note.type_ {
@@ -62,7 +65,7 @@ fn kube_event(note: &Note) -> KubeEvent {
             EventType::Warning => KubeEventType::Warning,
         },
         reason: note.reason.to_owned(),
-        note: Some(note.message.clone()),
+        note: Some(within(note.message.clone(), EVENT_NOTE_MAX)),
         action: note.action.to_owned(),
         secondary: None,
     }
@@ -216,4 +219,40 @@ pub(super) async fn apply(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_keeps_the_notes_words_within_what_the_api_server_takes() {
+        // built by hand, not by the decision: still cut at a character boundary
+        let long = "nœud-001, ".repeat(EVENT_NOTE_MAX / 4);
+        let note = Note {
+            type_: EventType::Warning,
+            reason: "NotAnnounced",
+            action: "Announce",
+            message: long.clone(),
+        };
+        let event = kube_event(&note);
+        assert!(matches!(event.type_, KubeEventType::Warning));
+        assert_eq!(
+            (event.reason.as_str(), event.action.as_str()),
+            ("NotAnnounced", "Announce")
+        );
+        let cut = event.note.unwrap();
+        assert!(cut.len() <= EVENT_NOTE_MAX, "{}", cut.len());
+        assert!(long.starts_with(cut.trim_end_matches('…')));
+        let short = Note::normal(
+            "Announced",
+            "Announce",
+            "203.0.113.10: announced by n1".into(),
+        );
+        assert_eq!(
+            kube_event(&short).note.as_deref(),
+            Some(short.message.as_str())
+        );
+        assert!(matches!(kube_event(&short).type_, KubeEventType::Normal));
+    }
 }
