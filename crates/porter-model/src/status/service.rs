@@ -134,7 +134,7 @@ fn condition_update(
     )
 }
 
-pub(super) fn join(ips: &[IpAddr]) -> String {
+fn join(ips: &[IpAddr]) -> String {
     ips.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
