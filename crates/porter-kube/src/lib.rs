@@ -4,8 +4,9 @@
 //! ```text
 //!  API server ──watch──► source::KubeSource ──watch<Snapshot>──┬─► controller (leader only)
 //!      ▲                                                       │     assign::plan → status,
-//!      │                           lease (coordination/v1) ────┘     finalizer, label, Events;
-//!      │                                                             coverage → Announced cond.
+//!      │                           lease (coordination/v1) ────┘     status::decide → patches
+//!      │                                                             (status, conditions,
+//!      │                                                             finalizer, label, Events)
 //!      └──────────── writes: Service /status + metadata, Eip /status, Events
 //!                    speaker_status: BgpPeer /status nodesPeerStatus[<node>]
 //! ```
@@ -13,9 +14,9 @@
 //! * [`source`]: watchers for the kinds a role reads, one [`porter_model::Snapshot`] per
 //!   change, first published only after every initial list; the BgpPeers' password Secrets
 //!   read by name (never listed);
-//! * [`controller`]: plans from each snapshot and writes only what differs, including each
-//!   Service's `porter.kubesphere.io/Announced` condition (which nodes announce it, whether their
-//!   BGP sessions are Established);
+//! * [`controller`]: plans from each snapshot and writes only what differs from the status
+//!   [`porter_model::status`] decides, including each Service's `porter.kubesphere.io/Announced`
+//!   condition (which nodes announce it, whether their BGP sessions are Established);
 //! * [`lease`]: leader election on a `coordination.k8s.io/v1` Lease, so only one controller
 //!   writes;
 //! * [`speaker_status`]: a speaker's own entry in every BgpPeer's status, written when

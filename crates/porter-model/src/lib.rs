@@ -5,7 +5,10 @@
 //! * the **controller** ([`assign`]) turns Services and Eip pools into IP assignments
 //!   (`status.loadBalancer.ingress`) and Eip usage, sticking to what Services already hold;
 //! * the **speaker** ([`announce`]) turns the same objects, seen from one node, into the BGP
-//!   configuration and the set of prefixes that node must announce.
+//!   configuration and the set of prefixes that node must announce;
+//! * the controller's **status** ([`status`]) turns the plan and who announces what
+//!   ([`coverage`]) into every Service's and Eip's status, conditions and Events, the same for
+//!   the Kubernetes API and a manifests folder.
 //!
 //! Both start from the same verdict on which Eips are usable pools ([`pools`]), so an Eip the
 //! controller rejects is never announced.
@@ -28,6 +31,7 @@ pub mod projection;
 pub mod route_attrs;
 pub mod selector;
 pub mod snapshot;
+pub mod status;
 pub mod valid;
 
 pub use key::ObjectKey;

@@ -1,23 +1,30 @@
 //! `porter controller`: keeps Services' addresses and Eips' status in line with the plan.
+//!
+//! On a manifests folder the status is the one a cluster gets ([`porter_model::status`]: the
+//! same addresses, conditions `porter.kubesphere.io/Announced` and `.../AddressInPool`, the
+//! Eip's `Ready` condition, the same Events), written into `status/` files, and each Event
+//! logged as one line with its reason and object. The `Announced` condition reads the
+//! speakers' sessions from their `status/speaker-<node>.json` reports, which the folder lays
+//! over the BgpPeers' `status.nodesPeerStatus` as a speaker writes it in a cluster.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+use k8s_openapi::api::core::v1::ServiceStatus;
+use k8s_openapi::jiff::Timestamp;
 use porter_metrics::{ApiErrors, ControllerMetrics, Health, ListenAddress};
 use porter_model::Snapshot;
-use porter_model::assign::{self, Outcome, Plan};
-use porter_model::pools::EipError;
+use porter_model::assign::{self, Plan};
+use porter_model::status::{self, EventType, Note, Regarding, Reported};
 
 use crate::manifest_dir::{ManifestDir, Watcher};
 
 /// How often an idle main loop reports that it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Runs until SIGTERM/Ctrl-C: every change of the manifests is re-planned and the status
-/// that differs from the plan is written. Ready once the first plan is written; with no
-/// election, this controller always leads.
+/// Runs until SIGTERM/Ctrl-C: every change of the manifests (or of a speaker's sessions) is
+/// re-planned and the status that differs from the decision is written. Ready once the first
+/// plan is written; with no election, this controller always leads.
 pub(crate) async fn run(
     manifests: PathBuf,
     poll: Duration,
@@ -28,11 +35,11 @@ pub(crate) async fn run(
     let health = Health::starting("waiting for the first read of the manifests");
     crate::observe::serve(metrics_address, registry, health.clone()).await?;
     metrics.set_leader(true);
-    let mut watcher = Watcher::new(ManifestDir::new(manifests), poll);
+    let mut watcher = Watcher::following_sessions(ManifestDir::new(manifests), poll);
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut reported: BTreeMap<String, Vec<EipError>> = BTreeMap::new();
+    let mut reported = Reported::new();
     loop {
         let snapshot = tokio::select! {
             s = watcher.next() => s,
@@ -44,12 +51,18 @@ pub(crate) async fn run(
         };
         let plan = assign::plan(&snapshot);
         metrics.observe(&plan);
-        if let Err(error) = write_changes(watcher.dir(), &snapshot, &plan) {
+        let written = write_status(
+            watcher.dir(),
+            &snapshot,
+            &plan,
+            &mut reported,
+            Timestamp::now(),
+        );
+        if let Err(error) = written {
             metrics.reconcile_error("io");
             tracing::error!(error = format!("{error:#}"), "cannot write status");
         }
         health.set_ready();
-        report_eip_errors(&plan, &mut reported);
     }
 }
 
@@ -78,81 +91,270 @@ pub(crate) async fn run_kube(
     Ok(())
 }
 
-/// Writes the status of every object whose planned status differs from what it holds, and
-/// logs what happened the way Events would tell it.
-fn write_changes(dir: &ManifestDir, snapshot: &Snapshot, plan: &Plan) -> anyhow::Result<()> {
-    for (key, service) in &plan.services {
-        let current = snapshot
-            .services
-            .get(key)
-            .map(assign::ingress_ips)
-            .unwrap_or_default();
-        if current == service.ingress {
-            match &service.outcome {
-                Outcome::Failed(failure) => {
-                    tracing::debug!(service = %key, reason = %failure, "unchanged")
-                }
-                Outcome::Orphaned(reason) => tracing::debug!(service = %key, %reason, "unchanged"),
-                _ => {}
-            }
+/// Writes the status file of every object whose status differs from the decision on `plan`,
+/// logging the Events of each once its file is written; `reported` is the warnings already
+/// logged (kept across rounds, so each is logged once), `now` stamps condition transitions.
+fn write_status(
+    dir: &ManifestDir,
+    snapshot: &Snapshot,
+    plan: &Plan,
+    reported: &mut Reported,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let coverage = status::planned_coverage(snapshot, plan);
+    let decision = status::decide(snapshot, plan, &coverage, reported, now);
+    for service in &decision.services {
+        let Some(svc) = snapshot.services.get(&service.key) else {
             continue;
+        };
+        if service.status_changes() {
+            let mut status = svc.status.clone().unwrap_or_default();
+            service.apply_status(&mut status);
+            dir.write_service_status(&service.key, Some(status).filter(|s| !is_empty(s)))?;
         }
-        match &service.outcome {
-            Outcome::Assigned => {
-                tracing::info!(service = %key, ip = %join(&service.ingress), pool = service.pool.as_deref().unwrap_or("-"), "IPAllocated")
-            }
-            Outcome::Failed(failure) => {
-                tracing::warn!(service = %key, reason = %failure, "AllocationFailed")
-            }
-            Outcome::Released => tracing::info!(service = %key, ip = %join(&current), "IPReleased"),
-            Outcome::Kept | Outcome::Orphaned(_) => {}
+        for note in &service.notes {
+            log(Regarding::Service(&service.key), note);
         }
-        dir.write_service_status(key, status_for(&service.ingress))?;
+        match &service.reported {
+            Some(warning) => reported.insert(service.key.clone(), warning.clone()),
+            None => reported.remove(&service.key),
+        };
     }
     // A deleted Service's address is free again; its status file goes with it.
     dir.prune_service_status(snapshot)?;
-    for (name, eip) in &plan.eips {
-        let current = snapshot.eips.get(name).and_then(|e| e.status.clone());
-        if current.as_ref() != Some(&eip.status) {
-            dir.write_eip_status(name, eip.status.clone())?;
+    for eip in &decision.eips {
+        let Some(held) = snapshot.eips.get(&eip.name) else {
+            continue;
+        };
+        if !eip.is_held_by(held) {
+            dir.write_eip_status(&eip.name, eip.status.clone())?;
+        }
+        for note in &eip.notes {
+            log(Regarding::Eip(&eip.name), note);
         }
     }
     Ok(())
 }
 
-fn status_for(ips: &[std::net::IpAddr]) -> Option<ServiceStatus> {
-    if ips.is_empty() {
-        return None;
-    }
-    let ingress = ips
-        .iter()
-        .map(|ip| LoadBalancerIngress {
-            ip: Some(ip.to_string()),
-            ..Default::default()
-        })
-        .collect();
-    Some(ServiceStatus {
-        load_balancer: Some(LoadBalancerStatus {
-            ingress: Some(ingress),
-        }),
-        ..Default::default()
-    })
+/// A status with nothing in it: its file is removed rather than written.
+fn is_empty(status: &ServiceStatus) -> bool {
+    status.load_balancer.is_none() && status.conditions.as_ref().is_none_or(Vec::is_empty)
 }
 
-fn report_eip_errors(plan: &Plan, reported: &mut BTreeMap<String, Vec<EipError>>) {
-    for (name, eip) in &plan.eips {
-        if reported.get(name) != Some(&eip.errors) {
-            for error in &eip.errors {
-                tracing::warn!(pool = %name, %error, "Eip is invalid");
-            }
-            reported.insert(name.clone(), eip.errors.clone());
+/// One log line per Event, as a cluster's `kubectl get events` would list it.
+fn log(about: Regarding<'_>, note: &Note) {
+    match note.type_ {
+        EventType::Normal => {
+            tracing::info!(reason = note.reason, object = %about, "{}", note.message)
+        }
+        EventType::Warning => {
+            tracing::warn!(reason = note.reason, object = %about, "{}", note.message)
         }
     }
 }
 
-fn join(ips: &[std::net::IpAddr]) -> String {
-    ips.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::session_report::{SessionLine, SpeakerReport};
+
+    /// A manifests folder of its own, removed at the end.
+    struct Folder(PathBuf);
+
+    impl Folder {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("porter-controller-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const MANIFESTS: &str = r#"
+apiVersion: network.kubesphere.io/v1alpha2
+kind: Eip
+metadata:
+  name: pool
+  annotations:
+    eip.openelb.kubesphere.io/is-default-eip: "true"
+spec:
+  address: 203.0.113.10-203.0.113.12
+  protocol: bgp
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpConf
+metadata:
+  name: default
+spec:
+  as: 64513
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpPeer
+metadata:
+  name: tor
+spec:
+  conf:
+    peerAs: 64512
+    neighborAddress: 10.0.0.254
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: n1
+status:
+  addresses:
+  - type: InternalIP
+    address: 10.0.0.1
+  conditions:
+  - type: Ready
+    status: "True"
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    lb.kubesphere.io/v1alpha1: porter
+spec:
+  type: LoadBalancer
+  ports:
+  - port: 80
+    protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: default
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+endpoints:
+- addresses: [10.244.0.5]
+  nodeName: n1
+  conditions:
+    ready: true
+"#;
+
+    /// `n1`'s speaker reporting its session with `tor` in `state`.
+    fn report(state: &str) -> SpeakerReport {
+        SpeakerReport {
+            node: "n1".into(),
+            written_at: 1_700_000_000,
+            sessions: vec![SessionLine {
+                peer: "tor".into(),
+                address: "10.0.0.254".into(),
+                peer_as: 64512,
+                state: state.into(),
+                established_at: (state == "Established").then_some(1_700_000_000),
+                advertised: 1,
+                received: 0,
+                flaps: 0,
+                last_error: None,
+            }],
+        }
+    }
+
+    fn read_yaml(path: &Path) -> Value {
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn condition(status: &Value, type_: &str) -> Value {
+        status["conditions"]
+            .as_array()
+            .and_then(|list| list.iter().find(|c| c["type"] == type_))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {type_} in {status}"))
+    }
+
+    /// One round of the controller on the folder as it is now.
+    fn round(dir: &ManifestDir, reported: &mut Reported, second: i64) {
+        let (snapshot, diagnostics) = dir.load().unwrap();
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let plan = assign::plan(&snapshot);
+        let now = Timestamp::from_second(1_700_000_000 + second).unwrap();
+        write_status(dir, &snapshot, &plan, reported, now).unwrap();
+    }
+
+    #[test]
+    fn a_service_status_file_gains_the_announced_and_address_in_pool_conditions() {
+        let folder = Folder::new("conditions");
+        std::fs::write(folder.0.join("objects.yaml"), MANIFESTS).unwrap();
+        let dir = ManifestDir::new(folder.0.clone());
+        dir.write_speaker_report("n1", &report("Established"))
+            .unwrap();
+        // the speaker's report is laid over the BgpPeer, as its status holds it in a cluster
+        let (snapshot, _) = dir.load().unwrap();
+        let peer = serde_json::to_value(&snapshot.bgp_peers["tor"]).unwrap();
+        assert_eq!(
+            peer["status"]["nodesPeerStatus"]["n1"]["peerState"]["sessionState"],
+            "ESTABLISHED"
+        );
+
+        let mut reported = Reported::new();
+        round(&dir, &mut reported, 0);
+        let service_file = folder.0.join("status/service.default.web.yaml");
+        let status = read_yaml(&service_file)["status"].clone();
+        assert_eq!(
+            status["loadBalancer"]["ingress"][0]["ip"], "203.0.113.10",
+            "{status}"
+        );
+        let announced = condition(&status, status::ANNOUNCED);
+        assert_eq!(announced["status"], "True", "{announced}");
+        assert_eq!(announced["reason"], "Announced", "{announced}");
+        assert_eq!(announced["message"], "203.0.113.10: announced by n1");
+        let in_pool = condition(&status, status::ADDRESS_IN_POOL);
+        assert_eq!(in_pool["status"], "True", "{in_pool}");
+        assert_eq!(in_pool["reason"], "InPool", "{in_pool}");
+        assert_eq!(in_pool["message"], "203.0.113.10 is in Eip pool");
+        let eip = read_yaml(&folder.0.join("status/eip.pool.yaml"))["status"].clone();
+        assert_eq!(eip["usage"], 1, "{eip}");
+        let ready = condition(&eip, status::READY);
+        assert_eq!(
+            (&ready["status"], &ready["reason"]),
+            (&"True".into(), &"Valid".into())
+        );
+
+        // a round on what it wrote writes nothing, even a minute later
+        let before = dir.fingerprint(true).unwrap();
+        let text = std::fs::read_to_string(&service_file).unwrap();
+        round(&dir, &mut reported, 60);
+        assert_eq!(dir.fingerprint(true).unwrap(), before);
+        assert_eq!(std::fs::read_to_string(&service_file).unwrap(), text);
+
+        // the session goes down: the condition says so, with a new transition time
+        dir.write_speaker_report("n1", &report("Active")).unwrap();
+        assert_ne!(
+            dir.fingerprint(true).unwrap(),
+            before,
+            "the controller wakes"
+        );
+        round(&dir, &mut reported, 120);
+        let status = read_yaml(&service_file)["status"].clone();
+        let down = condition(&status, status::ANNOUNCED);
+        assert_eq!(down["status"], "False", "{down}");
+        assert_eq!(down["reason"], "NoEstablishedSession", "{down}");
+        assert_eq!(
+            down["message"],
+            "203.0.113.10: announced by n1; no Established BGP session on n1"
+        );
+        assert_ne!(down["lastTransitionTime"], announced["lastTransitionTime"]);
+        assert_eq!(
+            condition(&status, status::ADDRESS_IN_POOL),
+            in_pool,
+            "untouched"
+        );
+    }
 }

@@ -2,18 +2,24 @@
 //!
 //! Users' files hold the objects (Eips, BgpConf, BgpPeers, Services, EndpointSlices, Nodes);
 //! the controller writes what the status subresource would hold into `status/`, one file per
-//! object, so user files are never rewritten. Writes are atomic (write, then rename), so a
-//! reader never sees half a file.
+//! object, so user files are never rewritten; each speaker writes its sessions into
+//! `status/speaker-<node>.json`, which a read lays over the BgpPeers' `status.nodesPeerStatus`
+//! as a speaker writes them in a cluster. Writes are atomic (write, then rename), so a reader
+//! never sees half a file.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{Service, ServiceStatus};
-use porter_api::{Eip, EipStatus};
+use k8s_openapi::jiff::Timestamp;
+use porter_api::{Eip, EipStatus, NodePeerStatus, PeerState, TimersState};
 use porter_model::manifests::{Diagnostic, parse_documents};
 use porter_model::{ObjectKey, Snapshot};
+use serde::Deserialize;
+
+use crate::session_report::{SessionLine, SpeakerReport};
 
 /// Sub-folder where status is written.
 const STATUS_DIR: &str = "status";
@@ -50,19 +56,24 @@ impl ManifestDir {
         Ok(files)
     }
 
-    /// Cheap change detection: names, sizes and modification times.
-    pub(crate) fn fingerprint(&self) -> std::io::Result<Fingerprint> {
+    /// Cheap change detection: names, sizes and modification times of the YAML files, and with
+    /// `sessions` of the speakers' session reports too.
+    pub(crate) fn fingerprint(&self, sessions: bool) -> std::io::Result<Fingerprint> {
+        let mut files = Self::yaml_files(&self.root)?;
+        files.extend(Self::yaml_files(&self.root.join(STATUS_DIR))?);
+        if sessions {
+            files.extend(self.speaker_report_files());
+        }
         let mut out = Fingerprint::new();
-        for dir in [self.root.clone(), self.root.join(STATUS_DIR)] {
-            for path in Self::yaml_files(&dir)? {
-                let meta = std::fs::metadata(&path)?;
-                out.insert((path, meta.modified().ok(), meta.len()));
-            }
+        for path in files {
+            let meta = std::fs::metadata(&path)?;
+            out.insert((path, meta.modified().ok(), meta.len()));
         }
         Ok(out)
     }
 
-    /// Reads every object, then lays the written status over them.
+    /// Reads every object, then lays the written status over them, and the speakers' sessions
+    /// over the BgpPeers ([`lay_sessions`]).
     pub(crate) fn load(&self) -> anyhow::Result<(Snapshot, Vec<Diagnostic>)> {
         let mut snapshot = Snapshot::default();
         let mut diagnostics = Vec::new();
@@ -76,11 +87,11 @@ impl ManifestDir {
             }
         }
         for path in Self::yaml_files(&self.root.join(STATUS_DIR))? {
-            let (objects, _) = parse_file(&path)?;
-            for object in objects {
+            for object in parse_status_file(&path)? {
                 snapshot.overlay_status(object);
             }
         }
+        lay_sessions(&mut snapshot, &self.speaker_reports());
         Ok((snapshot, diagnostics))
     }
 
@@ -155,8 +166,9 @@ impl ManifestDir {
         Ok(())
     }
 
-    /// Path of a node speaker's session report. JSON, not YAML: it is no API object, and
-    /// the folder watchers only react to YAML, so reports never trigger a re-plan.
+    /// Path of a node speaker's session report. JSON, not YAML: it is no API object, and a
+    /// speaker's watcher reacts only to YAML, so reports never wake a speaker (the controller's
+    /// follows them, [`Watcher::following_sessions`]).
     fn speaker_report_path(&self, node: &str) -> PathBuf {
         self.root
             .join(STATUS_DIR)
@@ -176,22 +188,75 @@ impl ManifestDir {
         )
     }
 
-    /// Every node speaker's last session report, by node name.
-    pub(crate) fn speaker_reports(&self) -> Vec<crate::session_report::SpeakerReport> {
+    /// The speakers' session report files.
+    fn speaker_report_files(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(self.root.join(STATUS_DIR)) else {
             return Vec::new();
         };
-        let mut reports: Vec<crate::session_report::SpeakerReport> = entries
+        let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("speaker-"))
             })
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every node speaker's last session report, by node name.
+    pub(crate) fn speaker_reports(&self) -> Vec<SpeakerReport> {
+        let mut reports: Vec<SpeakerReport> = self
+            .speaker_report_files()
+            .into_iter()
             .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
             .collect();
         reports.sort_by(|a, b| a.node.cmp(&b.node));
         reports
+    }
+}
+
+/// Lays the speakers' reports over the BgpPeers' `status.nodesPeerStatus`, one entry per node
+/// and peer in the words a speaker writes in a cluster (gobgp's upper-case state, the time the
+/// session came up), replacing whatever a status file or manifest held: the reports are where
+/// a folder's speakers say it. Reports of peers that are not in the folder are ignored.
+fn lay_sessions(snapshot: &mut Snapshot, reports: &[SpeakerReport]) {
+    let mut by_peer: BTreeMap<&str, BTreeMap<String, NodePeerStatus>> = BTreeMap::new();
+    for report in reports {
+        for line in &report.sessions {
+            by_peer
+                .entry(line.peer.as_str())
+                .or_default()
+                .insert(report.node.clone(), node_peer_status(line));
+        }
+    }
+    for (name, peer) in &mut snapshot.bgp_peers {
+        if let Some(nodes) = by_peer.remove(name.as_str()) {
+            peer.status
+                .get_or_insert_with(Default::default)
+                .nodes_peer_status = Some(nodes);
+        }
+    }
+}
+
+/// One session of a report as BgpPeer status holds it.
+fn node_peer_status(line: &SessionLine) -> NodePeerStatus {
+    NodePeerStatus {
+        peer_state: Some(PeerState {
+            neighbor_address: Some(line.address.clone()),
+            peer_as: Some(line.peer_as),
+            session_state: Some(line.state.to_ascii_uppercase()),
+            last_error: line.last_error.clone(),
+            ..Default::default()
+        }),
+        timers_state: Some(TimersState {
+            uptime: line
+                .established_at
+                .and_then(|t| Timestamp::from_second(i64::try_from(t).ok()?).ok())
+                .map(|t| t.to_string()),
+            ..Default::default()
+        }),
     }
 }
 
@@ -207,21 +272,70 @@ fn parse_file(
     Ok(parse_documents(&name, &text))
 }
 
+/// The objects of a status file, carrying only their name and `status`. Not parsed as
+/// manifests: an Eip's status file has no `spec`, which an Eip manifest must have, so it would
+/// be refused and the Eip would seem to hold no status (and be rewritten on every read).
+/// Documents that are not a Service's or an Eip's status are skipped.
+fn parse_status_file(path: &Path) -> anyhow::Result<Vec<porter_model::manifests::Object>> {
+    use porter_model::manifests::Object;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut objects = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let Ok(value) = serde_json::Value::deserialize(document) else {
+            continue;
+        };
+        match value.get("kind").and_then(serde_json::Value::as_str) {
+            Some("Service") => {
+                if let Ok(svc) = serde_json::from_value::<Service>(value) {
+                    objects.push(Object::Service(svc));
+                }
+            }
+            Some("Eip") => {
+                let name = value.pointer("/metadata/name").and_then(|n| n.as_str());
+                let status = value
+                    .get("status")
+                    .map(|s| serde_json::from_value::<EipStatus>(s.clone()));
+                if let (Some(name), Some(Ok(status))) = (name, status) {
+                    let mut eip = Eip::new(name, Default::default());
+                    eip.status = Some(status);
+                    objects.push(Object::Eip(eip));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(objects)
+}
+
 /// Polls the folder and yields a snapshot whenever it changed (and once at start).
 pub(crate) struct Watcher {
     dir: ManifestDir,
     last: Option<Fingerprint>,
     interval: std::time::Duration,
     reported: BTreeSet<String>,
+    sessions: bool,
 }
 
 impl Watcher {
+    /// Yields a snapshot when a YAML file changes; the speakers' session reports are read with
+    /// it but do not wake it (a speaker's plan does not depend on them).
     pub(crate) fn new(dir: ManifestDir, interval: std::time::Duration) -> Self {
         Self {
             dir,
             last: None,
             interval,
             reported: BTreeSet::new(),
+            sessions: false,
+        }
+    }
+
+    /// Also yields a snapshot when a speaker's session report changes, as the controller's
+    /// watch of BgpPeers wakes it in a cluster: its `Announced` conditions follow the sessions.
+    pub(crate) fn following_sessions(dir: ManifestDir, interval: std::time::Duration) -> Self {
+        Self {
+            sessions: true,
+            ..Self::new(dir, interval)
         }
     }
 
@@ -234,7 +348,7 @@ impl Watcher {
     /// retried: a half-edited folder must not stop a running speaker.
     pub(crate) async fn next(&mut self) -> Snapshot {
         loop {
-            match self.dir.fingerprint() {
+            match self.dir.fingerprint(self.sessions) {
                 Ok(fp) if self.last.as_ref() != Some(&fp) => match self.dir.load() {
                     Ok((snapshot, diagnostics)) => {
                         self.last = Some(fp);

@@ -12,4 +12,5 @@ mod coverage;
 mod fixtures;
 mod lab;
 mod props;
+mod status;
 mod validation;

@@ -441,7 +441,7 @@ fn the_announced_verdict_is_the_controllers_condition() {
             with
         };
         let plan = porter_model::assign::plan(&laid);
-        let cover = porter_kube::controller::coverage(&laid, &plan);
+        let cover = porter_model::status::planned_coverage(&laid, &plan);
         let key = ObjectKey::new("default", "web");
         let verdict = porter_model::coverage::announcement(
             &key,

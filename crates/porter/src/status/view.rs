@@ -3,7 +3,7 @@
 //!
 //! Both sources (a manifests folder, a cluster) end here, so they show the same thing for the
 //! same objects. The answers come from the cores the roles run, not from a second opinion:
-//! `assign::plan` says why a Service has no address, `porter_kube::controller::coverage` and
+//! `assign::plan` says why a Service has no address, `status::planned_coverage` and
 //! `coverage::announcement` which nodes announce it (the controller's
 //! `porter.kubesphere.io/Announced` condition), `announce::plan` per node why a node does not.
 //! The note of a Service answers "why has it no IP?" or, when it has one, "why does traffic
@@ -186,7 +186,7 @@ pub(crate) struct Screen {
 pub(crate) fn screen(inputs: &Inputs<'_>) -> Screen {
     let snapshot = with_sessions(inputs.snapshot, inputs.sessions);
     let plan = assign::plan(&snapshot);
-    let cover = porter_kube::controller::coverage(&snapshot, &plan);
+    let cover = porter_model::status::planned_coverage(&snapshot, &plan);
     let nodes = node_plans(&snapshot);
     let controller = inputs
         .controller
@@ -323,7 +323,7 @@ pub(crate) fn controller_line(
 struct Context<'a> {
     snapshot: &'a Snapshot,
     plan: &'a Plan,
-    cover: &'a porter_kube::controller::Coverage,
+    cover: &'a porter_model::status::Coverage,
     nodes: &'a BTreeMap<String, SpeakerPlan>,
     live: Option<bool>,
 }

@@ -1,0 +1,404 @@
+//! The writes that bring the cluster in line with the status decision
+//! ([`porter_model::status::decide`]): JSON merge patches holding only the fields that change.
+//!
+//! A Service's `/status` is a strategic merge patch, so that `conditions` merge by `type` and
+//! other controllers' conditions are kept; the address and the conditions go in one write. Its
+//! metadata (finalizer, label) is a merge patch to which the writer adds the `resourceVersion`
+//! it was computed from, so the finalizer list is never overwritten with a stale copy.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::jiff::Timestamp;
+use porter_api::annotations::{EIP_POOL_LABEL, SERVICE_FINALIZER};
+use porter_model::assign::Plan;
+use porter_model::status::{self, ConditionUpdate, Decision, Marks, Note, Reported};
+use porter_model::{ObjectKey, Snapshot};
+use serde_json::{Value, json};
+
+use crate::merge;
+
+/// The writes and Events for one Service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceChange {
+    /// The Service.
+    pub key: ObjectKey,
+    /// Merge patch of the Service itself (labels, finalizers); the shell adds the
+    /// `resourceVersion` precondition.
+    pub metadata: Option<Value>,
+    /// Strategic merge patch of its `/status` (`status.conditions` merge by `type`, so other
+    /// controllers' conditions are kept; every other field as in a JSON merge patch).
+    pub status: Option<Value>,
+    /// A release: the status is cleared before the finalizer goes. Otherwise the metadata
+    /// (finalizer) is written first.
+    pub status_first: bool,
+    /// Events to report once the writes succeeded.
+    pub notes: Vec<Note>,
+    /// The warning reason to remember as reported (so it is not repeated), or `None`.
+    pub reported: Option<String>,
+}
+
+/// The write and Events for one Eip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EipChange {
+    /// The Eip's name.
+    pub name: String,
+    /// Merge patch of its `/status`.
+    pub status: Value,
+    /// Events to report once the write succeeded.
+    pub notes: Vec<Note>,
+}
+
+/// Everything to do to bring the cluster in line with a plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// Service changes, releases first (so a released address is free before it is reused).
+    pub services: Vec<ServiceChange>,
+    /// Eip status changes.
+    pub eips: Vec<EipChange>,
+}
+
+impl Changes {
+    /// Number of API writes (patches) these changes take.
+    pub fn writes(&self) -> usize {
+        self.services
+            .iter()
+            .map(|c| usize::from(c.metadata.is_some()) + usize::from(c.status.is_some()))
+            .sum::<usize>()
+            + self.eips.len()
+    }
+}
+
+/// What to write and report so the cluster matches `plan`, given the warnings already
+/// reported (`reported`: Service → last reason). `now` stamps new condition transitions.
+pub fn changes(snapshot: &Snapshot, plan: &Plan, reported: &Reported, now: Timestamp) -> Changes {
+    let coverage = status::planned_coverage(snapshot, plan);
+    let decision = status::decide(snapshot, plan, &coverage, reported, now);
+    patches(snapshot, decision, reported)
+}
+
+/// The writes that bring the objects of `snapshot` to `decision`: only what differs, and a
+/// change of a Service whose remembered warning changes (`reported`) even without a write.
+pub fn patches(snapshot: &Snapshot, decision: Decision, reported: &Reported) -> Changes {
+    let mut services = Vec::new();
+    for d in decision.services {
+        let Some(svc) = snapshot.services.get(&d.key) else {
+            continue;
+        };
+        let metadata = d.marks.as_ref().and_then(|m| metadata_patch(svc, m));
+        let status = status_patch(d.ingress.as_deref(), &d.conditions);
+        let memory_changes = reported.get(&d.key) != d.reported.as_ref();
+        if status.is_some() || metadata.is_some() || !d.notes.is_empty() || memory_changes {
+            services.push(ServiceChange {
+                status_first: !d.holds(),
+                key: d.key,
+                metadata,
+                status,
+                notes: d.notes,
+                reported: d.reported,
+            });
+        }
+    }
+    services.sort_by_key(|c| !c.status_first);
+
+    let mut eips = Vec::new();
+    for d in decision.eips {
+        let Some(eip) = snapshot.eips.get(&d.name) else {
+            continue;
+        };
+        let current = eip.status.clone().unwrap_or_default();
+        let (Ok(cur_v), Ok(want_v)) = (
+            serde_json::to_value(&current),
+            serde_json::to_value(&d.status),
+        ) else {
+            continue;
+        };
+        let Some(patch) = merge::diff(&cur_v, &want_v) else {
+            continue;
+        };
+        eips.push(EipChange {
+            name: d.name,
+            status: json!({ "status": patch }),
+            notes: d.notes,
+        });
+    }
+    Changes { services, eips }
+}
+
+fn ingress_patch(ips: &[std::net::IpAddr]) -> Value {
+    if ips.is_empty() {
+        json!({"status": {"loadBalancer": {"ingress": null}}})
+    } else {
+        let ingress: Vec<Value> = ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect();
+        json!({"status": {"loadBalancer": {"ingress": ingress}}})
+    }
+}
+
+/// The metadata patch giving `svc` the finalizer and label of `marks`, if anything differs.
+fn metadata_patch(svc: &Service, marks: &Marks) -> Option<Value> {
+    let finalizers = svc.metadata.finalizers.clone().unwrap_or_default();
+    let has = finalizers.iter().any(|f| f == SERVICE_FINALIZER);
+    let current_label = status::marks_of(svc).pool_label;
+    let mut meta = serde_json::Map::new();
+    if has != marks.finalizer {
+        let list: Vec<String> = if marks.finalizer {
+            finalizers
+                .into_iter()
+                .chain([SERVICE_FINALIZER.to_owned()])
+                .collect()
+        } else {
+            finalizers
+                .into_iter()
+                .filter(|f| f != SERVICE_FINALIZER)
+                .collect()
+        };
+        meta.insert("finalizers".into(), json!(list));
+    }
+    if current_label != marks.pool_label {
+        meta.insert("labels".into(), json!({ EIP_POOL_LABEL: marks.pool_label }));
+    }
+    (!meta.is_empty()).then(|| json!({ "metadata": meta }))
+}
+
+/// The `/status` patch: the addresses when they move, and the conditions (by type) that change.
+fn status_patch(
+    ingress: Option<&[std::net::IpAddr]>,
+    conditions: &[(&str, ConditionUpdate)],
+) -> Option<Value> {
+    let status = ingress.map(ingress_patch);
+    let entries: Vec<Value> = conditions
+        .iter()
+        .filter_map(|(type_, update)| match update {
+            ConditionUpdate::Unchanged => None,
+            ConditionUpdate::Set(c) => Some(serde_json::to_value(c).unwrap_or(Value::Null)),
+            ConditionUpdate::Remove => Some(json!({"type": type_, "$patch": "delete"})),
+        })
+        .collect();
+    if entries.is_empty() {
+        return status;
+    }
+    let mut patch = status.unwrap_or_else(|| json!({"status": {}}));
+    patch["status"]["conditions"] = Value::Array(entries);
+    Some(patch)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use porter_api::{Eip, Protocol};
+    use porter_model::assign::plan;
+    use porter_model::status::{
+        ALLOCATION_FAILED, ANNOUNCED, EIP_INVALID, IP_ALLOCATED, IP_RELEASED, LAYER2_NOT_SUPPORTED,
+        NOT_ANNOUNCED,
+    };
+
+    use super::*;
+
+    fn eip(name: &str, address: &str) -> Eip {
+        serde_json::from_value(json!({
+            "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": name, "resourceVersion": "1", "generation": 1},
+            "spec": {"address": address}
+        }))
+        .unwrap()
+    }
+
+    fn svc(name: &str, status_ip: Option<&str>) -> Service {
+        let mut v = json!({
+            "metadata": {"name": name, "namespace": "default", "resourceVersion": "5",
+                "annotations": {"lb.kubesphere.io/v1alpha1": "openelb",
+                                "eip.openelb.kubesphere.io/v1alpha2": "pool"}},
+            "spec": {"type": "LoadBalancer"}
+        });
+        if let Some(ip) = status_ip {
+            v["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
+            v["metadata"]["finalizers"] = json!([SERVICE_FINALIZER]);
+            v["metadata"]["labels"] = json!({EIP_POOL_LABEL: "pool"});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn snapshot(services: Vec<Service>) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.eips
+            .insert("pool".into(), eip("pool", "203.0.113.10-203.0.113.12"));
+        for svc in services {
+            s.services
+                .insert(ObjectKey::of(&svc.metadata).unwrap(), svc);
+        }
+        s
+    }
+
+    /// Applies the changes the way the API server would, for replay.
+    fn apply_locally(snapshot: &mut Snapshot, changes: &Changes) {
+        for c in &changes.services {
+            let svc = snapshot.services.get_mut(&c.key).unwrap();
+            let mut v = serde_json::to_value(&*svc).unwrap();
+            for p in c.metadata.iter().chain(c.status.iter()) {
+                merge::apply(&mut v, p);
+            }
+            *svc = serde_json::from_value(v).unwrap();
+        }
+        for c in &changes.eips {
+            let eip = snapshot.eips.get_mut(&c.name).unwrap();
+            let mut v = serde_json::to_value(&*eip).unwrap();
+            merge::apply(&mut v, &c.status);
+            *eip = serde_json::from_value(v).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_new_service_gets_finalizer_label_status_and_an_event() {
+        let s = snapshot(vec![svc("web", None)]);
+        let c = changes(&s, &plan(&s), &BTreeMap::new(), Timestamp::now());
+        assert_eq!(c.services.len(), 1);
+        let web = &c.services[0];
+        assert!(!web.status_first);
+        assert_eq!(
+            web.metadata,
+            Some(
+                json!({"metadata": {"finalizers": [SERVICE_FINALIZER], "labels": {EIP_POOL_LABEL: "pool"}}})
+            )
+        );
+        let status = web.status.as_ref().unwrap();
+        assert_eq!(
+            status["status"]["loadBalancer"],
+            json!({"ingress": [{"ip": "203.0.113.10"}]})
+        );
+        // no node in this snapshot: the address is held but not announced
+        let announced = &status["status"]["conditions"][0];
+        assert_eq!(announced["type"], ANNOUNCED);
+        assert_eq!(announced["status"], "False");
+        assert_eq!(announced["reason"], NOT_ANNOUNCED);
+        assert_eq!(web.notes[0].reason, IP_ALLOCATED);
+        assert_eq!(web.notes[0].message, "assigned 203.0.113.10 from Eip pool");
+        assert_eq!(web.notes[1].reason, NOT_ANNOUNCED);
+        assert!(web.notes[1].is_warning());
+        assert_eq!(c.eips.len(), 1);
+        assert_eq!(c.eips[0].status["status"]["usage"], json!(1));
+        assert_eq!(
+            c.eips[0].status["status"]["conditions"][0]["reason"],
+            "Valid"
+        );
+    }
+
+    #[test]
+    fn applying_the_changes_converges_to_no_writes() {
+        let mut s = snapshot(vec![svc("web", None), svc("api", None)]);
+        let t = Timestamp::now();
+        let first = changes(&s, &plan(&s), &BTreeMap::new(), t);
+        assert_eq!(first.writes(), 5);
+        apply_locally(&mut s, &first);
+        let again = changes(&s, &plan(&s), &BTreeMap::new(), t);
+        assert_eq!(again, Changes::default());
+        // a later clock does not move the condition's transition time
+        let later = Timestamp::now() + Duration::from_secs(60);
+        assert_eq!(
+            changes(&s, &plan(&s), &BTreeMap::new(), later),
+            Changes::default()
+        );
+    }
+
+    #[test]
+    fn a_deleted_service_is_released_status_first_then_finalizer() {
+        let mut deleting = svc("web", Some("203.0.113.10"));
+        deleting.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+        let s = snapshot(vec![deleting]);
+        let c = changes(&s, &plan(&s), &BTreeMap::new(), Timestamp::now());
+        let web = &c.services[0];
+        assert!(web.status_first);
+        assert_eq!(
+            web.status,
+            Some(json!({"status": {"loadBalancer": {"ingress": null}}}))
+        );
+        assert_eq!(
+            web.metadata,
+            Some(json!({"metadata": {"finalizers": [], "labels": {EIP_POOL_LABEL: null}}}))
+        );
+        assert_eq!(web.notes[0].reason, IP_RELEASED);
+        // the released address leaves the Eip's record
+        assert_eq!(c.eips[0].status["status"]["usage"], json!(0));
+    }
+
+    #[test]
+    fn failures_are_reported_once_per_reason() {
+        let mut other = svc("other", None);
+        other.metadata.annotations.as_mut().unwrap().insert(
+            "eip.openelb.kubesphere.io/v1alpha2".into(),
+            "missing".into(),
+        );
+        let s = snapshot(vec![other]);
+        let p = plan(&s);
+        let c = changes(&s, &p, &BTreeMap::new(), Timestamp::now());
+        let change = c.services.iter().find(|c| c.key.name == "other").unwrap();
+        assert_eq!(change.notes[0].reason, ALLOCATION_FAILED);
+        assert!(change.metadata.is_none() && change.status.is_none());
+        let reported = BTreeMap::from([(change.key.clone(), change.reported.clone().unwrap())]);
+        let again = changes(&s, &p, &reported, Timestamp::now());
+        assert!(again.services.iter().all(|c| c.key.name != "other"));
+    }
+
+    #[test]
+    fn an_invalid_eip_gets_ready_false_naming_the_field() {
+        let mut s = snapshot(vec![]);
+        let mut newer = eip("newer", "203.0.113.11/32");
+        newer.metadata.creation_timestamp = Some(Time(Timestamp::now()));
+        s.eips.insert("newer".into(), newer);
+        let c = changes(&s, &plan(&s), &BTreeMap::new(), Timestamp::now());
+        let bad = c.eips.iter().find(|c| c.name == "newer").unwrap();
+        let cond = &bad.status["status"]["conditions"][0];
+        assert_eq!(cond["status"], "False");
+        assert_eq!(cond["reason"], "Invalid");
+        assert!(cond["message"].as_str().unwrap().contains("spec.address"));
+        assert_eq!(bad.notes[0].reason, EIP_INVALID);
+    }
+
+    #[test]
+    fn an_address_from_a_layer2_eip_says_it_is_not_announced_yet_once() {
+        let mut s = snapshot(vec![svc("web", None)]);
+        let pool = s.eips.get_mut("pool").unwrap();
+        pool.spec.protocol = Some(Protocol::Layer2);
+        pool.spec.interface = Some("eth0".into());
+        let t = Timestamp::now();
+        let first = changes(&s, &plan(&s), &BTreeMap::new(), t);
+        let web = &first.services[0];
+        let announced = &web.status.as_ref().unwrap()["status"]["conditions"][0];
+        assert_eq!(announced["type"], ANNOUNCED);
+        assert_eq!(announced["status"], "False");
+        assert_eq!(announced["reason"], LAYER2_NOT_SUPPORTED);
+        let why = "addresses of Eip pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips";
+        assert_eq!(announced["message"], format!("203.0.113.10: {why}"));
+        // the address is assigned all the same, with its Event, and the warning Event
+        assert_eq!(web.notes[0].reason, IP_ALLOCATED);
+        assert_eq!(
+            web.notes[1],
+            Note::warning(
+                LAYER2_NOT_SUPPORTED,
+                "Announce",
+                format!("203.0.113.10: {why}")
+            )
+        );
+        // the Eip: Ready (it assigns), saying what it lacks, with one warning
+        let ready = &first.eips[0].status["status"]["conditions"][0];
+        assert_eq!(
+            (&ready["status"], &ready["reason"]),
+            (&json!("True"), &json!(LAYER2_NOT_SUPPORTED))
+        );
+        assert_eq!(ready["message"], format!("the pool is valid; {why}"));
+        assert_eq!(
+            first.eips[0].notes,
+            [Note::warning(
+                LAYER2_NOT_SUPPORTED,
+                "Validate",
+                why.to_owned()
+            )]
+        );
+        // written: nothing more to write or report
+        apply_locally(&mut s, &first);
+        assert_eq!(
+            changes(&s, &plan(&s), &BTreeMap::new(), t),
+            Changes::default()
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! What the controller writes back: every Service's and Eip's status, and the Events.
+//!
+//! [`decide`] is the one answer for both controllers, on the Kubernetes API (`porter-kube`,
+//! which turns it into patches and `events.k8s.io` Events) and on a manifests folder (the
+//! `porter` binary, which writes `status/` files and logs the Events), so a Service says the
+//! same thing in the lab as in a cluster. It reads the snapshot (what objects hold now), the
+//! assignment [`Plan`], the [`Coverage`] of the plan (which nodes announce each address and
+//! whether their sessions are Established) and the warnings already reported; the time comes in
+//! as `now`, which stamps new condition transitions.
+//!
+//! What is decided, as OpenELB does (§4.3–4.4 of its controller):
+//!
+//! * a Service that gets an address: `status.loadBalancer.ingress`, the finalizer
+//!   `finalizer.lb.kubesphere.io/v1alpha1` and the label
+//!   `eip.openelb.kubesphere.io/v1alpha2=<pool>` ([`Marks`]); one that gives its address back
+//!   (it opted out, asks for something else, or is being deleted) loses all three;
+//! * a Service holding an address: one condition [`ANNOUNCED`]
+//!   (`porter.kubesphere.io/Announced`), `True` when some node announces one of its addresses
+//!   over an Established BGP session, reason `Announced` / `NoEstablishedSession` /
+//!   `NotAnnounced` and a message naming the announcing nodes and those without an Established
+//!   session, or `Layer2NotSupported` for an address from a `layer2`/`vip` Eip, which this
+//!   version assigns but does not announce yet. Its transition time moves only with its
+//!   status; it is removed when the Service gives its address back;
+//! * a Service holding an address (likewise): a second condition [`ADDRESS_IN_POOL`]
+//!   (`porter.kubesphere.io/AddressInPool`), `True`/`InPool` naming the Eip ("203.0.113.10 is
+//!   in Eip lab-pool"), or `False`/`Orphaned` with the plan's reason when the address fell out
+//!   of every pool (it is kept, not moved; see `IPOrphaned`);
+//! * an Eip: the plan's status fields (`poolSize`, `used`, `usage`, `firstIP`, `lastIP`, `v4`,
+//!   `occupied`, `ready`) plus a `Ready` condition, `True`/`Valid` or `False`/`Invalid` with
+//!   every field error in the message; a valid `layer2`/`vip` Eip is `True`/`Layer2NotSupported`,
+//!   saying its addresses are assigned but not announced yet.
+//!
+//! Condition and Event messages are cut to what the API server accepts
+//! ([`CONDITION_MESSAGE_MAX`], [`EVENT_NOTE_MAX`]).
+//!
+//! ## Events
+//!
+//! On the Service (or the Eip):
+//!
+//! | Porter | type | OpenELB (v0.6) | when |
+//! | --- | --- | --- | --- |
+//! | `IPAllocated` | Normal | `AssignIP` | an address was assigned: "assigned 203.0.113.10 from Eip lab-pool" |
+//! | `AllocationFailed` | Warning | `AssignIPFailed` | no address could be assigned; the message is the plan's reason |
+//! | `IPReleased` | Normal | `ReleaseIP` | an address was given back |
+//! | `IPOrphaned` | Warning | — | the held address is in no Eip any more; it is kept, not moved |
+//! | `EipInvalid` | Warning | — | an Eip cannot be used (on the Eip); the `Ready` condition says why |
+//! | `Announced` | Normal | — | the [`ANNOUNCED`] condition became reason `Announced`; the message names the nodes |
+//! | `NoEstablishedSession` | Warning | — | nodes announce the address, none over an Established session |
+//! | `NotAnnounced` | Warning | — | no node announces the address (no eligible node with a ready endpoint) |
+//! | `Layer2NotSupported` | Warning | — | the address is from a `layer2`/`vip` Eip: assigned, not announced yet (on the Service, and once on the Eip) |
+//!
+//! Porter's names are kept rather than OpenELB's: they name the outcome (as Kubernetes'
+//! own `Scheduled`, `Pulled`), and OpenELB's set mixes outcomes with function names
+//! (`ConstructRequest`, `UpdateServiceStatus`). Alerts keyed on OpenELB's reasons must be
+//! renamed on migration. `AllocationFailed` and `IPOrphaned` are reported once per distinct
+//! reason, not on every snapshot (the caller hands back [`ServiceDecision::reported`]); the
+//! announcement Events once per change of the condition's reason (a message change alone,
+//! e.g. one more node's session up, only updates the condition).
+
+pub mod conditions;
+pub mod eip;
+pub mod events;
+pub mod service;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::announce::Options;
+use crate::assign::Plan;
+use crate::coverage::{self, NodeSessions};
+use crate::projection::LbService;
+use crate::{ObjectKey, Snapshot};
+
+pub use conditions::{
+    ADDRESS_IN_POOL, ANNOUNCED, ANNOUNCED_REASON, CONDITION_MESSAGE_MAX, ConditionUpdate, Desired,
+    IN_POOL_REASON, INVALID_REASON, LAYER2_NOT_SUPPORTED, NO_ESTABLISHED_SESSION, NOT_ANNOUNCED,
+    ORPHANED_REASON, READY, SERVICE_CONDITIONS, VALID_REASON, within,
+};
+pub use eip::{EipDecision, desired_status as desired_eip_status};
+pub use events::{
+    ALLOCATE, ALLOCATION_FAILED, ANNOUNCE, EIP_INVALID, EVENT_NOTE_MAX, EventType, IP_ALLOCATED,
+    IP_ORPHANED, IP_RELEASED, Note, RELEASE, Regarding, VALIDATE,
+};
+pub use service::{Marks, ServiceDecision, marks_of};
+
+/// Announcing nodes and their sessions per address ([`coverage::by_address`]).
+pub type Coverage = BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>;
+
+/// The warning last reported per Service (its message), so it is not repeated.
+pub type Reported = BTreeMap<ObjectKey, String>;
+
+/// Every Service's and Eip's status as it should be, and the Events to report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    /// Every Service the plan covers, then every other one still carrying Porter's finalizer,
+    /// conditions or a reported warning, each by key.
+    pub services: Vec<ServiceDecision>,
+    /// Every Eip, by name.
+    pub eips: Vec<EipDecision>,
+}
+
+impl Decision {
+    /// Every Event of the decision with the object it is about, Services first.
+    pub fn events(&self) -> impl Iterator<Item = (Regarding<'_>, &Note)> {
+        let services = self
+            .services
+            .iter()
+            .flat_map(|d| d.notes.iter().map(|n| (Regarding::Service(&d.key), n)));
+        let eips = self
+            .eips
+            .iter()
+            .flat_map(|d| d.notes.iter().map(|n| (Regarding::Eip(d.name.as_str()), n)));
+        services.chain(eips)
+    }
+}
+
+/// Which nodes announce each address once `plan` is written, as the speakers will decide
+/// it: [`coverage::by_address`] on the snapshot with every planned Service holding its planned
+/// addresses. The controller reads no Secrets, so a BgpPeer keeping its password in one counts
+/// as configured (whether its sessions are up is what their status says).
+pub fn planned_coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
+    // The speakers' view (projections, not copies of the Services), with every planned
+    // Service at its planned addresses.
+    let mut projected = snapshot.for_speaker();
+    for (key, planned) in &plan.services {
+        match snapshot
+            .services
+            .get(key)
+            .and_then(|svc| LbService::holding(svc, &planned.ingress))
+        {
+            Some(lb) => {
+                projected.services.insert(key.clone(), Arc::new(lb));
+            }
+            None => {
+                projected.services.remove(key);
+            }
+        }
+    }
+    for peer in projected.bgp_peers.values_mut() {
+        if let Some(conf) = peer.spec.conf.as_mut() {
+            conf.auth_password_secret_ref = None;
+        }
+    }
+    coverage::by_address_projected(&projected, &Options::default())
+}
+
+/// Every Service's and Eip's status as `plan` says, with the conditions `coverage` calls for,
+/// given the warnings already `reported` (Service → message). `now` stamps new condition
+/// transitions.
+pub fn decide(
+    snapshot: &Snapshot,
+    plan: &Plan,
+    coverage: &Coverage,
+    reported: &Reported,
+    now: Timestamp,
+) -> Decision {
+    let mut services = Vec::new();
+    for (key, planned) in &plan.services {
+        let Some(svc) = snapshot.services.get(key) else {
+            continue;
+        };
+        let pool = planned.pool.as_deref().and_then(|name| {
+            let eip = snapshot.eips.get(name)?;
+            Some((name, eip.spec.effective_protocol()))
+        });
+        services.push(service::planned(
+            key,
+            svc,
+            planned,
+            pool,
+            coverage,
+            reported.get(key),
+            now,
+        ));
+    }
+    for (key, svc) in &snapshot.services {
+        if plan.services.contains_key(key) {
+            continue;
+        }
+        let decision = service::unplanned(key, svc, now);
+        if !decision.is_noop(svc, reported.get(key)) {
+            services.push(decision);
+        }
+    }
+    let eips = plan
+        .eips
+        .iter()
+        .filter_map(|(name, planned)| {
+            let eip = snapshot.eips.get(name)?;
+            Some(eip::decide(name, eip, planned, now))
+        })
+        .collect();
+    Decision { services, eips }
+}
