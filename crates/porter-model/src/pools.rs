@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use porter_api::{Eip, FieldError};
-
-use crate::valid::{Validate, ValidEip};
 use porter_ipam::{Allocator, IpRange, PoolOptions};
+
+use crate::valid::{ValidEip, Validate};
 
 /// The verdict on every Eip: the valid pools, and why each other Eip is not one.
 #[derive(Debug, Clone, Default, PartialEq)]
