@@ -8,15 +8,16 @@
 //! waits:
 //!
 //! ```text
-//!                      ┌─ Speaker ───────────────────────────────────────────────────┐
-//!  plans (watch) ────► │ plan.bgp ──► BGP part ── Supervisor ──► one session task per │
-//!  shutdown ─────────► │             │  ▲         (commands)     BgpPeer ──► TcpStream │
-//!                      │ TcpListener ┘  └ incoming    │ porter_bgp::Session (sans-IO) │
-//!                      │ plan.<next> ──► next protocol's part, beside BGP's           │
-//!                      └──────────────────────────────┼───────────────────────────────┘
-//!                                                     ▼
-//!                         StatusBoard: (protocol, name) → status  ──► BgpPeer status,
-//!                                                                     metrics, porter status
+//!  plans (watch) ──► Speaker ─┬─ plan.bgp ──► BGP part (bgp/)
+//!  shutdown ───────►          │                ├─ Supervisor: a session task per BgpPeer ─► TCP
+//!                             │                │    └─ porter_bgp::Session (sans-IO core)
+//!                             │                └─ TcpListener (+ MD5 keys) ── accepted ──► its
+//!                             │                                              peer's task
+//!                             └─ plan.<part> ─► the next protocol's part, beside BGP's
+//!                                                (its own Supervisor, tasks and sockets)
+//!
+//!  every task ──► StatusBoard: (Protocol, name) → Status::Bgp(PeerStatus) | …
+//!                   └─► BgpPeer status writer, metrics, `porter status`
 //! ```
 //!
 //! The [`Speaker`] hands each protocol's part its part of every plan, and stops them all at
@@ -25,6 +26,10 @@
 //! then abort) when it changes or goes away. Changing one BGP peer touches only that peer's
 //! task; changing the announced prefixes sends the new set (one shared map) to every session,
 //! whose core sends the minimal UPDATEs.
+//!
+//! Adding a protocol is adding a part: its part of the plan (porter-model), a module beside
+//! `bgp/` with its tasks (kept by a supervisor of their own, `supervisor.rs`), a field of
+//! [`Speaker`] given that part, and a [`Protocol`] with its [`Status`] for the board.
 #![warn(missing_docs, unreachable_pub)]
 
 mod bgp;
