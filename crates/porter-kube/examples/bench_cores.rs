@@ -282,7 +282,7 @@ fn run_speaker() {
     let t = Instant::now();
     let plan = announce::plan_projected(&live, "node-00", &announce::Options::default());
     let plan_time = t.elapsed();
-    assert_eq!(plan.prefixes.len(), SERVICES, "{:?}", plan.problems);
+    assert_eq!(plan.bgp.prefixes.len(), SERVICES, "{:?}", plan.problems);
     println!(
         "speaker: announce plan for one node ({SERVICES} EIPs, {SERVICES} EndpointSlices): {}",
         ms(plan_time)

@@ -154,7 +154,7 @@ pub async fn run_speaker_status(
     run_observing(
         client,
         node,
-        move || board.snapshot(),
+        move || board.bgp_sessions(),
         move || problems.borrow().clone(),
         move || observed_entries(&snapshots.borrow().bgp_peers, &observer),
         config,
@@ -163,7 +163,7 @@ pub async fn run_speaker_status(
 }
 
 /// Like [`run_speaker_status`], reading the sessions' status from `sessions` (what
-/// [`StatusBoard::snapshot`] returns: BgpPeer name → status), without problems or
+/// [`StatusBoard::bgp_sessions`] returns: BgpPeer name → status), without problems or
 /// observation.
 pub async fn run_with(
     client: Client,

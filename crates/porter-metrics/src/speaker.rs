@@ -1,5 +1,5 @@
-//! The speaker's metrics: its BGP sessions, read from its status board at scrape time, and
-//! the addresses it announces.
+//! The speaker's metrics: its BGP sessions, read from its status board at scrape time (the
+//! board's BGP entries), and the addresses it announces.
 
 use porter_bgp::State;
 use porter_speaker::{PeerStatus, StatusBoard};
@@ -56,7 +56,7 @@ struct Sessions(StatusBoard);
 
 impl Collector for Sessions {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let peers = self.0.snapshot();
+        let peers = self.0.bgp_sessions();
         {
             let mut metric = encoder.encode_descriptor(
                 "porter_bgp_session_state",

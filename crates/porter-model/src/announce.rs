@@ -2,7 +2,9 @@
 //!
 //! [`plan`] is a pure function of the cluster's objects and the node's name. Every speaker
 //! computes its own plan; no speaker needs to know what the others decided, so a node that
-//! dies simply stops announcing and the router drops it from its ECMP route.
+//! dies simply stops announcing and the router drops it from its ECMP route. The plan has one
+//! part per protocol the speaker runs (today [`BgpPlan`]), beside what holds for all of them
+//! (eligibility, problems).
 //!
 //! Each announced address carries BGP path attributes ([`RouteAttrs`]): those of its Eip
 //! (`spec.bgp`) with the Service's `bgp.porter.kubesphere.io/*` annotations applied
@@ -19,7 +21,7 @@
 //!   the traffic).
 //! * A BgpPeer whose password is in a Secret gets it from [`Snapshot::secrets`]; while the
 //!   Secret or its key is missing (or unusable as a TCP-MD5 key) the peer is left out of
-//!   [`SpeakerPlan::peers`] and reported, so no session ever starts without its password.
+//!   [`BgpPlan::peers`] and reported, so no session ever starts without its password.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -33,9 +35,26 @@ use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::valid::{MAX_MD5_KEY_LEN, ValidPeer, Validate};
 use crate::{Snapshot, selector};
 
-/// Everything one node's speaker should be doing.
+/// Everything one node's speaker should be doing: one part per protocol it speaks, and what
+/// concerns the node whatever the protocol.
+///
+/// A protocol's part holds what that protocol's shell in porter-speaker needs and nothing
+/// else, so the speaker hands each part to its protocol, and a protocol added to the speaker
+/// is a part added here, next to [`BgpPlan`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeakerPlan {
+    /// What BGP announces from this node, and to whom.
+    pub bgp: BgpPlan,
+    /// Why this node announces nothing, when it is not eligible (NotReady, excluded, unknown);
+    /// it holds for every protocol.
+    pub ineligible: Option<String>,
+    /// Problems with individual objects (invalid BgpPeer, ...), each naming the object and field.
+    pub problems: Vec<String>,
+}
+
+/// BGP's part of a [`SpeakerPlan`]: the node's identity, its neighbours, its routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BgpPlan {
     /// The node's own BGP identity, or why BGP cannot run (no/invalid BgpConf `default`).
     pub local: Result<LocalBgp, String>,
     /// The BGP neighbours this node peers with, by BgpPeer name, ready to use: a password kept
@@ -46,10 +65,6 @@ pub struct SpeakerPlan {
     /// Prefixes with the same attributes share one allocation (most prefixes of a pool do):
     /// a speaker may hold 100k of them, and the sessions keep these `Arc`s too.
     pub prefixes: BTreeMap<IpAddr, Arc<RouteAttrs>>,
-    /// Why this node announces nothing, when it is not eligible (NotReady, excluded, unknown).
-    pub ineligible: Option<String>,
-    /// Problems with individual objects (invalid BgpPeer, ...), each naming the object and field.
-    pub problems: Vec<String>,
 }
 
 /// The local side of every session of this node.
@@ -69,7 +84,7 @@ pub struct LocalBgp {
     /// IPv6 (e.g. IPv6 EIPs over an IPv4 session, which cannot be announced without it).
     pub next_hop_v6: Option<Ipv6Addr>,
     /// Graceful restart from BgpConf `spec.gracefulRestart`: restart time in seconds, `None` =
-    /// off. Already applied to every peer in [`SpeakerPlan::peers`] that does not set its own.
+    /// off. Already applied to every peer in [`BgpPlan::peers`] that does not set its own.
     pub graceful_restart: Option<u16>,
 }
 
@@ -95,6 +110,23 @@ pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerP
 /// [`plan_with`] from the speaker's own reduced objects (what the Kubernetes source keeps).
 pub fn plan_projected(snapshot: &SpeakerSnapshot, node: &str, options: &Options) -> SpeakerPlan {
     let mut problems = Vec::new();
+    let the_node = snapshot.nodes.get(node);
+    let ineligible = eligibility(the_node, node, options);
+    let bgp = bgp_plan(snapshot, node, ineligible.is_none(), &mut problems);
+    SpeakerPlan {
+        bgp,
+        ineligible,
+        problems,
+    }
+}
+
+/// BGP's part of `node`'s plan; `eligible` says whether the node may announce at all.
+fn bgp_plan(
+    snapshot: &SpeakerSnapshot,
+    node: &str,
+    eligible: bool,
+    problems: &mut Vec<String>,
+) -> BgpPlan {
     let the_node = snapshot.nodes.get(node);
     let labels = the_node
         .and_then(|n| n.metadata.labels.clone())
@@ -131,18 +163,15 @@ pub fn plan_projected(snapshot: &SpeakerSnapshot, node: &str, options: &Options)
         }
     }
 
-    let ineligible = eligibility(the_node, node, options);
-    let prefixes = if ineligible.is_some() {
-        BTreeMap::new()
+    let prefixes = if eligible {
+        announced(snapshot, node, problems)
     } else {
-        announced(snapshot, node, &mut problems)
+        BTreeMap::new()
     };
-    SpeakerPlan {
+    BgpPlan {
         local,
         peers,
         prefixes,
-        ineligible,
-        problems,
     }
 }
 

@@ -53,19 +53,20 @@ pub fn by_address_projected(
     let mut out: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> = BTreeMap::new();
     for node in snapshot.nodes.keys() {
         let plan = announce::plan_projected(snapshot, node, options);
-        if plan.prefixes.is_empty() {
+        if plan.bgp.prefixes.is_empty() {
             continue;
         }
         let established = plan
+            .bgp
             .peers
             .keys()
             .filter(|peer| session_established(snapshot, peer, node))
             .count();
         let sessions = NodeSessions {
-            peers: plan.peers.len(),
+            peers: plan.bgp.peers.len(),
             established,
         };
-        for ip in plan.prefixes.keys() {
+        for ip in plan.bgp.prefixes.keys() {
             out.entry(*ip).or_default().insert(node.clone(), sessions);
         }
     }

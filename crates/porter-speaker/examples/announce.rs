@@ -1,4 +1,4 @@
-//! Benchmark driver (not a test): runs the REAL speaker shell ([`PeerManager::run`]) with a
+//! Benchmark driver (not a test): runs the REAL speaker shell ([`Speaker::run`]) with a
 //! synthetic [`SpeakerPlan`] of one peer and `--count` host routes, as `porter speaker` would
 //! after reading a cluster with that many Services. Used by `bench/bgp_announce.sh`.
 //!
@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use porter_bgp::RouteAttrs;
-use porter_model::announce::{LocalBgp, SpeakerPlan};
+use porter_model::announce::{BgpPlan, LocalBgp, SpeakerPlan};
 use porter_model::valid::ValidPeer;
-use porter_speaker::{PeerManager, StatusBoard};
+use porter_speaker::{Speaker, StatusBoard};
 use tokio::sync::watch;
 
 struct Args {
@@ -177,16 +177,18 @@ fn plan(a: &Args) -> SpeakerPlan {
         .map(|i| (IpAddr::V4(Ipv4Addr::from(base + i)), Arc::clone(&attrs)))
         .collect();
     SpeakerPlan {
-        local: Ok(LocalBgp {
-            local_as: a.local_as,
-            router_id: a.router_id,
-            listen_port: a.listen_port,
-            next_hop_v4: Some(a.router_id),
-            next_hop_v6: None,
-            graceful_restart: None,
-        }),
-        peers: [("bench".to_owned(), peer)].into(),
-        prefixes,
+        bgp: BgpPlan {
+            local: Ok(LocalBgp {
+                local_as: a.local_as,
+                router_id: a.router_id,
+                listen_port: a.listen_port,
+                next_hop_v4: Some(a.router_id),
+                next_hop_v6: None,
+                graceful_restart: None,
+            }),
+            peers: [("bench".to_owned(), peer)].into(),
+            prefixes,
+        },
         ineligible: None,
         problems: vec![],
     }
@@ -219,7 +221,7 @@ fn main() {
             tokio::spawn(async move {
                 let mut last = None;
                 loop {
-                    if let Some(s) = board.snapshot().remove("bench") {
+                    if let Some(s) = board.bgp_sessions().remove("bench") {
                         let now = (s.state, s.advertised);
                         if last != Some(now) {
                             println!(
@@ -258,7 +260,7 @@ fn main() {
                 () = limit => {}
             }
         };
-        PeerManager::new(board).run(plans_rx, shutdown).await;
+        Speaker::new(board).run(plans_rx, shutdown).await;
         watcher.abort();
         println!("{:.3} stopped", stamp());
     });

@@ -1,25 +1,42 @@
-//! The speaker's I/O shell: TCP sessions for the porter-bgp core, one task per peer.
+//! The speaker's I/O shell: the protocols a node speaks, side by side, each a set of tokio
+//! tasks around a sans-IO core; today BGP (TCP sessions for the porter-bgp core, one task per
+//! peer).
 //!
 //! Decisions live elsewhere: porter-model says *what* this node announces and to whom (a
-//! [`SpeakerPlan`](porter_model::announce::SpeakerPlan)), porter-bgp says *what bytes* a
-//! session exchanges. This crate only connects, accepts, reads, writes and waits:
+//! [`SpeakerPlan`](porter_model::announce::SpeakerPlan), one part per protocol), porter-bgp
+//! says *what bytes* a session exchanges. This crate only connects, accepts, reads, writes and
+//! waits:
 //!
 //! ```text
-//!  plans (watch) ──► PeerManager ──► one SessionTask per BgpPeer ──► TcpStream
-//!                       │  ▲                 │ Session (sans-IO core)
-//!        TcpListener ───┘  └── status ◄──────┘ state changes, counters
+//!  plans (watch) ──► Speaker ─┬─ plan.bgp ──► BGP part (bgp/)
+//!  shutdown ───────►          │                ├─ Supervisor: a session task per BgpPeer ─► TCP
+//!                             │                │    └─ porter_bgp::Session (sans-IO core)
+//!                             │                └─ TcpListener (+ MD5 keys) ── accepted ──► its
+//!                             │                                              peer's task
+//!                             └─ plan.<part> ─► the next protocol's part, beside BGP's
+//!                                                (its own Supervisor, tasks and sockets)
+//!
+//!  every task ──► StatusBoard: (Protocol, name) → Status::Bgp(PeerStatus) | …
+//!                   └─► BgpPeer status writer, metrics, `porter status`
 //! ```
 //!
-//! Changing one peer touches only that peer's task; changing the announced prefixes sends
-//! the new set to every task, whose core sends the minimal UPDATEs.
+//! The [`Speaker`] hands each protocol's part its part of every plan, and stops them all at
+//! shutdown with one deadline. A part keeps its tasks with the generic supervisor: one task
+//! per name, kept while its spec is unchanged, stopped with grace (a stop command, a deadline,
+//! then abort) when it changes or goes away. Changing one BGP peer touches only that peer's
+//! task; changing the announced prefixes sends the new set (one shared map) to every session,
+//! whose core sends the minimal UPDATEs.
+//!
+//! Adding a protocol is adding a part: its part of the plan (porter-model), a module beside
+//! `bgp/` with its tasks (kept by a supervisor of their own, `supervisor.rs`), a field of
+//! [`Speaker`] given that part, and a [`Protocol`] with its [`Status`] for the board.
 #![warn(missing_docs, unreachable_pub)]
 
-mod listener;
-mod manager;
-mod session_task;
-mod spec;
+mod bgp;
+mod speaker;
 mod status;
-mod transport;
+mod supervisor;
 
-pub use manager::PeerManager;
-pub use status::{PeerStatus, StatusBoard};
+pub use bgp::PeerStatus;
+pub use speaker::Speaker;
+pub use status::{Protocol, Status, StatusBoard};

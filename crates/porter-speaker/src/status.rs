@@ -1,59 +1,86 @@
-//! What the sessions are doing, for logs, `porter status`, BgpPeer status and metrics.
+//! What the speaker's tasks are doing, for logs, `porter status`, BgpPeer status and metrics.
+//!
+//! Every protocol posts under its own [`Protocol`], one entry per task name (a BGP session
+//! under its BgpPeer's name), so protocols never see each other's entries and a reader asks
+//! for the ones it understands ([`StatusBoard::bgp_sessions`]).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use porter_bgp::State;
+use crate::bgp::PeerStatus;
 
-/// One peer's session as seen from outside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStatus {
-    /// The peer's address.
-    pub address: IpAddr,
-    /// The peer's AS.
-    pub peer_as: u32,
-    /// RFC 4271 session state.
-    pub state: State,
-    /// When the session last became Established (None while it is not).
-    pub established_since: Option<Instant>,
-    /// Prefixes currently advertised to the peer.
-    pub advertised: usize,
-    /// Prefixes the peer currently announces to us (Porter installs none; a router that
-    /// sends routes to its nodes shows here).
-    pub received: usize,
-    /// How many times the session left Established since the speaker started.
-    pub flaps: u64,
-    /// Why the session last went down, if it did.
-    pub last_error: Option<String>,
+/// The protocols the speaker runs, each posting its own entries on the [`StatusBoard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// BGP sessions, one entry per BgpPeer.
+    Bgp,
 }
 
-/// Shared board where every session task posts its status; readers take snapshots.
-///
-/// A mutex-protected map is enough: it is written when a session's status changes (state,
-/// prefix counts), not per message.
-#[derive(Debug, Clone, Default)]
-pub struct StatusBoard(Arc<Mutex<BTreeMap<String, PeerStatus>>>);
+/// One entry of the board: a task's status, in its protocol's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// A BGP session.
+    Bgp(PeerStatus),
+}
 
-impl StatusBoard {
-    /// A copy of every peer's status, by BgpPeer name.
-    pub fn snapshot(&self) -> BTreeMap<String, PeerStatus> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-
-    /// Posts `peer`'s status (the session tasks do; public so that readers of the board, such
-    /// as the metrics collector, can be tested with a board of their own).
-    pub fn set(&self, peer: &str, status: PeerStatus) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(peer.to_owned(), status);
+impl Status {
+    /// The protocol whose task posted this.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Status::Bgp(_) => Protocol::Bgp,
         }
     }
 
-    /// Forgets `peer` (its session was stopped).
-    pub fn remove(&self, peer: &str) {
+    /// The BGP session's status, if this is one.
+    pub fn as_bgp(&self) -> Option<&PeerStatus> {
+        match self {
+            Status::Bgp(status) => Some(status),
+        }
+    }
+}
+
+/// Shared board where every task posts its status, by protocol and name; readers take
+/// snapshots.
+///
+/// A mutex-protected map is enough: it is written when a task's status changes (a session's
+/// state, prefix counts), not per message.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard(Arc<Mutex<BTreeMap<(Protocol, String), Status>>>);
+
+impl StatusBoard {
+    /// A copy of every entry, by protocol and name.
+    pub fn snapshot(&self) -> BTreeMap<(Protocol, String), Status> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// A copy of every BGP session's status, by BgpPeer name.
+    pub fn bgp_sessions(&self) -> BTreeMap<String, PeerStatus> {
+        let Ok(m) = self.0.lock() else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter(|((protocol, _), _)| *protocol == Protocol::Bgp)
+            .filter_map(|((_, name), status)| Some((name.clone(), status.as_bgp()?.clone())))
+            .collect()
+    }
+
+    /// Posts `name`'s status under its protocol (the tasks do; public so that readers of the
+    /// board, such as the metrics collector, can be tested with a board of their own).
+    pub fn set(&self, name: &str, status: Status) {
         if let Ok(mut m) = self.0.lock() {
-            m.remove(peer);
+            m.insert((status.protocol(), name.to_owned()), status);
+        }
+    }
+
+    /// Posts BGP session `peer`'s status ([`set`](Self::set) of a [`Status::Bgp`]).
+    pub fn set_bgp(&self, peer: &str, status: PeerStatus) {
+        self.set(peer, Status::Bgp(status));
+    }
+
+    /// Forgets `name` of `protocol` (its task was stopped).
+    pub fn remove(&self, protocol: Protocol, name: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(&(protocol, name.to_owned()));
         }
     }
 }

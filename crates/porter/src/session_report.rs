@@ -74,7 +74,7 @@ pub(crate) async fn run(dir: ManifestDir, node: String, board: StatusBoard) {
     let mut last = None;
     let mut last_write = SystemTime::UNIX_EPOCH;
     loop {
-        let now = board.snapshot();
+        let now = board.bgp_sessions();
         // Rewrite at least every minute so that a report's age tells whether its speaker lives.
         let stale = last_write.elapsed().unwrap_or_default() > Duration::from_secs(60);
         if last.as_ref() != Some(&now) || stale {

@@ -9,7 +9,7 @@ use porter_kube::{SourceConfig, SpeakerSource};
 use porter_metrics::{ApiErrors, Health, ListenAddress, SpeakerMetrics};
 use porter_model::SpeakerSnapshot;
 use porter_model::announce::{self, SpeakerPlan};
-use porter_speaker::{PeerManager, StatusBoard};
+use porter_speaker::{Speaker, StatusBoard};
 use tokio::sync::watch;
 
 use crate::manifest_dir::{ManifestDir, Watcher};
@@ -107,11 +107,11 @@ pub(crate) async fn run(
         }
     };
     log_plan(None, &first);
-    metrics.set_announced(first.prefixes.len());
+    metrics.set_announced(first.bgp.prefixes.len());
     problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut manager = tokio::spawn(PeerManager::new(board.clone()).run(rx, async {
+    let mut speaker = tokio::spawn(Speaker::new(board.clone()).run(rx, async {
         let _ = stop_rx.await;
     }));
     health.set_ready();
@@ -122,7 +122,7 @@ pub(crate) async fn run(
             _ = heartbeat.tick() => health.beat(),
             plan = source.next_plan(&node, &options) => {
                 health.beat();
-                metrics.set_announced(plan.prefixes.len());
+                metrics.set_announced(plan.bgp.prefixes.len());
                 problems_tx.send_if_modified(|current| {
                     if *current == plan.problems { return false; }
                     current.clone_from(&plan.problems);
@@ -136,18 +136,18 @@ pub(crate) async fn run(
                 });
             }
             () = &mut shutdown => break,
-            // The sessions run in the manager's task: should it end (a panic) before it is
+            // The protocols run in the speaker's task: should it end (a panic) before it is
             // told to, this loop's heartbeat would keep a speaker that announces nothing live
             // and ready. Exiting instead lets the kubelet restart the speaker.
-            ended = &mut manager => {
-                anyhow::bail!("the BGP session manager stopped unexpectedly: {ended:?}");
+            ended = &mut speaker => {
+                anyhow::bail!("the speaker's protocols stopped unexpectedly: {ended:?}");
             }
         }
     }
     tracing::info!("stopping: closing BGP sessions");
-    let last = board.snapshot();
+    let last = board.bgp_sessions();
     let _ = stop_tx.send(());
-    manager.await?;
+    speaker.await?;
     if let Some(task) = status_task {
         task.abort();
     }
@@ -164,8 +164,8 @@ fn log_plan(old: Option<&SpeakerPlan>, new: &SpeakerPlan) {
     {
         tracing::warn!(%reason, "this node announces nothing");
     }
-    if let Err(reason) = &new.local
-        && old.map(|o| &o.local) != Some(&new.local)
+    if let Err(reason) = &new.bgp.local
+        && old.map(|o| &o.bgp.local) != Some(&new.bgp.local)
     {
         tracing::warn!(%reason, "BGP is not configured");
     }
@@ -175,11 +175,12 @@ fn log_plan(old: Option<&SpeakerPlan>, new: &SpeakerPlan) {
         }
     }
     let none = BTreeMap::new();
-    let before = old.map_or(&none, |o| &o.prefixes);
-    for ip in new.prefixes.keys().filter(|ip| !before.contains_key(ip)) {
+    let before = old.map_or(&none, |o| &o.bgp.prefixes);
+    let after = &new.bgp.prefixes;
+    for ip in after.keys().filter(|ip| !before.contains_key(ip)) {
         tracing::info!(%ip, "announcing");
     }
-    for ip in before.keys().filter(|ip| !new.prefixes.contains_key(ip)) {
+    for ip in before.keys().filter(|ip| !after.contains_key(ip)) {
         tracing::info!(%ip, "withdrawing");
     }
 }

@@ -404,7 +404,7 @@ async fn a_missing_secret_is_picked_up_by_the_refresh() {
     let first = next(&mut rx).await;
     assert!(first.secrets.is_empty());
     let plan = porter_model::announce::plan(&first, "n1");
-    assert!(!plan.peers.contains_key("rtr-c"));
+    assert!(!plan.bgp.peers.contains_key("rtr-c"));
     assert!(
         plan.problems
             .iter()
@@ -443,7 +443,8 @@ async fn the_speaker_source_keeps_projections_and_plans_as_from_whole_objects() 
     let plan = announce::plan_projected(&projected, "n1", &options);
     assert_eq!(plan, announce::plan_with(&whole, "n1", &options));
     assert_eq!(
-        plan.prefixes
+        plan.bgp
+            .prefixes
             .keys()
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
@@ -458,7 +459,11 @@ async fn the_speaker_source_keeps_projections_and_plans_as_from_whole_objects() 
         })
         .unwrap();
     until(&mut rx, "web's address", |s| {
-        announce::plan_projected(s, "n1", &options).prefixes.len() == 2
+        announce::plan_projected(s, "n1", &options)
+            .bgp
+            .prefixes
+            .len()
+            == 2
     })
     .await;
 }

@@ -2,7 +2,7 @@
 
 use porter_bgp::State;
 use porter_metrics::SpeakerMetrics;
-use porter_speaker::{PeerStatus, StatusBoard};
+use porter_speaker::{PeerStatus, Protocol, StatusBoard};
 
 use crate::sample;
 
@@ -24,8 +24,8 @@ fn sessions_are_exposed_as_the_board_shows_them() {
     let board = StatusBoard::default();
     let mut registry = porter_metrics::build_info("9.9.9");
     let metrics = SpeakerMetrics::register(&mut registry, board.clone());
-    board.set("tor1", status("10.0.0.1", State::Established, 3, 1));
-    board.set("tor2", status("2001:db8::1", State::Active, 0, 0));
+    board.set_bgp("tor1", status("10.0.0.1", State::Established, 3, 1));
+    board.set_bgp("tor2", status("2001:db8::1", State::Active, 0, 0));
     metrics.set_announced(3);
 
     let text = porter_metrics::encode(&registry);
@@ -68,8 +68,8 @@ fn sessions_are_exposed_as_the_board_shows_them() {
     );
 
     // the session flaps, the other peer is removed: the next scrape shows it
-    board.set("tor1", status("10.0.0.1", State::Idle, 0, 2));
-    board.remove("tor2");
+    board.set_bgp("tor1", status("10.0.0.1", State::Idle, 0, 2));
+    board.remove(Protocol::Bgp, "tor2");
     metrics.set_announced(0);
     assert_eq!(state("tor1", "10.0.0.1", "Established"), Some(0.0));
     assert_eq!(state("tor1", "10.0.0.1", "Idle"), Some(1.0));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use porter_api::SecretKeyRef;
 use porter_bgp::{LinkBandwidth, RouteAttrs};
 use porter_model::Snapshot;
-use porter_model::announce::{LocalBgp, SpeakerPlan, plan};
+use porter_model::announce::{BgpPlan, LocalBgp, SpeakerPlan, plan};
 use porter_model::manifests::Object;
 use porter_model::valid::ValidPeer;
 use serde_json::json;
@@ -51,7 +51,7 @@ fn announcers(snap: &Snapshot, addr: &str) -> Vec<&'static str> {
     NODES
         .iter()
         .map(|(n, _)| *n)
-        .filter(|n| plan(snap, n).prefixes.contains_key(&ip(addr)))
+        .filter(|n| plan(snap, n).bgp.prefixes.contains_key(&ip(addr)))
         .collect()
 }
 
@@ -65,7 +65,7 @@ fn cluster_policy_one_ready_endpoint_anywhere_makes_every_node_announce() {
     ]);
     assert_eq!(announcers(&snap, EIP), ["n1", "n2", "n3"]);
     let p = plan(&snap, "n3");
-    assert_eq!(p.prefixes, set(&[EIP]));
+    assert_eq!(p.bgp.prefixes, set(&[EIP]));
     assert_eq!(p.ineligible, None);
     assert_eq!(p.problems, Vec::<String>::new());
 }
@@ -121,7 +121,7 @@ fn local_policy_only_nodes_with_a_ready_endpoint_announce() {
         slice_ready("default", "web", &[("n1", true), ("n2", false)]),
     ]);
     assert_eq!(announcers(&snap, EIP), ["n1"]);
-    assert_eq!(plan(&snap, "n2").prefixes, BTreeMap::new());
+    assert_eq!(plan(&snap, "n2").bgp.prefixes, BTreeMap::new());
     assert_eq!(
         plan(&snap, "n2").ineligible,
         None,
@@ -214,22 +214,22 @@ fn ineligible_nodes_announce_nothing_and_say_why() {
         node("n3", "10.0.0.3", true).label(EXCLUDE, "").obj(),
     ]);
     let n1 = plan(&snap, "n1");
-    assert_eq!(n1.prefixes, set(&[EIP]));
+    assert_eq!(n1.bgp.prefixes, set(&[EIP]));
     assert_eq!(n1.ineligible, None);
 
     let n2 = plan(&snap, "n2");
-    assert_eq!(n2.prefixes, BTreeMap::new());
+    assert_eq!(n2.bgp.prefixes, BTreeMap::new());
     assert_eq!(n2.ineligible.as_deref(), Some("node n2 is not Ready"));
 
     let n3 = plan(&snap, "n3");
-    assert_eq!(n3.prefixes, BTreeMap::new());
+    assert_eq!(n3.bgp.prefixes, BTreeMap::new());
     assert_eq!(
         n3.ineligible.as_deref(),
         Some("node n3 carries label node.kubernetes.io/exclude-from-external-load-balancers")
     );
 
     let ghost = plan(&snap, "ghost");
-    assert_eq!(ghost.prefixes, BTreeMap::new());
+    assert_eq!(ghost.bgp.prefixes, BTreeMap::new());
     assert_eq!(
         ghost.ineligible.as_deref(),
         Some("node \"ghost\" is not known (no Node object)")
@@ -246,7 +246,7 @@ fn cordoned_nodes_stop_announcing_unless_the_operator_says_otherwise() {
             .obj(),
     ]);
     let cordoned = plan(&snap, "n1");
-    assert_eq!(cordoned.prefixes, BTreeMap::new());
+    assert_eq!(cordoned.bgp.prefixes, BTreeMap::new());
     assert_eq!(
         cordoned.ineligible.as_deref(),
         Some(
@@ -257,7 +257,7 @@ fn cordoned_nodes_stop_announcing_unless_the_operator_says_otherwise() {
         announce_from_cordoned: true,
     };
     let anyway = porter_model::announce::plan_with(&snap, "n1", &options);
-    assert_eq!(anyway.prefixes, set(&[EIP]));
+    assert_eq!(anyway.bgp.prefixes, set(&[EIP]));
     assert_eq!(anyway.ineligible, None);
 }
 
@@ -268,7 +268,7 @@ fn ineligible_nodes_keep_their_sessions() {
     let n2 = plan(&snap, "n2");
     assert!(n2.ineligible.is_some());
     assert_eq!(
-        n2.local,
+        n2.bgp.local,
         Ok(LocalBgp {
             local_as: 64513,
             router_id: Ipv4Addr::new(10, 0, 0, 2),
@@ -278,7 +278,7 @@ fn ineligible_nodes_keep_their_sessions() {
             graceful_restart: None,
         })
     );
-    assert_eq!(n2.peers.keys().collect::<Vec<_>>(), ["tor"]);
+    assert_eq!(n2.bgp.peers.keys().collect::<Vec<_>>(), ["tor"]);
 }
 
 #[test]
@@ -291,14 +291,14 @@ fn a_node_without_a_ready_condition_is_eligible() {
     ]);
     let p = plan(&snap, "n1");
     assert_eq!(p.ineligible, None);
-    assert_eq!(p.prefixes, set(&[EIP]));
+    assert_eq!(p.bgp.prefixes, set(&[EIP]));
 }
 
 #[test]
 fn an_unknown_node_has_no_router_id_to_fall_back_to() {
     let snap = cluster([]);
     assert_eq!(
-        plan(&snap, "ghost").local,
+        plan(&snap, "ghost").bgp.local,
         Err(
             "BgpConf default has no spec.routerId and this node has no IPv4 InternalIP to use instead"
                 .to_owned()
@@ -334,7 +334,7 @@ fn only_addresses_of_valid_bgp_pools_are_announced() {
         slice_ready("default", "optout", &[("n1", true)]),
     ]);
     assert_eq!(
-        plan(&snap, "n1").prefixes,
+        plan(&snap, "n1").bgp.prefixes,
         set(&[EIP, "192.0.2.3", "192.0.2.17"])
     );
 }
@@ -355,7 +355,7 @@ fn an_overlapping_bgp_eip_does_not_announce_the_older_layer2_pool() {
         assign.services[&key("default", "web")].pool.as_deref(),
         Some("l2")
     );
-    assert_eq!(plan(&snap, "n1").prefixes, BTreeMap::new());
+    assert_eq!(plan(&snap, "n1").bgp.prefixes, BTreeMap::new());
 }
 
 #[test]
@@ -371,8 +371,8 @@ fn every_address_of_every_service_is_announced_once() {
         slice_ready("shop", "api", &[("n3", true)]),
         slice_ready("shop", "local", &[("n3", true)]),
     ]);
-    assert_eq!(plan(&snap, "n1").prefixes, set(&[EIP, "203.0.113.2"]));
-    let n3 = plan(&snap, "n3").prefixes;
+    assert_eq!(plan(&snap, "n1").bgp.prefixes, set(&[EIP, "203.0.113.2"]));
+    let n3 = plan(&snap, "n3").bgp.prefixes;
     assert_eq!(n3, set(&[EIP, "203.0.113.2", "203.0.113.3"]));
     // one pool, one attribute set: held once, not once per address
     let first = &n3[&ip(EIP)];
@@ -386,7 +386,7 @@ fn an_ipv6_address_of_a_bgp_pool_is_announced() {
         service("default", "six").ingress(&["2001:db8::7"]).obj(),
         slice_ready("default", "six", &[("n1", true)]),
     ]);
-    assert_eq!(plan(&snap, "n2").prefixes, set(&["2001:db8::7"]));
+    assert_eq!(plan(&snap, "n2").bgp.prefixes, set(&["2001:db8::7"]));
 }
 
 // ------------------------------------------------------------------------------- peers
@@ -397,7 +397,7 @@ fn a_peer_without_node_selector_is_every_nodes_peer() {
     let want = ValidPeer::new("tor", ip("10.99.0.1"), 64512);
     for (n, _) in NODES {
         assert_eq!(
-            plan(&snap, n).peers,
+            plan(&snap, n).bgp.peers,
             BTreeMap::from([("tor".to_owned(), want.clone())]),
             "{n}"
         );
@@ -429,7 +429,7 @@ fn peers_by_node_selector() {
             .match_expression(RACK, "In", &["r1"])
             .obj(),
     ]);
-    let names = |n: &str| -> Vec<String> { plan(&snap, n).peers.into_keys().collect() };
+    let names = |n: &str| -> Vec<String> { plan(&snap, n).bgp.peers.into_keys().collect() };
     assert_eq!(names("n1"), ["racked", "tor", "tor-r1", "tor-r1-r2"]);
     assert_eq!(names("n2"), ["not-r1", "racked", "tor", "tor-r1-r2"]);
     assert_eq!(names("n3"), ["not-r1", "tor", "unracked"]);
@@ -460,7 +460,7 @@ fn an_invalid_peer_is_a_problem_naming_it_and_its_field() {
             "BgpPeer no-conf: spec.conf: must be set (with at least neighborAddress and peerAs)",
         ]
     );
-    assert_eq!(p.peers.keys().collect::<Vec<_>>(), ["tor"]);
+    assert_eq!(p.bgp.peers.keys().collect::<Vec<_>>(), ["tor"]);
 }
 
 // ------------------------------------------------------------------------------- local
@@ -470,7 +470,7 @@ fn without_bgp_conf_default_bgp_does_not_run() {
     let mut snap = cluster([]);
     snap.bgp_confs.clear();
     let want = Err("no BgpConf named \"default\": BGP is not configured".to_owned());
-    assert_eq!(plan(&snap, "n1").local, want);
+    assert_eq!(plan(&snap, "n1").bgp.local, want);
     // Any other name is not read, as in OpenELB.
     snap.insert(
         bgp_conf(64513)
@@ -478,11 +478,11 @@ fn without_bgp_conf_default_bgp_does_not_run() {
             .obj(),
     );
     let p = plan(&snap, "n1");
-    assert_eq!(p.local, want);
+    assert_eq!(p.bgp.local, want);
     assert!(
-        matches!(&p.local, Err(m) if m.contains("\"default\"")),
+        matches!(&p.bgp.local, Err(m) if m.contains("\"default\"")),
         "{:?}",
-        p.local
+        p.bgp.local
     );
 }
 
@@ -493,7 +493,7 @@ fn an_invalid_bgp_conf_names_its_fields() {
         .set(&["spec", "listenPort"], json!(70000))
         .obj()]);
     assert_eq!(
-        plan(&snap, "n1").local,
+        plan(&snap, "n1").bgp.local,
         Err("BgpConf default: spec.as: must be set (1-4294967295); \
              spec.routerId: \"::1\" is not an IPv4 address (a BGP identifier is 32 bits, even for IPv6); \
              spec.listenPort: 70000 is out of range (-1 = do not listen, 0 = 179, or 1-65535)"
@@ -506,7 +506,7 @@ fn router_id_is_the_conf_s_else_the_node_s_internal_ip() {
     let from_node = cluster([]);
     for (n, addr) in NODES {
         assert_eq!(
-            plan(&from_node, n).local.map(|l| l.router_id),
+            plan(&from_node, n).bgp.local.map(|l| l.router_id),
             Ok(addr.parse::<Ipv4Addr>().expect("v4")),
             "{n}"
         );
@@ -516,7 +516,7 @@ fn router_id_is_the_conf_s_else_the_node_s_internal_ip() {
         .obj()]);
     for (n, _) in NODES {
         assert_eq!(
-            plan(&fixed, n).local.map(|l| l.router_id),
+            plan(&fixed, n).bgp.local.map(|l| l.router_id),
             Ok(Ipv4Addr::new(192, 0, 2, 254))
         );
     }
@@ -534,12 +534,12 @@ fn router_id_skips_ipv6_and_external_addresses() {
     );
     let snap = cluster([n.obj()]);
     assert_eq!(
-        plan(&snap, "n1").local.map(|l| l.router_id),
+        plan(&snap, "n1").bgp.local.map(|l| l.router_id),
         Ok(Ipv4Addr::new(10, 0, 0, 42))
     );
     let v6_only = node("n1", "fd00::1", true);
     let snap = cluster([v6_only.obj()]);
-    assert!(plan(&snap, "n1").local.is_err());
+    assert!(plan(&snap, "n1").bgp.local.is_err());
 }
 
 #[test]
@@ -556,7 +556,7 @@ fn listen_port() {
         };
         let snap = cluster([conf.obj()]);
         assert_eq!(
-            plan(&snap, "n1").local,
+            plan(&snap, "n1").bgp.local,
             Ok(LocalBgp {
                 local_as: 64513,
                 router_id: Ipv4Addr::new(10, 0, 0, 1),
@@ -583,16 +583,18 @@ fn the_whole_plan_of_one_node() {
     assert_eq!(
         p,
         SpeakerPlan {
-            local: Ok(LocalBgp {
-                local_as: 64513,
-                router_id: Ipv4Addr::new(10, 0, 0, 2),
-                listen_port: Some(179),
-                next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
-                next_hop_v6: None,
-                graceful_restart: None,
-            }),
-            peers: plan(&snap, "n1").peers,
-            prefixes: set(&[EIP]),
+            bgp: BgpPlan {
+                local: Ok(LocalBgp {
+                    local_as: 64513,
+                    router_id: Ipv4Addr::new(10, 0, 0, 2),
+                    listen_port: Some(179),
+                    next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
+                    next_hop_v6: None,
+                    graceful_restart: None,
+                }),
+                peers: plan(&snap, "n1").bgp.peers,
+                prefixes: set(&[EIP]),
+            },
             ineligible: None,
             problems: vec![],
         }
@@ -645,7 +647,7 @@ fn an_address_carries_its_eip_s_attributes() {
     let snap = attributed([web().obj(), slice_ready("default", "web", &[("n1", true)])]);
     let p = plan(&snap, "n1");
     assert_eq!(
-        p.prefixes,
+        p.bgp.prefixes,
         BTreeMap::from([(ip(EIP), Arc::new(pool_attrs()))])
     );
     assert_eq!(p.problems, Vec::<String>::new());
@@ -667,7 +669,7 @@ fn service_annotations_add_communities_and_override_the_rest() {
         large_communities: [[65000, 1, 2], [65000, 1, 3]].into(),
         link_bandwidth: bandwidth(125_000_000),
     };
-    assert_eq!(p.prefixes, BTreeMap::from([(ip(EIP), Arc::new(want))]));
+    assert_eq!(p.bgp.prefixes, BTreeMap::from([(ip(EIP), Arc::new(want))]));
 
     // On a pool without attributes, the annotations are the attributes.
     let snap = cluster([
@@ -679,7 +681,7 @@ fn service_annotations_add_communities_and_override_the_rest() {
         ..RouteAttrs::default()
     };
     assert_eq!(
-        plan(&snap, "n1").prefixes,
+        plan(&snap, "n1").bgp.prefixes,
         BTreeMap::from([(ip(EIP), Arc::new(want))])
     );
 }
@@ -698,13 +700,13 @@ fn a_bad_annotation_is_reported_and_the_address_keeps_its_eip_s_attributes() {
     let n1 = plan(&snap, "n1");
     // Not even the well-formed 65000:300 is applied: all or nothing.
     assert_eq!(
-        n1.prefixes,
+        n1.bgp.prefixes,
         BTreeMap::from([(ip(EIP), Arc::new(pool_attrs()))])
     );
     assert_eq!(n1.problems, want_problems);
     // A node that does not announce it (Local policy, no endpoint there) reports it too.
     let n2 = plan(&snap, "n2");
-    assert_eq!(n2.prefixes, BTreeMap::new());
+    assert_eq!(n2.bgp.prefixes, BTreeMap::new());
     assert_eq!(n2.problems, want_problems);
 }
 
@@ -719,7 +721,7 @@ fn annotations_of_a_service_outside_bgp_pools_are_not_read() {
         slice_ready("default", "l2svc", &[("n1", true)]),
     ]);
     let p = plan(&snap, "n1");
-    assert_eq!(p.prefixes, BTreeMap::new());
+    assert_eq!(p.bgp.prefixes, BTreeMap::new());
     assert_eq!(p.problems, Vec::<String>::new());
 }
 
@@ -756,7 +758,7 @@ fn services_sharing_an_address_merge_their_attributes_in_any_order() {
             .chain(endpoints()),
     );
     assert_eq!(
-        plan(&snap, "n1").prefixes,
+        plan(&snap, "n1").bgp.prefixes,
         BTreeMap::from([(ip(EIP), Arc::new(want.clone()))])
     );
     // The same with the Services' keys in the other order.
@@ -767,7 +769,7 @@ fn services_sharing_an_address_merge_their_attributes_in_any_order() {
     ];
     let snap = cluster([a.obj(), b.obj()].into_iter().chain(endpoints));
     assert_eq!(
-        plan(&snap, "n1").prefixes,
+        plan(&snap, "n1").bgp.prefixes,
         BTreeMap::from([(ip(EIP), Arc::new(want))])
     );
 }
@@ -782,7 +784,7 @@ fn an_invalid_eip_bgp_setting_makes_the_pool_invalid_and_unannounced() {
         web().obj(),
         slice_ready("default", "web", &[("n1", true)]),
     ]);
-    assert_eq!(plan(&snap, "n1").prefixes, BTreeMap::new());
+    assert_eq!(plan(&snap, "n1").bgp.prefixes, BTreeMap::new());
     let errors = &porter_model::assign::plan(&snap).eips["pool"].errors;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
@@ -808,7 +810,7 @@ fn next_hops_are_the_node_s_first_internal_ip_of_each_family() {
         ]),
     );
     let snap = cluster([dual.obj()]);
-    let local = plan(&snap, "n1").local.expect("BGP configured");
+    let local = plan(&snap, "n1").bgp.local.expect("BGP configured");
     assert_eq!(local.next_hop_v4, Some(Ipv4Addr::new(10, 0, 0, 1)));
     assert_eq!(
         local.next_hop_v6,
@@ -817,7 +819,7 @@ fn next_hops_are_the_node_s_first_internal_ip_of_each_family() {
     assert_eq!(local.router_id, Ipv4Addr::new(10, 0, 0, 1));
 
     // IPv4-only: no IPv6 next hop.
-    let local = plan(&cluster([]), "n2").local.expect("BGP configured");
+    let local = plan(&cluster([]), "n2").bgp.local.expect("BGP configured");
     assert_eq!(
         (local.next_hop_v4, local.next_hop_v6),
         (Some(Ipv4Addr::new(10, 0, 0, 2)), None)
@@ -830,7 +832,7 @@ fn next_hops_are_the_node_s_first_internal_ip_of_each_family() {
             .set(&["spec", "routerId"], json!("192.0.2.3"))
             .obj(),
     ]);
-    let local = plan(&snap, "n3").local.expect("BGP configured");
+    let local = plan(&snap, "n3").bgp.local.expect("BGP configured");
     assert_eq!(
         (local.next_hop_v4, local.next_hop_v6),
         (None, Some("fd00::3".parse::<Ipv6Addr>().unwrap()))
@@ -840,7 +842,7 @@ fn next_hops_are_the_node_s_first_internal_ip_of_each_family() {
 // ------------------------------------------------------------------------------- passwords
 
 fn peer_of(snap: &Snapshot, name: &str) -> Option<ValidPeer> {
-    plan(snap, "n1").peers.get(name).cloned()
+    plan(snap, "n1").bgp.peers.get(name).cloned()
 }
 
 #[test]
@@ -857,7 +859,7 @@ fn a_password_secret_is_resolved_into_the_peer() {
     ]);
     let p = plan(&snap, "n1");
     assert_eq!(p.problems, Vec::<String>::new());
-    let tor = &p.peers["tor"];
+    let tor = &p.bgp.peers["tor"];
     assert_eq!(tor.password.as_deref(), Some("s3cret"));
     assert_eq!(
         tor.password_secret,
@@ -902,7 +904,7 @@ fn a_peer_whose_password_secret_is_unusable_is_not_started() {
     ] {
         let snap = cluster([tor().obj()].into_iter().chain(secret_obj));
         let p = plan(&snap, "n1");
-        assert_eq!(p.peers, BTreeMap::new(), "{why}");
+        assert_eq!(p.bgp.peers, BTreeMap::new(), "{why}");
         assert_eq!(
             p.problems,
             [format!(
@@ -922,7 +924,7 @@ fn a_secret_the_source_may_not_read_is_reported_with_the_sources_reason_not_as_m
         "cannot be read: forbidden (403); add it to Role x".to_owned(),
     );
     let p = plan(&snap, "n1");
-    assert_eq!(p.peers, BTreeMap::new());
+    assert_eq!(p.bgp.peers, BTreeMap::new());
     assert_eq!(
         p.problems,
         [
@@ -939,7 +941,7 @@ fn a_password_secret_of_a_peer_of_other_nodes_is_not_looked_up() {
         .obj()]);
     let p = plan(&snap, "n1");
     assert_eq!(p.problems, Vec::<String>::new());
-    assert_eq!(p.peers.keys().collect::<Vec<_>>(), ["tor"]);
+    assert_eq!(p.bgp.peers.keys().collect::<Vec<_>>(), ["tor"]);
 }
 
 #[test]
@@ -972,8 +974,9 @@ fn graceful_restart_is_inherited_from_the_bgp_conf_unless_the_peer_decides() {
             .obj(),
     ]);
     let p = plan(&snap, "n1");
-    assert_eq!(p.local.as_ref().unwrap().graceful_restart, Some(300));
+    assert_eq!(p.bgp.local.as_ref().unwrap().graceful_restart, Some(300));
     let gr: Vec<(&str, Option<u16>)> = p
+        .bgp
         .peers
         .iter()
         .map(|(n, peer)| (n.as_str(), peer.graceful_restart))
@@ -993,9 +996,9 @@ fn graceful_restart_is_inherited_from_the_bgp_conf_unless_the_peer_decides() {
         .graceful_restart(json!({"enabled": true}))
         .obj()]);
     let p = plan(&snap, "n1");
-    assert_eq!(p.local.as_ref().unwrap().graceful_restart, None);
-    assert_eq!(p.peers["own"].graceful_restart, Some(120));
-    assert_eq!(p.peers["tor"].graceful_restart, None);
+    assert_eq!(p.bgp.local.as_ref().unwrap().graceful_restart, None);
+    assert_eq!(p.bgp.peers["own"].graceful_restart, Some(120));
+    assert_eq!(p.bgp.peers["tor"].graceful_restart, None);
 }
 
 #[test]
@@ -1010,7 +1013,7 @@ fn an_out_of_range_restart_time_is_reported() {
     ]);
     let p = plan(&snap, "n1");
     assert_eq!(
-        p.local,
+        p.bgp.local,
         Err("BgpConf default: spec.gracefulRestart.restartTime: 4096 is out of range (1-4095 seconds, or 0/unset = 120)".to_owned())
     );
     assert_eq!(

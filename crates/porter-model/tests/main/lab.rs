@@ -95,7 +95,11 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
 
     // Before the controller ran, nothing holds an address, so nothing is announced.
     for n in ["node1", "node2", "node3"] {
-        assert_eq!(announce::plan(&snap, n).prefixes, BTreeMap::new(), "{n}");
+        assert_eq!(
+            announce::plan(&snap, n).bgp.prefixes,
+            BTreeMap::new(),
+            "{n}"
+        );
     }
 
     let plan = assign::plan(&snap);
@@ -133,7 +137,7 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
     ] {
         let p = announce::plan(&snap, n);
         assert_eq!(
-            p.local,
+            p.bgp.local,
             Ok(LocalBgp {
                 local_as: 64513,
                 router_id: node_ip,
@@ -145,12 +149,12 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
             "{n}"
         );
         assert_eq!(
-            p.peers,
+            p.bgp.peers,
             BTreeMap::from([("tor".to_owned(), tor.clone())]),
             "{n}"
         );
         assert_eq!(
-            p.prefixes,
+            p.bgp.prefixes,
             BTreeMap::from([(
                 ip("203.0.113.10"),
                 std::sync::Arc::new(RouteAttrs::default())
@@ -202,7 +206,7 @@ fn every_lab_variant_gives_each_node_its_session_and_route() {
         for (i, n) in ["node1", "node2", "node3"].into_iter().enumerate() {
             let p = announce::plan(&snap, n);
             assert_eq!(p.problems, Vec::<String>::new(), "{knobs:?} {n}");
-            let local = p.local.as_ref().expect("BGP configured");
+            let local = p.bgp.local.as_ref().expect("BGP configured");
             assert_eq!(
                 local.local_as,
                 if knob("LAB_IBGP").is_some() {
@@ -215,7 +219,7 @@ fn every_lab_variant_gives_each_node_its_session_and_route() {
                 local.next_hop_v6,
                 Some(format!("fd00:99::1{}", i + 1).parse().expect("v6"))
             );
-            let tor = &p.peers["tor"];
+            let tor = &p.bgp.peers["tor"];
             let router = if knob("LAB_FAMILY") == Some("6") {
                 ip("fd00:99::1")
             } else {
@@ -233,7 +237,7 @@ fn every_lab_variant_gives_each_node_its_session_and_route() {
                 knob("LAB_GR").map(|_| 120),
                 "{knobs:?}"
             );
-            let communities: Vec<u32> = p.prefixes[&eip].communities.iter().copied().collect();
+            let communities: Vec<u32> = p.bgp.prefixes[&eip].communities.iter().copied().collect();
             let want: Vec<u32> = knob("LAB_COMMUNITY")
                 .map(|_| (64513 << 16) | 100)
                 .into_iter()

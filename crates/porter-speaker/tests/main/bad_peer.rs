@@ -6,7 +6,7 @@
 //! subcode (decoded with `porter_bgp::wire::decode_all`) followed by the speaker closing the
 //! connection, or, where the RFCs say the error is not fatal, a session that stays up.
 //!
-//! Each case runs its own `PeerManager`, so the core's connect-retry backoff after one case's
+//! Each case runs its own `Speaker`, so the core's connect-retry backoff after one case's
 //! failure never delays another. Reads are bounded by `WAIT` as a safety net only; nothing
 //! asserts on elapsed time.
 

@@ -1,5 +1,5 @@
 //! Shared by the speaker's TCP tests (`loopback.rs`, `bad_peer.rs`): the real speaker shell
-//! (`PeerManager`) on one side, and on the other a "router" built from the porter-bgp core
+//! (`Speaker`) on one side, and on the other a "router" built from the porter-bgp core
 //! itself: a passive `Session` (AS 64512) driven by a small tokio loop in this file.
 //!
 //! The router's own `received_prefixes()` stays empty here, rightly: the speaker announces its
@@ -20,9 +20,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use porter_bgp::wire::{self, Framer, Message, UpdateContext};
 use porter_bgp::{Action, Event, Prefix, Session, SessionConfig, State};
-use porter_model::announce::{LocalBgp, SpeakerPlan};
+use porter_model::announce::{BgpPlan, LocalBgp, SpeakerPlan};
 use porter_model::valid::ValidPeer;
-use porter_speaker::{PeerManager, PeerStatus, StatusBoard};
+use porter_speaker::{PeerStatus, StatusBoard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -250,30 +250,32 @@ pub fn peer(port: u16, peer_as: u32) -> ValidPeer {
 /// A plan with these peers (by BgpPeer name) announcing `prefixes`.
 pub fn plan_of(peers: Vec<(&str, ValidPeer)>, prefixes: &[&str]) -> SpeakerPlan {
     SpeakerPlan {
-        local: Ok(LocalBgp {
-            local_as: SPEAKER_AS,
-            router_id: Ipv4Addr::new(10, 0, 0, 1),
-            listen_port: None,
-            next_hop_v4: None,
-            next_hop_v6: None,
-            graceful_restart: None,
-        }),
-        peers: peers
-            .into_iter()
-            .map(|(name, mut peer)| {
-                peer.name = name.to_string();
-                (name.to_string(), peer)
-            })
-            .collect(),
-        prefixes: prefixes
-            .iter()
-            .map(|p| {
-                (
-                    ip(p),
-                    std::sync::Arc::new(porter_bgp::RouteAttrs::default()),
-                )
-            })
-            .collect(),
+        bgp: BgpPlan {
+            local: Ok(LocalBgp {
+                local_as: SPEAKER_AS,
+                router_id: Ipv4Addr::new(10, 0, 0, 1),
+                listen_port: None,
+                next_hop_v4: None,
+                next_hop_v6: None,
+                graceful_restart: None,
+            }),
+            peers: peers
+                .into_iter()
+                .map(|(name, mut peer)| {
+                    peer.name = name.to_string();
+                    (name.to_string(), peer)
+                })
+                .collect(),
+            prefixes: prefixes
+                .iter()
+                .map(|p| {
+                    (
+                        ip(p),
+                        std::sync::Arc::new(porter_bgp::RouteAttrs::default()),
+                    )
+                })
+                .collect(),
+        },
         ineligible: None,
         problems: Vec::new(),
     }
@@ -296,7 +298,7 @@ impl Speaker {
         let board = StatusBoard::default();
         let (plans, plans_rx) = watch::channel(first);
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let manager = PeerManager::new(board.clone());
+        let manager = porter_speaker::Speaker::new(board.clone());
         let task = tokio::spawn(manager.run(plans_rx, async {
             let _ = shutdown_rx.await;
         }));
@@ -337,8 +339,8 @@ impl Speaker {
         }
         tokio::time::timeout(WAIT, &mut self.task)
             .await
-            .expect("PeerManager::run returns after shutdown")
-            .expect("PeerManager::run does not panic");
+            .expect("Speaker::run returns after shutdown")
+            .expect("Speaker::run does not panic");
     }
 }
 
@@ -351,7 +353,7 @@ pub async fn wait_board(
 ) -> PeerStatus {
     let poll = async {
         loop {
-            if let Some(s) = board.snapshot().get(peer).filter(|s| pred(s)) {
+            if let Some(s) = board.bgp_sessions().get(peer).filter(|s| pred(s)) {
                 return s.clone();
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -470,10 +470,10 @@ impl Context<'_> {
         let Some(plan) = self.nodes.get(node) else {
             return "no Node object".into();
         };
-        if let Err(e) = &plan.local {
+        if let Err(e) = &plan.bgp.local {
             return e.clone();
         }
-        if plan.peers.is_empty() {
+        if plan.bgp.peers.is_empty() {
             return "no BgpPeer selects this node (spec.nodeSelector)".into();
         }
         "its sessions are not Established (see the sessions below)".into()
@@ -570,7 +570,7 @@ fn session_rows(
     let mut rows: BTreeMap<(String, String), SessionRow> = BTreeMap::new();
     for s in sessions {
         let established = s.state.eq_ignore_ascii_case("established");
-        let planned = nodes.get(&s.node).map_or(0, |p| p.prefixes.len());
+        let planned = nodes.get(&s.node).map_or(0, |p| p.bgp.prefixes.len());
         let prefixes = s
             .advertised
             .unwrap_or(if established { planned } else { 0 });
@@ -601,7 +601,7 @@ fn session_rows(
         );
     }
     for (node, plan) in nodes {
-        for (peer, valid) in &plan.peers {
+        for (peer, valid) in &plan.bgp.peers {
             rows.entry((node.clone(), peer.clone()))
                 .or_insert_with(|| SessionRow {
                     node: node.clone(),

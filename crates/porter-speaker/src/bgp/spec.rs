@@ -8,7 +8,7 @@ use porter_bgp::{GracefulRestart, SessionConfig};
 use porter_model::announce::LocalBgp;
 use porter_model::valid::ValidPeer;
 
-use crate::transport::Transport;
+use super::transport::Transport;
 
 /// Everything a session task needs to know about its peer. Two equal specs mean the
 /// running session can stay; any difference restarts that one session.

@@ -14,40 +14,44 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::spec::SessionSpec;
-use crate::status::{PeerStatus, StatusBoard};
+use super::spec::SessionSpec;
+use super::status::PeerStatus;
+use crate::status::{Protocol, StatusBoard};
+use crate::supervisor::Stop;
 
 /// How long a write may block (peer not reading) before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the manager tells a session task.
+/// What the BGP part tells a session task.
 pub(crate) enum Command {
-    /// Replace the set of announced prefixes (the manager's map, shared by every session).
+    /// Replace the set of announced prefixes (the BGP part's map, shared by every session).
     SetRoutes(Arc<Routes>),
     /// The peer opened a connection to us.
     Incoming(TcpStream, SocketAddr),
-    /// End the session and the task: with `restart` and graceful restart configured, close
-    /// without NOTIFICATION so the peer keeps our routes while Porter restarts; otherwise say
-    /// goodbye with NOTIFICATION Cease so the peer withdraws them at once.
-    Stop {
-        /// The speaker is restarting (SIGTERM), not dropping this peer.
-        restart: bool,
-    },
+    /// End the session and the task. At [`Stop::Shutdown`] with graceful restart configured,
+    /// close without NOTIFICATION so the peer keeps our routes while Porter restarts;
+    /// otherwise say goodbye with NOTIFICATION Cease so the peer withdraws them at once.
+    Stop(Stop),
 }
 
-/// Starts a session task; it runs until it is told to stop or its command channel closes.
+impl From<Stop> for Command {
+    fn from(why: Stop) -> Self {
+        Command::Stop(why)
+    }
+}
+
+/// Starts a session task; it runs until it is told to stop or `commands` closes.
 pub(crate) fn spawn(
     spec: SessionSpec,
     routes: Arc<Routes>,
     board: StatusBoard,
-) -> (mpsc::Sender<Command>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(16);
+    commands: mpsc::Receiver<Command>,
+) -> tokio::task::JoinHandle<()> {
     let span = tracing::info_span!("session", peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as);
-    let task = tokio::spawn(tracing::Instrument::instrument(
-        run(spec, routes, rx, board),
+    tokio::spawn(tracing::Instrument::instrument(
+        run(spec, routes, commands, board),
         span,
-    ));
-    (tx, task)
+    ))
 }
 
 type Connecting = Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>>;
@@ -83,7 +87,7 @@ async fn run(
         drain(&mut core, &mut io, &spec, stopping).await;
         let status = status_of(&core);
         if last_status.as_ref() != Some(&status) {
-            board.set(&spec.name, status.clone());
+            board.set_bgp(&spec.name, status.clone());
             last_status = Some(status);
         }
         if stopping {
@@ -96,8 +100,8 @@ async fn run(
                     core.handle(now(), Event::Stop);
                     stopping = true;
                 }
-                Some(Command::Stop { restart }) => {
-                    let event = if restart && spec.graceful_restart() { Event::StopForRestart } else { Event::Stop };
+                Some(Command::Stop(why)) => {
+                    let event = if why == Stop::Shutdown && spec.graceful_restart() { Event::StopForRestart } else { Event::Stop };
                     core.handle(now(), event);
                     stopping = true;
                 }
@@ -140,7 +144,7 @@ async fn run(
             () = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(now()),
         }
     }
-    board.remove(&spec.name);
+    board.remove(Protocol::Bgp, &spec.name);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -1,0 +1,160 @@
+//! BGP, the speaker's first protocol: one session task per BgpPeer, driving the porter-bgp
+//! core over TCP, and the listener that accepts the sessions peers open.
+//!
+//! [`Bgp`] is the speaker's BGP part. Given BGP's part of each plan ([`BgpPlan`]) it keeps
+//! the listener on the configured port with every peer's TCP MD5 key, the announced routes
+//! as one map shared by every session, and (through the [`Supervisor`]) one session task per
+//! peer: a peer whose settings did not change keeps its session; only the announced set is
+//! updated.
+
+mod listener;
+mod session;
+mod spec;
+mod status;
+mod transport;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use porter_bgp::{Prefix, Routes};
+use porter_model::announce::BgpPlan;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::status::{Protocol, StatusBoard};
+use crate::supervisor::{Stop, Supervisor};
+use listener::{Incoming, Listening};
+use session::Command;
+use spec::{SessionSpec, specs};
+
+pub use status::PeerStatus;
+
+/// How long a removed or changed peer's session may take to say goodbye.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// What BGP's part of a plan asks for, read out of the plan without copying it: the plan
+/// stays in the speaker's watch channel, and a copy of 100k routes would cost as much as the
+/// routes themselves.
+pub(crate) struct Wanted {
+    sessions: BTreeMap<String, SessionSpec>,
+    listen_port: Option<u16>,
+    routes: Routes,
+}
+
+impl Wanted {
+    pub(crate) fn of(plan: &BgpPlan) -> Wanted {
+        let sessions = match &plan.local {
+            Ok(local) => specs(local, &plan.peers),
+            Err(reason) => {
+                tracing::warn!(%reason, "BGP not configured; no sessions");
+                BTreeMap::new()
+            }
+        };
+        Wanted {
+            sessions,
+            listen_port: plan.local.as_ref().ok().and_then(|l| l.listen_port),
+            // The plan's attribute sets are already shared: the sessions keep the same ones.
+            routes: plan
+                .prefixes
+                .iter()
+                .map(|(ip, attrs)| (Prefix::host(*ip), Arc::clone(attrs)))
+                .collect(),
+        }
+    }
+}
+
+/// The speaker's BGP part: sessions, listener and announced routes, in step with the plan.
+pub(crate) struct Bgp {
+    board: StatusBoard,
+    sessions: Supervisor<SessionSpec, Command>,
+    /// The announced routes: one map, shared by every session (each session's Adj-RIB-Out
+    /// holds this `Arc`, not a copy), whose prefixes share their attribute sets.
+    routes: Arc<Routes>,
+    listening: Listening,
+    incoming: mpsc::Receiver<Incoming>,
+}
+
+impl Bgp {
+    /// No sessions, no listener; the sessions post their status to `board`.
+    pub(crate) fn new(board: StatusBoard) -> Self {
+        let (incoming_tx, incoming) = mpsc::channel(16);
+        Self {
+            sessions: Supervisor::new(Protocol::Bgp, board.clone(), STOP_GRACE),
+            board,
+            routes: Arc::default(),
+            listening: Listening::new(incoming_tx),
+            incoming,
+        }
+    }
+
+    /// Brings the listener, the routes and the sessions in line with `wanted`.
+    pub(crate) async fn apply(&mut self, wanted: Wanted) {
+        let Wanted {
+            sessions,
+            listen_port,
+            routes,
+        } = wanted;
+        let keys = sessions
+            .values()
+            .filter_map(|s| Some((s.config.peer_addr, s.transport.md5_key.clone()?)))
+            .collect();
+        self.listening.sync(listen_port, keys).await;
+
+        // Unchanged routes keep the map the sessions already share, and no session is told.
+        let routes_changed = routes != *self.routes;
+        if routes_changed {
+            self.routes = Arc::new(routes);
+        }
+        for (name, running) in self.sessions.specs() {
+            if sessions.get(name) != Some(running) {
+                tracing::info!(peer = %running.config.peer_addr, "peer removed or changed; stopping its session");
+            }
+        }
+        let (routes, board) = (&self.routes, &self.board);
+        let kept = self
+            .sessions
+            .sync(sessions, |_, spec, commands| {
+                tracing::info!(peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as, "starting session");
+                session::spawn(spec.clone(), Arc::clone(routes), board.clone(), commands)
+            })
+            .await;
+        if routes_changed {
+            for name in kept {
+                self.sessions
+                    .send(&name, Command::SetRoutes(Arc::clone(&self.routes)))
+                    .await;
+            }
+        }
+    }
+
+    /// The next connection a peer opened to this node.
+    pub(crate) async fn accepted(&mut self) -> Option<Incoming> {
+        self.incoming.recv().await
+    }
+
+    /// Hands an accepted connection to the session of the peer it comes from.
+    pub(crate) async fn route(&mut self, incoming: Incoming) {
+        let remote = incoming.remote;
+        let peer = self
+            .sessions
+            .specs()
+            .find(|(_, spec)| spec.config.peer_addr == remote.ip())
+            .map(|(name, _)| name.to_owned());
+        match peer {
+            Some(name) => {
+                self.sessions
+                    .send(&name, Command::Incoming(incoming.stream, remote))
+                    .await;
+            }
+            None => tracing::debug!(%remote, "connection from an unknown peer refused"),
+        }
+    }
+
+    /// Stops listening and stops every session for `why` by `deadline`: at shutdown, peers
+    /// with graceful restart keep this node's routes; the others get NOTIFICATION Cease.
+    pub(crate) async fn stop(&mut self, why: Stop, deadline: Instant) {
+        self.listening.close();
+        self.sessions.stop_all(why, deadline).await;
+    }
+}

@@ -1,0 +1,28 @@
+//! What one BGP session posts on the status board.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use porter_bgp::State;
+
+/// One peer's session as seen from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The peer's address.
+    pub address: IpAddr,
+    /// The peer's AS.
+    pub peer_as: u32,
+    /// RFC 4271 session state.
+    pub state: State,
+    /// When the session last became Established (None while it is not).
+    pub established_since: Option<Instant>,
+    /// Prefixes currently advertised to the peer.
+    pub advertised: usize,
+    /// Prefixes the peer currently announces to us (Porter installs none; a router that
+    /// sends routes to its nodes shows here).
+    pub received: usize,
+    /// How many times the session left Established since the speaker started.
+    pub flaps: u64,
+    /// Why the session last went down, if it did.
+    pub last_error: Option<String>,
+}

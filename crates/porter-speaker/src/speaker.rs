@@ -1,0 +1,82 @@
+//! The speaker: its protocols side by side, each given its part of every plan.
+
+use std::time::Duration;
+
+use porter_model::announce::SpeakerPlan;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::bgp::{self, Bgp};
+use crate::status::StatusBoard;
+use crate::supervisor::Stop;
+
+/// How long a shutdown waits for every protocol's tasks to say goodbye (one deadline for all).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// What a plan asks of each protocol, read out of the plan in place (see [`bgp::Wanted`]).
+struct Wanted {
+    bgp: bgp::Wanted,
+}
+
+impl Wanted {
+    fn of(plan: &SpeakerPlan) -> Wanted {
+        Wanted {
+            bgp: bgp::Wanted::of(&plan.bgp),
+        }
+    }
+}
+
+/// Applies speaker plans to the protocols it runs (today BGP), each with the least
+/// disturbance, and stops them all on shutdown. Every protocol posts its tasks' status to the
+/// one [`StatusBoard`], under its own name.
+pub struct Speaker {
+    bgp: Bgp,
+}
+
+impl Speaker {
+    /// A speaker doing nothing yet; status is posted to `board`.
+    pub fn new(board: StatusBoard) -> Self {
+        Self {
+            bgp: Bgp::new(board),
+        }
+    }
+
+    /// Runs until `shutdown` resolves (or `plans` closes), applying every new plan; then
+    /// stops every protocol as for a restart: BGP peers with graceful restart keep this
+    /// node's routes until it is back (no traffic disturbed by an upgrade); the others get
+    /// NOTIFICATION Cease and withdraw this node at once.
+    pub async fn run(
+        mut self,
+        mut plans: watch::Receiver<SpeakerPlan>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        // The plan is read in place (the borrow ends with the statement, before any await),
+        // never cloned: it can hold 100k routes.
+        let first = Wanted::of(&plans.borrow_and_update());
+        self.apply_wanted(first).await;
+        loop {
+            tokio::select! {
+                changed = plans.changed() => {
+                    if changed.is_err() { break; }
+                    let wanted = Wanted::of(&plans.borrow_and_update());
+                    self.apply_wanted(wanted).await;
+                }
+                Some(incoming) = self.bgp.accepted() => self.bgp.route(incoming).await,
+                () = &mut shutdown => break,
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        self.bgp.stop(Stop::Shutdown, deadline).await;
+    }
+
+    /// Brings every protocol in line with `plan`.
+    pub async fn apply(&mut self, plan: &SpeakerPlan) {
+        self.apply_wanted(Wanted::of(plan)).await;
+    }
+
+    async fn apply_wanted(&mut self, wanted: Wanted) {
+        let Wanted { bgp } = wanted;
+        self.bgp.apply(bgp).await;
+    }
+}
