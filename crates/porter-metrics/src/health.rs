@@ -29,6 +29,10 @@ impl Health {
     /// beats) on a slow API server.
     pub const STALLED_AFTER: Duration = Duration::from_secs(60);
 
+    /// How often an idle main loop beats: one value for every role, well inside
+    /// [`Health::STALLED_AFTER`].
+    pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
     /// A role that is live (it just started) and not ready, for `why` (shown by `/readyz`).
     pub fn starting(why: impl Into<String>) -> Self {
         Self(Arc::new(Mutex::new(State {

@@ -19,9 +19,6 @@ use porter_model::status::{self, EventType, Note, Regarding, Reported};
 
 use crate::manifest_dir::{ManifestDir, Watcher};
 
-/// How often an idle main loop reports that it is alive.
-const HEARTBEAT: Duration = Duration::from_secs(5);
-
 /// Runs until SIGTERM/Ctrl-C: every change of the manifests (or of a speaker's sessions) is
 /// re-planned and the status that differs from the decision is written. Ready once the first
 /// plan is written; with no election, this controller always leads.
@@ -38,7 +35,7 @@ pub(crate) async fn run(
     let mut watcher = Watcher::following_sessions(ManifestDir::new(manifests), poll);
     let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heartbeat = tokio::time::interval(Health::HEARTBEAT);
     let mut reported = Reported::new();
     loop {
         let snapshot = tokio::select! {

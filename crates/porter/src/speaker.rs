@@ -43,9 +43,6 @@ impl Source {
     }
 }
 
-/// How often an idle main loop reports that it is alive.
-const HEARTBEAT: Duration = Duration::from_secs(5);
-
 /// Runs until SIGTERM/Ctrl-C, then closes every session with a NOTIFICATION (Cease) so the
 /// routers drop this node from their ECMP routes at once instead of after the hold time.
 /// Without `manifests` the objects come from the Kubernetes API, and the node's session
@@ -99,7 +96,7 @@ pub(crate) async fn run(
             Source::Kube { _source: kube, rx }
         }
     };
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heartbeat = tokio::time::interval(Health::HEARTBEAT);
     let first = loop {
         tokio::select! {
             plan = source.next_plan(&node, &options) => break plan,

@@ -17,9 +17,6 @@ use super::writer::{Memory, Writer, apply};
 use crate::lease::{Leadership, LeaseConfig};
 use crate::source::{KubeSource, SourceConfig};
 
-/// How often an idle controller loop reports that it is alive ([`Health::beat`]).
-const HEARTBEAT: Duration = Duration::from_secs(5);
-
 /// Keeps the cluster in line with the plan of every snapshot while `leader` is true.
 ///
 /// Waits for the first snapshot (the source publishes only after its initial sync), then
@@ -44,7 +41,7 @@ pub async fn run_controller(
     let mut have_snapshot = snapshots.has_changed().unwrap_or(false);
     let mut retry_at: Option<Instant> = None;
     let mut backoff = RETRY_MIN;
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heartbeat = tokio::time::interval(Health::HEARTBEAT);
     metrics.set_leader(*leader.borrow());
     if have_snapshot {
         health.set_ready();
