@@ -7,7 +7,7 @@
 //! wrote it) and when the session came up; never the password (OpenELB copied the whole peer
 //! configuration, `authPassword` included).
 //!
-//! A BgpPeer this node has a problem with (a plan problem `BgpPeer <name>: <text>`, e.g. a
+//! A BgpPeer this node has a problem with (a plan problem `Problem::BgpPeer`, e.g. a
 //! missing `spec.conf.authPasswordSecretRef` Secret) and no session for gets an `IDLE` entry
 //! whose `lastError` is that text, naming the field.
 //!
@@ -27,6 +27,7 @@ use kube::api::{Api, Patch, PatchParams};
 use porter_api::{BgpPeer, NodePeerStatus, PeerState, TimersState};
 use porter_bgp::State;
 use porter_model::SpeakerSnapshot;
+use porter_model::announce::Problem;
 use porter_speaker::{PeerStatus, StatusBoard};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -66,8 +67,8 @@ pub fn node_status(peer: &PeerStatus, uptime: Option<String>) -> NodePeerStatus 
     }
 }
 
-/// This node's entry for a peer it does not run because of `problem` (the plan problem's
-/// text after `BgpPeer <name>: `).
+/// This node's entry for a peer it does not run because of `problem` (the `why` of a plan's
+/// `Problem::BgpPeer`).
 pub fn problem_status(problem: String) -> NodePeerStatus {
     NodePeerStatus {
         peer_state: Some(PeerState {
@@ -80,13 +81,10 @@ pub fn problem_status(problem: String) -> NodePeerStatus {
 }
 
 /// The plan problems about BgpPeers, by peer name (several problems joined with `; `).
-pub fn peer_problems(problems: &[String]) -> BTreeMap<String, String> {
+pub fn peer_problems(problems: &[Problem]) -> BTreeMap<String, String> {
     let mut by_peer: BTreeMap<String, String> = BTreeMap::new();
     for problem in problems {
-        let Some((name, text)) = problem
-            .strip_prefix("BgpPeer ")
-            .and_then(|rest| rest.split_once(": "))
-        else {
+        let Problem::BgpPeer { name, why: text } = problem else {
             continue;
         };
         by_peer
@@ -146,7 +144,7 @@ pub async fn run_speaker_status(
     client: Client,
     node: String,
     board: StatusBoard,
-    problems: watch::Receiver<Vec<String>>,
+    problems: watch::Receiver<Vec<Problem>>,
     snapshots: watch::Receiver<SpeakerSnapshot>,
     config: SpeakerStatusConfig,
 ) {
@@ -175,12 +173,12 @@ pub async fn run_with(
 }
 
 /// Like [`run_with`], also writing an `IDLE` entry with `lastError` for every peer that
-/// `problems` (the plan's problems) has a `BgpPeer <name>: ` problem about and no session.
+/// `problems` (the plan's problems) has a `Problem::BgpPeer` about and no session.
 pub async fn run_with_problems(
     client: Client,
     node: String,
     sessions: impl Fn() -> BTreeMap<String, PeerStatus>,
-    problems: impl Fn() -> Vec<String>,
+    problems: impl Fn() -> Vec<Problem>,
     config: SpeakerStatusConfig,
 ) {
     run_observing(client, node, sessions, problems, BTreeMap::new, config).await;
@@ -192,7 +190,7 @@ pub async fn run_observing(
     client: Client,
     node: String,
     sessions: impl Fn() -> BTreeMap<String, PeerStatus>,
-    problems: impl Fn() -> Vec<String>,
+    problems: impl Fn() -> Vec<Problem>,
     observed: impl Fn() -> BTreeMap<String, Observed>,
     config: SpeakerStatusConfig,
 ) {
@@ -250,7 +248,7 @@ impl StatusWriter {
         &mut self,
         now: Instant,
         board: &BTreeMap<String, PeerStatus>,
-        problems: &[String],
+        problems: &[Problem],
         observed: &BTreeMap<String, Observed>,
     ) {
         let mut desired = BTreeMap::new();

@@ -33,7 +33,7 @@ use porter_bgp::RouteAttrs;
 
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::valid::{MAX_MD5_KEY_LEN, ValidPeer, Validate};
-use crate::{Snapshot, selector};
+use crate::{ObjectKey, Snapshot, selector};
 
 /// Everything one node's speaker should be doing: one part per protocol it speaks, and what
 /// concerns the node whatever the protocol.
@@ -49,7 +49,42 @@ pub struct SpeakerPlan {
     /// it holds for every protocol.
     pub ineligible: Option<String>,
     /// Problems with individual objects (invalid BgpPeer, ...), each naming the object and field.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// A problem with one object that the plan works around, kept typed so that each reader finds
+/// the object it is about without parsing text (the BgpPeer status writer reports a peer's
+/// problems in that peer's entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A BgpPeer this node would peer with gets no session: it is invalid, or its password
+    /// cannot be read.
+    BgpPeer {
+        /// The BgpPeer's name.
+        name: String,
+        /// What is wrong, naming the field or the Secret.
+        why: String,
+    },
+    /// A Service's `bgp.porter.kubesphere.io/*` annotation is malformed: its address is announced
+    /// with its Eip's attributes only.
+    ServiceAnnotation {
+        /// The Service.
+        service: ObjectKey,
+        /// What is wrong, naming the annotation.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BgpPeer { name, why } => write!(f, "BgpPeer {name}: {why}"),
+            Self::ServiceAnnotation { service, why } => write!(
+                f,
+                "Service {service}: {why} (announced with its Eip's BGP attributes only)"
+            ),
+        }
+    }
 }
 
 /// BGP's part of a [`SpeakerPlan`]: the node's identity, its neighbours, its routes.
@@ -125,7 +160,7 @@ fn bgp_plan(
     snapshot: &SpeakerSnapshot,
     node: &str,
     eligible: bool,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> BgpPlan {
     let the_node = snapshot.nodes.get(node);
     let labels = the_node
@@ -146,8 +181,11 @@ fn bgp_plan(
                 {
                     continue;
                 }
-                if let Err(e) = resolve_password(snapshot, &mut valid) {
-                    problems.push(format!("BgpPeer {name}: {e}"));
+                if let Err(why) = resolve_password(snapshot, &mut valid) {
+                    problems.push(Problem::BgpPeer {
+                        name: name.clone(),
+                        why,
+                    });
                     continue;
                 }
                 if valid.graceful_restart.is_none() && !valid.graceful_restart_off {
@@ -156,9 +194,10 @@ fn bgp_plan(
                 peers.insert(name.clone(), valid);
             }
             Err(errors) => {
-                for e in errors {
-                    problems.push(format!("BgpPeer {name}: {e}"));
-                }
+                problems.extend(errors.into_iter().map(|e| Problem::BgpPeer {
+                    name: name.clone(),
+                    why: e.to_string(),
+                }));
             }
         }
     }
@@ -279,7 +318,7 @@ fn eligibility(node: Option<&Node>, name: &str, options: &Options) -> Option<Str
 fn announced(
     snapshot: &SpeakerSnapshot,
     node: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> BTreeMap<IpAddr, Arc<RouteAttrs>> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
     let bgp_pools: Vec<crate::valid::ValidEip> = crate::pools::Pools::of(&snapshot.eips)
@@ -320,9 +359,12 @@ fn announced(
             continue;
         }
         problems.extend(
-            svc.attr_errors.iter().map(|e| {
-                format!("Service {key}: {e} (announced with its Eip's BGP attributes only)")
-            }),
+            svc.attr_errors
+                .iter()
+                .map(|why| Problem::ServiceAnnotation {
+                    service: key.clone(),
+                    why: why.clone(),
+                }),
         );
         let delta = svc.attrs.as_deref().unwrap_or(&no_delta);
         let of_service = (key.namespace.as_str(), key.name.as_str());

@@ -8,7 +8,7 @@ use porter_kube::speaker_status::{SpeakerStatusConfig, run_speaker_status};
 use porter_kube::{SourceConfig, SpeakerSource};
 use porter_metrics::{ApiErrors, Health, ListenAddress, SpeakerMetrics};
 use porter_model::SpeakerSnapshot;
-use porter_model::announce::{self, SpeakerPlan};
+use porter_model::announce::{self, Problem, SpeakerPlan};
 use porter_speaker::{Speaker, StatusBoard};
 use tokio::sync::watch;
 
@@ -69,7 +69,7 @@ pub(crate) async fn run(
     });
     crate::observe::serve(metrics_address, registry, health.clone()).await?;
     // the plan's problems, for the BgpPeer status writer
-    let (problems_tx, problems_rx) = watch::channel(Vec::<String>::new());
+    let (problems_tx, problems_rx) = watch::channel(Vec::<Problem>::new());
     let report_dir = manifests.clone().map(ManifestDir::new);
     let status_task;
     let mut source = match manifests {

@@ -300,7 +300,7 @@ async fn a_secret_the_speaker_may_not_read_is_reported_forbidden_naming_the_role
     assert!(password(&first, "bgp-f").is_none());
     let problems = announce::plan(&first, "n1").problems;
     assert_eq!(
-        problems,
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [format!(
             "BgpPeer rtr-f: spec.conf.authPasswordSecretRef: Secret {NS}/bgp-f cannot be read: forbidden (403), the speaker may read only the Secrets its Role names: add \"bgp-f\" to the resourceNames of Role porter-speaker-bgp-passwords in namespace {NS} (deploy/porter.yaml); the session is not started without its password"
         )]
@@ -349,7 +349,9 @@ async fn a_secret_the_speaker_may_not_read_is_reported_forbidden_naming_the_role
     .await;
     let gone = rx.borrow().clone();
     assert!(
-        announce::plan(&gone, "n1").problems[0].contains(&format!("Secret {NS}/bgp-f not found"))
+        announce::plan(&gone, "n1").problems[0]
+            .to_string()
+            .contains(&format!("Secret {NS}/bgp-f not found"))
     );
 }
 
@@ -408,7 +410,7 @@ async fn a_missing_secret_is_picked_up_by_the_refresh() {
     assert!(
         plan.problems
             .iter()
-            .any(|p| p.contains("rtr-c") && p.contains("not found")),
+            .any(|p| p.to_string().contains("rtr-c") && p.to_string().contains("not found")),
         "{:?}",
         plan.problems
     );

@@ -13,6 +13,8 @@ use porter_kube::speaker_status::{
     SpeakerStatusConfig, observed_entries, run_observing, run_with, run_with_problems,
 };
 use porter_kube::write_policy::WritePolicyConfig;
+use porter_model::ObjectKey;
+use porter_model::announce::Problem;
 use porter_speaker::PeerStatus;
 use serde_json::json;
 
@@ -120,9 +122,15 @@ async fn a_peer_with_a_missing_password_secret_gets_an_idle_entry_naming_the_fie
     server.insert(peer).unwrap();
 
     let problems = Arc::new(Mutex::new(vec![
-        "BgpPeer rtr: spec.conf.authPasswordSecretRef: Secret porter-system/bgp-password not found"
-            .to_owned(),
-        "Service default/web: something else".to_owned(),
+        Problem::BgpPeer {
+            name: "rtr".to_owned(),
+            why: "spec.conf.authPasswordSecretRef: Secret porter-system/bgp-password not found"
+                .to_owned(),
+        },
+        Problem::ServiceAnnotation {
+            service: ObjectKey::new("default", "web"),
+            why: "something else".to_owned(),
+        },
     ]));
     let view = problems.clone();
     let task = tokio::spawn(run_with_problems(

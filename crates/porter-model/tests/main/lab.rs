@@ -162,7 +162,11 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
             "{n}"
         );
         assert_eq!(p.ineligible, None, "{n}");
-        assert_eq!(p.problems, Vec::<String>::new(), "{n}");
+        assert_eq!(
+            crate::announce::texts(&p.problems),
+            Vec::<String>::new(),
+            "{n}"
+        );
     }
 
     // The controller's next pass keeps it.
@@ -205,7 +209,11 @@ fn every_lab_variant_gives_each_node_its_session_and_route() {
         apply(&mut snap, &plan);
         for (i, n) in ["node1", "node2", "node3"].into_iter().enumerate() {
             let p = announce::plan(&snap, n);
-            assert_eq!(p.problems, Vec::<String>::new(), "{knobs:?} {n}");
+            assert_eq!(
+                crate::announce::texts(&p.problems),
+                Vec::<String>::new(),
+                "{knobs:?} {n}"
+            );
             let local = p.bgp.local.as_ref().expect("BGP configured");
             assert_eq!(
                 local.local_as,
