@@ -2,7 +2,7 @@
 # scripts/test.sh — every check Porter has, as CI runs them: formatting, that the pure crates
 # link nothing doing I/O (scripts/check-pure-deps.sh), lints, unit and property tests, the
 # end-to-end lab tests against real FRR and BIRD 2 (those need root; without it they skip with a
-# message), the container image (built, then run), and the
+# message, and under CI, which runs as root, they fail instead), the container image (built, then run), and the
 # real-cluster suite where a cluster is up (it skips, saying why, where none is). Installs the
 # routers and buildah on a fresh Debian machine.
 set -euo pipefail

@@ -154,7 +154,8 @@ struct List<'a>(&'a [String]);
 impl fmt::Display for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0.len() {
-            0 => "no Eips",
+            // Never empty where used (a request naming no pool is `NoPool`); said plainly anyway.
+            0 => "no Eip",
             1 => "Eip ",
             _ => "Eips ",
         })?;

@@ -332,6 +332,8 @@ impl Watcher {
 
     /// Also yields a snapshot when a speaker's session report changes, as the controller's
     /// watch of BgpPeers wakes it in a cluster: its `Announced` conditions follow the sessions.
+    /// A speaker rewrites its report at least once a minute, so the controller also re-plans
+    /// that often per speaker; with nothing changed it writes nothing.
     pub(crate) fn following_sessions(dir: ManifestDir, interval: std::time::Duration) -> Self {
         Self {
             sessions: true,

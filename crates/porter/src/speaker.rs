@@ -43,8 +43,10 @@ impl Source {
     }
 }
 
-/// Runs until SIGTERM/Ctrl-C, then closes every session with a NOTIFICATION (Cease) so the
-/// routers drop this node from their ECMP routes at once instead of after the hold time.
+/// Runs until SIGTERM/Ctrl-C, then closes every session as for a restart: peers with graceful
+/// restart keep this node's routes until it is back (an upgrade disturbs no traffic); the others
+/// get NOTIFICATION Cease and drop this node from their ECMP routes at once instead of after the
+/// hold time.
 /// Without `manifests` the objects come from the Kubernetes API, and the node's session
 /// state is written into each BgpPeer's `status.nodesPeerStatus[<node>]`.
 ///

@@ -79,7 +79,7 @@ pub use conditions::{
     IN_POOL_REASON, INVALID_REASON, LAYER2_NOT_SUPPORTED, NO_ESTABLISHED_SESSION, NOT_ANNOUNCED,
     ORPHANED_REASON, READY, SERVICE_CONDITIONS, VALID_REASON, within,
 };
-pub use eip::{EipDecision, desired_status as desired_eip_status};
+pub use eip::EipDecision;
 pub use events::{
     ALLOCATE, ALLOCATION_FAILED, ANNOUNCE, EIP_INVALID, EVENT_NOTE_MAX, EventType, IP_ALLOCATED,
     IP_ORPHANED, IP_RELEASED, Note, RELEASE, Regarding, VALIDATE,

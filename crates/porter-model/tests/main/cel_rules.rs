@@ -23,6 +23,10 @@ use porter_model::valid::Validate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+// The four helpers below (`schema_of`, `with_cel`, `compiled`, `cel_errors`) are also in porter-api's
+// `tests/main/cel_rules.rs`: test binaries of two crates cannot share a module without a test-support
+// crate, which ~70 lines do not justify. A change to how rules are compiled belongs in both.
+
 /// The served (v1alpha2) schema of `kind`, as `porter crds` prints it.
 fn schema_of(kind: &str) -> Value {
     let crd = crds()

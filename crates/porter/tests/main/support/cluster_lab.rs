@@ -1,6 +1,8 @@
-//! The pieces of a cluster-mode lab shared by `tests/cluster.rs` and `examples/speaker_scale.rs`:
-//! child processes stopped on drop, a router namespace with gobgpd reached over a veth pair,
-//! and a kubeconfig for the fake API server.
+//! The pieces of a cluster-mode lab shared by `tests/main/cluster.rs` and
+//! `examples/speaker_scale.rs`: child processes stopped on drop, a router namespace with gobgpd
+//! reached over a veth pair, and a kubeconfig for the fake API server.
+// The one file of the layout included elsewhere (the example, by `#[path]`), which uses only part
+// of it: hence `dead_code`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
