@@ -356,6 +356,24 @@ pub struct NodePeerStatus {
     pub timers_state: Option<TimersState>,
 }
 
+impl NodePeerStatus {
+    /// Whether the entry says the session is Established: the one reading of `sessionState`
+    /// (GoBGP's spelling, any case) for every reader, the controller's coverage and the speaker's
+    /// write policy alike.
+    pub fn is_established(&self) -> bool {
+        self.peer_state
+            .as_ref()
+            .and_then(|s| s.session_state.as_deref())
+            .is_some_and(is_established)
+    }
+}
+
+/// Whether a `sessionState` value (as a speaker writes it, or a report file holds it) is
+/// Established.
+pub fn is_established(session_state: &str) -> bool {
+    session_state.eq_ignore_ascii_case("established")
+}
+
 /// Session state of one speaker with the neighbor. Never holds the password.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -36,7 +36,7 @@ pub use bgp_conf::{
 pub use bgp_peer::{
     AddPaths, AddPathsConfig, AfiSafi, AfiSafiConfig, BgpPeer, BgpPeerSpec, BgpPeerStatus,
     EbgpMultihop, Family, MpGracefulRestart, MpGracefulRestartConfig, NodePeerStatus, PeerConf,
-    PeerState, SecretKeyRef, Timers, TimersConfig, TimersState, Transport,
+    PeerState, SecretKeyRef, Timers, TimersConfig, TimersState, Transport, is_established,
 };
 pub use crd::{crds, crds_yaml};
 pub use eip::{Eip, EipBgp, EipSpec, EipStatus, Protocol};

@@ -220,10 +220,6 @@ fn session_state(entry: &NodePeerStatus) -> Option<&str> {
     entry.peer_state.as_ref()?.session_state.as_deref()
 }
 
-fn established(entry: &NodePeerStatus) -> bool {
-    session_state(entry).is_some_and(|s| s.eq_ignore_ascii_case("established"))
-}
-
 fn without_state(entry: &NodePeerStatus) -> NodePeerStatus {
     let mut copy = entry.clone();
     if let Some(state) = copy.peer_state.as_mut() {
@@ -237,7 +233,7 @@ fn difference(written: Option<&NodePeerStatus>, desired: Option<&NodePeerStatus>
         (None, None) => Difference::None,
         (None, Some(_)) | (Some(_), None) => Difference::Prompt,
         (Some(w), Some(d)) if w == d => Difference::None,
-        (Some(w), Some(d)) if established(w) != established(d) => Difference::Prompt,
+        (Some(w), Some(d)) if w.is_established() != d.is_established() => Difference::Prompt,
         (Some(w), Some(d)) if without_state(w) == without_state(d) => Difference::RetryState,
         _ => Difference::Detail,
     }
@@ -585,7 +581,7 @@ mod tests {
                 });
                 let n = h.step(t, desired.as_ref());
                 let flipped = match (&before, desired) {
-                    (Some(w), Some(d)) => established(w) != established(d),
+                    (Some(w), Some(d)) => w.is_established() != d.is_established(),
                     (None, Some(_)) | (Some(_), None) => true,
                     (None, None) => false,
                 };

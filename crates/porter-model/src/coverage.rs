@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use porter_api::Protocol;
+use porter_api::{NodePeerStatus, Protocol};
 
 use crate::announce::{self, Options};
 use crate::{ObjectKey, Snapshot, SpeakerSnapshot};
@@ -81,9 +81,7 @@ fn session_established(snapshot: &SpeakerSnapshot, peer: &str, node: &str) -> bo
         .and_then(|p| p.status.as_ref())
         .and_then(|s| s.nodes_peer_status.as_ref())
         .and_then(|m| m.get(node))
-        .and_then(|n| n.peer_state.as_ref())
-        .and_then(|s| s.session_state.as_deref())
-        .is_some_and(|state| state.eq_ignore_ascii_case("established"))
+        .is_some_and(NodePeerStatus::is_established)
 }
 
 /// A Service's announcement state, worded for a status condition and an Event.

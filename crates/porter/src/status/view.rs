@@ -407,7 +407,7 @@ impl Context<'_> {
                 return format!(
                     "no traffic: Eip {} is {}, and Porter announces only BGP pools",
                     pool.unwrap_or_default(),
-                    protocol_name(protocol)
+                    protocol.as_str()
                 );
             }
         }
@@ -549,14 +549,6 @@ fn why_not_porters(svc: &Service) -> String {
     )
 }
 
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Bgp => "bgp",
-        Protocol::Layer2 => "layer2",
-        Protocol::Vip => "vip",
-    }
-}
-
 fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {
     items.map(|i| i.to_string()).collect::<Vec<_>>().join(",")
 }
@@ -569,7 +561,7 @@ fn session_rows(
 ) -> Vec<SessionRow> {
     let mut rows: BTreeMap<(String, String), SessionRow> = BTreeMap::new();
     for s in sessions {
-        let established = s.state.eq_ignore_ascii_case("established");
+        let established = porter_api::is_established(&s.state);
         let planned = nodes.get(&s.node).map_or(0, |p| p.bgp.prefixes.len());
         let prefixes = s
             .advertised
@@ -640,7 +632,7 @@ fn eip_rows(snapshot: &Snapshot, plan: &Plan) -> Vec<EipRow> {
             EipRow {
                 name: name.clone(),
                 address: eip.spec.address.clone(),
-                protocol: protocol_name(eip.spec.protocol.unwrap_or_default()).into(),
+                protocol: eip.spec.protocol.unwrap_or_default().as_str().into(),
                 used,
                 problems: if problems.is_empty() {
                     "-".into()
