@@ -361,7 +361,7 @@ fn every_why_has_its_note() {
             lease: Some(live()),
             eip: "203.0.113.10",
             announced_by: "-",
-            note: "no traffic: Eip pool is layer2, and Porter announces only BGP pools",
+            note: "no traffic: addresses of Eip pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips",
         },
         Case {
             what: "the address fell out of every pool",

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
-use porter_api::{NodePeerStatus, PeerState, Protocol, TimersState, annotations};
+use porter_api::{NodePeerStatus, PeerState, TimersState, annotations};
 use porter_model::announce::{self, Options, SpeakerPlan};
 use porter_model::assign::{self, Outcome, Plan};
 use porter_model::coverage;
@@ -401,20 +401,16 @@ impl Context<'_> {
         ips: &[IpAddr],
         pool: Option<&str>,
     ) -> String {
-        if let Some(eip) = pool.and_then(|p| self.snapshot.eips.get(p)) {
-            let protocol = eip.spec.protocol.unwrap_or_default();
-            if protocol != Protocol::Bgp {
-                return format!(
-                    "no traffic: Eip {} is {}, and Porter announces only BGP pools",
-                    pool.unwrap_or_default(),
-                    protocol.as_str()
-                );
-            }
-        }
         let eip = pool.and_then(|p| {
             let eip = self.snapshot.eips.get(p)?;
             Some((p, eip.spec.protocol.unwrap_or_default()))
         });
+        // The words of the controller's condition, so `porter status` and `kubectl describe`
+        // say the same.
+        if let Some(why) = eip.and_then(|(p, protocol)| coverage::unsupported_protocol(p, protocol))
+        {
+            return format!("no traffic: {why}");
+        }
         let verdict = coverage::announcement(key, ips, eip, self.cover);
         let all: BTreeMap<&String, coverage::NodeSessions> = ips
             .iter()
