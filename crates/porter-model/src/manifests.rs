@@ -56,21 +56,45 @@ impl std::fmt::Display for Diagnostic {
 
 const PORTER_GROUP_VERSION: &str = "network.kubesphere.io/v1alpha2";
 
+/// The YAML documents of `text`, in order, ending with the first one that does not parse.
+///
+/// serde_yaml's multi-document reader cannot resume after a syntax error: every later call
+/// yields an error again, for ever, so a loop that skips a bad document and reads on never
+/// ends and keeps every error (a no-break space in an indentation, as in an Eip example of
+/// OpenELB's documentation, hung Porter and grew past 600 MB in 3 s). Stopping at the first
+/// error is the only reading that ends; its message gives the line and column.
+pub fn yaml_documents(
+    text: &str,
+) -> impl Iterator<Item = Result<serde_yaml::Value, serde_yaml::Error>> + '_ {
+    let mut documents = serde_yaml::Deserializer::from_str(text);
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let value = serde_yaml::Value::deserialize(documents.next()?);
+        failed = value.is_err();
+        Some(value)
+    })
+}
+
 /// Parses every YAML document of one file. Documents of kinds Porter does not use are
 /// skipped with a diagnostic; a document that does not parse yields a diagnostic naming it
 /// and does not stop the other documents.
 pub fn parse_documents(source: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
     let mut objects = Vec::new();
     let mut diagnostics = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (index, document) in yaml_documents(text).enumerate() {
         let here = format!("{source} (document {})", index + 1);
-        let value = match serde_yaml::Value::deserialize(document) {
+        let value = match document {
             Ok(serde_yaml::Value::Null) => continue,
             Ok(v) => v,
             Err(e) => {
                 diagnostics.push(Diagnostic {
                     source: here,
-                    message: format!("not valid YAML: {e}"),
+                    message: format!(
+                        "not valid YAML: {e}; the documents after it in this file are not read"
+                    ),
                 });
                 continue;
             }
@@ -280,6 +304,59 @@ metadata:
 spec:
   as: 1
 "#;
+
+    /// An Eip as OpenELB's documentation shows it, with a no-break space (U+00A0) in an
+    /// indentation, between two good documents.
+    const NO_BREAK_SPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: before\n---\n\
+        apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: eip-sample-pool\n\
+        spec:\n  address: 192.168.0.91-192.168.0.100\n\u{a0} protocol: bgp\n  interface: eth0\n---\n\
+        apiVersion: v1\nkind: Namespace\nmetadata:\n  name: after\n";
+
+    #[test]
+    fn a_syntax_error_ends_the_file_with_one_diagnostic_naming_the_document_and_line() {
+        // On a thread, so that a reader looping on the error fails this test instead of hanging it
+        // (parsing takes microseconds; the bound only stops a loop before it eats the memory).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(parse_documents("eip.yaml", NO_BREAK_SPACE));
+        });
+        let (objects, diags) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("parse_documents returned: it must not loop on a YAML syntax error");
+        // The document before the error is read; the one after it cannot be (the reader cannot
+        // resume), and the diagnostic says so.
+        assert_eq!(objects.len(), 1);
+        assert!(
+            matches!(&objects[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some("before"))
+        );
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let message = diags[0].to_string();
+        assert!(
+            message.starts_with("eip.yaml (document 2): not valid YAML: "),
+            "{message}"
+        );
+        // The line of the file (13, the first line after the one with the no-break space), not of
+        // the document.
+        assert!(message.contains("at line 13 column"), "{message}");
+        assert!(
+            message.ends_with("the documents after it in this file are not read"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn yaml_documents_end_after_the_first_error() {
+        // `take`: a reader that never ends fails here rather than hanging.
+        let documents: Vec<_> = yaml_documents(NO_BREAK_SPACE).take(10).collect();
+        assert_eq!(documents.len(), 2);
+        assert!(documents[0].is_ok() && documents[1].is_err());
+        assert_eq!(
+            yaml_documents("a: 1\n---\nb: 2\n")
+                .filter(Result::is_ok)
+                .count(),
+            2
+        );
+    }
 
     #[test]
     fn parses_known_kinds_and_reports_the_rest() {

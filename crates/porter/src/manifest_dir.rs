@@ -17,7 +17,6 @@ use k8s_openapi::jiff::Timestamp;
 use porter_api::{Eip, EipStatus, NodePeerStatus, PeerState, TimersState};
 use porter_model::manifests::{Diagnostic, parse_documents};
 use porter_model::{ObjectKey, Snapshot};
-use serde::Deserialize;
 
 use crate::session_report::{SessionLine, SpeakerReport};
 
@@ -281,8 +280,11 @@ fn parse_status_file(path: &Path) -> anyhow::Result<Vec<porter_model::manifests:
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut objects = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let Ok(value) = serde_json::Value::deserialize(document) else {
+    for document in porter_model::manifests::yaml_documents(&text) {
+        let Ok(value) = document
+            .map_err(anyhow::Error::from)
+            .and_then(|yaml| serde_json::to_value(yaml).context("not a JSON-compatible document"))
+        else {
             continue;
         };
         match value.get("kind").and_then(serde_json::Value::as_str) {
