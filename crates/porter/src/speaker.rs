@@ -1,6 +1,7 @@
 //! `porter speaker`: this node's BGP sessions, fed with the node's plan on every change.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -176,10 +177,67 @@ fn log_plan(old: Option<&SpeakerPlan>, new: &SpeakerPlan) {
     let none = BTreeMap::new();
     let before = old.map_or(&none, |o| &o.bgp.prefixes);
     let after = &new.bgp.prefixes;
-    for ip in after.keys().filter(|ip| !before.contains_key(ip)) {
-        tracing::info!(%ip, "announcing");
+    let announcing: Vec<IpAddr> = after
+        .keys()
+        .filter(|ip| !before.contains_key(ip))
+        .copied()
+        .collect();
+    let withdrawing: Vec<IpAddr> = before
+        .keys()
+        .filter(|ip| !after.contains_key(ip))
+        .copied()
+        .collect();
+    if announcing.is_empty() && withdrawing.is_empty() {
+        return;
     }
-    for ip in before.keys().filter(|ip| !after.contains_key(ip)) {
-        tracing::info!(%ip, "withdrawing");
+    // One line per change of the plan, not per address: a speaker may announce 100k addresses,
+    // and 100k INFO lines at start would drown everything else. Each address at DEBUG.
+    tracing::info!(
+        announced = after.len(),
+        announcing = %preview(&announcing),
+        withdrawing = %preview(&withdrawing),
+        "announced addresses changed"
+    );
+    for ip in &announcing {
+        tracing::debug!(%ip, "announcing");
+    }
+    for ip in &withdrawing {
+        tracing::debug!(%ip, "withdrawing");
+    }
+}
+
+/// How many addresses a log line names before it only counts the rest.
+const PREVIEW: usize = 5;
+
+/// `ips` for a log line: all of them when few, else the first few and how many more.
+fn preview(ips: &[IpAddr]) -> String {
+    let shown: Vec<String> = ips.iter().take(PREVIEW).map(ToString::to_string).collect();
+    match ips.len() {
+        0 => "none".to_owned(),
+        n if n <= PREVIEW => shown.join(", "),
+        n => format!("{} and {} more ({n} in all)", shown.join(", "), n - PREVIEW),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(n: u8) -> Vec<IpAddr> {
+        (1..=n).map(|i| IpAddr::from([10, 0, 0, i])).collect()
+    }
+
+    #[test]
+    fn a_preview_names_a_few_addresses_and_counts_the_rest() {
+        assert_eq!(preview(&[]), "none");
+        assert_eq!(preview(&ips(2)), "10.0.0.1, 10.0.0.2");
+        assert_eq!(
+            preview(&ips(5)),
+            "10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5"
+        );
+        assert_eq!(
+            preview(&ips(7)),
+            "10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5 and 2 more (7 in all)"
+        );
     }
 }
