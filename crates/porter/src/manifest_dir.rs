@@ -281,9 +281,10 @@ fn parse_status_file(path: &Path) -> anyhow::Result<Vec<porter_model::manifests:
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut objects = Vec::new();
     for document in porter_model::manifests::yaml_documents(&text) {
-        let Ok(value) = document
-            .map_err(anyhow::Error::from)
-            .and_then(|yaml| serde_json::to_value(yaml).context("not a JSON-compatible document"))
+        // Porter writes these files; one that does not read is skipped, as before.
+        let Some(value) = document
+            .ok()
+            .and_then(|yaml| serde_json::to_value(yaml).ok())
         else {
             continue;
         };
