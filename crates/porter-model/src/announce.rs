@@ -55,7 +55,7 @@ pub struct SpeakerPlan {
 /// A problem with one object that the plan works around, kept typed so that each reader finds
 /// the object it is about without parsing text (the BgpPeer status writer reports a peer's
 /// problems in that peer's entry).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Problem {
     /// A BgpPeer this node would peer with gets no session: it is invalid, or its password
     /// cannot be read.

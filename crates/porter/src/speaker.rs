@@ -1,6 +1,6 @@
 //! `porter speaker`: this node's BGP sessions, fed with the node's plan on every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -169,10 +169,10 @@ fn log_plan(old: Option<&SpeakerPlan>, new: &SpeakerPlan) {
     {
         tracing::warn!(%reason, "BGP is not configured");
     }
-    for problem in &new.problems {
-        if !old.is_some_and(|o| o.problems.contains(problem)) {
-            tracing::warn!("{problem}");
-        }
+    // A set, not `contains` on the old list: a plan may carry a problem per Service.
+    let known: HashSet<&Problem> = old.map(|o| o.problems.iter().collect()).unwrap_or_default();
+    for problem in new.problems.iter().filter(|p| !known.contains(p)) {
+        tracing::warn!("{problem}");
     }
     let none = BTreeMap::new();
     let before = old.map_or(&none, |o| &o.bgp.prefixes);
