@@ -70,7 +70,8 @@ pub struct SourceConfig {
     /// Watch only this Node (`fieldSelector=metadata.name=<node>`): a speaker needs its own
     /// Node only, and on a large cluster every Node's heartbeat would otherwise wake it up.
     pub only_node: Option<String>,
-    /// How long to wait after a change for more changes before publishing.
+    /// The shortest time between two notifications: a change after a quiet spell is published
+    /// at once, the changes within this time after a notification together at its end.
     pub debounce: Duration,
     /// The kinds to watch.
     pub kinds: Kinds,

@@ -2,8 +2,8 @@
 //!
 //! [`KubeSource`] runs one watcher per kind Porter reads (Eip, BgpConf, BgpPeer, Service,
 //! EndpointSlice, Node, Namespace) and applies their events to one [`Snapshot`], the value of a
-//! `tokio::sync::watch` channel: receivers are notified whenever something changed (after a
-//! short debounce, so a burst of events gives one notification) and read the snapshot in
+//! `tokio::sync::watch` channel: receivers are notified whenever something changed (at once
+//! after a quiet spell, at most once per `debounce` during a burst: [`pacing`]) and read the snapshot in
 //! place. There is a single copy of the objects: a receiver borrows it for as long as it plans
 //! (the watches' updates wait meanwhile) or clones it if it needs its own.
 //!
@@ -47,7 +47,8 @@
 //! * `config`: what a source watches ([`Kinds`], [`SourceConfig`]);
 //! * `tracker`: the pure part, watch events into a snapshot ([`Tracker`], [`Trackers`], [`Keep`]);
 //! * `secrets`: the password Secrets ([`SecretCache`], [`forbidden_reason`]);
-//! * `watch_loop`: the task that watches, applies, debounces and publishes ([`KubeSource`]).
+//! * `pacing`: when a change is published (at once after a quiet spell, then once per window);
+//! * `watch_loop`: the task that watches, applies and publishes ([`KubeSource`]).
 //!
 //! [`Snapshot`]: porter_model::Snapshot
 //! [`LbService`]: porter_model::projection::LbService
@@ -55,6 +56,7 @@
 //! [`WatchStreamExt::default_backoff`]: kube::runtime::WatchStreamExt::default_backoff
 
 mod config;
+mod pacing;
 mod secrets;
 mod tracker;
 mod watch_loop;

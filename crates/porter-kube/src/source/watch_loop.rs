@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::pacing::Pacer;
 use super::secrets::fetch_secrets;
 use super::{Keep, SecretCache, SourceConfig, Trackers, Update, referenced_secrets};
 
@@ -158,6 +159,7 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
     let mut refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
     let mut dirty = false;
     let mut publish_at: Option<Instant> = None;
+    let mut pacer = Pacer::new(config.debounce);
     let mut announced_sync = false;
     loop {
         let deadline = publish_at;
@@ -172,7 +174,7 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
                     false
                 });
                 if dirty && trackers.synced() && publish_at.is_none() {
-                    publish_at = Some(Instant::now() + config.debounce);
+                    publish_at = Some(pacer.due(Instant::now()));
                 }
             }
             () = async { tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
@@ -198,6 +200,7 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
                     });
                 }
                 tx.send_modify(|_| {});
+                pacer.published(Instant::now());
             }
             () = async { tokio::time::sleep_until(refresh.unwrap_or_else(Instant::now)).await }, if refresh.is_some() => {
                 refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
