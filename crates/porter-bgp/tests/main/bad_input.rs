@@ -1,7 +1,13 @@
 //! Crafted bad input fed to a session in each connected state: the exact RFC answer, never a panic.
 
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
 use bytes::Bytes;
-use porter_bgp::{Action, Event, Prefix, State};
+use porter_bgp::wire::crafted::{Answer, Case, Params, When};
+use porter_bgp::wire::{self, crafted};
+use porter_bgp::{Action, Event, Prefix, SessionConfig, State};
 
 use crate::support::*;
 
@@ -240,4 +246,173 @@ fn bytes_outside_a_connection_are_ignored() {
     s.handle(now, Event::Received(msg(7, &[])));
     assert!(drain(&mut s).is_empty());
     assert_eq!(s.state(), State::Idle);
+}
+
+// ----- the rows of docs/rfc-errors.md (porter_bgp::wire::crafted) -----
+
+fn params() -> Params {
+    Params {
+        local_as: 65001,
+        local_id: A_ADDR,
+        local_addr: A_ADDR,
+        peer_as: 65000,
+        peer_id: B_ADDR,
+    }
+}
+
+/// Feeds one row to a session on a virtual clock and says what the session did, in the terms of
+/// [`Answer`] (a NOTIFICATION carries the data actually sent).
+fn answer_of(case: &Case) -> Answer {
+    let p = params();
+    let peer_as = crafted::peer_asn(&p, case.peering);
+    let (mut s, now) = session_with(SessionConfig::new(
+        p.local_as,
+        p.local_id,
+        peer_as,
+        IpAddr::V4(p.peer_id),
+    ));
+    let mut now = now;
+    if case.when >= When::OpenConfirm {
+        s.handle(
+            now,
+            Event::Received(crafted::peer_open(&p, case.peering).into()),
+        );
+    }
+    if case.when >= When::Established {
+        s.handle(now, Event::Received(wire::encode_keepalive()));
+        s.handle(
+            now,
+            Event::Received(
+                crafted::good_update(&p, case.peering, &crafted::BASELINE_PREFIX).into(),
+            ),
+        );
+        assert_eq!(
+            received(&s),
+            [prefix(&crafted::BASELINE_PREFIX)].into(),
+            "{}",
+            case.id
+        );
+    }
+    let before = s.state();
+    drain(&mut s);
+    if case.bytes.is_empty() {
+        now += Duration::from_secs(u64::from(case.peering.hold_time) + 1);
+        s.handle_timeout(now);
+    } else {
+        s.handle(now, Event::Received(Bytes::from(case.bytes.clone())));
+    }
+    let actions = drain(&mut s);
+    if let Some(n) = notifications(&actions).first() {
+        assert_notified_and_closed(&actions, n.code, n.subcode);
+        return Answer::Notify {
+            code: n.code,
+            subcode: n.subcode,
+            data: Some(n.data.to_vec()),
+        };
+    }
+    match s.state() {
+        State::Idle => return Answer::CloseQuietly,
+        State::OpenConfirm if before == State::OpenSent => return Answer::Accepted,
+        State::Established => {}
+        other => panic!("{}: unexpected state {other} after {actions:?}", case.id),
+    }
+    s.handle(
+        now,
+        Event::Received(crafted::good_update(&p, case.peering, &crafted::FOLLOW_UP_NLRI).into()),
+    );
+    assert_eq!(
+        s.state(),
+        State::Established,
+        "{}: the session still reads",
+        case.id
+    );
+    let [p1, p2] = [crafted::BASELINE_PREFIX, crafted::SECOND_PREFIX].map(|b| prefix(&b));
+    let got = received(&s);
+    let with = |extra: &[Prefix]| -> BTreeSet<Prefix> {
+        crafted::FOLLOW_UP_NLRI
+            .chunks_exact(5)
+            .map(|c| prefix(&[c[0], c[1], c[2], c[3], c[4]]))
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    let answer = if got == with(&[p1, p2]) {
+        Answer::Installed
+    } else if got == with(&[]) {
+        Answer::Withdrawn
+    } else if got == with(&[p1]) {
+        Answer::Unchanged
+    } else {
+        panic!("{}: received {got:?}", case.id)
+    };
+    assert_eq!(answer.routes_after_follow_up(), Some(got.len()));
+    answer
+}
+
+fn prefix(nlri: &[u8; 5]) -> Prefix {
+    Prefix::new(
+        IpAddr::V4(Ipv4Addr::new(nlri[1], nlri[2], nlri[3], nlri[4])),
+        nlri[0],
+    )
+    .unwrap()
+}
+
+/// Whether `got` is the `expected` answer (a NOTIFICATION's data is compared when the row
+/// fixes it).
+pub fn same_answer(expected: &Answer, got: &Answer) -> bool {
+    match (expected, got) {
+        (
+            Answer::Notify {
+                code,
+                subcode,
+                data,
+            },
+            Answer::Notify {
+                code: c,
+                subcode: sc,
+                data: d,
+            },
+        ) => {
+            (code, subcode) == (c, sc) && data.as_ref().is_none_or(|data| Some(data) == d.as_ref())
+        }
+        _ => expected == got,
+    }
+}
+
+#[test]
+fn every_row_of_the_rfc_error_table_gets_its_answer() {
+    let cases = crafted::cases(&params());
+    let mut ids = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for case in &cases {
+        assert!(ids.insert(case.id), "duplicate row {}", case.id);
+        let got = answer_of(case);
+        if !same_answer(&case.answer, &got) {
+            wrong.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                case.id, case.answer
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} rows differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_row_is_in_the_doc_table() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/rfc-errors.md"
+    ))
+    .expect("docs/rfc-errors.md");
+    for case in crafted::cases(&params()) {
+        assert!(
+            doc.contains(&format!("`{}`", case.id)),
+            "row {} missing from docs/rfc-errors.md",
+            case.id
+        );
+    }
 }
