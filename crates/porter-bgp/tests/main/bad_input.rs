@@ -416,3 +416,176 @@ fn every_row_is_in_the_doc_table() {
         );
     }
 }
+
+// ----- what the rows' fixes must not break -----
+
+/// An OPEN from the scripted peer (AS 65000) with the baseline capabilities and `extra`.
+fn open_with_caps(extra: &[&[u8]]) -> Bytes {
+    let mut caps: Vec<&[u8]> = vec![
+        &[1, 4, 0, 1, 0, 1],
+        &[1, 4, 0, 2, 0, 1],
+        &[65, 4, 0, 0, 0xfd, 0xe8],
+    ];
+    caps.extend_from_slice(extra);
+    crafted::open_raw(4, 65000, 90, B_ADDR, &crafted::capabilities(&caps)).into()
+}
+
+fn decoded_open(bytes: Bytes) -> wire::Open {
+    match wire::decode_all(&bytes).unwrap().as_slice() {
+        [wire::Message::Open(o)] => o.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn capabilities_with_unknown_entries_keep_the_entries_porter_knows() {
+    // ADD-PATH for IPv4 unicast (send) and for AFI 25 / SAFI 70 (unknown to the codec), which
+    // makes the codec keep the whole capability raw: Porter still reads the IPv4 entry.
+    let o = decoded_open(open_with_caps(&[&[69, 8, 0, 1, 1, 2, 0, 25, 70, 1]]));
+    assert_eq!(
+        o.add_path.get(&porter_bgp::Family::Ipv4Unicast),
+        Some(&wire::AddPathMode::Send)
+    );
+    // A Send/Receive value of 7 is not understood: that entry alone is ignored (RFC 7911 §4).
+    let o = decoded_open(open_with_caps(&[&[69, 8, 0, 1, 1, 7, 0, 2, 1, 3]]));
+    assert_eq!(o.add_path.get(&porter_bgp::Family::Ipv4Unicast), None);
+    assert_eq!(
+        o.add_path.get(&porter_bgp::Family::Ipv6Unicast),
+        Some(&wire::AddPathMode::Both)
+    );
+    // Extended next hop: IPv4 unicast over IPv6 beside an entry for an unknown family.
+    let o = decoded_open(open_with_caps(&[&[
+        5, 12, 0, 1, 0, 1, 0, 2, 0, 25, 0, 70, 0, 2,
+    ]]));
+    assert!(o.extended_next_hop);
+    assert!(
+        o.other_capabilities.is_empty(),
+        "{:?}",
+        o.other_capabilities
+    );
+}
+
+#[test]
+fn malformed_capabilities_porter_does_not_use_are_ignored() {
+    // Enhanced route refresh (70) of length 1: a capability the codec knows but Porter does
+    // not use; RFC 5492 §3 lets a speaker ignore it.
+    let (mut s, now) = session_in(State::OpenSent);
+    s.handle(now, Event::Received(open_with_caps(&[&[70, 1, 0]])));
+    assert_eq!(s.state(), State::OpenConfirm, "{:?}", drain(&mut s));
+}
+
+#[test]
+fn route_refresh_subtypes_other_than_a_request_are_ignored() {
+    for subtype in [1u8, 2, 9] {
+        let (mut s, now) = session_in(State::Established);
+        s.handle(
+            now,
+            Event::set_routes(["203.0.113.10/32".parse::<Prefix>().unwrap()]),
+        );
+        drain(&mut s);
+        let bytes = crafted::message(5, &[0, 1, subtype, 1]);
+        assert!(matches!(
+            wire::decode_all(&bytes).unwrap().as_slice(),
+            [wire::Message::RouteRefresh(None)]
+        ));
+        s.handle(now, Event::Received(bytes.into()));
+        assert!(
+            drain(&mut s).is_empty(),
+            "subtype {subtype}: nothing re-sent"
+        );
+        assert_eq!(s.state(), State::Established);
+    }
+}
+
+#[test]
+fn local_pref_from_an_external_peer_is_ignored_and_from_an_internal_one_kept() {
+    let p = params();
+    let lp = crafted::attr(0x40, 5, &[0, 0, 0, 200]);
+    let nlri = crafted::BASELINE_PREFIX;
+    let ebgp = [crafted::good_attrs(&p, crafted::Peering::EBGP), lp].concat();
+    let (mut s, now) = session_in(State::Established);
+    s.handle(
+        now,
+        Event::Received(crafted::update(&[], &ebgp, &nlri).into()),
+    );
+    let attrs = s.received_routes().values().next().cloned().unwrap();
+    assert_eq!(attrs.local_pref, None, "RFC 4271 §5.1.5: ignored from eBGP");
+
+    let p = params();
+    let (mut s, now) = session_with(SessionConfig::new(65001, A_ADDR, 65001, IpAddr::V4(B_ADDR)));
+    s.handle(
+        now,
+        Event::Received(crafted::peer_open(&p, crafted::Peering::IBGP).into()),
+    );
+    s.handle(now, Event::Received(wire::encode_keepalive()));
+    let ibgp = [
+        crafted::attr(0x40, 1, &[0]),
+        crafted::attr(0x40, 2, &[]),
+        crafted::attr(0x40, 3, &[10, 0, 0, 2]),
+        crafted::attr(0x40, 5, &[0, 0, 0, 200]),
+    ]
+    .concat();
+    s.handle(
+        now,
+        Event::Received(crafted::update(&[], &ibgp, &nlri).into()),
+    );
+    assert_eq!(s.state(), State::Established);
+    let attrs = s.received_routes().values().next().cloned().unwrap();
+    assert_eq!(attrs.local_pref, Some(200));
+}
+
+#[test]
+fn with_extended_messages_open_and_keepalive_stay_within_4096() {
+    // Both sides offer RFC 8654 extended messages: an UPDATE may be larger than 4096, an OPEN
+    // or KEEPALIVE never (RFC 8654: they are not extended).
+    let mut config = a_config();
+    config.extended_messages = true;
+    for (msg_type, expect_len_error) in [(2u8, false), (4, true), (1, true)] {
+        let (mut s, now) = session_with(config.clone());
+        s.handle(now, Event::Received(open_with_caps(&[&[6, 0]])));
+        s.handle(now, Event::Received(wire::encode_keepalive()));
+        assert_eq!(s.state(), State::Established);
+        drain(&mut s);
+        // 5000 octets: for an UPDATE, one withdrawn /32 repeated and a /8, which parses.
+        let bytes = if msg_type == 2 {
+            let withdrawn: Vec<u8> = std::iter::repeat_n([32u8, 203, 0, 113, 10], 995)
+                .flatten()
+                .chain([8, 10])
+                .collect();
+            crafted::update(&withdrawn, &[], &[])
+        } else {
+            let mut h = crafted::header(msg_type, 5000);
+            h.resize(5000, 0);
+            h
+        };
+        assert_eq!(bytes.len(), 5000);
+        s.handle(now, Event::Received(bytes.into()));
+        let actions = drain(&mut s);
+        if expect_len_error {
+            let n = assert_notified_and_closed(&actions, 1, 2);
+            assert_eq!(n.data.as_ref(), 5000u16.to_be_bytes());
+        } else {
+            assert_eq!(s.state(), State::Established, "{actions:?}");
+        }
+    }
+}
+
+#[test]
+fn unrecognized_well_known_attribute_is_sent_back_as_it_came() {
+    // Extended Length set on a 2-octet value: the data keeps the 4-octet header.
+    let p = params();
+    let unknown = crafted::attr(0x50, 99, &[1, 2]);
+    assert_eq!(unknown, [0x50, 99, 0, 2, 1, 2]);
+    let attrs = [
+        crafted::good_attrs(&p, crafted::Peering::EBGP),
+        unknown.clone(),
+    ]
+    .concat();
+    let (mut s, now) = session_in(State::Established);
+    s.handle(
+        now,
+        Event::Received(crafted::update(&[], &attrs, &crafted::BASELINE_PREFIX).into()),
+    );
+    let n = assert_notified_and_closed(&drain(&mut s), 3, 2);
+    assert_eq!(n.data.as_ref(), unknown.as_slice());
+}
