@@ -466,7 +466,7 @@ impl Session {
         let checks = [
             (
                 // RFC 7607 §2: AS 0 in an OPEN is Bad Peer AS. AS_TRANS is only the 2-octet
-                // stand-in of RFC 6793 §4, never an AS of its own in the capability (RFC 6793
+                // stand-in of RFC 6793, never an AS of its own in the capability (RFC 6793
                 // names no error for it; Bad Peer AS, as FRR answers), whatever is configured.
                 open.asn() == 0 || open.four_octet_as == Some(u32::from(wire::AS_TRANS)),
                 2,

@@ -430,7 +430,7 @@ fn open_rows(p: &Params, rows: &mut Vec<Case>) {
     );
     rows.push(row(
         "open-as-trans-in-capability",
-        "RFC 6793 §4, Porter's choice",
+        "RFC 6793, Porter's choice",
         OpenSent,
         as_trans,
         notify(2, 2, None),

@@ -231,7 +231,7 @@ fn check_type_length(frame: &[u8]) -> Result<(), NotificationError> {
         return Err(NotificationError::new(
             code::ROUTE_REFRESH,
             1,
-            Bytes::copy_from_slice(frame),
+            Bytes::copy_from_slice(frame.get(..usize::from(len)).unwrap_or(frame)),
             format!("ROUTE-REFRESH of {len} octets, not 23"),
         ));
     }
