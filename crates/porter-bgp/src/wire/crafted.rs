@@ -599,6 +599,18 @@ fn update_rows(p: &Params, rows: &mut Vec<Case>) {
         announce(&overrun),
         Answer::Withdrawn,
     ));
+    rows.push(ebgp(
+        "update-attribute-header-truncated",
+        "RFC 7606 §4",
+        announce(&with(&[0x40, 8])),
+        Answer::Withdrawn,
+    ));
+    rows.push(ebgp(
+        "update-extended-length-header-truncated",
+        "RFC 7606 §4",
+        announce(&with(&[0xd0, 8, 0])),
+        Answer::Withdrawn,
+    ));
 
     // Presence, flags and recognition.
     let optional_origin = attr(0xc0, 1, &[0]);
