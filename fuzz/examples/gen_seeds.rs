@@ -16,7 +16,7 @@ use std::path::Path;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
-use porter_bgp::wire::{self, Open};
+use porter_bgp::wire::{self, Open, crafted};
 use porter_bgp::{Family, NotificationError, Prefix};
 use porter_fuzz::msg;
 
@@ -112,6 +112,24 @@ fn main() {
     fs::create_dir_all(&dir).expect("mkdir");
     for (name, bytes) in &decode {
         fs::write(dir.join(format!("{name}.bin")), bytes).expect("write seed");
+    }
+    // Every malformed message of docs/rfc-errors.md, each after a clean OPEN and KEEPALIVE so
+    // the decoder reaches it in a stream as a session would.
+    let params = crafted::Params {
+        local_as: 64513,
+        local_id: Ipv4Addr::new(10, 0, 0, 1),
+        local_addr: Ipv4Addr::new(10, 0, 0, 1),
+        peer_as: 64512,
+        peer_id: Ipv4Addr::new(10, 0, 0, 254),
+    };
+    for case in crafted::cases(&params)
+        .iter()
+        .filter(|c| !c.bytes.is_empty())
+    {
+        let mut stream = crafted::peer_open(&params, case.peering);
+        stream.extend_from_slice(&wire::encode_keepalive());
+        stream.extend_from_slice(&case.bytes);
+        fs::write(dir.join(format!("rfc_{}.bin", case.id)), stream).expect("write seed");
     }
 
     let ranges = [

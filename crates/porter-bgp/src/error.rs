@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-/// NOTIFICATION error codes (RFC 4271 §4.5, RFC 4486, RFC 6608).
+/// NOTIFICATION error codes (RFC 4271 §4.5, RFC 4486, RFC 6608, RFC 7313).
 pub mod code {
     /// Message Header Error.
     pub const MESSAGE_HEADER: u8 = 1;
@@ -20,6 +20,8 @@ pub mod code {
     pub const FSM: u8 = 5;
     /// Cease.
     pub const CEASE: u8 = 6;
+    /// ROUTE-REFRESH Message Error (RFC 7313 §5).
+    pub const ROUTE_REFRESH: u8 = 7;
 }
 
 /// A BGP NOTIFICATION: code, subcode and diagnostic data.

@@ -465,6 +465,14 @@ impl Session {
         let cfg = &self.config;
         let checks = [
             (
+                // RFC 7607 §2: AS 0 in an OPEN is Bad Peer AS. AS_TRANS is only the 2-octet
+                // stand-in of RFC 6793, never an AS of its own in the capability (RFC 6793
+                // names no error for it; Bad Peer AS, as FRR answers), whatever is configured.
+                open.asn() == 0 || open.four_octet_as == Some(u32::from(wire::AS_TRANS)),
+                2,
+                format!("peer AS {} is not an AS a speaker can have", open.asn()),
+            ),
+            (
                 open.asn() != cfg.peer_as,
                 2,
                 format!("peer AS {} but expected {}", open.asn(), cfg.peer_as),
@@ -529,8 +537,17 @@ impl Session {
         for p in &update.withdrawn {
             self.received.remove(p);
         }
-        if update.disposition == wire::Disposition::TreatAsWithdraw {
+        // RFC 4271 §6.3: a NEXT_HOP that is our own address is semantically incorrect; the
+        // route is ignored, without a NOTIFICATION.
+        let own_next_hop = update.next_hop.is_some() && update.next_hop == self.local_addr;
+        let withdraw = update.disposition == wire::Disposition::TreatAsWithdraw;
+        if own_next_hop && !withdraw {
+            tracing::debug!(peer = %self.config.peer_addr, "UPDATE with our own address as NEXT_HOP ignored (RFC 4271 §6.3)");
+        }
+        if withdraw {
             tracing::debug!(peer = %self.config.peer_addr, "malformed UPDATE treated as withdraw (RFC 7606)");
+        }
+        if withdraw || own_next_hop {
             for p in &update.announced {
                 self.received.remove(p);
             }

@@ -9,6 +9,7 @@
 //! whole byte stream, [`Framer`] + [`decode_frame`] for a stream in arbitrary chunks, and
 //! [`RawUpdate::parse`] for the session-dependent part of an UPDATE.
 
+pub mod crafted;
 mod open;
 mod update;
 
@@ -16,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use rustbgpd_wire as codec;
 use rustbgpd_wire::{Afi, DecodeError, NotificationCode, NotificationMessage, Safi};
 
-use crate::error::NotificationError;
+use crate::error::{NotificationError, code};
 use crate::prefix::Family;
 
 use open::open_from_codec;
@@ -64,7 +65,9 @@ pub enum Message {
     Notification(NotificationError),
     /// KEEPALIVE.
     Keepalive,
-    /// ROUTE-REFRESH (RFC 2918) for a family, or `None` for a family Porter does not know.
+    /// ROUTE-REFRESH (RFC 2918) for a family, or `None` for a family Porter does not know or a
+    /// message subtype other than a plain request (RFC 7313 §5: the enhanced route refresh
+    /// markers, which Porter did not negotiate, and reserved subtypes are ignored).
     RouteRefresh(Option<Family>),
 }
 
@@ -152,11 +155,16 @@ pub fn decode_frame(frame: Bytes) -> Result<Message, NotificationError> {
 
 /// [`decode_frame`] for a session whose largest message is `max_len` (RFC 8654).
 pub fn decode_frame_with_limit(frame: Bytes, max_len: usize) -> Result<Message, NotificationError> {
-    let mut buf = frame;
     let limit = u16::try_from(max_len).unwrap_or(u16::MAX);
+    // The codec checks the header's own bounds; the per-type lengths are checked here, before
+    // the codec reads a body too short for its type.
+    if let Ok(Some(_)) = codec::peek_message_length(&frame, limit) {
+        check_type_length(&frame)?;
+    }
+    let mut buf = frame;
     let msg = codec::decode_message(&mut buf, limit).map_err(|e| notification_from_decode(&e))?;
     Ok(match msg {
-        codec::Message::Open(o) => Message::Open(open_from_codec(&o)),
+        codec::Message::Open(o) => Message::Open(open_from_codec(&o)?),
         codec::Message::Update(u) => Message::Update(RawUpdate(u)),
         codec::Message::Notification(n) => Message::Notification(NotificationError::new(
             n.code.as_u8(),
@@ -166,9 +174,9 @@ pub fn decode_frame_with_limit(frame: Bytes, max_len: usize) -> Result<Message, 
         )),
         codec::Message::Keepalive => Message::Keepalive,
         codec::Message::RouteRefresh(rr) => {
-            Message::RouteRefresh(match (rr.afi_raw, rr.safi_raw) {
-                (1, 1) => Some(Family::Ipv4Unicast),
-                (2, 1) => Some(Family::Ipv6Unicast),
+            Message::RouteRefresh(match (rr.afi_raw, rr.subtype_raw, rr.safi_raw) {
+                (1, 0, 1) => Some(Family::Ipv4Unicast),
+                (2, 0, 1) => Some(Family::Ipv6Unicast),
                 _ => None,
             })
         }
@@ -181,6 +189,63 @@ pub fn decode_frame_with_limit(frame: Bytes, max_len: usize) -> Result<Message, 
             ));
         }
     })
+}
+
+/// Length of a ROUTE-REFRESH message without ORF entries (RFC 2918 §3), the only kind Porter
+/// accepts: it negotiates no Outbound Route Filtering (RFC 5291).
+const ROUTE_REFRESH_LEN: u16 = 23;
+
+/// The per-type length checks of RFC 4271 §6.1 that the codec does not make, on a frame whose
+/// header it accepted (marker, 19..=limit, known type).
+///
+/// OPEN shorter than 29 octets, UPDATE shorter than 23, NOTIFICATION shorter than 21 and
+/// KEEPALIVE other than 19 are Bad Message Length (1/2) with the erroneous Length field as data;
+/// the codec would report them as the body error of their type (2/0, 3/1, even an OPEN error
+/// for a NOTIFICATION). A ROUTE-REFRESH other than 23 octets is ROUTE-REFRESH Message Error /
+/// Invalid Message Length (7/1) with the whole message as data (RFC 7313 §5).
+fn check_type_length(frame: &[u8]) -> Result<(), NotificationError> {
+    let (Some(&hi), Some(&lo), Some(&msg_type)) = (frame.get(16), frame.get(17), frame.get(18))
+    else {
+        return Ok(());
+    };
+    let len = u16::from_be_bytes([hi, lo]);
+    let minimum = match msg_type {
+        1 => Some(("OPEN", 29)),
+        2 => Some(("UPDATE", 23)),
+        3 => Some(("NOTIFICATION", 21)),
+        _ => None,
+    };
+    if let Some((name, min)) = minimum.filter(|(_, min)| len < *min) {
+        return Err(bad_message_length(
+            len,
+            format!("{name} of {len} octets, shorter than its minimum {min}"),
+        ));
+    }
+    if msg_type == 4 && usize::from(len) != HEADER_LEN {
+        return Err(bad_message_length(
+            len,
+            format!("KEEPALIVE of {len} octets, not 19"),
+        ));
+    }
+    if msg_type == 5 && len != ROUTE_REFRESH_LEN {
+        return Err(NotificationError::new(
+            code::ROUTE_REFRESH,
+            1,
+            Bytes::copy_from_slice(frame.get(..usize::from(len)).unwrap_or(frame)),
+            format!("ROUTE-REFRESH of {len} octets, not 23"),
+        ));
+    }
+    Ok(())
+}
+
+/// Message Header Error / Bad Message Length (1/2) with the erroneous Length field as data.
+fn bad_message_length(len: u16, detail: String) -> NotificationError {
+    NotificationError::new(
+        code::MESSAGE_HEADER,
+        2,
+        Bytes::copy_from_slice(&len.to_be_bytes()),
+        detail,
+    )
 }
 
 /// Decodes a whole byte stream into messages; the stream must end on a message boundary.

@@ -10,6 +10,7 @@ use rustbgpd_wire::{
 };
 
 use super::{AS_TRANS, EncodeError, afi_safi, enc_err, family_of};
+use crate::error::NotificationError;
 use crate::prefix::Family;
 
 /// ADD-PATH direction for one family (RFC 7911 §4 Send/Receive field).
@@ -123,7 +124,76 @@ impl Open {
     }
 }
 
-pub(super) fn open_from_codec(o: &OpenMessage) -> Open {
+/// Why a capability Porter uses is malformed, if it is: the codec keeps such a capability as
+/// `Unknown`, as if it had never been sent.
+///
+/// A recognised optional parameter that is malformed is OPEN Message Error / Unspecific (2/0,
+/// RFC 4271 §6.2); capabilities travel in optional parameter 2 (RFC 5492 §4) and RFC 5492 names
+/// no other error for a malformed one. Accepting it instead would change how later messages are
+/// read (a 4-octet AS capability of the wrong length read as absent makes every AS_PATH 2-octet).
+/// `None` for a well-formed value the codec did not model (a family Porter does not know), which
+/// is not an error.
+fn malformed_capability(code: u8, data: &[u8]) -> Option<String> {
+    let len = data.len();
+    let wrong = |expected: &str| Some(format!("capability {code} of length {len}, {expected}"));
+    match code {
+        CAP_MULTIPROTOCOL if len != 4 => wrong("expected 4 (RFC 4760 §8)"),
+        CAP_ROUTE_REFRESH if len != 0 => wrong("expected 0 (RFC 2918 §2)"),
+        CAP_EXTENDED_NEXT_HOP if len == 0 || !len.is_multiple_of(6) => {
+            wrong("expected a non-zero multiple of 6 (RFC 8950)")
+        }
+        CAP_EXTENDED_MESSAGE if len != 0 => wrong("expected 0 (RFC 8654)"),
+        CAP_GRACEFUL_RESTART if len < 2 || !(len - 2).is_multiple_of(4) => {
+            wrong("expected 2 plus a multiple of 4 (RFC 4724 §3)")
+        }
+        CAP_FOUR_OCTET_AS if len != 4 => wrong("expected 4 (RFC 6793 §3)"),
+        CAP_ADD_PATH if len == 0 || !len.is_multiple_of(4) => {
+            wrong("expected a non-zero multiple of 4 (RFC 7911 §4)")
+        }
+        _ => None,
+    }
+}
+
+const CAP_MULTIPROTOCOL: u8 = 1;
+const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_EXTENDED_NEXT_HOP: u8 = 5;
+const CAP_EXTENDED_MESSAGE: u8 = 6;
+const CAP_GRACEFUL_RESTART: u8 = 64;
+const CAP_FOUR_OCTET_AS: u8 = 65;
+const CAP_ADD_PATH: u8 = 69;
+
+/// The entries of a well-formed capability the codec kept raw because one entry names a family
+/// (or, for ADD-PATH, a Send/Receive value) it does not know: Porter reads the entries it knows
+/// and ignores the rest, as RFC 5492 §3 does for what a speaker does not support.
+fn raw_entries(open: &mut Open, code: u8, data: &[u8]) {
+    match code {
+        CAP_EXTENDED_NEXT_HOP => {
+            open.extended_next_hop |= data.chunks_exact(6).any(|e| e == [0, 1, 0, 1, 0, 2]);
+        }
+        CAP_ADD_PATH => {
+            for e in data.chunks_exact(4) {
+                let family = match e {
+                    [0, 1, 1, _] => Family::Ipv4Unicast,
+                    [0, 2, 1, _] => Family::Ipv6Unicast,
+                    _ => continue,
+                };
+                let mode = match e.get(3) {
+                    Some(1) => AddPathMode::Receive,
+                    Some(2) => AddPathMode::Send,
+                    Some(3) => AddPathMode::Both,
+                    // RFC 7911 §4: any other value is not understood; the entry is ignored.
+                    _ => continue,
+                };
+                open.add_path.insert(family, mode);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Porter's view of a decoded OPEN; `Err` is the NOTIFICATION for a malformed capability that
+/// Porter uses (see [`malformed_capability`]).
+pub(super) fn open_from_codec(o: &OpenMessage) -> Result<Open, NotificationError> {
     let mut open = Open {
         my_as: o.my_as,
         hold_time: o.hold_time,
@@ -182,11 +252,21 @@ pub(super) fn open_from_codec(o: &OpenMessage) -> Open {
                     }
                 }
             }
-            Capability::Unknown { code: 1, .. } => open.multiprotocol = true,
+            Capability::Unknown { code, data } => {
+                if let Some(detail) = malformed_capability(*code, data) {
+                    return Err(NotificationError::open(0, detail));
+                }
+                match *code {
+                    // A well-formed multiprotocol capability for a family the codec does not know.
+                    CAP_MULTIPROTOCOL => open.multiprotocol = true,
+                    CAP_EXTENDED_NEXT_HOP | CAP_ADD_PATH => raw_entries(&mut open, *code, data),
+                    _ => open.other_capabilities.push(*code),
+                }
+            }
             other => open.other_capabilities.push(other.code()),
         }
     }
-    open
+    Ok(open)
 }
 
 /// Encodes an OPEN (version 4, capabilities in one optional parameter, in code order).

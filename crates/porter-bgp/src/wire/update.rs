@@ -12,7 +12,7 @@ use rustbgpd_wire::{
 
 use super::{EncodeError, MAX_MESSAGE_LEN, RawUpdate, afi_safi, enc_err, notification_from_decode};
 use crate::attrs::{LinkBandwidth, RouteAttrs};
-use crate::error::NotificationError;
+use crate::error::{NotificationError, code};
 use crate::prefix::{Family, Prefix};
 
 /// Session facts needed to parse an UPDATE.
@@ -140,22 +140,28 @@ impl RawUpdate {
         add_path: &BTreeSet<Family>,
     ) -> Result<Update, NotificationError> {
         let mp_families: Vec<(Afi, Safi)> = add_path.iter().map(|f| afi_safi(*f)).collect();
-        let rev = self
+        let (rev, _) = self
             .0
-            .parse_revised(
+            .parse_revised_observed_with_error_context(
                 ctx.four_octet_as,
                 ctx.is_ibgp,
                 add_path.contains(&Family::Ipv4Unicast),
                 &mp_families,
             )
-            .map_err(|e| notification_from_decode(&e))?;
+            .map_err(|e| session_reset(e.type_code, &e.error))?;
         let mut disposition = Disposition::Clean;
+        // The first error that withdraws the routes: sent instead when there are none (§5.2).
+        let mut withdraw_error = None;
         for m in &rev.malformed {
-            disposition = disposition.max(
-                disposition_of(m.disposition).ok_or_else(|| notification_from_decode(&m.error))?,
-            );
+            let d = disposition_of(m.disposition)
+                .ok_or_else(|| session_reset(Some(m.type_code), &m.error))?;
+            if d == Disposition::TreatAsWithdraw && withdraw_error.is_none() {
+                withdraw_error = Some(notification_from_decode(&m.error));
+            }
+            disposition = disposition.max(d);
         }
         let parsed = rev.update;
+        unrecognized_well_known(&parsed.attributes)?;
         let mut upd = Update {
             withdrawn: Vec::new(),
             announced: Vec::new(),
@@ -191,7 +197,8 @@ impl RawUpdate {
             match attr {
                 PathAttribute::NextHop(nh) => upd.next_hop = Some(IpAddr::V4(*nh)),
                 PathAttribute::AsPath(p) => upd.as_path = p.asns().collect(),
-                PathAttribute::LocalPref(lp) => upd.local_pref = Some(*lp),
+                // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored (RFC 7606 §7.5).
+                PathAttribute::LocalPref(lp) if ctx.is_ibgp => upd.local_pref = Some(*lp),
                 PathAttribute::Med(m) => upd.med = Some(*m),
                 PathAttribute::Communities(c) | PathAttribute::CommunitiesPartial(c) => {
                     upd.communities.extend(c);
@@ -236,22 +243,143 @@ impl RawUpdate {
             upd.end_of_rib = Some(Family::Ipv4Unicast);
         }
         let has_body_nlri = !parsed.announced.is_empty();
-        if let Err(e) = codec::validate::validate_update_attributes(
+        let validated = codec::validate::validate_update_attributes(
             &parsed.attributes,
             has_body_nlri || mp_nlri,
             has_body_nlri,
             !ctx.is_ibgp,
-        ) {
+        )
+        .map_err(|e| {
             let n = NotificationError::new(
-                3,
+                code::UPDATE_MESSAGE,
                 e.subcode,
                 Bytes::from(e.data),
                 "UPDATE attribute validation failed",
             );
-            upd.disposition = upd.disposition.max(disposition_of(e.disposition).ok_or(n)?);
+            (disposition_of(e.disposition), n)
+        })
+        .and_then(|()| {
+            missing_internal_attribute(&parsed.attributes, has_body_nlri, ctx)
+                .map_or(Ok(()), |n| Err((Some(Disposition::TreatAsWithdraw), n)))
+        });
+        if let Err((d, n)) = validated {
+            let d = d.ok_or_else(|| n.clone())?;
+            if d == Disposition::TreatAsWithdraw && withdraw_error.is_none() {
+                withdraw_error = Some(n);
+            }
+            upd.disposition = upd.disposition.max(d);
+        }
+        // RFC 7606 §5.2: an UPDATE with path attributes (other than MP_UNREACH_NLRI) but no
+        // reachable NLRI gives no confidence that its NLRI were located, so an error asking for
+        // more than attribute discard resets the session. (A malformed MP_UNREACH_NLRI never gets
+        // here: it is a session reset of its own, RFC 4760 §7.)
+        let reachable = has_body_nlri
+            || parsed
+                .attributes
+                .iter()
+                .any(|a| matches!(a, PathAttribute::MpReachNlri(_)));
+        if upd.disposition == Disposition::TreatAsWithdraw
+            && !reachable
+            && let Some(n) = withdraw_error
+        {
+            return Err(n);
         }
         Ok(upd)
     }
+}
+
+/// The NOTIFICATION for an UPDATE error that resets the session. An incorrect MP_REACH_NLRI or
+/// MP_UNREACH_NLRI is Optional Attribute Error (3/9) whatever the defect (RFC 4760 §7), where
+/// the codec names the defect (3/5 for a truncated one); the data (the attribute) is kept. A
+/// repeated one stays Malformed Attribute List (3/1, RFC 7606 §3 (g)).
+fn session_reset(type_code: Option<u8>, e: &codec::DecodeError) -> NotificationError {
+    let mut n = notification_from_decode(e);
+    if matches!(type_code, Some(ATTR_MP_REACH | ATTR_MP_UNREACH))
+        && n.code == code::UPDATE_MESSAGE
+        && n.subcode != 1
+    {
+        n.subcode = 9;
+    }
+    n
+}
+
+const ATTR_MP_REACH: u8 = 14;
+const ATTR_MP_UNREACH: u8 = 15;
+
+/// RFC 4271 §6.3: an attribute whose flags say well-known (Optional bit 0) but whose type
+/// Porter does not recognise is Unrecognized Well-known Attribute (3/2), with the attribute
+/// as data. RFC 7606 revises the errors of recognised attributes only, so this stays a
+/// session reset. (Unknown optional attributes are kept or ignored, RFC 4271 §5.)
+fn unrecognized_well_known(attrs: &[PathAttribute]) -> Result<(), NotificationError> {
+    for attr in attrs {
+        if let PathAttribute::Unknown(raw) = attr
+            && raw.flags & FLAG_OPTIONAL == 0
+        {
+            return Err(NotificationError::new(
+                code::UPDATE_MESSAGE,
+                2,
+                Bytes::from(attribute_bytes(raw.flags, raw.type_code, &raw.data)),
+                format!("unrecognized well-known attribute type {}", raw.type_code),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Optional bit of the attribute flags (RFC 4271 §4.3).
+const FLAG_OPTIONAL: u8 = 0x80;
+/// The Extended Length bit of the attribute flags (RFC 4271 §4.3).
+const FLAG_EXTENDED_LENGTH: u8 = 0x10;
+const ATTR_NEXT_HOP: u8 = 3;
+const ATTR_LOCAL_PREF: u8 = 5;
+
+/// An attribute as it was on the wire (flags, type, length, value): the data of the UPDATE
+/// errors that carry "the erroneous attribute" (RFC 4271 §6.3).
+fn attribute_bytes(flags: u8, type_code: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![flags, type_code];
+    match u8::try_from(value.len()) {
+        Ok(len) if flags & FLAG_EXTENDED_LENGTH == 0 => out.push(len),
+        _ => {
+            out[0] |= FLAG_EXTENDED_LENGTH;
+            let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// The well-known attributes an internal peer must send that the codec checks for external
+/// peers only: NEXT_HOP with NLRI in the body (RFC 4271 §5.1.3, mandatory for every peer) and
+/// LOCAL_PREF with any NLRI (RFC 4271 §5.1.5: "SHALL be included in all UPDATE messages ... to
+/// other internal peers"). Missing, they are Missing Well-known Attribute (3/3) with the type as
+/// data, handled as treat-as-withdraw (RFC 7606 §3 (d)).
+fn missing_internal_attribute(
+    attrs: &[PathAttribute],
+    has_body_nlri: bool,
+    ctx: UpdateContext,
+) -> Option<NotificationError> {
+    let announces = has_body_nlri
+        || attrs
+            .iter()
+            .any(|a| matches!(a, PathAttribute::MpReachNlri(mp) if !mp.announced.is_empty()));
+    if !ctx.is_ibgp || !announces {
+        return None;
+    }
+    let has = |t: u8| attrs.iter().any(|a| a.type_code() == t);
+    let missing = if has_body_nlri && !has(ATTR_NEXT_HOP) {
+        ATTR_NEXT_HOP
+    } else if !has(ATTR_LOCAL_PREF) {
+        ATTR_LOCAL_PREF
+    } else {
+        return None;
+    };
+    Some(NotificationError::new(
+        code::UPDATE_MESSAGE,
+        3,
+        Bytes::copy_from_slice(&[missing]),
+        format!("missing well-known attribute type {missing} from an internal peer"),
+    ))
 }
 
 /// Path attributes of one outgoing announcement: the session's part plus the route's own.

@@ -107,6 +107,24 @@ pub fn ctx() -> UpdateContext {
     }
 }
 
+/// A session with `config`, connected (OpenSent: its OPEN sent and drained).
+pub fn session_with(config: SessionConfig) -> (Session, Instant) {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let now = *BASE.get_or_init(Instant::now);
+    let mut s = Session::new(config);
+    s.handle(now, Event::Start);
+    s.handle(
+        now,
+        Event::TcpConnected {
+            local: sock(A_ADDR, 40000),
+            remote: sock(B_ADDR, 179),
+        },
+    );
+    assert_eq!(s.state(), State::OpenSent);
+    drain(&mut s);
+    (s, now)
+}
+
 /// A session (porter = AS 65001) driven to `state` against a scripted peer (AS 65000).
 pub fn session_in(state: State) -> (Session, Instant) {
     // One fixed origin so that runs compare equal (stats carry instants).

@@ -12,6 +12,7 @@
 
 use std::net::Ipv4Addr;
 
+use porter_bgp::wire::crafted::{self, Answer, Case, Params, When};
 use porter_bgp::wire::{self, Message, Open, UpdateContext};
 use porter_bgp::{Family, NotificationError, Prefix, State};
 use porter_speaker::PeerStatus;
@@ -355,8 +356,8 @@ async fn unknown_capability_is_ignored() {
 async fn assert_notified_on_shutdown(wire: &mut Wire) {
     let msgs = wire.until_eof().await;
     assert!(
-        matches!(msgs.last(), Some(Message::Notification(n)) if n.code == 6),
-        "Cease on shutdown: {msgs:?}"
+        matches!(msgs.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (6, 2)),
+        "Cease / Administrative Shutdown (RFC 4486) on shutdown: {msgs:?}"
     );
 }
 
@@ -506,4 +507,155 @@ fn crafted_messages_decode_as_intended() {
     assert_eq!(o.other_capabilities, [200]);
     assert_eq!((o.asn(), o.hold_time), (ROUTER_AS, 90));
     assert!(o.route_refresh);
+}
+
+// ----- every row of docs/rfc-errors.md, over TCP (porter_bgp::wire::crafted) -----
+
+/// The two ends as the rows see them: the speaker (AS 64513, 10.0.0.1, dialling from
+/// 127.0.0.1) and the test peer.
+fn tcp_params() -> Params {
+    Params {
+        local_as: SPEAKER_AS,
+        local_id: Ipv4Addr::new(10, 0, 0, 1),
+        local_addr: Ipv4Addr::LOCALHOST,
+        peer_as: ROUTER_AS,
+        peer_id: TEST_PEER_ID,
+    }
+}
+
+/// Runs one row against its own speaker: brings the session to the row's state, sends the
+/// row's bytes and says what the speaker did, in the terms of [`Answer`].
+async fn tcp_answer(case: Case) -> Answer {
+    let p = tcp_params();
+    let test_peer = TestPeer::bind().await;
+    let mut config = peer(test_peer.port, crafted::peer_asn(&p, case.peering));
+    config.connect_retry = Some(1);
+    let speaker = Speaker::start(plan_of(vec![(PEER, config)], &[ANNOUNCED]));
+    let mut wire = test_peer.accept().await;
+    if case.when >= When::OpenConfirm {
+        wire.send(&crafted::peer_open(&p, case.peering)).await;
+        wire.expect_keepalive().await;
+    }
+    if case.when >= When::Established {
+        wire.send(&wire::encode_keepalive()).await;
+        speaker
+            .wait_status("Established", |s| s.state == State::Established)
+            .await;
+        let baseline = crafted::good_update(&p, case.peering, &crafted::BASELINE_PREFIX);
+        wire.send(&baseline).await;
+        speaker
+            .wait_status("baseline received", |s| s.received == 1)
+            .await;
+    }
+    wire.send(&case.bytes).await;
+    let answer = match case.answer.routes_after_follow_up() {
+        // The session must stay up: a clean announcement after the row, then the count of
+        // routes the speaker holds tells which of the three answers it gave.
+        Some(routes) => {
+            let follow_up = crafted::good_update(&p, case.peering, &crafted::FOLLOW_UP_NLRI);
+            wire.send(&follow_up).await;
+            let what = format!("{}: {} routes, session up", case.id, routes);
+            let status = speaker
+                .wait_status(&what, |s| {
+                    s.state == State::Established && s.received == routes
+                })
+                .await;
+            assert_eq!(status.last_error, None, "{}", case.id);
+            case.answer.clone()
+        }
+        None if case.answer == Answer::Accepted => match wire.next().await {
+            Some(Message::Keepalive) => Answer::Accepted,
+            Some(Message::Notification(n)) => Answer::Notify {
+                code: n.code,
+                subcode: n.subcode,
+                data: Some(n.data.to_vec()),
+            },
+            other => panic!("{}: expected KEEPALIVE, got {other:?}", case.id),
+        },
+        None => {
+            let msgs = wire.until_eof().await;
+            let notifications: Vec<&NotificationError> = msgs
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Notification(n) => Some(n),
+                    _ => None,
+                })
+                .collect();
+            match notifications.as_slice() {
+                [] => Answer::CloseQuietly,
+                [n] => {
+                    assert!(
+                        matches!(msgs.last(), Some(Message::Notification(_))),
+                        "{}: the NOTIFICATION is the last message: {msgs:?}",
+                        case.id
+                    );
+                    Answer::Notify {
+                        code: n.code,
+                        subcode: n.subcode,
+                        data: Some(n.data.to_vec()),
+                    }
+                }
+                more => panic!("{}: {} NOTIFICATIONs", case.id, more.len()),
+            }
+        }
+    };
+    speaker.shutdown().await;
+    answer
+}
+
+#[tokio::test]
+async fn every_row_of_the_rfc_error_table_gets_its_answer_over_tcp() {
+    let rows = crafted::cases(&tcp_params());
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
+    for case in rows {
+        let (id, expected) = (case.id, case.answer.clone());
+        let task = tasks.spawn(async move { (expected, tcp_answer(case).await) });
+        names.insert(task.id(), id);
+    }
+    let mut wrong = Vec::new();
+    let mut count = 0;
+    while let Some(done) = tasks.join_next_with_id().await {
+        count += 1;
+        let (task, (expected, got)) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                // A row whose wait ran out (an answer that never came) panics in its task.
+                let id = names.get(&e.id()).copied().unwrap_or("?");
+                let why = e.try_into_panic().ok().and_then(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                });
+                wrong.push(format!("{id}: {}", why.unwrap_or_default()));
+                continue;
+            }
+        };
+        let id = names.get(&task).copied().unwrap_or("?");
+        let same = match (&expected, &got) {
+            (
+                Answer::Notify {
+                    code,
+                    subcode,
+                    data,
+                },
+                Answer::Notify {
+                    code: c,
+                    subcode: s,
+                    data: d,
+                },
+            ) => (code, subcode) == (c, s) && data.as_ref().is_none_or(|x| Some(x) == d.as_ref()),
+            _ => expected == got,
+        };
+        if !same {
+            wrong.push(format!("{id}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(count > 80, "every row ran: {count}");
+    assert!(
+        wrong.is_empty(),
+        "{} rows differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
