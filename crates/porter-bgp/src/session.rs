@@ -445,7 +445,7 @@ impl Session {
     fn accept(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         match self.state {
             State::Idle => {
-                self.admin_down = false;
+                // Only reached when not stopped (`incoming::decide`): the backoff wait.
                 self.timers.stop(Timer::ConnectRetry);
                 self.transition(
                     State::Active,
