@@ -2,10 +2,10 @@
 //! core over TCP, and the listener that accepts the sessions peers open.
 //!
 //! [`Bgp`] is the speaker's BGP part. Given BGP's part of each plan ([`BgpPlan`]) it keeps
-//! the listener on the configured port with every peer's TCP MD5 key, the announced routes
-//! as one map shared by every session, and (through the [`Supervisor`]) one session task per
-//! peer: a peer whose settings did not change keeps its session; only the announced set is
-//! updated.
+//! the listener on the configured port and addresses with every peer's TCP MD5 key, the
+//! announced routes as one map shared by every session, and (through the [`Supervisor`]) one
+//! session task per peer: a peer whose settings did not change keeps its session; only the
+//! announced set is updated.
 
 mod listener;
 mod session;
