@@ -191,6 +191,8 @@ enum Op {
     TcpClosed,
     Stop,
     Start,
+    /// The peer opens a connection to us (accepted, replacing, or refused with a Cease).
+    Incoming,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -560,6 +562,13 @@ pub fn check_session(script: &Script) -> Milestones {
             Op::TcpClosed => session.handle(now, Event::TcpClosed),
             Op::Stop => session.handle(now, Event::Stop),
             Op::Start => session.handle(now, Event::Start),
+            Op::Incoming => session.handle(
+                now,
+                Event::Incoming {
+                    local,
+                    remote: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
+                },
+            ),
         }
         checker.drain(&mut session);
         checker.check_state(&session);

@@ -205,6 +205,11 @@ pub struct TimersConfig {
     /// Seconds between connection attempts (default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_retry: Option<ProtoUint>,
+    /// Porter addition; OpenELB ignores it. Ceiling of the connection-retry backoff, in seconds (1-86400,
+    /// default 60, never below `connectRetry`): the delay between attempts doubles after each failed session
+    /// up to this value. Only Porter's own dials wait for it: a connection the neighbor opens is served at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_retry_max: Option<ProtoUint>,
     /// Hold time proposed in OPEN, 3-65535 (default 90). As in gobgp, 0 means the default, not "no hold timer".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<ProtoUint>,

@@ -13,8 +13,9 @@
 //!
 //! Porter's additions to OpenELB's API (each CRD description says "Porter addition; OpenELB ignores it"): BGP
 //! path attributes per pool (Eip `spec.bgp`) and per Service (`bgp.porter.kubesphere.io/*` annotations, parsed
-//! by `porter_model::route_attrs`), and BgpPeer `spec.conf.authPasswordSecretRef`, `spec.transport.localAddress`
-//! and `spec.transport.ttlSecurity`. OpenELB's `gracefulRestart.enabled`/`restartTime` are implemented.
+//! by `porter_model::route_attrs`), and BgpPeer `spec.conf.authPasswordSecretRef`, `spec.transport.localAddress`,
+//! `spec.transport.ttlSecurity` and `spec.timers.config.connectRetryMax`. OpenELB's `gracefulRestart.enabled`/`restartTime`
+//! are implemented.
 //!
 //! This crate is pure data: kube is used with `derive` only (no client), so it builds and tests without a
 //! cluster. [`crds_yaml`] prints the CustomResourceDefinitions (`porter crds`).

@@ -15,7 +15,7 @@ pub const DEFAULT_HOLD_TIME: u16 = 90;
 /// its Service IPs back quickly, and the peer is a router we control.
 pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(5);
 /// Default ceiling of the connect-retry backoff: a peer that comes back is found within a
-/// minute.
+/// minute by our dials (a peer that dials us is served at once, whatever the backoff).
 pub const DEFAULT_CONNECT_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Everything one session needs to know about itself and its peer.
@@ -37,6 +37,9 @@ pub struct SessionConfig {
     /// Hold time we propose, in seconds; the session uses `min(ours, theirs)`. 0 disables
     /// keepalives and hold checks. 1 and 2 are illegal per RFC 4271 and are raised to 3.
     pub hold_time: u16,
+    /// Seconds between our KEEPALIVEs; `None` (or 0) = a third of the negotiated hold time.
+    /// Capped at that third either way (see `Session::negotiated_keepalive`).
+    pub keepalive: Option<u16>,
     /// ConnectRetryTimer: delay between dial attempts and before restarting after an error.
     /// It doubles after every attempt that does not reach Established, up to
     /// `connect_retry_max`, so an unreachable or misconfigured peer is not hammered; it
@@ -101,6 +104,7 @@ impl SessionConfig {
             peer_as,
             peer_addr,
             hold_time: DEFAULT_HOLD_TIME,
+            keepalive: None,
             connect_retry: DEFAULT_CONNECT_RETRY,
             connect_retry_max: DEFAULT_CONNECT_RETRY_MAX,
             passive: false,

@@ -43,6 +43,8 @@ pub mod attrs;
 pub mod config;
 pub mod error;
 pub mod fsm;
+pub mod incoming;
+pub mod jitter;
 pub mod negotiate;
 pub mod prefix;
 pub mod rib_out;
@@ -58,6 +60,7 @@ pub use attrs::{
 pub use config::{GracefulRestart, SessionConfig};
 pub use error::NotificationError;
 pub use fsm::State;
+pub use jitter::Jitter;
 pub use negotiate::Negotiated;
 pub use prefix::{Family, Prefix, PrefixError};
 pub use rib_out::{Routes, routes};

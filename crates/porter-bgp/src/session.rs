@@ -6,7 +6,7 @@
 //! as an [`Event`]; the session never assumes an action succeeded.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ use crate::attrs::RouteAttrs;
 use crate::config::SessionConfig;
 use crate::error::NotificationError;
 use crate::fsm::{self, MessageKind, State};
+use crate::incoming::{self, Origin, Verdict};
+use crate::jitter::Jitter;
 use crate::negotiate::{self, Negotiated};
 use crate::prefix::{Family, Prefix};
 use crate::rib_out::{OutContext, RibOut, Routes};
@@ -41,10 +43,21 @@ pub enum Event {
     /// NOTIFICATION, so a peer that negotiated graceful restart keeps our routes (as stale)
     /// until we are back, and traffic is not disturbed. Stays Idle until the next `Start`.
     StopForRestart,
-    /// A TCP connection is ready: the shell's dial succeeded, or it accepted one from the peer.
-    /// `local` is our end; its address becomes the announced next hop ("next-hop-self").
+    /// A TCP connection is ready: the shell's dial succeeded (a shell may also report an
+    /// accepted connection this way; it then counts as ours in collision resolution, see
+    /// [`Event::Incoming`]). `local` is our end; its address becomes the announced next hop
+    /// ("next-hop-self").
     TcpConnected {
         /// Our address and port on this connection.
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+    },
+    /// The peer opened a TCP connection to us, which the shell holds until the session answers
+    /// it, at once, with [`Action::AcceptIncoming`] (then it is the session's connection) or
+    /// [`Action::RejectIncoming`]. See [`crate::incoming`] for the rules.
+    Incoming {
+        /// Our address and port on the new connection.
         local: SocketAddr,
         /// The peer's address and port.
         remote: SocketAddr,
@@ -85,6 +98,12 @@ pub enum Action {
     Send(Bytes),
     /// Close the connection after flushing earlier sends (or abort a dial in progress).
     Close,
+    /// Make the connection of the last [`Event::Incoming`] the session's connection (any earlier
+    /// one was closed by a preceding [`Action::Close`]); later sends go to it.
+    AcceptIncoming,
+    /// Write these bytes (a NOTIFICATION Cease) to the connection of the last
+    /// [`Event::Incoming`] and close it; the session's own connection is untouched.
+    RejectIncoming(Bytes),
     /// The state changed; for logs and metrics.
     StateChanged {
         /// The previous state.
@@ -112,11 +131,25 @@ pub struct Session {
     admin_down: bool,
     /// The next connect-retry delay (exponential backoff, see `SessionConfig::connect_retry`).
     retry_delay: Duration,
+    /// RFC 4271 §10 jitter on ConnectRetry and Keepalive delays.
+    jitter: Jitter,
+    /// Who opened the current connection (for collision resolution).
+    origin: Option<Origin>,
+    /// The peer's BGP identifier from its last OPEN, kept across connections so a later
+    /// collision can be resolved before the new OPEN arrives.
+    peer_id: Option<Ipv4Addr>,
 }
 
 impl Session {
-    /// A session in Idle; nothing happens until [`Event::Start`].
+    /// A session in Idle without timer jitter (deterministic deadlines, for tests and
+    /// simulations); nothing happens until [`Event::Start`].
     pub fn new(config: SessionConfig) -> Self {
+        Self::with_jitter(config, Jitter::none())
+    }
+
+    /// A session in Idle whose ConnectRetry and Keepalive delays are scaled by `jitter`'s
+    /// factors (RFC 4271 §10): what a real speaker uses, seeded by its shell.
+    pub fn with_jitter(config: SessionConfig, jitter: Jitter) -> Self {
         let config_retry = config.connect_retry;
         Session {
             config,
@@ -131,6 +164,9 @@ impl Session {
             stats: SessionStats::default(),
             admin_down: true,
             retry_delay: config_retry,
+            jitter,
+            origin: None,
+            peer_id: None,
         }
     }
 
@@ -146,6 +182,7 @@ impl Session {
             Event::Stop => self.stop(now, true),
             Event::StopForRestart => self.stop(now, false),
             Event::TcpConnected { local, remote } => self.tcp_connected(now, local, remote),
+            Event::Incoming { local, remote } => self.incoming(now, local, remote),
             Event::TcpConnectFailed if self.state == State::Connect => {
                 self.go_idle(now, "TCP connect failed".into(), None, true);
             }
@@ -201,6 +238,19 @@ impl Session {
     /// `min(ours, theirs)` once the peer's OPEN was accepted; `None` before and after.
     pub fn negotiated_hold_time(&self) -> Option<u16> {
         self.negotiated.as_ref().map(|n| n.hold_time)
+    }
+
+    /// Seconds between our KEEPALIVEs once the peer's OPEN was accepted: the configured
+    /// interval capped at a third of the negotiated hold time (RFC 4271 §4.4, §10), a third of
+    /// it when none is configured, 0 when the hold time is 0 (no KEEPALIVEs). Each interval is
+    /// then jittered.
+    pub fn negotiated_keepalive(&self) -> Option<u16> {
+        let hold = self.negotiated_hold_time()?;
+        let cap = hold / 3;
+        Some(match self.config.keepalive.filter(|k| *k > 0) {
+            Some(k) => k.min(cap),
+            None => cap,
+        })
     }
 
     /// The capabilities agreed with the peer, from its OPEN until the connection ends.
@@ -285,7 +335,8 @@ impl Session {
     /// Arms ConnectRetry with the current backoff delay; after a failed attempt
     /// (`failed`), the delay doubles for the next one, up to the configured ceiling.
     fn arm_connect_retry(&mut self, now: Instant, failed: bool) {
-        self.timers.set(Timer::ConnectRetry, now + self.retry_delay);
+        let delay = self.jitter.apply(self.retry_delay);
+        self.timers.set(Timer::ConnectRetry, now + delay);
         if failed {
             let ceiling = self.config.connect_retry_max.max(self.config.connect_retry);
             self.retry_delay = (self.retry_delay * 2).min(ceiling);
@@ -310,6 +361,7 @@ impl Session {
             self.actions.push_back(Action::Close);
         }
         self.local_addr = None;
+        self.origin = None;
         self.negotiated = None;
         self.framer.clear();
         self.rib.reset();
@@ -346,17 +398,71 @@ impl Session {
         match self.state {
             State::Connect | State::Active => {}
             State::Idle => {
-                // RFC 4271 §8.2.2: Idle refuses connections.
+                // RFC 4271 §8.2.2: Idle refuses connections (a dial that completed after a
+                // stop or an error).
                 self.actions.push_back(Action::Close);
                 return;
             }
             _ => {
-                // Collision detection (RFC 4271 §6.8) is not implemented; the shell must not hand
-                // over a second connection while one exists.
+                // A dial that completed while a connection is open cannot happen: every
+                // transition to a connected state abandons the dial (Action::Close).
                 tracing::debug!(peer = %self.config.peer_addr, %remote, "ignoring second connection");
                 return;
             }
         }
+        self.connected(now, local, remote, Origin::Outgoing);
+    }
+
+    /// Answers a connection the peer opened: accept, accept in place of the current one, or
+    /// reject (the rules are [`incoming::decide`]'s).
+    fn incoming(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        let verdict = incoming::decide(
+            self.state,
+            self.admin_down,
+            self.origin,
+            (self.config.router_id, self.config.local_as),
+            (self.peer_id, self.config.peer_as),
+        );
+        match verdict {
+            Verdict::Reject(n) => {
+                tracing::debug!(peer = %self.config.peer_addr, %remote, state = %self.state, "refusing a connection: {n}");
+                self.stats.notifications_sent += 1;
+                self.actions
+                    .push_back(Action::RejectIncoming(wire::encode_notification(&n)));
+            }
+            Verdict::Replace(n) => {
+                // The old connection loses; the backoff is not its failure, so it stays as it was.
+                let retry_delay = self.retry_delay;
+                self.go_idle(now, format!("sent {n}"), Some(n), false);
+                self.retry_delay = retry_delay;
+                self.accept(now, local, remote);
+            }
+            Verdict::Accept => self.accept(now, local, remote),
+        }
+    }
+
+    /// Serves an incoming connection from Idle (during backoff), Connect or Active.
+    fn accept(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        match self.state {
+            State::Idle => {
+                // Only reached when not stopped (`incoming::decide`): the backoff wait.
+                self.timers.stop(Timer::ConnectRetry);
+                self.transition(
+                    State::Active,
+                    "the peer connected during the connect-retry wait".into(),
+                );
+            }
+            // Our own dial is abandoned: the peer's connection is here already.
+            State::Connect => self.actions.push_back(Action::Close),
+            _ => {}
+        }
+        self.actions.push_back(Action::AcceptIncoming);
+        self.connected(now, local, remote, Origin::Incoming);
+    }
+
+    /// A connection is up (either way): send our OPEN and wait for the peer's.
+    fn connected(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, origin: Origin) {
+        self.origin = Some(origin);
         self.local_addr = Some(local.ip().to_canonical());
         self.framer.clear();
         self.timers.stop(Timer::ConnectRetry);
@@ -394,11 +500,9 @@ impl Session {
     }
 
     fn arm_keepalive(&mut self, now: Instant) {
-        if let Some(hold) = self.negotiated_hold_time().filter(|h| *h > 0) {
-            self.timers.set(
-                Timer::Keepalive,
-                now + Duration::from_secs(u64::from(hold / 3)),
-            );
+        if let Some(interval) = self.negotiated_keepalive().filter(|k| *k > 0) {
+            let delay = self.jitter.apply(Duration::from_secs(u64::from(interval)));
+            self.timers.set(Timer::Keepalive, now + delay);
         }
     }
 
@@ -502,6 +606,7 @@ impl Session {
         self.framer
             .set_max_message_len(negotiated.max_message_len());
         self.negotiated = Some(negotiated);
+        self.peer_id = Some(open.router_id);
         self.push_send(wire::encode_keepalive(), 1);
         self.restart_hold(now);
         self.arm_keepalive(now);

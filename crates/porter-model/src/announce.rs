@@ -65,6 +65,15 @@ pub enum Problem {
         /// What is wrong, naming the field or the Secret.
         why: String,
     },
+    /// The BgpConf or a BgpPeer of this node sets fields Porter accepts (OpenELB has them) but
+    /// does not implement: they have no effect, and the speaker says so (a WARN line) instead of
+    /// ignoring a setting the user relies on. The object is used otherwise.
+    Unsupported {
+        /// `BgpConf default` or `BgpPeer <name>`.
+        object: String,
+        /// The fields, as `unsupported_fields()` lists them.
+        fields: Vec<&'static str>,
+    },
     /// A Service's `bgp.porter.kubesphere.io/*` annotation is malformed: its address is announced
     /// with its Eip's attributes only.
     ServiceAnnotation {
@@ -79,6 +88,11 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::BgpPeer { name, why } => write!(f, "BgpPeer {name}: {why}"),
+            Self::Unsupported { object, fields } => write!(
+                f,
+                "{object}: {} accepted for OpenELB compatibility but not implemented by Porter; no effect",
+                fields.join(", ")
+            ),
             Self::ServiceAnnotation { service, why } => write!(
                 f,
                 "Service {service}: {why} (announced with its Eip's BGP attributes only)"
@@ -112,6 +126,8 @@ pub struct LocalBgp {
     pub router_id: Ipv4Addr,
     /// Port to accept sessions on; `None` = do not listen (BgpConf `listenPort: -1`).
     pub listen_port: Option<u16>,
+    /// Addresses to listen on (BgpConf `listenAddresses`); empty = every address.
+    pub listen_addresses: Vec<IpAddr>,
     /// The node's first IPv4 InternalIP: the next hop of IPv4 routes on sessions that are not
     /// IPv4 (on an IPv4 session the session's own local address is used).
     pub next_hop_v4: Option<Ipv4Addr>,
@@ -169,6 +185,13 @@ fn bgp_plan(
 
     let local = local_bgp(snapshot, the_node);
     let conf_gr = local.as_ref().ok().and_then(|l| l.graceful_restart);
+    if let Some(conf) = snapshot.bgp_confs.get(BGP_CONF_NAME) {
+        unsupported(
+            format!("BgpConf {BGP_CONF_NAME}"),
+            conf.unsupported_fields(),
+            problems,
+        );
+    }
 
     let mut peers = BTreeMap::new();
     for (name, peer) in &snapshot.bgp_peers {
@@ -181,6 +204,11 @@ fn bgp_plan(
                 {
                     continue;
                 }
+                unsupported(
+                    format!("BgpPeer {name}"),
+                    peer.unsupported_fields(),
+                    problems,
+                );
                 if let Err(why) = resolve_password(snapshot, &mut valid) {
                     problems.push(Problem::BgpPeer {
                         name: name.clone(),
@@ -214,6 +242,13 @@ fn bgp_plan(
     }
 }
 
+/// Reports `fields` (set but not implemented) of `object`, if any.
+fn unsupported(object: String, fields: Vec<&'static str>, problems: &mut Vec<Problem>) {
+    if !fields.is_empty() {
+        problems.push(Problem::Unsupported { object, fields });
+    }
+}
+
 fn local_bgp(snapshot: &SpeakerSnapshot, node: Option<&Node>) -> Result<LocalBgp, String> {
     let conf = snapshot
         .bgp_confs
@@ -234,6 +269,7 @@ fn local_bgp(snapshot: &SpeakerSnapshot, node: Option<&Node>) -> Result<LocalBgp
         local_as: valid.local_as,
         router_id,
         listen_port: valid.listen_port,
+        listen_addresses: valid.listen_addresses,
         next_hop_v4,
         next_hop_v6: node_ip(node),
         graceful_restart: valid.graceful_restart,

@@ -79,6 +79,9 @@ pub struct ValidPeer {
     pub keepalive: Option<u16>,
     /// Seconds between connection attempts; `None` = the default (120 s, as in gobgp).
     pub connect_retry: Option<u32>,
+    /// Ceiling of the connection-retry backoff in seconds (`spec.timers.config.connectRetryMax`, a
+    /// Porter addition), never below `connect_retry`; `None` = the default (60 s).
+    pub connect_retry_max: Option<u32>,
     /// IP TTL for eBGP multihop (1-255); `None` = multihop off (TTL 1 for eBGP).
     pub multihop_ttl: Option<u8>,
     /// TCP-MD5 password; `None` = no authentication. Never log it. From `spec.conf.authPassword`; when the
@@ -120,6 +123,7 @@ impl std::fmt::Debug for ValidPeer {
             .field("hold_time", &self.hold_time)
             .field("keepalive", &self.keepalive)
             .field("connect_retry", &self.connect_retry)
+            .field("connect_retry_max", &self.connect_retry_max)
             .field("multihop_ttl", &self.multihop_ttl)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("password_secret", &self.password_secret)
@@ -149,6 +153,7 @@ impl ValidPeer {
             hold_time: None,
             keepalive: None,
             connect_retry: None,
+            connect_retry_max: None,
             multihop_ttl: None,
             password: None,
             password_secret: None,
@@ -180,6 +185,9 @@ pub struct ValidConf {
 
 /// The default BGP port, used for `listenPort: 0`/unset and an unset `remotePort`.
 const BGP_PORT: u16 = 179;
+/// The largest `connectRetryMax`: a day. A longer ceiling would leave an active peer unretried
+/// for longer than anyone waits on purpose.
+pub const MAX_CONNECT_RETRY_MAX: u64 = 86_400;
 /// gobgp's default hold time, the reference for checking a keepalive given without a hold time.
 const DEFAULT_HOLD_TIME: u16 = 90;
 /// Linux's TCP_MD5SIG_MAXKEYLEN: a longer password cannot be installed on the socket.
@@ -475,7 +483,8 @@ impl Validate for BgpPeer {
     /// together with `authPasswordSecretRef`; an `authPasswordSecretRef` part empty; `remotePort` outside
     /// 0-65535 (0 = 179); `transport.localAddress` not an IP of the neighbor's family; `transport.ttlSecurity` together
     /// with `ebgpMultihop`; timers that are not integers, `holdTime` outside 3-65535 (or 0), `keepaliveInterval`
-    /// outside 1-65534 (or 0) or not below the hold time, `connectRetry` above 4294967295; `multihopTtl` outside
+    /// outside 1-65534 (or 0) or not below the hold time, `connectRetry` above 4294967295, `connectRetryMax`
+    /// outside 1-86400 (or 0) or below `connectRetry`; `multihopTtl` outside
     /// 0-255 (0 = 255) when multihop is enabled; `gracefulRestart.restartTime` outside 1-4095 when
     /// enabled; an invalid `nodeSelector` expression.
     fn validate(&self) -> Result<ValidPeer, Vec<FieldError>> {
@@ -610,6 +619,23 @@ impl Validate for BgpPeer {
             &mut errors,
         )
         .and_then(|v| u32::try_from(v).ok());
+        let connect_retry_max = timer(
+            tc.and_then(|t| t.connect_retry_max.as_ref()),
+            &format!("{f}.connectRetryMax"),
+            1,
+            MAX_CONNECT_RETRY_MAX,
+            "0 = default (60), or 1-86400 seconds",
+            &mut errors,
+        )
+        .and_then(|v| u32::try_from(v).ok());
+        if let (Some(max), Some(retry)) = (connect_retry_max, connect_retry)
+            && max < retry
+        {
+            errors.push(FieldError::new(
+                format!("{f}.connectRetryMax"),
+                format!("{max} must not be below {f}.connectRetry ({retry}): it is the ceiling the retry delay grows to"),
+            ));
+        }
         // Not implemented, but a non-integer is still a mistake worth reporting.
         if let Some(Err(msg)) = tc
             .and_then(|t| t.minimum_advertisement_interval.as_ref())
@@ -677,6 +703,7 @@ impl Validate for BgpPeer {
                 hold_time,
                 keepalive,
                 connect_retry,
+                connect_retry_max,
                 multihop_ttl,
                 password,
                 password_secret,

@@ -182,6 +182,7 @@ fn plan(a: &Args) -> SpeakerPlan {
                 local_as: a.local_as,
                 router_id: a.router_id,
                 listen_port: a.listen_port,
+                listen_addresses: Vec::new(),
                 next_hop_v4: Some(a.router_id),
                 next_hop_v6: None,
                 graceful_restart: None,

@@ -612,6 +612,7 @@ fn porter_additions_are_in_the_schema_and_say_so() {
         (&peer, ".spec.conf.authPasswordSecretRef"),
         (&peer, ".spec.transport.localAddress"),
         (&peer, ".spec.transport.ttlSecurity"),
+        (&peer, ".spec.timers.config.connectRetryMax"),
     ];
     for (s, path) in additions {
         assert!(schema_has(s, path), "{path}");

@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod features;
+mod incoming;
 mod props;
 mod props_routes;
 mod scenarios;

@@ -263,7 +263,12 @@ impl Pair {
                         me.inbox.clear();
                         other.inbox.push_back(Segment::Fin);
                     }
-                    Action::Close | Action::StateChanged { .. } => {}
+                    // The pair never offers incoming connections (`Event::Incoming`); those
+                    // are scripted in incoming.rs.
+                    Action::Close
+                    | Action::StateChanged { .. }
+                    | Action::AcceptIncoming
+                    | Action::RejectIncoming(_) => {}
                 }
             }
         }

@@ -48,7 +48,22 @@ fn ready(eip: &Eip, errors: &[String]) -> Desired {
         (true, Some(why)) => {
             Desired::yes(LAYER2_NOT_SUPPORTED, format!("the pool is valid; {why}"))
         }
-        (true, None) => Desired::yes(VALID_REASON, "the pool is valid"),
+        (true, None) => {
+            let unsupported = eip.unsupported_fields();
+            if unsupported.is_empty() {
+                Desired::yes(VALID_REASON, "the pool is valid")
+            } else {
+                // Set but not implemented: said where the user looks, as the speaker says it
+                // of BgpConf and BgpPeer fields.
+                Desired::yes(
+                    VALID_REASON,
+                    format!(
+                        "the pool is valid; {} accepted for OpenELB compatibility but not implemented by Porter (no effect)",
+                        unsupported.join(", ")
+                    ),
+                )
+            }
+        }
     }
 }
 

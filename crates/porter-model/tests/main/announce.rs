@@ -278,6 +278,7 @@ fn ineligible_nodes_keep_their_sessions() {
             local_as: 64513,
             router_id: Ipv4Addr::new(10, 0, 0, 2),
             listen_port: Some(179),
+            listen_addresses: Vec::new(),
             next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
             next_hop_v6: None,
             graceful_restart: None,
@@ -471,7 +472,7 @@ fn an_invalid_peer_is_a_problem_naming_it_and_its_field() {
         .iter()
         .filter_map(|problem| match problem {
             Problem::BgpPeer { name, .. } => Some(name.as_str()),
-            Problem::ServiceAnnotation { .. } => None,
+            Problem::ServiceAnnotation { .. } | Problem::Unsupported { .. } => None,
         })
         .collect();
     assert_eq!(named, ["bad-addr", "bad-selector", "no-as", "no-conf"]);
@@ -576,6 +577,7 @@ fn listen_port() {
                 local_as: 64513,
                 router_id: Ipv4Addr::new(10, 0, 0, 1),
                 listen_port: want,
+                listen_addresses: Vec::new(),
                 next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 1)),
                 next_hop_v6: None,
                 graceful_restart: None,
@@ -603,6 +605,7 @@ fn the_whole_plan_of_one_node() {
                     local_as: 64513,
                     router_id: Ipv4Addr::new(10, 0, 0, 2),
                     listen_port: Some(179),
+                    listen_addresses: Vec::new(),
                     next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 2)),
                     next_hop_v6: None,
                     graceful_restart: None,

@@ -142,6 +142,7 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
                 local_as: 64513,
                 router_id: node_ip,
                 listen_port: Some(17900),
+                listen_addresses: Vec::new(),
                 next_hop_v4: Some(node_ip),
                 next_hop_v6: Some(format!("fd00:99::1{}", &n[4..]).parse().expect("v6")),
                 graceful_restart: None,

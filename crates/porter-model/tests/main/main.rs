@@ -9,6 +9,7 @@ mod announce;
 mod assign;
 mod cel_rules;
 mod coverage;
+mod fields;
 mod fixtures;
 mod lab;
 mod props;

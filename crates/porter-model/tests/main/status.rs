@@ -301,6 +301,22 @@ fn an_invalid_eip_is_not_ready_naming_the_field_with_one_event() {
 }
 
 #[test]
+fn a_set_unsupported_eip_field_is_said_in_the_ready_message() {
+    let s = snapshot([eip("pool", "203.0.113.10-203.0.113.12")
+        .set(&["spec", "usingKnownIPs"], serde_json::json!(true))
+        .obj()]);
+    let d = decision(&s, &Reported::new(), at(0));
+    let ready = conditions::find(&eip_of(&d, "pool").status.conditions, READY).unwrap();
+    assert_eq!(ready.status, "True");
+    assert!(
+        ready.message.contains("spec.usingKnownIPs")
+            && ready.message.contains("not implemented by Porter"),
+        "{}",
+        ready.message
+    );
+}
+
+#[test]
 fn an_address_from_a_layer2_eip_says_it_is_not_announced_yet_once() {
     let mut s = snapshot([
         eip("pool", "203.0.113.10-203.0.113.12").layer2().obj(),

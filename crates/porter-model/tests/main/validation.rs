@@ -48,6 +48,7 @@ fn timers(hold: Option<&str>, keepalive: Option<&str>, retry: Option<&str>) -> O
             hold_time: s(hold),
             keepalive_interval: s(keepalive),
             connect_retry: s(retry),
+            connect_retry_max: None,
             minimum_advertisement_interval: None,
         }),
     })
@@ -602,6 +603,41 @@ fn bgppeer_connect_retry_range() {
         err(
             "spec.timers.config.connectRetry",
             "4294967296 is out of range (0 = default, or 1-4294967295)"
+        )
+    );
+}
+
+#[test]
+fn bgppeer_connect_retry_max_range_and_order() {
+    let with = |retry: Option<&str>, max: &str| {
+        let mut p = peer(good_conf());
+        p.spec.timers = timers(None, None, retry);
+        if let Some(c) = p.spec.timers.as_mut().and_then(|t| t.config.as_mut()) {
+            c.connect_retry_max = Some(ProtoUint::String(max.into()));
+        }
+        p.validate()
+    };
+    let f = "spec.timers.config.connectRetryMax";
+    assert_eq!(with(None, "0").unwrap().connect_retry_max, None);
+    assert_eq!(with(None, "1").unwrap().connect_retry_max, Some(1));
+    assert_eq!(with(Some("5"), "5").unwrap().connect_retry_max, Some(5));
+    assert_eq!(with(None, "86400").unwrap().connect_retry_max, Some(86_400));
+    assert_eq!(
+        one_error(with(None, "86401")),
+        err(
+            f,
+            "86401 is out of range (0 = default (60), or 1-86400 seconds)"
+        )
+    );
+    assert_eq!(
+        one_error(with(None, "soon")),
+        err(f, "\"soon\" is not an integer")
+    );
+    assert_eq!(
+        one_error(with(Some("30"), "10")),
+        err(
+            f,
+            "10 must not be below spec.timers.config.connectRetry (30): it is the ceiling the retry delay grows to"
         )
     );
 }

@@ -1,5 +1,6 @@
-//! Accepting sessions that peers open towards this node: the listening socket on the
-//! configured port, carrying every peer's TCP MD5 key.
+//! Accepting sessions that peers open towards this node: listening sockets on the configured
+//! port, one per BgpConf `listenAddresses` entry (one wildcard socket when there is none), each
+//! carrying every peer's TCP MD5 key.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -13,19 +14,23 @@ pub(crate) struct Incoming {
     pub(crate) remote: SocketAddr,
 }
 
-/// The listening socket and the task accepting on it. The socket is shared so that TCP MD5
+/// One listening socket and the task accepting on it. The socket is shared so that TCP MD5
 /// keys of passive (or any) peers can be installed on it: the kernel checks them on the SYN.
 struct Listener {
     socket: std::sync::Arc<TcpListener>,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The listener as the plan wants it: on the configured port (none: not listening), with the
-/// MD5 key of every peer that has one.
+/// The listeners as the plan wants them: on the configured port (none: not listening), on each
+/// configured address (none: the wildcard), each with the MD5 key of every peer that has one.
 pub(crate) struct Listening {
     port: Option<u16>,
-    listener: Option<Listener>,
-    /// Peers whose TCP MD5 key is installed on the listening socket, with the key.
+    /// BgpConf `listenAddresses` as last applied; empty = the wildcard.
+    addresses: Vec<IpAddr>,
+    /// One socket per bound address (one for the wildcard); an address that failed to bind is
+    /// missing and retried on the next sync.
+    listeners: BTreeMap<Option<IpAddr>, Listener>,
+    /// Peers whose TCP MD5 key is installed on every listening socket, with the key.
     keys: BTreeMap<IpAddr, Vec<u8>>,
     /// Where accepted connections go.
     incoming: mpsc::Sender<Incoming>,
@@ -36,70 +41,123 @@ impl Listening {
     pub(crate) fn new(incoming: mpsc::Sender<Incoming>) -> Self {
         Self {
             port: None,
-            listener: None,
+            addresses: Vec::new(),
+            listeners: BTreeMap::new(),
             keys: BTreeMap::new(),
             incoming,
         }
     }
 
-    /// Listens on `port` (re-binding when it changed, retrying a bind that failed before),
-    /// and installs exactly `keys`, the MD5 key of every peer that has one.
-    pub(crate) async fn sync(&mut self, port: Option<u16>, keys: BTreeMap<IpAddr, Vec<u8>>) {
-        self.sync_port(port).await;
+    /// Listens on `port` at each of `addresses` (the wildcard when empty), re-binding when
+    /// either changed and retrying binds that failed before, and installs exactly `keys`, the
+    /// MD5 key of every peer that has one, on every socket.
+    pub(crate) async fn sync(
+        &mut self,
+        port: Option<u16>,
+        addresses: Vec<IpAddr>,
+        keys: BTreeMap<IpAddr, Vec<u8>>,
+    ) {
+        self.sync_sockets(port, addresses).await;
         self.sync_keys(keys);
     }
 
     /// Stops listening.
     pub(crate) fn close(&mut self) {
-        if let Some(listener) = self.listener.take() {
+        for listener in std::mem::take(&mut self.listeners).into_values() {
             listener.task.abort();
         }
     }
 
-    async fn sync_port(&mut self, port: Option<u16>) {
-        if port == self.port && (port.is_none() || self.listener.is_some()) {
-            return;
+    /// The addresses the sockets should be bound to (`None` = the wildcard).
+    fn wanted(&self) -> Vec<Option<IpAddr>> {
+        if self.addresses.is_empty() {
+            vec![None]
+        } else {
+            self.addresses.iter().copied().map(Some).collect()
         }
-        self.close();
-        self.keys.clear();
-        self.port = port;
-        if let Some(port) = port {
-            match spawn(port, self.incoming.clone()).await {
-                Ok(listener) => self.listener = Some(listener),
+    }
+
+    async fn sync_sockets(&mut self, port: Option<u16>, mut addresses: Vec<IpAddr>) {
+        addresses.sort();
+        addresses.dedup();
+        if port != self.port || addresses != self.addresses {
+            // Wait until the old sockets are closed: a new socket on the same port would
+            // otherwise collide with them (a wildcard bind fails while 127.0.0.1:port listens).
+            for listener in std::mem::take(&mut self.listeners).into_values() {
+                listener.task.abort();
+                let _ = listener.task.await;
+            }
+            self.keys.clear();
+            self.port = port;
+            self.addresses = addresses;
+        }
+        let Some(port) = port else { return };
+        for address in self.wanted() {
+            if self.listeners.contains_key(&address) {
+                continue;
+            }
+            match spawn(address, port, self.incoming.clone()).await {
+                Ok(listener) => {
+                    // Keys installed on the other sockets must be on this one too.
+                    for (peer, key) in &self.keys {
+                        install_key(address, &listener, *peer, Some(key));
+                    }
+                    self.listeners.insert(address, listener);
+                }
                 Err(error) => {
-                    tracing::error!(port, %error, "cannot listen for BGP sessions; only outgoing sessions will work")
+                    let address = address.map_or_else(|| "*".to_owned(), |a| a.to_string());
+                    tracing::error!(%address, port, %error, "cannot listen for BGP sessions there; only outgoing sessions will work for peers that reach this node on that address")
                 }
             }
         }
     }
 
-    /// Installs the TCP MD5 key of every peer that has one on the listening socket (the
+    /// Installs the TCP MD5 key of every peer that has one on every listening socket (the
     /// kernel drops unsigned SYNs from those peers) and removes keys of peers that no
     /// longer have one.
     fn sync_keys(&mut self, keys: BTreeMap<IpAddr, Vec<u8>>) {
-        let Some(listener) = &self.listener else {
-            return;
-        };
-        for (peer, key) in &keys {
-            if self.keys.get(peer) != Some(key)
-                && let Err(error) =
-                    porter_sys::set_tcp_md5(listener.socket.as_ref(), *peer, Some(key))
-            {
-                tracing::error!(%peer, %error, "cannot install the TCP MD5 key on the listener; the peer cannot connect to us");
+        for (address, listener) in &self.listeners {
+            for (peer, key) in &keys {
+                if self.keys.get(peer) != Some(key) {
+                    install_key(*address, listener, *peer, Some(key));
+                }
             }
-        }
-        for peer in self.keys.keys().filter(|p| !keys.contains_key(*p)) {
-            let _ = porter_sys::set_tcp_md5(listener.socket.as_ref(), *peer, None);
+            for peer in self.keys.keys().filter(|p| !keys.contains_key(*p)) {
+                install_key(*address, listener, *peer, None);
+            }
         }
         self.keys = keys;
     }
 }
 
-/// Binds the BGP port on every address (dual-stack where the kernel allows it) and forwards
-/// accepted connections. Returns the bind error so the caller can report it.
-async fn spawn(port: u16, tx: mpsc::Sender<Incoming>) -> std::io::Result<Listener> {
-    let listener =
-        match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)).await {
+/// Sets (or with `None` removes) one peer's TCP MD5 key on the listening socket bound to
+/// `address` (`None`: the wildcard). A socket bound to an address of the other family never
+/// sees that peer, so it gets no key.
+fn install_key(address: Option<IpAddr>, listener: &Listener, peer: IpAddr, key: Option<&Vec<u8>>) {
+    if address.is_some_and(|a| a.is_ipv4() != peer.is_ipv4()) {
+        return;
+    }
+    let result = porter_sys::set_tcp_md5(listener.socket.as_ref(), peer, key.map(Vec::as_slice));
+    if let Err(error) = result
+        && key.is_some()
+    {
+        tracing::error!(%peer, %error, "cannot install the TCP MD5 key on the listener; the peer cannot connect to us");
+    }
+}
+
+/// Binds the BGP port on `address`, or on every address when `None` (dual-stack where the kernel
+/// allows it), and forwards accepted connections. Returns the bind error so the caller can report
+/// it.
+async fn spawn(
+    address: Option<IpAddr>,
+    port: u16,
+    tx: mpsc::Sender<Incoming>,
+) -> std::io::Result<Listener> {
+    let listener = match address {
+        Some(address) => TcpListener::bind(SocketAddr::new(address, port)).await?,
+        None => match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port))
+            .await
+        {
             Ok(l) => l,
             // No IPv6 on this host: fall back to IPv4 only.
             Err(_) => {
@@ -109,8 +167,10 @@ async fn spawn(port: u16, tx: mpsc::Sender<Incoming>) -> std::io::Result<Listene
                 ))
                 .await?
             }
-        };
-    tracing::info!(port, "listening for BGP sessions");
+        },
+    };
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "listening for BGP sessions");
     let socket = std::sync::Arc::new(listener);
     let listener = socket.clone();
     let task = tokio::spawn(async move {

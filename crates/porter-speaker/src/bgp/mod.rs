@@ -2,10 +2,10 @@
 //! core over TCP, and the listener that accepts the sessions peers open.
 //!
 //! [`Bgp`] is the speaker's BGP part. Given BGP's part of each plan ([`BgpPlan`]) it keeps
-//! the listener on the configured port with every peer's TCP MD5 key, the announced routes
-//! as one map shared by every session, and (through the [`Supervisor`]) one session task per
-//! peer: a peer whose settings did not change keeps its session; only the announced set is
-//! updated.
+//! the listener on the configured port and addresses with every peer's TCP MD5 key, the
+//! announced routes as one map shared by every session, and (through the [`Supervisor`]) one
+//! session task per peer: a peer whose settings did not change keeps its session; only the
+//! announced set is updated.
 
 mod listener;
 mod session;
@@ -13,7 +13,8 @@ mod spec;
 mod status;
 mod transport;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,11 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 pub(crate) struct Wanted {
     sessions: BTreeMap<String, SessionSpec>,
     listen_port: Option<u16>,
+    /// BgpConf `listenAddresses`; empty = the wildcard.
+    listen_addresses: Vec<IpAddr>,
+    /// Configured peers that are administratively down: their connections are refused with
+    /// NOTIFICATION Cease / Connection Rejected.
+    admin_down: BTreeSet<IpAddr>,
     routes: Routes,
 }
 
@@ -51,9 +57,19 @@ impl Wanted {
                 BTreeMap::new()
             }
         };
+        let local = plan.local.as_ref().ok();
         Wanted {
             sessions,
-            listen_port: plan.local.as_ref().ok().and_then(|l| l.listen_port),
+            listen_port: local.and_then(|l| l.listen_port),
+            listen_addresses: local
+                .map(|l| l.listen_addresses.clone())
+                .unwrap_or_default(),
+            admin_down: plan
+                .peers
+                .values()
+                .filter(|p| p.admin_down)
+                .map(|p| p.address)
+                .collect(),
             // The plan's attribute sets are already shared: the sessions keep the same ones.
             routes: plan
                 .prefixes
@@ -73,6 +89,8 @@ pub(crate) struct Bgp {
     routes: Arc<Routes>,
     listening: Listening,
     incoming: mpsc::Receiver<Incoming>,
+    /// Addresses of configured peers that are administratively down.
+    admin_down: BTreeSet<IpAddr>,
 }
 
 impl Bgp {
@@ -85,6 +103,7 @@ impl Bgp {
             routes: Arc::default(),
             listening: Listening::new(incoming_tx),
             incoming,
+            admin_down: BTreeSet::new(),
         }
     }
 
@@ -93,13 +112,18 @@ impl Bgp {
         let Wanted {
             sessions,
             listen_port,
+            listen_addresses,
+            admin_down,
             routes,
         } = wanted;
+        self.admin_down = admin_down;
         let keys = sessions
             .values()
             .filter_map(|s| Some((s.config.peer_addr, s.transport.md5_key.clone()?)))
             .collect();
-        self.listening.sync(listen_port, keys).await;
+        self.listening
+            .sync(listen_port, listen_addresses, keys)
+            .await;
 
         // Unchanged routes keep the map the sessions already share, and no session is told.
         let routes_changed = routes != *self.routes;
@@ -133,7 +157,11 @@ impl Bgp {
         self.incoming.recv().await
     }
 
-    /// Hands an accepted connection to the session of the peer it comes from.
+    /// Hands an accepted connection to the session of the peer it comes from. A configured peer
+    /// without a session (administratively down) gets NOTIFICATION Cease / Connection Rejected
+    /// (RFC 4486). An address that is no peer of this node is closed without a word, as FRR,
+    /// BIRD and GoBGP do: a stranger learns nothing, not even that a BGP speaker listens, and a
+    /// scanner cannot make the speaker write to it.
     pub(crate) async fn route(&mut self, incoming: Incoming) {
         let remote = incoming.remote;
         let peer = self
@@ -146,6 +174,13 @@ impl Bgp {
                 self.sessions
                     .send(&name, Command::Incoming(incoming.stream, remote))
                     .await;
+            }
+            None if self.admin_down.contains(&remote.ip()) => {
+                tracing::debug!(%remote, "connection from an administratively down peer refused");
+                session::refuse(
+                    incoming.stream,
+                    porter_bgp::incoming::rejection_message("the peer is administratively down"),
+                );
             }
             None => tracing::debug!(%remote, "connection from an unknown peer refused"),
         }

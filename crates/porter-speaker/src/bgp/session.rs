@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use porter_bgp::{Action, Event, Routes, Session, State};
+use porter_bgp::{Action, Event, Jitter, Routes, Session, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -60,6 +60,8 @@ struct Io {
     reader: Option<OwnedReadHalf>,
     writer: Option<OwnedWriteHalf>,
     connecting: Option<Connecting>,
+    /// A connection the peer opened, held while the core decides on it (within one drain).
+    offered: Option<TcpStream>,
 }
 
 fn now() -> std::time::Instant {
@@ -72,13 +74,14 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
     board: StatusBoard,
 ) {
-    let mut core = Session::new(spec.config.clone());
+    let mut core = Session::with_jitter(spec.config.clone(), Jitter::seeded(jitter_seed()));
     core.handle(now(), Event::SetRoutes(routes));
     core.handle(now(), Event::Start);
     let mut io = Io {
         reader: None,
         writer: None,
         connecting: None,
+        offered: None,
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut stopping = false;
@@ -106,20 +109,7 @@ async fn run(
                     stopping = true;
                 }
                 Some(Command::SetRoutes(routes)) => core.handle(now(), Event::SetRoutes(routes)),
-                Some(Command::Incoming(stream, remote)) => {
-                    // One connection at a time: a second one while ours is up or opening is
-                    // refused (the peer retries). Full RFC 4271 §6.8 collision resolution
-                    // comes with the complete speaker.
-                    if io.reader.is_some() || stopping || !matches!(core.state(), State::Connect | State::Active) {
-                        tracing::debug!(%remote, state = %core.state(), "refusing a second connection");
-                    } else {
-                        io.connecting = None;
-                        match spec.transport.secure_accepted(&stream) {
-                            Ok(()) => attach(&mut core, &mut io, stream),
-                            Err(error) => tracing::warn!(%remote, %error, "cannot set the TTL of an accepted connection; refused"),
-                        }
-                    }
-                }
+                Some(Command::Incoming(stream, remote)) => offer(&mut core, &mut io, &spec, stream, remote),
             },
             result = async { io.connecting.as_mut().expect("guarded by the branch condition").await }, if io.connecting.is_some() => {
                 io.connecting = None;
@@ -154,6 +144,48 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// A seed for the session's RFC 4271 §10 jitter, different in every process and session: std's
+/// randomly keyed hasher is OS entropy enough for spreading timers, without a dependency.
+fn jitter_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// Offers a connection the peer opened to the core, which answers it (accept or reject with a
+/// NOTIFICATION) in the actions the next drain carries out.
+fn offer(
+    core: &mut Session,
+    io: &mut Io,
+    spec: &SessionSpec,
+    stream: TcpStream,
+    remote: SocketAddr,
+) {
+    if let Err(error) = spec.transport.secure_accepted(&stream) {
+        tracing::warn!(%remote, %error, "cannot set the TTL of an accepted connection; refused");
+        return;
+    }
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let local = SocketAddr::new(local.ip().to_canonical(), local.port());
+    io.offered = Some(stream);
+    core.handle(now(), Event::Incoming { local, remote });
+}
+
+/// Writes `bytes` (a NOTIFICATION) to a connection that will not be served, and closes it,
+/// without holding up the caller: a peer that does not read cannot stall the session.
+pub(crate) fn refuse(mut stream: TcpStream, bytes: Bytes) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+            stream.write_all(&bytes).await?;
+            stream.shutdown().await
+        })
+        .await;
+    });
+}
+
 /// Hands a connected stream to the core.
 fn attach(core: &mut Session, io: &mut Io, stream: TcpStream) {
     let addrs = stream
@@ -163,14 +195,19 @@ fn attach(core: &mut Session, io: &mut Io, stream: TcpStream) {
         core.handle(now(), Event::TcpConnectFailed);
         return;
     };
-    // BGP messages are small and latency matters for convergence: no Nagle delay.
-    let _ = stream.set_nodelay(true);
     let local = SocketAddr::new(local.ip().to_canonical(), local.port());
     let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+    install(io, stream);
+    core.handle(now(), Event::TcpConnected { local, remote });
+}
+
+/// Splits a connected stream into the session's halves (no event: the core already knows).
+fn install(io: &mut Io, stream: TcpStream) {
+    // BGP messages are small and latency matters for convergence: no Nagle delay.
+    let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
     io.reader = Some(reader);
     io.writer = Some(writer);
-    core.handle(now(), Event::TcpConnected { local, remote });
 }
 
 /// Carries out every action the core asks for, in order.
@@ -200,6 +237,17 @@ async fn drain(core: &mut Session, io: &mut Io, spec: &SessionSpec, stopping: bo
                     let _ = writer.shutdown().await;
                 }
                 io.reader = None;
+            }
+            Action::AcceptIncoming => {
+                if let Some(stream) = io.offered.take() {
+                    io.connecting = None;
+                    install(io, stream);
+                }
+            }
+            Action::RejectIncoming(bytes) => {
+                if let Some(stream) = io.offered.take() {
+                    refuse(stream, bytes);
+                }
             }
             Action::StateChanged { from, to, reason } => {
                 if to == State::Established {

@@ -48,8 +48,12 @@ pub(crate) fn specs(
         if let Some(hold) = peer.hold_time {
             config.hold_time = hold;
         }
+        config.keepalive = peer.keepalive;
         if let Some(retry) = peer.connect_retry {
             config.connect_retry = Duration::from_secs(u64::from(retry.max(1)));
+        }
+        if let Some(max) = peer.connect_retry_max {
+            config.connect_retry_max = Duration::from_secs(u64::from(max.max(1)));
         }
         config.passive = peer.passive;
         // The node's address of the other family, for routes of that family (e.g. IPv6
@@ -79,4 +83,47 @@ pub(crate) fn specs(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    #[test]
+    fn timers_of_the_bgppeer_reach_the_session() {
+        let local = LocalBgp {
+            local_as: 64513,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            listen_port: None,
+            listen_addresses: Vec::new(),
+            next_hop_v4: None,
+            next_hop_v6: None,
+            graceful_restart: None,
+        };
+        let peer = ValidPeer {
+            hold_time: Some(30),
+            keepalive: Some(4),
+            connect_retry: Some(2),
+            connect_retry_max: Some(300),
+            ..ValidPeer::new("tor", IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)), 64512)
+        };
+        let set = specs(&local, &[("tor".to_owned(), peer)].into());
+        let config = &set["tor"].config;
+        assert_eq!(config.hold_time, 30);
+        assert_eq!(config.keepalive, Some(4));
+        assert_eq!(config.connect_retry, Duration::from_secs(2));
+        assert_eq!(config.connect_retry_max, Duration::from_secs(300));
+
+        // Unset: the core's defaults.
+        let plain = ValidPeer::new("tor", IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)), 64512);
+        let unset = specs(&local, &[("tor".to_owned(), plain)].into());
+        let config = &unset["tor"].config;
+        assert_eq!(config.keepalive, None);
+        assert_eq!(
+            config.connect_retry_max,
+            porter_bgp::config::DEFAULT_CONNECT_RETRY_MAX
+        );
+    }
 }

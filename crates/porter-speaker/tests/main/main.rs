@@ -1,6 +1,7 @@
 //! The speaker shell over real TCP on loopback: announcements and plan changes, and the RFCs'
-//! answers to a misbehaving peer.
+//! answers to a misbehaving peer, the listener and the connections peers open.
 
 mod bad_peer;
+mod incoming;
 mod loopback;
 mod support;

@@ -255,6 +255,7 @@ pub fn plan_of(peers: Vec<(&str, ValidPeer)>, prefixes: &[&str]) -> SpeakerPlan 
                 local_as: SPEAKER_AS,
                 router_id: Ipv4Addr::new(10, 0, 0, 1),
                 listen_port: None,
+                listen_addresses: Vec::new(),
                 next_hop_v4: None,
                 next_hop_v6: None,
                 graceful_restart: None,
