@@ -64,5 +64,5 @@ pub use secrets::{
     BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE, SecretCache, SecretRead, forbidden_reason,
     referenced_secrets,
 };
-pub use tracker::{Keep, Tracker, Trackers, Update};
+pub use tracker::{Keep, Tracker, Trackers, Trim, Update};
 pub use watch_loop::{KubeSource, SpeakerSource};
