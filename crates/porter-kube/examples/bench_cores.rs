@@ -160,7 +160,7 @@ fn apply_writes(s: &mut Snapshot, c: &Changes, whole: bool) {
         let svc = s.services.get_mut(&change.key).unwrap();
         let mut v = serde_json::to_value(&*svc).unwrap();
         for patch in change.metadata.iter().chain(change.status.iter()) {
-            merge::apply(&mut v, patch);
+            merge::apply(&mut v, &patch.value());
         }
         *svc = kept(from(v), whole);
     }
