@@ -341,6 +341,13 @@ impl FakeApiServer {
         self.shared.store.current_rv()
     }
 
+    /// How many stored objects list requests have looked at since start, every page's and those
+    /// a selector skipped included: what paging through a large list costs the server, for
+    /// tests that check it stays linear without timing anything.
+    pub fn list_examined(&self) -> u64 {
+        self.shared.store.list_examined()
+    }
+
     /// Every request received since start or the last [`Self::clear_requests`], in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()

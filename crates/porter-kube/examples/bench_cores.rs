@@ -1,13 +1,15 @@
 //! Benchmark of the controller and speaker cores at scale (not a test: it asserts outcomes, never times).
 //!
 //! ```sh
-//! cargo run --release -p porter-kube --example bench_cores -- --role controller
-//! cargo run --release -p porter-kube --example bench_cores -- --role speaker
+//! cargo run --release -p porter-kube --example bench_cores -- --role controller [--services N] [--whole]
+//! cargo run --release -p porter-kube --example bench_cores -- --role speaker [--services N]
 //! ```
 //!
 //! `bench/controller_core.sh` runs both and prints the figures recorded in `docs/benchmarks.md`.
 //!
-//! * **controller**: 10 000 LoadBalancer Services over 50 Eip pools. Times `assign::plan` plus
+//! * **controller**: N (default 10 000) LoadBalancer Services over 50 Eip pools (/20 each), kept
+//!   as the controller's source keeps them (`projection::controller_service`; `--whole`: whole
+//!   Services, as before the source trimmed them). Times `assign::plan` plus
 //!   `controller::changes` (the writes) for allocating every Service, applies those writes the
 //!   way the API server would (JSON merge patches), then times the full resync a restarted
 //!   controller does (`plan` + `changes` again), which must write nothing.
@@ -15,7 +17,7 @@
 //!   endpoints), its own Node, BgpConf `default` and a BgpPeer, fed one object at a time
 //!   through the speaker source's trackers (which keep only `LbService` / `SliceNodes`
 //!   projections); times `announce::plan_projected` for the node on that snapshot, which must
-//!   announce all 10 000 addresses.
+//!   announce all N addresses.
 //!
 //! Each role runs in its own process so its peak RSS (`VmHWM`) is its own. The controller holds
 //! the objects as its source does: the source's snapshot and the copy it plans
@@ -32,6 +34,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher::Event;
 use porter_kube::Kinds;
@@ -39,12 +42,13 @@ use porter_kube::controller::{Changes, changes};
 use porter_kube::merge;
 use porter_kube::source::{Trackers, Update};
 use porter_model::assign::{self, Outcome};
-use porter_model::projection::{LbService, SliceNodes};
+use porter_model::projection::{self, LbService, SliceNodes};
 use porter_model::{ObjectKey, Snapshot, announce};
 use serde_json::{Value, json};
 
-const SERVICES: usize = 10_000;
 const POOLS: usize = 50;
+/// Each pool's prefix length: /20, 4 096 addresses, room for 204 800 Services over 50 pools.
+const POOL_PREFIX: u32 = 20;
 const NAMESPACES: usize = 100;
 const NODES: usize = 20;
 
@@ -54,7 +58,7 @@ fn eip(i: usize) -> Value {
         "metadata": {"name": format!("pool-{i:02}"), "resourceVersion": "1", "generation": 1,
             "uid": format!("00000000-0000-0000-0000-{i:012}"),
             "creationTimestamp": format!("2024-01-01T00:{:02}:00Z", i % 60)},
-        "spec": {"address": format!("10.{}.{}.0/24", 100 + i / 250, i % 250), "protocol": "bgp"}
+        "spec": {"address": format!("10.{}.0.0/{POOL_PREFIX}", 100 + i), "protocol": "bgp"}
     })
 }
 
@@ -121,13 +125,23 @@ fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
 }
 
-fn controller_snapshot() -> Snapshot {
+/// What the controller's source keeps of a Service: all of it (`--whole`, as before
+/// `SourceConfig::controller` trimmed them) or what the controller reads.
+fn kept(svc: Service, whole: bool) -> Service {
+    if whole {
+        svc
+    } else {
+        projection::controller_service(svc).expect("every benchmark Service is Porter's")
+    }
+}
+
+fn controller_snapshot(services: usize, whole: bool) -> Snapshot {
     let mut s = Snapshot::default();
     for i in 0..POOLS {
         s.eips.insert(format!("pool-{i:02}"), from(eip(i)));
     }
-    for i in 0..SERVICES {
-        let svc: k8s_openapi::api::core::v1::Service = from(service(i, None));
+    for i in 0..services {
+        let svc = kept(from(service(i, None)), whole);
         s.services
             .insert(ObjectKey::of(&svc.metadata).unwrap(), svc);
     }
@@ -141,14 +155,14 @@ fn controller_snapshot() -> Snapshot {
 }
 
 /// Applies the writes as the API server would (merge patches on the objects).
-fn apply_writes(s: &mut Snapshot, c: &Changes) {
+fn apply_writes(s: &mut Snapshot, c: &Changes, whole: bool) {
     for change in &c.services {
         let svc = s.services.get_mut(&change.key).unwrap();
         let mut v = serde_json::to_value(&*svc).unwrap();
         for patch in change.metadata.iter().chain(change.status.iter()) {
-            merge::apply(&mut v, patch);
+            merge::apply(&mut v, &patch.value());
         }
-        *svc = from(v);
+        *svc = kept(from(v), whole);
     }
     for change in &c.eips {
         let eip = s.eips.get_mut(&change.name).unwrap();
@@ -175,8 +189,8 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn run_controller() {
-    let mut snapshot = controller_snapshot();
+fn run_controller(services: usize, whole: bool) {
+    let mut snapshot = controller_snapshot(services, whole);
     let now = Timestamp::now();
     let t = Instant::now();
     let plan = assign::plan(&snapshot);
@@ -189,15 +203,20 @@ fn run_controller() {
         .values()
         .filter(|p| p.outcome == Outcome::Assigned)
         .count();
-    assert_eq!(assigned, SERVICES, "every Service gets an address");
+    assert_eq!(assigned, services, "every Service gets an address");
     println!(
-        "controller: allocate {SERVICES} Services over {POOLS} pools: plan {}, writes {} ({} writes), total {}",
+        "controller: allocate {services} Services over {POOLS} pools (kept: {}): plan {}, writes {} ({} writes), total {}",
+        if whole {
+            "whole Services"
+        } else {
+            "what the controller reads"
+        },
         ms(plan_time),
         ms(changes_time),
         first.writes(),
         ms(plan_time + changes_time)
     );
-    apply_writes(&mut snapshot, &first);
+    apply_writes(&mut snapshot, &first, whole);
     drop((plan, first));
 
     // a restarted controller: the source's snapshot and the copy it plans from (`snapshot`)
@@ -226,7 +245,7 @@ fn run_controller() {
     drop(source);
 }
 
-fn run_speaker() {
+fn run_speaker(services: usize) {
     // The speaker's source: whole objects arrive one at a time from the watches and only
     // their projections (`Keep`) are applied to the one snapshot, as `SpeakerSource` does.
     let mut trackers: Trackers<Arc<LbService>, Arc<SliceNodes>> = Trackers::new(Kinds::SPEAKER);
@@ -240,9 +259,9 @@ fn run_speaker() {
     let mut next = [0usize; POOLS];
     trackers.apply(&mut live, Update::Service(Ok(Event::Init)));
     trackers.apply(&mut live, Update::EndpointSlice(Ok(Event::Init)));
-    for i in 0..SERVICES {
+    for i in 0..services {
         let p = i % POOLS;
-        let ip = format!("10.{}.{}.{}", 100 + p / 250, p % 250, next[p]);
+        let ip = format!("10.{}.{}.{}", 100 + p, next[p] / 256, next[p] % 256);
         next[p] += 1;
         trackers.apply(
             &mut live,
@@ -282,9 +301,9 @@ fn run_speaker() {
     let t = Instant::now();
     let plan = announce::plan_projected(&live, "node-00", &announce::Options::default());
     let plan_time = t.elapsed();
-    assert_eq!(plan.bgp.prefixes.len(), SERVICES, "{:?}", plan.problems);
+    assert_eq!(plan.bgp.prefixes.len(), services, "{:?}", plan.problems);
     println!(
-        "speaker: announce plan for one node ({SERVICES} EIPs, {SERVICES} EndpointSlices): {}",
+        "speaker: announce plan for one node ({services} EIPs, {services} EndpointSlices): {}",
         ms(plan_time)
     );
     let t = Instant::now();
@@ -299,22 +318,26 @@ fn run_speaker() {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let role = args
-        .iter()
-        .position(|a| a == "--role")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str);
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+    };
+    let role = arg("--role");
+    let services: usize = arg("--services").map_or(10_000, |n| n.parse().unwrap());
+    let whole = args.iter().any(|a| a == "--whole");
     let (peak, _) = rss();
     println!(
         "baseline: peak RSS {peak:.1} MiB before building objects; inline sizes: Service {} B, EndpointSlice {} B",
-        std::mem::size_of::<k8s_openapi::api::core::v1::Service>(),
+        std::mem::size_of::<Service>(),
         std::mem::size_of::<k8s_openapi::api::discovery::v1::EndpointSlice>()
     );
     match role {
-        Some("controller") => run_controller(),
-        Some("speaker") => run_speaker(),
+        Some("controller") => run_controller(services, whole),
+        Some("speaker") => run_speaker(services),
         _ => {
-            eprintln!("usage: bench_cores --role controller|speaker");
+            eprintln!("usage: bench_cores --role controller|speaker [--services N] [--whole]");
             std::process::exit(2);
         }
     }

@@ -380,7 +380,10 @@ fn announced(
                 .or_insert_with_key(|a| Arc::new(a.clone())),
         )
     };
-    let mut out: BTreeMap<IpAddr, Arc<RouteAttrs>> = BTreeMap::new();
+    // Collected as a list and turned into the map in one go: a map built from sorted
+    // entries has full nodes, one grown by inserts in Service order about a third empty
+    // (4 MiB against 2.7 MiB at 100k addresses, and a speaker holds two plans at a time).
+    let mut out: Vec<(IpAddr, Arc<RouteAttrs>)> = Vec::new();
     for (key, svc) in &snapshot.services {
         // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
         let ips: Vec<(IpAddr, &RouteAttrs)> = svc
@@ -413,20 +416,22 @@ fn announced(
             continue;
         }
         for (ip, pool_attrs) in ips {
-            let attrs = delta.apply(pool_attrs);
-            match out.get_mut(&ip) {
-                Some(existing) => {
-                    let mut merged = RouteAttrs::clone(existing);
-                    merge_shared(&mut merged, attrs);
-                    *existing = share(merged);
-                }
-                None => {
-                    out.insert(ip, share(attrs));
-                }
-            }
+            out.push((ip, share(delta.apply(pool_attrs))));
         }
     }
-    out
+    // Services sharing an address: their attributes merged in Service order (the sort is
+    // stable), each next one into the first, as the merge is independent of order anyway.
+    out.sort_by_key(|&(ip, _)| ip);
+    out.dedup_by(|(ip, attrs), (first_ip, first)| {
+        if ip != first_ip {
+            return false;
+        }
+        let mut both = RouteAttrs::clone(first);
+        merge_shared(&mut both, RouteAttrs::clone(attrs));
+        *first = share(both);
+        true
+    });
+    out.into_iter().collect()
 }
 
 /// Merges the attributes of a second Service on one address into `into`, independently of

@@ -8,17 +8,20 @@
 //! holding them; [`Snapshot::for_speaker`] derives one from whole objects (manifests mode,
 //! the controller's coverage report, tests), so there is one announce code path.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec, ServiceStatus};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
-use porter_api::annotations;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
+use porter_api::annotations::{self, EIP_POOL_LABEL, SERVICE_FINALIZER};
 
 use crate::Snapshot;
 use crate::assign::ingress_ips;
 use crate::route_attrs::{self, RouteAttrsDelta};
 use crate::snapshot::SERVICE_NAME_LABEL;
+use crate::status::SERVICE_CONDITIONS;
 
 /// A [`Snapshot`] as the speaker keeps it: Services and EndpointSlices reduced to what
 /// announcing reads (`Arc`s, so cloning a snapshot does not copy them).
@@ -146,6 +149,109 @@ fn usable(ep: &Endpoint) -> bool {
     ready || (serving && !terminating)
 }
 
+/// What the controller keeps of a Service: every field it reads or writes, nothing else; `None`
+/// when the Service is none of Porter's business (not opted in, and holding no address, no
+/// finalizer, no label and no condition of Porter's), so a cluster's other Services cost it
+/// nothing. Kept: name, namespace, uid, resourceVersion, generation, creation and deletion
+/// time, the finalizers (a patch replaces the whole list), the labels and annotations under
+/// `kubesphere.io` (Porter's and OpenELB's), `spec` type, class, `loadBalancerIP`, traffic
+/// policy and IP families, `status.loadBalancer` and Porter's conditions. Dropped: ports,
+/// selectors, cluster IPs and the rest, most of a Service's size (a controller held 137 MiB
+/// for 10k whole Services).
+pub fn controller_service(svc: Service) -> Option<Service> {
+    let porter_key = |k: &String| k.contains("kubesphere.io");
+    let meta = svc.metadata;
+    let spec = svc.spec.unwrap_or_default();
+    let status = svc.status.unwrap_or_default();
+    let conditions: Vec<Condition> = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| SERVICE_CONDITIONS.contains(&c.type_.as_str()))
+        .collect();
+    let labels: BTreeMap<String, String> = meta
+        .labels
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| porter_key(k))
+        .collect();
+    let annotations: BTreeMap<String, String> = meta
+        .annotations
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| porter_key(k))
+        .collect();
+    let kept = Service {
+        metadata: ObjectMeta {
+            name: meta.name,
+            namespace: meta.namespace,
+            uid: meta.uid,
+            resource_version: meta.resource_version,
+            generation: meta.generation,
+            creation_timestamp: meta.creation_timestamp,
+            deletion_timestamp: meta.deletion_timestamp,
+            finalizers: meta.finalizers,
+            labels: (!labels.is_empty()).then_some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: spec.type_,
+            load_balancer_class: spec.load_balancer_class,
+            load_balancer_ip: spec.load_balancer_ip,
+            external_traffic_policy: spec.external_traffic_policy,
+            ip_families: spec.ip_families,
+            ..ServiceSpec::default()
+        }),
+        status: Some(ServiceStatus {
+            load_balancer: status.load_balancer,
+            conditions: (!conditions.is_empty()).then_some(conditions),
+        }),
+    };
+    let marked = kept
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == SERVICE_FINALIZER))
+        || kept
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(EIP_POOL_LABEL));
+    let concerned = annotations::opted_in(&kept)
+        || marked
+        || !ingress_ips(&kept).is_empty()
+        || kept.status.as_ref().is_some_and(|s| s.conditions.is_some());
+    concerned.then_some(kept)
+}
+
+/// What the controller keeps of an EndpointSlice: what [`SliceNodes`] reads (the Service's
+/// name label, each endpoint's node and conditions), as an EndpointSlice, for the coverage
+/// report (`Announced`); `None` when [`SliceNodes::of`] keeps nothing of it either.
+pub fn controller_slice(slice: EndpointSlice) -> Option<EndpointSlice> {
+    SliceNodes::of(&slice)?;
+    let service = slice.metadata.labels?.remove_entry(SERVICE_NAME_LABEL)?;
+    Some(EndpointSlice {
+        metadata: ObjectMeta {
+            name: slice.metadata.name,
+            namespace: slice.metadata.namespace,
+            labels: Some(BTreeMap::from([service])),
+            ..ObjectMeta::default()
+        },
+        address_type: slice.address_type,
+        endpoints: slice
+            .endpoints
+            .into_iter()
+            .map(|ep| Endpoint {
+                node_name: ep.node_name,
+                conditions: ep.conditions,
+                ..Endpoint::default()
+            })
+            .collect(),
+        ports: None,
+    })
+}
+
 impl Snapshot {
     /// This snapshot as a speaker keeps it: the other kinds are cloned as they are.
     pub fn for_speaker(&self) -> SpeakerSnapshot {
@@ -174,6 +280,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ObjectKey;
 
     fn service(annotations: serde_json::Value, ips: &[&str], etp: &str) -> Service {
         let ingress: Vec<_> = ips.iter().map(|ip| serde_json::json!({"ip": ip})).collect();
@@ -219,6 +326,96 @@ mod tests {
         assert!(kept.attr_errors[0].contains("bgp.porter.kubesphere.io/med"));
     }
 
+    #[test]
+    fn the_controller_keeps_what_it_reads_of_a_service_and_drops_the_others() {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "u1",
+                "resourceVersion": "7", "generation": 2,
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+                "finalizers": ["other/finalizer", SERVICE_FINALIZER],
+                "labels": {"app": "web", EIP_POOL_LABEL: "pool"},
+                "annotations": {"lb.kubesphere.io/v1alpha1": "porter",
+                    "bgp.porter.kubesphere.io/med": "50",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{...}"}},
+            "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+                "ipFamilies": ["IPv6"], "loadBalancerIP": "2001:db8::1",
+                "selector": {"app": "web"}, "clusterIP": "10.96.0.1",
+                "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "2001:db8::1"}]},
+                "conditions": [
+                    {"type": "porter.kubesphere.io/Announced", "status": "True", "reason": "Announced",
+                     "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                    {"type": "other.io/Ready", "status": "True", "reason": "Fine",
+                     "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        }))
+        .unwrap();
+        let kept = controller_service(svc.clone()).unwrap();
+        let meta = &kept.metadata;
+        assert_eq!(ObjectKey::of(meta), ObjectKey::of(&svc.metadata));
+        assert_eq!(meta.uid, svc.metadata.uid);
+        assert_eq!(meta.resource_version, svc.metadata.resource_version);
+        assert_eq!(meta.generation, Some(2));
+        assert_eq!(meta.creation_timestamp, svc.metadata.creation_timestamp);
+        assert_eq!(
+            meta.finalizers, svc.metadata.finalizers,
+            "a patch replaces the whole list"
+        );
+        assert_eq!(
+            meta.labels,
+            Some(BTreeMap::from([(
+                EIP_POOL_LABEL.to_owned(),
+                "pool".to_owned()
+            )]))
+        );
+        let annotations = meta.annotations.as_ref().unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["bgp.porter.kubesphere.io/med", "lb.kubesphere.io/v1alpha1"]
+        );
+        let spec = kept.spec.as_ref().unwrap();
+        assert_eq!(spec.selector, None);
+        assert_eq!(spec.ports, None);
+        assert_eq!(spec.cluster_ip, None);
+        assert_eq!(spec.load_balancer_ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(spec.ip_families, Some(vec!["IPv6".to_owned()]));
+        let status = kept.status.as_ref().unwrap();
+        let types: Vec<&str> = status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(types, ["porter.kubesphere.io/Announced"]);
+        // every reading of the model gives the same answer on what is kept
+        assert_eq!(
+            crate::assign::ingress_ips(&kept),
+            crate::assign::ingress_ips(&svc)
+        );
+        assert_eq!(annotations::opted_in(&kept), annotations::opted_in(&svc));
+        assert_eq!(
+            annotations::requested_ip(&kept).unwrap(),
+            annotations::requested_ip(&svc).unwrap()
+        );
+        assert_eq!(LbService::of(&kept), LbService::of(&svc));
+        assert_eq!(
+            crate::status::marks_of(&kept),
+            crate::status::marks_of(&svc)
+        );
+
+        // a Service Porter has nothing to do with is not kept at all
+        let plain: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "namespace": "default",
+                "annotations": {"lb.kubesphere.io/v1alpha1": "porter"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.2"}
+        }))
+        .unwrap();
+        assert_eq!(controller_service(plain.clone()), None);
+        // ... unless it still carries something of Porter's to take back
+        let mut released = plain;
+        released.metadata.finalizers = Some(vec![SERVICE_FINALIZER.to_owned()]);
+        assert!(controller_service(released).is_some());
+    }
+
     fn slice(endpoints: serde_json::Value) -> EndpointSlice {
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web-abc", "namespace": "default",
@@ -250,6 +447,30 @@ mod tests {
         assert!(!s.on_node("n3") && !s.on_node("n") && !s.on_node(""));
         assert!(s.any_usable());
         assert!(!s.usable_off_node);
+    }
+
+    #[test]
+    fn the_controller_keeps_of_a_slice_what_its_nodes_are_read_from() {
+        let mut whole = slice(serde_json::json!([
+            {"addresses": ["10.1.0.1"], "nodeName": "n2",
+                "targetRef": {"kind": "Pod", "name": "web-1"}},
+            {"addresses": ["10.1.0.2"], "nodeName": "n1", "conditions": {"ready": false}},
+        ]));
+        whole
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("other".into(), "x".into());
+        let kept = controller_slice(whole.clone()).unwrap();
+        assert_eq!(SliceNodes::of(&kept), SliceNodes::of(&whole));
+        assert_eq!(kept.metadata.labels.as_ref().unwrap().len(), 1);
+        assert!(
+            kept.endpoints
+                .iter()
+                .all(|e| e.addresses.is_empty() && e.target_ref.is_none())
+        );
+        assert_eq!(controller_slice(slice(serde_json::json!([]))), None);
     }
 
     #[test]

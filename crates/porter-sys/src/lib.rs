@@ -5,7 +5,13 @@
 //! libc has the constants but not `struct tcp_md5sig`, so this crate declares it and calls
 //! `setsockopt` itself. It is the only crate of Porter allowed to use `unsafe`; each block
 //! says why it is sound. Plain TTL / hop limit (eBGP multihop) needs no unsafe: socket2 has it.
+//! Beside them, one allocator setting ([`fix_mmap_threshold`]), which only libc's `mallopt`
+//! reaches.
 #![warn(missing_docs, unreachable_pub)]
+
+mod malloc;
+
+pub use malloc::fix_mmap_threshold;
 
 use std::io;
 use std::mem::{size_of, zeroed};

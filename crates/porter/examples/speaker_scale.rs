@@ -16,18 +16,15 @@
 
 #[path = "../tests/main/support/cluster_lab.rs"]
 mod cluster_lab;
+#[path = "scale/objects.rs"]
+mod objects;
 
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cluster_lab::{NODE_AS, NODE_IP, Proc, ROUTER_AS, ROUTER_IP, RouterNs, kubeconfig};
+use objects::{Cluster, MAX_SERVICES};
 use porter_fake_api::FakeApiServer;
-use serde_json::json;
-
-/// The Eip: 198.18.0.0/15 (RFC 2544 benchmarking space), room for 131 072 Services.
-const POOL: &str = "198.18.0.0/15";
-const FIRST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     let at = args.iter().position(|a| a == name)?;
@@ -35,62 +32,20 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 }
 
 fn seed(server: &FakeApiServer, count: u32) {
-    let fixed = [
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
-            "status": {"addresses": [{"type": "InternalIP", "address": NODE_IP}],
-                       "conditions": [{"type": "Ready", "status": "True"}]}}),
-        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
-            "metadata": {"name": "pool",
-                "annotations": {"eip.openelb.kubesphere.io/is-default-eip": "true"}},
-            "spec": {"address": POOL}}),
-        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpConf",
-            "metadata": {"name": "default"},
-            "spec": {"as": NODE_AS, "routerId": NODE_IP, "listenPort": -1}}),
-        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer",
-            "metadata": {"name": "tor"},
-            "spec": {"conf": {"neighborAddress": ROUTER_IP, "peerAs": ROUTER_AS}}}),
-    ];
-    for object in fixed {
+    let cluster = Cluster {
+        node: "n1",
+        node_ip: NODE_IP,
+        node_as: NODE_AS,
+        peer_ip: ROUTER_IP,
+        peer_as: ROUTER_AS,
+    };
+    for object in cluster.fixed() {
         server.insert(object).unwrap();
     }
     for i in 0..count {
-        let (name, namespace) = (format!("svc-{i:06}"), format!("ns-{:03}", i % 100));
-        let ip = Ipv4Addr::from(u32::from(FIRST) + i);
-        // As a controller leaves them: annotation, finalizer, label, address; a realistic spec.
-        server
-            .insert(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "namespace": namespace,
-                    "annotations": {"lb.kubesphere.io/v1alpha1": "porter"},
-                    "finalizers": ["finalizer.lb.kubesphere.io/v1alpha1"],
-                    "labels": {"app": name, "eip.openelb.kubesphere.io/v1alpha2": "pool"}},
-                "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Cluster",
-                    "selector": {"app": name}, "sessionAffinity": "None",
-                    "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080,
-                               "nodePort": 30000 + i % 2000}],
-                    "clusterIP": format!("10.96.{}.{}", i / 250, i % 250),
-                    "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"},
-                "status": {"loadBalancer": {"ingress": [{"ip": ip.to_string(), "ipMode": "VIP"}]}}
-            }))
-            .unwrap();
-        server
-            .insert(json!({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": format!("{name}-x7k2p"), "namespace": namespace,
-                    "labels": {"kubernetes.io/service-name": name,
-                               "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
-                "addressType": "IPv4",
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                "endpoints": [
-                    {"addresses": [format!("10.244.1.{}", i % 250)], "nodeName": "n1",
-                     "conditions": {"ready": true, "serving": true, "terminating": false},
-                     "targetRef": {"kind": "Pod", "name": format!("{name}-a"), "namespace": namespace}},
-                    {"addresses": [format!("10.244.2.{}", i % 250)], "nodeName": "n2",
-                     "conditions": {"ready": true, "serving": true, "terminating": false},
-                     "targetRef": {"kind": "Pod", "name": format!("{name}-b"), "namespace": namespace}}
-                ]
-            }))
-            .unwrap();
+        for object in cluster.service(i) {
+            server.insert(object).unwrap();
+        }
     }
 }
 
@@ -132,7 +87,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let porter = arg(&args, "--porter").expect("--porter PATH (the porter binary)");
     let count: u32 = arg(&args, "--count").map_or(10_000, |c| c.parse().unwrap());
-    assert!(count <= 131_072, "the pool holds 131 072 addresses");
+    assert!(count <= MAX_SERVICES, "the pool holds 131 072 addresses");
 
     let dir = std::env::temp_dir().join(format!("porter-speaker-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

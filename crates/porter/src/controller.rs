@@ -7,6 +7,7 @@
 //! speakers' sessions from their `status/speaker-<node>.json` reports, which the folder lays
 //! over the BgpPeers' `status.nodesPeerStatus` as a speaker writes it in a cluster.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -100,6 +101,7 @@ fn write_status(
 ) -> anyhow::Result<()> {
     let coverage = status::planned_coverage(snapshot, plan);
     let decision = status::decide(snapshot, plan, &coverage, reported, now);
+    let mut summary = Summary::default();
     for service in &decision.services {
         let Some(svc) = snapshot.services.get(&service.key) else {
             continue;
@@ -110,7 +112,7 @@ fn write_status(
             dir.write_service_status(&service.key, Some(status).filter(|s| !is_empty(s)))?;
         }
         for note in &service.notes {
-            log(Regarding::Service(&service.key), note);
+            log(Regarding::Service(&service.key), note, &mut summary);
         }
         match &service.reported {
             Some(warning) => reported.insert(service.key.clone(), warning.clone()),
@@ -127,9 +129,10 @@ fn write_status(
             dir.write_eip_status(&eip.name, eip.status.clone())?;
         }
         for note in &eip.notes {
-            log(Regarding::Eip(&eip.name), note);
+            log(Regarding::Eip(&eip.name), note, &mut summary);
         }
     }
+    summary.log();
     Ok(())
 }
 
@@ -138,14 +141,55 @@ fn is_empty(status: &ServiceStatus) -> bool {
     status.load_balancer.is_none() && status.conditions.as_ref().is_none_or(Vec::is_empty)
 }
 
-/// One log line per Event, as a cluster's `kubectl get events` would list it.
-fn log(about: Regarding<'_>, note: &Note) {
+/// One log line per Event, as a cluster's `kubectl get events` would list it: a Warning at
+/// WARN (each is reported once), a Normal one at DEBUG, counted into the round's one INFO
+/// line ([`Summary`]): allocating 100k Services must not print 100k INFO lines.
+fn log(about: Regarding<'_>, note: &Note, summary: &mut Summary) {
     match note.type_ {
         EventType::Normal => {
-            tracing::info!(reason = note.reason, object = %about, "{}", note.message)
+            tracing::debug!(reason = note.reason, object = %about, "{}", note.message);
+            summary.add(note.reason, &about);
         }
         EventType::Warning => {
             tracing::warn!(reason = note.reason, object = %about, "{}", note.message)
+        }
+    }
+}
+
+/// The Normal Events of one round, by reason: how many, and the first few objects.
+#[derive(Default)]
+struct Summary {
+    reasons: BTreeMap<&'static str, (usize, Vec<String>)>,
+}
+
+impl Summary {
+    /// How many objects a summary names per reason before it only counts.
+    const PREVIEW: usize = 5;
+
+    fn add(&mut self, reason: &'static str, about: &Regarding<'_>) {
+        let (count, first) = self.reasons.entry(reason).or_default();
+        *count += 1;
+        if first.len() < Self::PREVIEW {
+            first.push(about.to_string());
+        }
+    }
+
+    /// One INFO line for the round, e.g. `IPAllocated: 2 (Service default/a, Service default/b)`.
+    fn text(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(reason, (count, first))| {
+                let more = if *count > first.len() { ", ..." } else { "" };
+                format!("{reason}: {count} ({}{more})", first.join(", "))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    fn log(&self) {
+        if let Some(text) = self.text() {
+            tracing::info!(events = %text, "status written");
         }
     }
 }
@@ -157,6 +201,24 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+
+    #[test]
+    fn a_round_of_normal_events_is_one_line_naming_a_few_objects() {
+        let mut summary = Summary::default();
+        assert_eq!(summary.text(), None);
+        let keys: Vec<porter_model::ObjectKey> = (0..7)
+            .map(|i| porter_model::ObjectKey::new("default", format!("s{i}")))
+            .collect();
+        for key in &keys {
+            summary.add("IPAllocated", &Regarding::Service(key));
+        }
+        summary.add("EipReady", &Regarding::Eip("pool"));
+        assert_eq!(
+            summary.text().unwrap(),
+            "EipReady: 1 (Eip pool); IPAllocated: 7 (Service default/s0, Service default/s1, \
+             Service default/s2, Service default/s3, Service default/s4, ...)"
+        );
+    }
     use crate::session_report::{SessionLine, SpeakerReport};
 
     /// A manifests folder of its own, removed at the end.

@@ -84,7 +84,12 @@ enum Command {
     Crds,
 }
 
+/// Allocations from this size up get pages of their own (glibc's default, kept fixed: see
+/// `porter_sys::fix_mmap_threshold`).
+const MMAP_THRESHOLD: usize = 128 * 1024;
+
 fn main() -> anyhow::Result<()> {
+    porter_sys::fix_mmap_threshold(MMAP_THRESHOLD);
     let cli: Cli = kubectl_plugin::parse();
     match cli.command {
         Command::Crds => {

@@ -239,3 +239,48 @@ async fn bounded_history_expires_old_versions() {
         .unwrap();
     assert_eq!(events.len(), 2);
 }
+
+/// Paging through a large list costs the server about one look per object, whatever the page
+/// size: each page seeks to where the last one ended. (It used to scan from the first object
+/// for every page: N² / page looks, 34 s for a speaker's initial lists of 100k Services.)
+#[tokio::test]
+async fn a_paged_list_looks_at_each_object_about_once() {
+    const SERVICES: usize = 600;
+    let server = FakeApiServer::start().await;
+    for i in 0..SERVICES {
+        let ns = format!("ns-{}", i % 7);
+        let mut svc = service_json(&format!("s{i:04}"), json!({}));
+        svc["metadata"]["namespace"] = json!(ns);
+        server.insert(svc).unwrap();
+        // objects of other resources, around the Services in the store
+        server
+            .insert(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("c{i:04}"), "namespace": ns}}))
+            .unwrap();
+    }
+    for (scope, want) in [(None, SERVICES), (Some("ns-3"), SERVICES / 7 + 1)] {
+        let api: Api<Service> = match scope {
+            Some(ns) => Api::namespaced(server.client(), ns),
+            None => Api::all(server.client()),
+        };
+        let before = server.list_examined();
+        let mut paged = watcher::watcher(api, watcher::Config::default().page_size(10)).boxed();
+        assert!(matches!(next_ok(&mut paged).await, Event::Init));
+        let mut listed = 0;
+        loop {
+            match next_ok(&mut paged).await {
+                Event::InitApply(_) => listed += 1,
+                Event::InitDone => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(listed, want, "{scope:?}");
+        // a page looks at its objects and the one after it (to know whether another follows)
+        let examined = server.list_examined() - before;
+        let pages = want.div_ceil(10) as u64;
+        assert!(
+            examined <= want as u64 + pages,
+            "{scope:?}: {examined} objects examined to list {want} in {pages} pages"
+        );
+    }
+}

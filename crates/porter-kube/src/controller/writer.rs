@@ -107,9 +107,9 @@ impl Writer {
         let api: Api<Service> = Api::namespaced(self.client.clone(), &key.namespace);
         let object = || format!("Service {key}");
         let mut latest: Option<Service> = None;
-        let mut steps: Vec<(bool, &Value)> = Vec::new();
-        let status = change.status.as_ref().map(|s| (true, s));
-        let metadata = change.metadata.as_ref().map(|m| (false, m));
+        let mut steps: Vec<(bool, Value)> = Vec::new();
+        let status = change.status.as_ref().map(|s| (true, s.value()));
+        let metadata = change.metadata.as_ref().map(|m| (false, m.value()));
         if change.status_first {
             steps.extend(status.into_iter().chain(metadata));
         } else {
@@ -117,10 +117,10 @@ impl Writer {
         }
         for (is_status, patch) in steps {
             let result = if is_status {
-                api.patch_status(&key.name, &Self::params(), &Patch::Strategic(patch))
+                api.patch_status(&key.name, &Self::params(), &Patch::Strategic(&patch))
                     .await
             } else {
-                let mut patch = patch.clone();
+                let mut patch = patch;
                 let rv = latest
                     .as_ref()
                     .unwrap_or(svc)

@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use porter_model::projection::{controller_service, controller_slice};
+
+use super::Trim;
+
 /// Which kinds a source watches. A kind that is not watched stays empty in every snapshot
 /// (and counts as synced), and the role needs no RBAC rule for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +88,10 @@ pub struct SourceConfig {
     /// whole objects before anything is kept of them, so it sets a role's transient peak:
     /// 500 Services are about 3.5 MiB.
     pub list_page_size: u32,
+    /// What is kept of each Service, when not all of it ([`Trim`]).
+    pub trim_services: Option<Trim<Service>>,
+    /// What is kept of each EndpointSlice, when not all of it ([`Trim`]).
+    pub trim_endpoint_slices: Option<Trim<EndpointSlice>>,
 }
 
 impl Default for SourceConfig {
@@ -93,6 +103,8 @@ impl Default for SourceConfig {
             kinds: Kinds::ALL,
             secret_refresh: None,
             list_page_size: Self::LIST_PAGE_SIZE,
+            trim_services: None,
+            trim_endpoint_slices: None,
         }
     }
 }
@@ -109,10 +121,14 @@ impl SourceConfig {
     /// How often the speaker re-reads its BgpPeers' password Secrets.
     pub const SECRET_REFRESH: Duration = Duration::from_secs(60);
 
-    /// What `porter controller` reads: [`Kinds::CONTROLLER`], no Secrets.
+    /// What `porter controller` reads: [`Kinds::CONTROLLER`], no Secrets, and of Services
+    /// and EndpointSlices only the fields it reads
+    /// ([`controller_service`], [`controller_slice`]).
     pub fn controller() -> Self {
         Self {
             kinds: Kinds::CONTROLLER,
+            trim_services: Some(controller_service),
+            trim_endpoint_slices: Some(controller_slice),
             ..Self::default()
         }
     }

@@ -23,9 +23,10 @@
 //!
 //! Each role watches only the kinds its plan reads ([`Kinds::CONTROLLER`], [`Kinds::SPEAKER`]),
 //! so its RBAC needs nothing more (`deploy/porter.yaml`), and keeps only what it reads of
-//! them ([`Keep`]): the controller whole Services and EndpointSlices, the speaker their
-//! [`LbService`] and [`SliceNodes`] projections ([`SpeakerSource`]), a few hundred bytes
-//! instead of kilobytes each.
+//! them: the controller Services and EndpointSlices trimmed to the fields it reads ([`Trim`],
+//! `porter_model::projection::controller_service`), the speaker their [`LbService`] and
+//! [`SliceNodes`] projections ([`Keep`], [`SpeakerSource`]), a few hundred bytes instead of
+//! kilobytes each.
 //!
 //! ## Secrets
 //!
@@ -66,5 +67,5 @@ pub use secrets::{
     BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE, SecretCache, SecretRead, forbidden_reason,
     referenced_secrets,
 };
-pub use tracker::{Keep, Tracker, Trackers, Update};
+pub use tracker::{Keep, Tracker, Trackers, Trim, Update};
 pub use watch_loop::{KubeSource, SpeakerSource};

@@ -53,8 +53,16 @@ pub struct Tracker<Key, K, V = K> {
     relist: Option<Vec<(Key, V)>>,
     synced: bool,
     key: fn(&K) -> Option<Key>,
+    /// Applied to every object before [`Keep::keep`]: what the role reads of it, or `None`
+    /// when none of it matters (see [`Trim`]).
+    trim: Trim<K>,
     kind: PhantomData<fn(K)>,
 }
+
+/// Reduces a watched object to the fields a role reads before it is kept (`None`: nothing of
+/// it matters), for a role that keeps the API type itself but not all of it: the controller
+/// (`porter_model::projection::controller_service`).
+pub type Trim<K> = fn(K) -> Option<K>;
 
 impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
     /// A tracker of a kind not yet listed, keyed by `key` (objects without a key are ignored).
@@ -63,8 +71,14 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
             relist: None,
             synced: false,
             key,
+            trim: Some,
             kind: PhantomData,
         }
+    }
+
+    /// This tracker, trimming every object with `trim` before keeping it.
+    pub fn trimming(self, trim: Trim<K>) -> Self {
+        Self { trim, ..self }
     }
 
     /// Applies one watcher event to `live`; true when `live` changed.
@@ -76,7 +90,7 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
             }
             Event::InitApply(obj) => {
                 if let (Some(buf), Some(key)) = (self.relist.as_mut(), (self.key)(&obj))
-                    && let Some(kept) = V::keep(obj)
+                    && let Some(kept) = (self.trim)(obj).and_then(V::keep)
                 {
                     buf.push((key, kept));
                 }
@@ -96,7 +110,7 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
                 let Some(key) = (self.key)(&obj) else {
                     return false;
                 };
-                let Some(kept) = V::keep(obj) else {
+                let Some(kept) = (self.trim)(obj).and_then(V::keep) else {
                     // Nothing of it matters (any more): forget what was kept.
                     return live.remove(&key).is_some();
                 };
@@ -178,6 +192,25 @@ impl<S: Keep<Service>, E: Keep<EndpointSlice>> Trackers<S, E> {
             endpoint_slices: tracker(kinds.endpoint_slices, key_of),
             nodes: tracker(kinds.nodes, name_of),
             namespaces: tracker(kinds.namespaces, name_of),
+        }
+    }
+
+    /// These trackers, trimming Services and EndpointSlices before keeping them ([`Trim`]).
+    pub fn trimming(
+        self,
+        services: Option<Trim<Service>>,
+        endpoint_slices: Option<Trim<EndpointSlice>>,
+    ) -> Self {
+        Self {
+            services: match services {
+                Some(trim) => self.services.trimming(trim),
+                None => self.services,
+            },
+            endpoint_slices: match endpoint_slices {
+                Some(trim) => self.endpoint_slices.trimming(trim),
+                None => self.endpoint_slices,
+            },
+            ..self
         }
     }
 }

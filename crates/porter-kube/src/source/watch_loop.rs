@@ -154,7 +154,8 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
     tx: watch::Sender<Snapshot<S, E>>,
 ) {
     let mut updates = streams(&client, &config);
-    let mut trackers = Trackers::<S, E>::new(config.kinds);
+    let mut trackers = Trackers::<S, E>::new(config.kinds)
+        .trimming(config.trim_services, config.trim_endpoint_slices);
     let mut secrets = config.secret_refresh.map(|_| SecretCache::default());
     let mut refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
     let mut dirty = false;

@@ -1,0 +1,44 @@
+//! One setting of glibc's allocator that Porter's memory depends on.
+
+/// Fixes glibc's mmap threshold at `bytes`: every allocation at least that large gets pages of
+/// its own, returned to the system when freed.
+///
+/// By default the threshold adapts: each freed mmapped block raises it to that block's size
+/// (up to 32 MiB), so after the first few large buffers every later one (a page of a
+/// Kubernetes list, an HTTP body, a batch of UPDATEs) is carved from the heap among the small,
+/// long-lived allocations of the objects kept, and the heap stays at its high-water mark. A
+/// speaker listing 100k Services held 10 MiB more heap that way (`docs/benchmarks.md`). Setting
+/// the threshold once turns the adaptation off. Call it first thing in `main`, before threads
+/// start; returns whether the allocator took the setting (false on a non-glibc target).
+pub fn fix_mmap_threshold(bytes: usize) -> bool {
+    fixed(bytes)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(
+    unsafe_code,
+    reason = "mallopt has no safe wrapper; it only sets an allocator tunable"
+)]
+fn fixed(bytes: usize) -> bool {
+    let Ok(value) = libc::c_int::try_from(bytes) else {
+        return false;
+    };
+    // SAFETY: mallopt reads no pointer and changes only a tunable of glibc's allocator, which
+    // accepts or refuses the value (returning 0) at any time.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, value) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fixed(_bytes: usize) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_takes_a_fixed_threshold_and_a_size_it_cannot_hold_is_refused() {
+        assert!(super::fix_mmap_threshold(128 * 1024));
+        assert!(!super::fix_mmap_threshold(usize::MAX));
+    }
+}
