@@ -4,8 +4,8 @@
 //! cluster would hold from YAML files. Parsing is pure: the caller reads the files and hands
 //! their text here, so the same code is tested without touching a disk.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
@@ -13,6 +13,12 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use porter_api::{BgpConf, BgpPeer, Eip};
 
 use crate::{ObjectKey, Snapshot};
+
+mod documents;
+mod head;
+pub mod yaml;
+
+pub use documents::{Document, Splitter, documents};
 
 /// One object read from a manifest, of a kind Porter uses.
 #[derive(Debug, Clone)]
@@ -56,77 +62,130 @@ impl std::fmt::Display for Diagnostic {
 
 const PORTER_GROUP_VERSION: &str = "network.kubesphere.io/v1alpha2";
 
-/// The YAML documents of `text`, in order, ending with the first one that does not parse.
-///
-/// serde_yaml's multi-document reader cannot resume after a syntax error: every later call
-/// yields an error again, for ever, so a loop that skips a bad document and reads on never
-/// ends and keeps every error (a no-break space in an indentation, as in an Eip example of
-/// OpenELB's documentation, hung Porter and grew past 600 MB in 3 s). Stopping at the first
-/// error is the only reading that ends; its message gives the line and column.
-pub fn yaml_documents(
-    text: &str,
-) -> impl Iterator<Item = Result<serde_yaml::Value, serde_yaml::Error>> + '_ {
-    let mut documents = serde_yaml::Deserializer::from_str(text);
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed {
-            return None;
-        }
-        let value = serde_yaml::Value::deserialize(documents.next()?);
-        failed = value.is_err();
-        Some(value)
-    })
-}
-
-/// Parses every YAML document of one file. Documents of kinds Porter does not use are
-/// skipped with a diagnostic; a document that does not parse yields a diagnostic naming it
-/// and does not stop the other documents.
+/// Parses every YAML document of one file held in memory ([`read_document`] on each of its
+/// [`documents`]).
 pub fn parse_documents(source: &str, text: &str) -> (Vec<Object>, Vec<Diagnostic>) {
     let mut objects = Vec::new();
     let mut diagnostics = Vec::new();
-    for (index, document) in yaml_documents(text).enumerate() {
-        let here = format!("{source} (document {})", index + 1);
-        let value = match document {
-            Ok(serde_yaml::Value::Null) => continue,
-            Ok(v) => v,
-            Err(e) => {
-                diagnostics.push(Diagnostic {
-                    source: here,
-                    message: format!(
-                        "not valid YAML: {e}; the documents after it in this file are not read"
-                    ),
-                });
-                continue;
-            }
-        };
-        let value = match serde_json::to_value(&value) {
-            Ok(v) => v,
-            Err(e) => {
-                diagnostics.push(Diagnostic {
-                    source: here,
-                    message: format!("not a Kubernetes object: {e}"),
-                });
-                continue;
-            }
-        };
-        match parse_object(&value) {
-            Ok((object, warnings)) => {
-                let source = format!("{source} ({})", describe(&value));
-                diagnostics.extend(warnings.into_iter().map(|message| Diagnostic {
-                    source: source.clone(),
-                    message,
-                }));
-                if let Some(object) = object {
-                    objects.push(object);
-                }
-            }
-            Err(message) => diagnostics.push(Diagnostic {
-                source: format!("{source} ({})", describe(&value)),
-                message,
-            }),
-        }
+    for document in documents(text) {
+        read_document(
+            source,
+            &document,
+            &mut |o| objects.push(o),
+            &mut diagnostics,
+        );
     }
     (objects, diagnostics)
+}
+
+/// Reads one document of the file `source`: an object of a kind Porter uses goes to `found`;
+/// anything wrong becomes one diagnostic naming the file, the document's number and first
+/// line (and its kind and name when known), or a warning for a kind Porter does not read or a
+/// field it does not know. A null document is skipped.
+///
+/// Services, EndpointSlices, Nodes and Namespaces (the bulk of a large folder) are
+/// deserialised straight into their types, with no tree in between ([`head`] tells their kind
+/// from the text). The other kinds go through a JSON value: Porter's own, to report unknown
+/// fields; Secrets, whose errors must not quote them.
+pub fn read_document(
+    source: &str,
+    document: &Document,
+    found: &mut impl FnMut(Object),
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let here = |what: Option<String>| {
+        let Document {
+            index, first_line, ..
+        } = document;
+        match what {
+            Some(what) => format!("{source} document {index} (line {first_line}, {what})"),
+            None => format!("{source} document {index} (line {first_line})"),
+        }
+    };
+    let text = document.text.as_str();
+    let line = document.first_line;
+    let head = head::Head::of(text);
+    let typed = match head.kind() {
+        Some(("v1", "Service")) => yaml::parse(text, line).map(Object::Service),
+        Some(("v1", "Node")) => yaml::parse(text, line).map(Object::Node),
+        Some(("v1", "Namespace")) => yaml::parse(text, line).map(Object::Namespace),
+        Some(("discovery.k8s.io/v1", "EndpointSlice")) => {
+            yaml::parse(text, line).map(Object::EndpointSlice)
+        }
+        Some((api_version, kind)) if !read_as_value(api_version, kind) => {
+            // A kind Porter does not read: only its syntax is checked.
+            match yaml::parse::<serde::de::IgnoredAny>(text, line) {
+                Ok(_) => diagnostics.push(Diagnostic {
+                    source: here(Some(kind.to_owned())),
+                    message: format!("{kind} ({api_version}) is not read by Porter; ignored"),
+                }),
+                Err(e) => diagnostics.push(Diagnostic {
+                    source: here(None),
+                    message: format!("not valid YAML: {e}"),
+                }),
+            }
+            return;
+        }
+        _ => return read_value(document, here, found, diagnostics),
+    };
+    match typed {
+        Ok(object) => found(object),
+        // Either the document is wrong, or it was not the kind its text seemed to say (a
+        // `kind:` line [`head`] misread): its value tells which.
+        Err(error) => match yaml::parse::<serde_json::Value>(text, line) {
+            Ok(value) if head.kind() == type_meta(&value) => diagnostics.push(Diagnostic {
+                source: here(Some(describe(&value))),
+                message: format!("invalid: {error}"),
+            }),
+            _ => read_value(document, here, found, diagnostics),
+        },
+    }
+}
+
+/// Kinds read through a JSON value rather than straight into their type.
+fn read_as_value(api_version: &str, kind: &str) -> bool {
+    api_version == PORTER_GROUP_VERSION
+        || api_version == "network.kubesphere.io/v1alpha1"
+        || (api_version, kind) == ("v1", "Secret")
+}
+
+/// `apiVersion` and `kind` of a parsed document.
+fn type_meta(value: &serde_json::Value) -> Option<(&str, &str)> {
+    let field = |name| value.get(name).and_then(serde_json::Value::as_str);
+    Some((field("apiVersion")?, field("kind")?))
+}
+
+/// [`read_document`] through a JSON value.
+fn read_value(
+    document: &Document,
+    here: impl Fn(Option<String>) -> String,
+    found: &mut impl FnMut(Object),
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let value = match yaml::parse::<serde_json::Value>(&document.text, document.first_line) {
+        Ok(serde_json::Value::Null) => return,
+        Ok(value) => value,
+        Err(e) => {
+            diagnostics.push(Diagnostic {
+                source: here(None),
+                message: format!("not valid YAML: {e}"),
+            });
+            return;
+        }
+    };
+    let source = here(Some(describe(&value)));
+    match parse_object(&value) {
+        Ok((object, warnings)) => {
+            diagnostics.extend(warnings.into_iter().map(|message| Diagnostic {
+                source: source.clone(),
+                message,
+            }));
+            if let Some(object) = object {
+                found(object);
+            }
+        }
+        Err(message) => diagnostics.push(Diagnostic { source, message }),
+    }
 }
 
 fn describe(value: &serde_json::Value) -> String {
@@ -211,43 +270,7 @@ fn secret(value: &serde_json::Value) -> Result<Secret, String> {
 impl Snapshot {
     /// Adds or replaces an object (identity = kind + name, and namespace where namespaced).
     pub fn insert(&mut self, object: Object) {
-        match object {
-            Object::Eip(o) => {
-                self.eips
-                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
-            }
-            Object::BgpConf(o) => {
-                self.bgp_confs
-                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
-            }
-            Object::BgpPeer(o) => {
-                self.bgp_peers
-                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
-            }
-            Object::Service(o) => {
-                if let Some(key) = ObjectKey::of(&o.metadata) {
-                    self.services.insert(key, o);
-                }
-            }
-            Object::EndpointSlice(o) => {
-                if let Some(key) = ObjectKey::of(&o.metadata) {
-                    self.endpoint_slices.insert(key, o);
-                }
-            }
-            Object::Node(o) => {
-                self.nodes
-                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
-            }
-            Object::Namespace(o) => {
-                self.namespaces
-                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
-            }
-            Object::Secret(o) => {
-                if let Some(key) = ObjectKey::of(&o.metadata) {
-                    self.secrets.insert(key, o);
-                }
-            }
-        }
+        self.insert_with(object, Some, Some);
     }
 
     /// Applies only the `status` of `object` to the object of the same identity, as the
@@ -265,6 +288,62 @@ impl Snapshot {
                 .map(|eip| eip.status = o.status)
                 .is_some(),
             _ => false,
+        }
+    }
+}
+
+impl<S, E> Snapshot<S, E> {
+    /// Adds or replaces an object, keeping of a Service what `service` makes of it and of an
+    /// EndpointSlice what `slice` makes of it (the speaker's projections): `None` removes what
+    /// the snapshot held under that name, as a later object replaces an earlier one.
+    pub fn insert_with(
+        &mut self,
+        object: Object,
+        service: impl FnOnce(Service) -> Option<S>,
+        slice: impl FnOnce(EndpointSlice) -> Option<E>,
+    ) {
+        match object {
+            Object::Eip(o) => {
+                self.eips
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::BgpConf(o) => {
+                self.bgp_confs
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::BgpPeer(o) => {
+                self.bgp_peers
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::Service(o) => {
+                if let Some(key) = ObjectKey::of(&o.metadata) {
+                    match service(o) {
+                        Some(kept) => self.services.insert(key, kept),
+                        None => self.services.remove(&key),
+                    };
+                }
+            }
+            Object::EndpointSlice(o) => {
+                if let Some(key) = ObjectKey::of(&o.metadata) {
+                    match slice(o) {
+                        Some(kept) => self.endpoint_slices.insert(key, kept),
+                        None => self.endpoint_slices.remove(&key),
+                    };
+                }
+            }
+            Object::Node(o) => {
+                self.nodes
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::Namespace(o) => {
+                self.namespaces
+                    .insert(o.metadata.name.clone().unwrap_or_default(), o);
+            }
+            Object::Secret(o) => {
+                if let Some(key) = ObjectKey::of(&o.metadata) {
+                    self.secrets.insert(key, o);
+                }
+            }
         }
     }
 }
@@ -312,50 +391,120 @@ spec:
         spec:\n  address: 192.168.0.91-192.168.0.100\n\u{a0} protocol: bgp\n  interface: eth0\n---\n\
         apiVersion: v1\nkind: Namespace\nmetadata:\n  name: after\n";
 
-    #[test]
-    fn a_syntax_error_ends_the_file_with_one_diagnostic_naming_the_document_and_line() {
-        // On a thread, so that a reader looping on the error fails this test instead of hanging it
-        // (parsing takes microseconds; the bound only stops a loop before it eats the memory).
+    /// `parse_documents` on a thread, so that a reader looping on bad input fails the test
+    /// instead of hanging it (parsing takes microseconds; the bound only stops a loop before it
+    /// eats the memory).
+    fn parse_bounded(source: &'static str, text: &'static str) -> (Vec<Object>, Vec<Diagnostic>) {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(parse_documents("eip.yaml", NO_BREAK_SPACE));
+            let _ = tx.send(parse_documents(source, text));
         });
-        let (objects, diags) = rx
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("parse_documents returned: it must not loop on a YAML syntax error");
-        // The document before the error is read; the one after it cannot be (the reader cannot
-        // resume), and the diagnostic says so.
-        assert_eq!(objects.len(), 1);
-        assert!(
-            matches!(&objects[0], Object::Namespace(ns) if ns.metadata.name.as_deref() == Some("before"))
-        );
-        assert_eq!(diags.len(), 1, "{diags:?}");
-        let message = diags[0].to_string();
-        assert!(
-            message.starts_with("eip.yaml (document 2): not valid YAML: "),
-            "{message}"
-        );
-        // The line of the file (13, the first line after the one with the no-break space), not of
-        // the document.
-        assert!(message.contains("at line 13 column"), "{message}");
-        assert!(
-            message.ends_with("the documents after it in this file are not read"),
-            "{message}"
-        );
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("parse_documents returned: it must not loop on bad YAML")
+    }
+
+    fn namespaces(objects: &[Object]) -> Vec<&str> {
+        objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::Namespace(ns) => ns.metadata.name.as_deref(),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
-    fn yaml_documents_end_after_the_first_error() {
-        // `take`: a reader that never ends fails here rather than hanging.
-        let documents: Vec<_> = yaml_documents(NO_BREAK_SPACE).take(10).collect();
-        assert_eq!(documents.len(), 2);
-        assert!(documents[0].is_ok() && documents[1].is_err());
-        assert_eq!(
-            yaml_documents("a: 1\n---\nb: 2\n")
-                .filter(Result::is_ok)
-                .count(),
-            2
+    fn a_syntax_error_costs_its_document_only_with_one_diagnostic_naming_it_and_its_line() {
+        let (objects, diags) = parse_bounded("eip.yaml", NO_BREAK_SPACE);
+        // The documents before and after the broken one are read.
+        assert_eq!(namespaces(&objects), ["before", "after"]);
+        assert_eq!(objects.len(), 2);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let message = diags[0].to_string();
+        assert!(
+            message.starts_with("eip.yaml document 2 (line 5): not valid YAML: "),
+            "{message}"
         );
+        // The line of the file (13, the first line after the one with the no-break space), not
+        // of the document.
+        assert!(message.contains("at line 13, column"), "{message}");
+    }
+
+    /// Five documents, three of them broken in different ways.
+    const SEVERAL_BAD: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: one}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tabbed, namespace: default}
+spec:
+\ttype: LoadBalancer
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ports, namespace: default}
+spec:
+  ports: 3
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: \"unclosed}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: two}
+";
+
+    #[test]
+    fn several_bad_documents_in_one_file_are_each_reported_once_with_their_line() {
+        let (objects, diags) = parse_bounded("many.yaml", SEVERAL_BAD);
+        assert_eq!(namespaces(&objects), ["one", "two"]);
+        assert_eq!(objects.len(), 2);
+        let messages: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        // A tab in an indentation: a syntax error on line 9.
+        assert!(
+            messages[0].starts_with("many.yaml document 2 (line 4): not valid YAML: "),
+            "{messages:#?}"
+        );
+        assert!(messages[0].contains("at line 9, column 2"), "{messages:#?}");
+        // A well-formed document of the wrong shape: named, with the line of the bad field.
+        assert!(
+            messages[1].starts_with("many.yaml document 3 (line 10, Service ports): invalid: "),
+            "{messages:#?}"
+        );
+        assert!(messages[1].contains("at line 15, column"), "{messages:#?}");
+        // A quoted string left open: the `---` after it still ends its document.
+        assert!(
+            messages[2].starts_with("many.yaml document 4 (line 16): not valid YAML: "),
+            "{messages:#?}"
+        );
+        assert!(messages[2].contains("at line 19, column"), "{messages:#?}");
+    }
+
+    #[test]
+    fn typed_and_value_readings_agree() {
+        // Flow style and JSON (no `kind:` line to scan) read the same objects as block style.
+        let (objects, diags) = parse_documents(
+            "f.yaml",
+            "{apiVersion: v1, kind: Service, metadata: {name: a, namespace: x}}\n---\n\
+             {\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"n1\"}}\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: x}\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(objects.len(), 3);
+        assert!(
+            matches!((&objects[0], &objects[2]), (Object::Service(a), Object::Service(b)) if a == b)
+        );
+        // A `kind:` line the scan misreads (the second `kind:` wins in no parser: duplicate
+        // keys are an error) is parsed as a value, not reported as a wrong kind.
+        let (objects, diags) = parse_documents(
+            "g.yaml",
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
+        );
+        assert_eq!((objects.len(), diags.len()), (1, 0));
     }
 
     #[test]
@@ -389,7 +538,7 @@ spec:
         assert!(
             diags[0]
                 .to_string()
-                .starts_with("f.yaml (Service a): invalid"),
+                .starts_with("f.yaml document 1 (line 1, Service a): invalid"),
             "{}",
             diags[0]
         );
@@ -456,7 +605,7 @@ stringData:
         assert_eq!(diags.len(), 1);
         let message = diags[0].to_string();
         assert!(
-            message.starts_with("s.yaml (Secret s): invalid Secret"),
+            message.starts_with("s.yaml document 1 (line 1, Secret s): invalid Secret"),
             "{message}"
         );
         assert!(!message.contains("hunter2"), "{message}");
