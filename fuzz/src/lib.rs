@@ -705,3 +705,67 @@ pub fn check_range(s: &str) {
         "{s:?} displays as {shown:?}"
     );
 }
+
+// ----- manifests -----
+
+/// The manifests reader on any text: no panic, no loop, and the counts hold together. The
+/// stream is cut into documents the same way whether it comes whole or line by line; each
+/// document costs at most one error (a warning per unknown field aside), and every diagnostic
+/// names a document of the stream; the snapshot built from the objects holds no more than
+/// they are.
+pub fn check_manifests(text: &str) {
+    use porter_model::Snapshot;
+    use porter_model::manifests::{Splitter, documents, parse_documents};
+
+    let whole: Vec<_> = documents(text).collect();
+    let mut splitter = Splitter::new();
+    // Lines without their line break, as a reader that strips them would feed them.
+    let mut fed: Vec<_> = text
+        .split_inclusive('\n')
+        .filter_map(|line| splitter.push_line(line.strip_suffix('\n').unwrap_or(line)))
+        .collect();
+    fed.extend(splitter.finish());
+    let positions = |docs: &[porter_model::manifests::Document]| -> Vec<(usize, usize)> {
+        docs.iter().map(|d| (d.index, d.first_line)).collect()
+    };
+    assert_eq!(positions(&whole), positions(&fed), "{text:?}");
+    let lines = text.split_inclusive('\n').count();
+    for (i, d) in whole.iter().enumerate() {
+        assert_eq!(d.index, i + 1);
+        assert!(d.first_line >= 1 && d.first_line <= lines.max(1), "{d:?}");
+        assert!(i == 0 || d.first_line > whole[i - 1].first_line);
+    }
+
+    let (objects, diagnostics) = parse_documents("fuzz.yaml", text);
+    let mut errors_per_document = std::collections::BTreeMap::<usize, usize>::new();
+    for diagnostic in &diagnostics {
+        let index: usize = diagnostic
+            .source
+            .strip_prefix("fuzz.yaml document ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{diagnostic} names no document"));
+        assert!(index >= 1 && index <= whole.len(), "{diagnostic}");
+        if !diagnostic.message.ends_with("is not known to Porter and was ignored") {
+            *errors_per_document.entry(index).or_default() += 1;
+        }
+    }
+    for (index, count) in &errors_per_document {
+        assert_eq!(*count, 1, "document {index}: {diagnostics:?}");
+    }
+    assert!(objects.len() + errors_per_document.len() <= whole.len());
+    let count = objects.len();
+    let mut snapshot = Snapshot::default();
+    for object in objects {
+        snapshot.insert(object);
+    }
+    let kept = snapshot.eips.len()
+        + snapshot.bgp_confs.len()
+        + snapshot.bgp_peers.len()
+        + snapshot.services.len()
+        + snapshot.endpoint_slices.len()
+        + snapshot.nodes.len()
+        + snapshot.namespaces.len()
+        + snapshot.secrets.len();
+    assert!(kept <= count);
+}

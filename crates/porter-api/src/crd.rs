@@ -40,11 +40,19 @@ pub fn crds_yaml() -> String {
         .iter()
         .map(|crd| {
             // A CRD is plain data (strings, maps, JSON values): serialising it cannot fail.
-            let doc = serde_yaml::to_string(crd)
+            let doc = serde_saphyr::to_string_with_options(crd, yaml_style())
                 .expect("a CustomResourceDefinition always serialises to YAML");
             format!("---\n{doc}")
         })
         .collect()
+}
+
+/// One line per string however long (a CEL rule reads best whole; `kubectl` output does the
+/// same), block style (`|`) for the multi-line descriptions.
+fn yaml_style() -> serde_saphyr::SerializerOptions {
+    serde_saphyr::ser_options! {
+        folded_wrap_chars: usize::MAX,
+    }
 }
 
 /// Applies the module-level adjustments to one generated CRD.

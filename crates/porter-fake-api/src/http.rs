@@ -345,7 +345,7 @@ impl Ctx<'_> {
             }
             "application/apply-patch+yaml" => {
                 let applied = serde_json::from_slice::<Value>(body)
-                    .or_else(|_| serde_yaml::from_slice::<Value>(body))
+                    .or_else(|_| serde_saphyr::from_slice::<Value>(body))
                     .map_err(|e| ApiError::BadRequest(format!("invalid apply body: {e}")))?;
                 store.apply(res, ns, name, part, applied, &self.opts)?
             }

@@ -327,7 +327,7 @@ endpoints:
     }
 
     fn read_yaml(path: &Path) -> Value {
-        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
     fn condition(status: &Value, type_: &str) -> Value {

@@ -8,15 +8,19 @@
 //! never sees half a file.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{Service, ServiceStatus};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use porter_api::{Eip, EipStatus, NodePeerStatus, PeerState, TimersState};
-use porter_model::manifests::{Diagnostic, parse_documents};
-use porter_model::{ObjectKey, Snapshot};
+use porter_model::manifests::{Diagnostic, Object, Splitter, documents, read_document, yaml};
+use porter_model::projection::{LbService, SliceNodes};
+use porter_model::{ObjectKey, Snapshot, SpeakerSnapshot};
 
 use crate::session_report::{SessionLine, SpeakerReport};
 
@@ -71,27 +75,96 @@ impl ManifestDir {
         Ok(out)
     }
 
-    /// Reads every object, then lays the written status over them, and the speakers' sessions
+    /// Reads every object with the written status laid over it, and the speakers' sessions
     /// over the BgpPeers ([`lay_sessions`]).
     pub(crate) fn load(&self) -> anyhow::Result<(Snapshot, Vec<Diagnostic>)> {
-        let mut snapshot = Snapshot::default();
+        self.load_with(Some, Some)
+    }
+
+    /// [`Self::load`] as a speaker keeps it: each Service and EndpointSlice is reduced to its
+    /// projection as soon as it is read, so the whole objects are never held together.
+    pub(crate) fn load_projected(&self) -> anyhow::Result<(SpeakerSnapshot, Vec<Diagnostic>)> {
+        self.load_with(
+            |svc| LbService::of(&svc).map(Arc::new),
+            |slice| SliceNodes::of(&slice).map(Arc::new),
+        )
+    }
+
+    /// Reads the folder keeping of Services and EndpointSlices what `service` and `slice` make
+    /// of them. The status files are read first, so a Service is complete (its status laid
+    /// over it, as the status subresource would) when it is kept.
+    fn load_with<S: Send, E: Send>(
+        &self,
+        service: impl Fn(Service) -> Option<S> + Sync,
+        slice: impl Fn(EndpointSlice) -> Option<E> + Sync,
+    ) -> anyhow::Result<(Snapshot<S, E>, Vec<Diagnostic>)> {
+        let status = self.read_status()?;
+        let files = Self::yaml_files(&self.root)
+            .with_context(|| format!("reading {}", self.root.display()))?;
+        let keep = |object: Object| match object {
+            Object::Service(svc) => {
+                let key = ObjectKey::of(&svc.metadata);
+                Kept::Service(key, service(status.lay_over(svc)))
+            }
+            Object::EndpointSlice(s) => Kept::Slice(ObjectKey::of(&s.metadata), slice(s)),
+            other => Kept::Object(Box::new(other)),
+        };
+        let mut snapshot = Snapshot::<S, E>::default();
         let mut diagnostics = Vec::new();
-        for path in Self::yaml_files(&self.root)
-            .with_context(|| format!("reading {}", self.root.display()))?
-        {
-            let (objects, diags) = parse_file(&path)?;
+        // Files in file order, whichever thread read them: a later object replaces an earlier one.
+        for read in read_files(&files, &keep) {
+            let (kept, diags) = read?;
             diagnostics.extend(diags);
-            for object in objects {
-                snapshot.insert(object);
+            for item in kept {
+                match item {
+                    // Neither a Service nor an EndpointSlice: the closures are not called.
+                    Kept::Object(object) => snapshot.insert_with(*object, |_| None, |_| None),
+                    Kept::Service(Some(key), Some(s)) => {
+                        snapshot.services.insert(key, s);
+                    }
+                    Kept::Service(Some(key), None) => {
+                        snapshot.services.remove(&key);
+                    }
+                    Kept::Slice(Some(key), Some(e)) => {
+                        snapshot.endpoint_slices.insert(key, e);
+                    }
+                    Kept::Slice(Some(key), None) => {
+                        snapshot.endpoint_slices.remove(&key);
+                    }
+                    Kept::Service(None, _) | Kept::Slice(None, _) => {}
+                }
             }
         }
-        for path in Self::yaml_files(&self.root.join(STATUS_DIR))? {
-            for object in parse_status_file(&path)? {
-                snapshot.overlay_status(object);
+        for (name, eip_status) in status.eips {
+            if let Some(eip) = snapshot.eips.get_mut(&name) {
+                eip.status = Some(eip_status);
             }
         }
         lay_sessions(&mut snapshot, &self.speaker_reports());
         Ok((snapshot, diagnostics))
+    }
+
+    /// What the `status/` files hold.
+    fn read_status(&self) -> anyhow::Result<WrittenStatus> {
+        let mut status = WrittenStatus::default();
+        for path in Self::yaml_files(&self.root.join(STATUS_DIR))? {
+            for object in parse_status_file(&path)? {
+                match object {
+                    Object::Service(svc) => {
+                        if let Some(key) = ObjectKey::of(&svc.metadata) {
+                            status.services.insert(key, svc.status);
+                        }
+                    }
+                    Object::Eip(eip) => {
+                        if let (Some(name), Some(eip_status)) = (eip.metadata.name, eip.status) {
+                            status.eips.insert(name, eip_status);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(status)
     }
 
     fn status_path(&self, kind: &str, name: &str) -> PathBuf {
@@ -153,7 +226,7 @@ impl ManifestDir {
     }
 
     fn write(&self, path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-        self.write_atomic(path, serde_yaml::to_string(value)?.as_bytes())
+        self.write_atomic(path, serde_saphyr::to_string(value)?.as_bytes())
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -220,7 +293,7 @@ impl ManifestDir {
 /// and peer in the words a speaker writes in a cluster (gobgp's upper-case state, the time the
 /// session came up), replacing whatever a status file or manifest held: the reports are where
 /// a folder's speakers say it. Reports of peers that are not in the folder are ignored.
-fn lay_sessions(snapshot: &mut Snapshot, reports: &[SpeakerReport]) {
+fn lay_sessions<S, E>(snapshot: &mut Snapshot<S, E>, reports: &[SpeakerReport]) {
     let mut by_peer: BTreeMap<&str, BTreeMap<String, NodePeerStatus>> = BTreeMap::new();
     for report in reports {
         for line in &report.sessions {
@@ -259,32 +332,137 @@ fn node_peer_status(line: &SessionLine) -> NodePeerStatus {
     }
 }
 
-fn parse_file(
+/// The status a folder's `status/` files hold, by object.
+#[derive(Default)]
+struct WrittenStatus {
+    services: BTreeMap<ObjectKey, Option<ServiceStatus>>,
+    eips: BTreeMap<String, EipStatus>,
+}
+
+impl WrittenStatus {
+    /// `svc` with the status written for it, if any (it replaces what the manifest says).
+    fn lay_over(&self, mut svc: Service) -> Service {
+        if let Some(status) = ObjectKey::of(&svc.metadata).and_then(|key| self.services.get(&key)) {
+            svc.status.clone_from(status);
+        }
+        svc
+    }
+}
+
+/// What a read keeps of one object: Services and EndpointSlices as the reader reduces them
+/// (`None`: nothing, which removes an earlier object of that name), the rest whole.
+enum Kept<S, E> {
+    /// Boxed: an `Object` is kilobytes wide, and a file's reading holds one `Kept` per object.
+    Object(Box<Object>),
+    Service(Option<ObjectKey>, Option<S>),
+    Slice(Option<ObjectKey>, Option<E>),
+}
+
+/// What [`read_files`] made of one file: what it kept and the diagnostics.
+type FileRead<S, E> = anyhow::Result<(Vec<Kept<S, E>>, Vec<Diagnostic>)>;
+
+/// Reads `files` on as many threads as there are cores (at most one per file), keeping of
+/// each object what `keep` makes of it; the results are in the order of `files`. Parsing is
+/// CPU-bound and files are independent, so on 2 cores a folder of several files reads in
+/// little more than half the time (docs/benchmarks.md, "Reading a manifests folder").
+fn read_files<S: Send, E: Send>(
+    files: &[PathBuf],
+    keep: &(impl Fn(Object) -> Kept<S, E> + Sync),
+) -> Vec<FileRead<S, E>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len());
+    let read_one = |path: &PathBuf| -> FileRead<S, E> {
+        let mut kept = Vec::new();
+        let mut diagnostics = Vec::new();
+        read_file(path, &mut diagnostics, &mut |object| {
+            kept.push(keep(object))
+        })?;
+        Ok((kept, diagnostics))
+    };
+    if threads <= 1 {
+        return files.iter().map(read_one).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<FileRead<S, E>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let read = read_one(path);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(read);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(slot, path)| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("reading {} stopped", path.display())))
+        })
+        .collect()
+}
+
+/// Reads the documents of one manifest file, one at a time (a file is never held whole),
+/// handing each object to `found`.
+fn read_file(
     path: &Path,
-) -> anyhow::Result<(Vec<porter_model::manifests::Object>, Vec<Diagnostic>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    diagnostics: &mut Vec<Diagnostic>,
+    found: &mut impl FnMut(Object),
+) -> anyhow::Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(parse_documents(&name, &text))
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut splitter = Splitter::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                if let Some(document) = splitter.push_line(&line) {
+                    read_document(&name, &document, found, diagnostics);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                diagnostics.push(Diagnostic {
+                    source: name.clone(),
+                    message: "not UTF-8 text: the rest of this file is not read".to_owned(),
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    if let Some(document) = splitter.finish() {
+        read_document(&name, &document, found, diagnostics);
+    }
+    Ok(())
 }
 
 /// The objects of a status file, carrying only their name and `status`. Not parsed as
 /// manifests: an Eip's status file has no `spec`, which an Eip manifest must have, so it would
 /// be refused and the Eip would seem to hold no status (and be rewritten on every read).
 /// Documents that are not a Service's or an Eip's status are skipped.
-fn parse_status_file(path: &Path) -> anyhow::Result<Vec<porter_model::manifests::Object>> {
-    use porter_model::manifests::Object;
+fn parse_status_file(path: &Path) -> anyhow::Result<Vec<Object>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut objects = Vec::new();
-    for document in porter_model::manifests::yaml_documents(&text) {
-        // Porter writes these files; one that does not read is skipped, as before.
-        let Some(value) = document
-            .ok()
-            .and_then(|yaml| serde_json::to_value(yaml).ok())
+    for document in documents(&text) {
+        // Porter writes these files; a document that does not read is skipped.
+        let Ok(value) = yaml::parse::<serde_json::Value>(&document.text, document.first_line)
         else {
             continue;
         };
@@ -352,9 +530,21 @@ impl Watcher {
     /// Waits for the next change and returns the new snapshot. Read errors are logged and
     /// retried: a half-edited folder must not stop a running speaker.
     pub(crate) async fn next(&mut self) -> Snapshot {
+        self.next_with(ManifestDir::load).await
+    }
+
+    /// [`Self::next`] as a speaker keeps it ([`ManifestDir::load_projected`]).
+    pub(crate) async fn next_projected(&mut self) -> SpeakerSnapshot {
+        self.next_with(ManifestDir::load_projected).await
+    }
+
+    async fn next_with<T>(
+        &mut self,
+        load: impl Fn(&ManifestDir) -> anyhow::Result<(T, Vec<Diagnostic>)>,
+    ) -> T {
         loop {
             match self.dir.fingerprint(self.sessions) {
-                Ok(fp) if self.last.as_ref() != Some(&fp) => match self.dir.load() {
+                Ok(fp) if self.last.as_ref() != Some(&fp) => match load(&self.dir) {
                     Ok((snapshot, diagnostics)) => {
                         self.last = Some(fp);
                         self.report(diagnostics);

@@ -31,7 +31,9 @@ impl Source {
     /// in force (this waits), so the node keeps announcing what it announced.
     async fn next_plan(&mut self, node: &str, options: &announce::Options) -> SpeakerPlan {
         match self {
-            Source::Dir(watcher) => announce::plan_with(&watcher.next().await, node, options),
+            Source::Dir(watcher) => {
+                announce::plan_projected(&watcher.next_projected().await, node, options)
+            }
             Source::Kube { rx, .. } => {
                 if rx.changed().await.is_err() {
                     std::future::pending::<()>().await;

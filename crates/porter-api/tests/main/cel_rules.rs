@@ -23,7 +23,6 @@ use kube_cel::{
     compile_schema,
 };
 use porter_api::crds_yaml;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Every function (and operator) a rule may call: the CRD validation environment of Kubernetes 1.31, the
@@ -65,9 +64,10 @@ const VARIABLES: &[&str] = &["self", "oldSelf"];
 
 /// Every version's schema of each CRD, as `porter crds` prints it: `(kind, version, openAPIV3Schema)`.
 fn schemas() -> Vec<(String, String, Value)> {
-    serde_yaml::Deserializer::from_str(&crds_yaml())
-        .flat_map(|doc| {
-            let crd = Value::deserialize(doc).expect("each document is YAML");
+    serde_saphyr::from_multiple::<Value>(&crds_yaml())
+        .expect("each document is YAML")
+        .into_iter()
+        .flat_map(|crd| {
             let kind = crd["spec"]["names"]["kind"]
                 .as_str()
                 .expect("kind")

@@ -2,14 +2,11 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use porter_api::{crds, crds_yaml};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Parses `crds_yaml()` back, document by document.
 fn parsed() -> Vec<CustomResourceDefinition> {
-    serde_yaml::Deserializer::from_str(&crds_yaml())
-        .map(|doc| CustomResourceDefinition::deserialize(doc).expect("each document is a CRD"))
-        .collect()
+    serde_saphyr::from_multiple(&crds_yaml()).expect("each document is a CRD")
 }
 
 /// The v1alpha2 openAPIV3Schema of `crd` as JSON.
@@ -679,7 +676,7 @@ fn cel_rules_are_the_reviewed_ones() {
         [
             "rule: self == oldSelf",
             "rule: isIP(self.trim()) || (isCIDR(self.trim()) && cidr(self.trim()) == cidr(self.trim()).masked()) || (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()) && ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family())",
-            "rule: '!has(self.protocol) || self.protocol == ''bgp'' || (has(self.interface) && self.interface != '''')'",
+            "rule: \"!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface != '')\"",
             "rule: self.trim() == '' || (isIP(self.trim()) && ip(self.trim()).family() == 4 && !ip(self.trim()).isUnspecified())",
             "rule: isIP(self.trim())",
             "rule: self.trim() == '' || isIP(self.trim())",

@@ -8,5 +8,5 @@ mod unsupported;
 
 /// Parses a YAML fixture into JSON, as the API server would hand it over.
 pub(crate) fn yaml(text: &str) -> serde_json::Value {
-    serde_yaml::from_str(text).expect("fixture is valid YAML")
+    serde_saphyr::from_str(text).expect("fixture is valid YAML")
 }

@@ -7,13 +7,14 @@ use super::yaml;
 #[test]
 fn documented_samples_only_warn_about_what_is_really_ignored() {
     let conf: BgpConf =
-        serde_yaml::from_str(include_str!("../fixtures/openelb/bgpconf.yaml")).unwrap();
+        serde_saphyr::from_str(include_str!("../fixtures/openelb/bgpconf.yaml")).unwrap();
     assert!(conf.unsupported_fields().is_empty());
-    let eip: Eip = serde_yaml::from_str(include_str!("../fixtures/openelb/eip-bgp.yaml")).unwrap();
+    let eip: Eip =
+        serde_saphyr::from_str(include_str!("../fixtures/openelb/eip-bgp.yaml")).unwrap();
     assert!(eip.unsupported_fields().is_empty());
     // ADD-PATH send-max is not implemented; the IPv4 unicast family entry is what Porter does anyway.
     let peer: BgpPeer =
-        serde_yaml::from_str(include_str!("../fixtures/openelb/bgppeer.yaml")).unwrap();
+        serde_saphyr::from_str(include_str!("../fixtures/openelb/bgppeer.yaml")).unwrap();
     assert_eq!(peer.unsupported_fields(), ["spec.afiSafis[].addPaths"]);
 }
 
@@ -106,7 +107,7 @@ fn other_families_and_remote_addresses_are_warnings() {
 #[test]
 fn using_known_ips_true_is_a_warning() {
     let mut eip: Eip =
-        serde_yaml::from_str(include_str!("../fixtures/openelb/eip-namespaces.yaml")).unwrap();
+        serde_saphyr::from_str(include_str!("../fixtures/openelb/eip-namespaces.yaml")).unwrap();
     assert!(eip.unsupported_fields().is_empty());
     eip.spec.using_known_ips = Some(true);
     assert_eq!(eip.unsupported_fields(), ["spec.usingKnownIPs"]);
@@ -161,7 +162,7 @@ fn porter_additions_are_never_unsupported() {
     assert!(unknown.is_empty());
     assert!(peer.unsupported_fields().is_empty());
     let mut eip: Eip =
-        serde_yaml::from_str(include_str!("../fixtures/openelb/eip-bgp.yaml")).unwrap();
+        serde_saphyr::from_str(include_str!("../fixtures/openelb/eip-bgp.yaml")).unwrap();
     eip.spec.bgp = Some(porter_api::EipBgp {
         communities: Some(vec!["no-export".into()]),
         ..porter_api::EipBgp::default()

@@ -512,7 +512,7 @@ fn bgppeer_timers() {
 /// load and round-trip) validate to the same numbers. The peer is porter-api's OpenELB fixture `bgppeer.yaml`.
 #[test]
 fn integer_timers_validate_as_numbers() {
-    let mut raw: serde_json::Value = serde_yaml::from_str(
+    let mut raw: serde_json::Value = serde_saphyr::from_str(
         "
 apiVersion: network.kubesphere.io/v1alpha2
 kind: BgpPeer

@@ -15,7 +15,6 @@ use porter_kube::Kinds;
 use porter_model::Snapshot;
 use porter_model::manifests::{Object, parse_documents};
 use porter_model::valid::Validate;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -40,14 +39,8 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 /// Every non-empty document of a file, as JSON.
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .enumerate()
-        .filter_map(|(i, doc)| {
-            let v = serde_yaml::Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{} document {}: not YAML: {e}", path.display(), i + 1));
-            (!v.is_null()).then(|| serde_json::to_value(v).unwrap())
-        })
-        .collect()
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
 }
 
 fn all_manifests() -> Vec<(PathBuf, Value)> {

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 const IMAGE: &str = "ghcr.io/porter-lb/porter";
@@ -37,14 +36,7 @@ fn kubectl_available() -> bool {
 }
 
 fn parse_yaml_stream(text: &str, what: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|doc| {
-            let v = serde_yaml::Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{what}: not YAML: {e}"));
-            serde_json::to_value(v).unwrap()
-        })
-        .filter(|v| !v.is_null())
-        .collect()
+    serde_saphyr::from_multiple::<Value>(text).unwrap_or_else(|e| panic!("{what}: not YAML: {e}"))
 }
 
 /// `kubectl kustomize DIR`, as objects.

@@ -1,0 +1,169 @@
+//! Benchmark, not a test: reading a manifests folder at scale, with the binary's own reader
+//! (`manifest_dir.rs`, compiled in here).
+//!
+//! `--write DIR --count N` writes N LoadBalancer Services that opted in and hold an address,
+//! and one EndpointSlice each (two ready endpoints), the objects `speaker_scale` serves, plus
+//! one Eip, BgpConf `default`, a BgpPeer and the node, as YAML spread over `--files` files
+//! (default 10). `--read DIR` reads the folder once as the speaker does (`--as speaker`, the
+//! default: Services and EndpointSlices reduced to their projections as they are read) or as
+//! the controller and `porter status` do (`--as controller`: whole objects), and prints the
+//! time the read took and the process's peak RSS (`VmHWM`). Run the two steps as two processes,
+//! so that the peak is the reading's.
+//!
+//! ```sh
+//! manifests_scale --write /tmp/m100k --count 100000
+//! manifests_scale --read /tmp/m100k --as speaker
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+#[path = "../src/manifest_dir.rs"]
+mod manifest_dir;
+#[path = "../src/session_report.rs"]
+mod session_report;
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+const FIRST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1).cloned()
+}
+
+fn document(out: &mut impl Write, value: &serde_json::Value) {
+    let text = serde_saphyr::to_string(value).unwrap();
+    writeln!(out, "---").unwrap();
+    out.write_all(text.as_bytes()).unwrap();
+}
+
+fn write(dir: &Path, count: u32, files: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut base = std::fs::File::create(dir.join("base.yaml")).unwrap();
+    for object in [
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}}),
+        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": "pool",
+                "annotations": {"eip.openelb.kubesphere.io/is-default-eip": "true"}},
+            "spec": {"address": "198.18.0.0/15"}}),
+        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpConf",
+            "metadata": {"name": "default"},
+            "spec": {"as": 64513, "routerId": "10.0.0.1", "listenPort": -1}}),
+        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer",
+            "metadata": {"name": "tor"},
+            "spec": {"conf": {"neighborAddress": "10.0.0.2", "peerAs": 64512}}}),
+    ] {
+        document(&mut base, &object);
+    }
+    let per_file = count.div_ceil(files.max(1));
+    let mut out = None;
+    for i in 0..count {
+        if i % per_file == 0 {
+            let path = dir.join(format!("services-{:02}.yaml", i / per_file));
+            out = Some(std::io::BufWriter::new(
+                std::fs::File::create(path).unwrap(),
+            ));
+        }
+        let out = out.as_mut().unwrap();
+        let (name, namespace) = (format!("svc-{i:06}"), format!("ns-{:03}", i % 100));
+        let ip = Ipv4Addr::from(u32::from(FIRST) + i);
+        document(
+            out,
+            &json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace,
+                    "annotations": {"lb.kubesphere.io/v1alpha1": "porter"},
+                    "finalizers": ["finalizer.lb.kubesphere.io/v1alpha1"],
+                    "labels": {"app": name, "eip.openelb.kubesphere.io/v1alpha2": "pool"}},
+                "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Cluster",
+                    "selector": {"app": name}, "sessionAffinity": "None",
+                    "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080,
+                               "nodePort": 30000 + i % 2000}],
+                    "clusterIP": format!("10.96.{}.{}", i / 250, i % 250),
+                    "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"},
+                "status": {"loadBalancer": {"ingress": [{"ip": ip.to_string(), "ipMode": "VIP"}]}}
+            }),
+        );
+        document(
+            out,
+            &json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": format!("{name}-x7k2p"), "namespace": namespace,
+                    "labels": {"kubernetes.io/service-name": name,
+                               "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+                "addressType": "IPv4",
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                "endpoints": [
+                    {"addresses": [format!("10.244.1.{}", i % 250)], "nodeName": "n1",
+                     "conditions": {"ready": true, "serving": true, "terminating": false},
+                     "targetRef": {"kind": "Pod", "name": format!("{name}-a"), "namespace": namespace}},
+                    {"addresses": [format!("10.244.2.{}", i % 250)], "nodeName": "n2",
+                     "conditions": {"ready": true, "serving": true, "terminating": false},
+                     "targetRef": {"kind": "Pod", "name": format!("{name}-b"), "namespace": namespace}}
+                ]
+            }),
+        );
+    }
+}
+
+/// The process's peak resident set size, in MiB.
+fn vm_hwm_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(dir) = arg(&args, "--write") {
+        let count = arg(&args, "--count").map_or(10_000, |c| c.parse().unwrap());
+        let files = arg(&args, "--files").map_or(10, |c| c.parse().unwrap());
+        write(Path::new(&dir), count, files);
+        return;
+    }
+    let dir = PathBuf::from(arg(&args, "--read").expect("--write DIR or --read DIR"));
+    let role = arg(&args, "--as").unwrap_or_else(|| "speaker".into());
+    let bytes: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let folder = manifest_dir::ManifestDir::new(dir);
+    let start = Instant::now();
+    let (services, slices, diagnostics) = match role.as_str() {
+        "speaker" => {
+            let (snapshot, diagnostics) = folder.load_projected().unwrap();
+            (
+                snapshot.services.len(),
+                snapshot.endpoint_slices.len(),
+                diagnostics.len(),
+            )
+        }
+        "controller" => {
+            let (snapshot, diagnostics) = folder.load().unwrap();
+            (
+                snapshot.services.len(),
+                snapshot.endpoint_slices.len(),
+                diagnostics.len(),
+            )
+        }
+        other => panic!("--as speaker|controller, not {other}"),
+    };
+    let elapsed = start.elapsed();
+    println!(
+        "read {:.1} MB as {role}: {services} Services, {slices} EndpointSlices, {diagnostics} diagnostics in {:.2} s, peak RSS {:.1} MiB",
+        bytes as f64 / 1e6,
+        elapsed.as_secs_f64(),
+        vm_hwm_mib()
+    );
+}
