@@ -76,8 +76,8 @@ pub struct SourceConfig {
     /// Watch only this Node (`fieldSelector=metadata.name=<node>`): a speaker needs its own
     /// Node only, and on a large cluster every Node's heartbeat would otherwise wake it up.
     pub only_node: Option<String>,
-    /// The shortest time between two notifications: a change after a quiet spell is published
-    /// at once, the changes within this time after a notification together at its end.
+    /// The pace of notifications during a burst: a few changes close together are published
+    /// at once, a longer burst averages one notification per `debounce` (`pacing`).
     pub debounce: Duration,
     /// The kinds to watch.
     pub kinds: Kinds,

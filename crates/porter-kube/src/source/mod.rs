@@ -2,8 +2,8 @@
 //!
 //! [`KubeSource`] runs one watcher per kind Porter reads (Eip, BgpConf, BgpPeer, Service,
 //! EndpointSlice, Node, Namespace) and applies their events to one [`Snapshot`], the value of a
-//! `tokio::sync::watch` channel: receivers are notified whenever something changed (at once
-//! after a quiet spell, at most once per `debounce` during a burst: [`pacing`]) and read the snapshot in
+//! `tokio::sync::watch` channel: receivers are notified whenever something changed (a few
+//! changes at once, a longer burst once per `debounce` on average: `pacing`) and read the snapshot in
 //! place. There is a single copy of the objects: a receiver borrows it for as long as it plans
 //! (the watches' updates wait meanwhile) or clones it if it needs its own.
 //!
@@ -48,7 +48,7 @@
 //! * `config`: what a source watches ([`Kinds`], [`SourceConfig`]);
 //! * `tracker`: the pure part, watch events into a snapshot ([`Tracker`], [`Trackers`], [`Keep`]);
 //! * `secrets`: the password Secrets ([`SecretCache`], [`forbidden_reason`]);
-//! * `pacing`: when a change is published (at once after a quiet spell, then once per window);
+//! * `pacing`: when a change is published (a small burst at once, then once per window);
 //! * `watch_loop`: the task that watches, applies and publishes ([`KubeSource`]).
 //!
 //! [`Snapshot`]: porter_model::Snapshot
