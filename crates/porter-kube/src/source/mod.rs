@@ -59,6 +59,7 @@
 mod config;
 mod pacing;
 mod secrets;
+mod thin;
 mod tracker;
 mod watch_loop;
 
@@ -67,5 +68,6 @@ pub use secrets::{
     BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE, SecretCache, SecretRead, forbidden_reason,
     referenced_secrets,
 };
+pub use thin::{ThinEndpointSlice, ThinService};
 pub use tracker::{Keep, Tracker, Trackers, Trim, Update};
 pub use watch_loop::{KubeSource, SpeakerSource};
