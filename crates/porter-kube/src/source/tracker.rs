@@ -23,7 +23,7 @@ pub trait Keep<K>: Clone + PartialEq + Sized {
     /// is not Porter's): the object is then not held, and its changes publish nothing.
     fn keep(obj: K) -> Option<Self>;
 
-    /// Whether the source may decode `K` thin ([`super::thin`]): only the fields this
+    /// Whether the source may decode `K` thin ([`super::ThinService`], [`super::ThinEndpointSlice`]): only the fields this
     /// keeping reads, sparing the allocations of everything else.
     const THIN: bool = false;
 }
