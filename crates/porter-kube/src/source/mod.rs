@@ -26,7 +26,8 @@
 //! them: the controller Services and EndpointSlices trimmed to the fields it reads ([`Trim`],
 //! `porter_model::projection::controller_service`), the speaker their [`LbService`] and
 //! [`SliceNodes`] projections ([`Keep`], [`SpeakerSource`]), a few hundred bytes instead of
-//! kilobytes each.
+//! kilobytes each. The speaker also decodes them thin ([`ThinService`], [`ThinEndpointSlice`]):
+//! only the fields its projections read, the rest of each object skipped unread.
 //!
 //! ## Secrets
 //!
@@ -47,6 +48,7 @@
 //!
 //! * `config`: what a source watches ([`Kinds`], [`SourceConfig`]);
 //! * `tracker`: the pure part, watch events into a snapshot ([`Tracker`], [`Trackers`], [`Keep`]);
+//! * `thin`: Services and EndpointSlices decoded with only what the speaker reads;
 //! * `secrets`: the password Secrets ([`SecretCache`], [`forbidden_reason`]);
 //! * `pacing`: when a change is published (a small burst at once, then once per window);
 //! * `watch_loop`: the task that watches, applies and publishes ([`KubeSource`]).
@@ -59,6 +61,7 @@
 mod config;
 mod pacing;
 mod secrets;
+mod thin;
 mod tracker;
 mod watch_loop;
 
@@ -67,5 +70,6 @@ pub use secrets::{
     BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE, SecretCache, SecretRead, forbidden_reason,
     referenced_secrets,
 };
+pub use thin::{ThinEndpointSlice, ThinService};
 pub use tracker::{Keep, Tracker, Trackers, Trim, Update};
 pub use watch_loop::{KubeSource, SpeakerSource};

@@ -22,6 +22,10 @@ pub trait Keep<K>: Clone + PartialEq + Sized {
     /// What to keep of `obj`; `None` when nothing of it matters to the role (a Service that
     /// is not Porter's): the object is then not held, and its changes publish nothing.
     fn keep(obj: K) -> Option<Self>;
+
+    /// Whether the source may decode `K` thin ([`super::ThinService`], [`super::ThinEndpointSlice`]): only the fields this
+    /// keeping reads, sparing the allocations of everything else.
+    const THIN: bool = false;
 }
 
 impl<K: Clone + PartialEq> Keep<K> for K {
@@ -31,12 +35,16 @@ impl<K: Clone + PartialEq> Keep<K> for K {
 }
 
 impl Keep<Service> for Arc<LbService> {
+    const THIN: bool = true;
+
     fn keep(obj: Service) -> Option<Self> {
         LbService::of(&obj).map(Arc::new)
     }
 }
 
 impl Keep<EndpointSlice> for Arc<SliceNodes> {
+    const THIN: bool = true;
+
     fn keep(obj: EndpointSlice) -> Option<Self> {
         SliceNodes::of(&obj).map(Arc::new)
     }

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use super::pacing::Pacer;
 use super::secrets::fetch_secrets;
+use super::thin::{ThinEndpointSlice, ThinService, map_event};
 use super::{Keep, SecretCache, SourceConfig, Trackers, Update, referenced_secrets};
 
 /// Watches the API and publishes snapshots; stops when dropped. `S` and `E` are what it keeps
@@ -87,7 +88,10 @@ where
         })
 }
 
-fn streams(client: &Client, config: &SourceConfig) -> SelectAll<BoxStream<'static, Update>> {
+fn streams<S: Keep<Service>, E: Keep<EndpointSlice>>(
+    client: &Client,
+    config: &SourceConfig,
+) -> SelectAll<BoxStream<'static, Update>> {
     let all = || watcher::Config::default().page_size(config.list_page_size);
     let nodes = match &config.only_node {
         Some(node) => all().fields(&format!("metadata.name={node}")),
@@ -117,14 +121,28 @@ fn streams(client: &Client, config: &SourceConfig) -> SelectAll<BoxStream<'stati
                 .boxed(),
         );
     }
-    if k.services {
+    if k.services && S::THIN {
+        streams.push(
+            watch_all(Api::<ThinService>::all(c()), all())
+                .map(|e| Update::Service(e.map(|e| map_event(e, ThinService::into_service))))
+                .boxed(),
+        );
+    } else if k.services {
         streams.push(
             watch_all(Api::<Service>::all(c()), all())
                 .map(Update::Service)
                 .boxed(),
         );
     }
-    if k.endpoint_slices {
+    if k.endpoint_slices && E::THIN {
+        streams.push(
+            watch_all(Api::<ThinEndpointSlice>::all(c()), all())
+                .map(|e| {
+                    Update::EndpointSlice(e.map(|e| map_event(e, ThinEndpointSlice::into_slice)))
+                })
+                .boxed(),
+        );
+    } else if k.endpoint_slices {
         streams.push(
             watch_all(Api::<EndpointSlice>::all(c()), all())
                 .map(Update::EndpointSlice)
@@ -153,7 +171,7 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
     config: SourceConfig,
     tx: watch::Sender<Snapshot<S, E>>,
 ) {
-    let mut updates = streams(&client, &config);
+    let mut updates = streams::<S, E>(&client, &config);
     let mut trackers = Trackers::<S, E>::new(config.kinds)
         .trimming(config.trim_services, config.trim_endpoint_slices);
     let mut secrets = config.secret_refresh.map(|_| SecretCache::default());
