@@ -1,5 +1,5 @@
 //! The source's task: one retried watch per kind merged into one stream, applied to the
-//! snapshot in the watch channel, published once synced and debounced, the Secrets read
+//! snapshot in the watch channel, published once synced and paced (`pacing`), the Secrets read
 //! alongside.
 
 use std::fmt::Debug;
@@ -187,7 +187,7 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
             update = updates.next() => {
                 let Some(update) = update else { return };
                 // Applied in place without notifying: receivers hear of it once synced and
-                // debounced, below.
+                // paced, below.
                 tx.send_if_modified(|live| {
                     dirty |= trackers.apply(live, update);
                     false
