@@ -306,9 +306,13 @@ source_preserved() {
   local pod
   [ -n "$LOCAL_LB" ] || return 1
   get "$LOCAL_LB" >/dev/null || return 1
-  # busybox httpd -v logs each request's peer address
+  # busybox httpd -v logs each request's peer address. The log is read whole before it is
+  # searched: `kubectl logs | grep -q` fails under pipefail once the log (a readiness probe every
+  # 2 s) outgrows the pipe and kubectl gets SIGPIPE when grep stops at the first match.
+  local logs
   for pod in $(web_pods | awk '{print $1}'); do
-    kc -n default logs "$pod" 2>/dev/null | grep -q "$CLIENT_IP" && { echo "  $pod logged the client's address $CLIENT_IP"; return 0; }
+    logs=$(kc -n default logs "$pod" 2>/dev/null)
+    grep -qF "$CLIENT_IP" <<<"$logs" && { echo "  $pod logged the client's address $CLIENT_IP"; return 0; }
   done
   return 1
 }
