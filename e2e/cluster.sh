@@ -89,7 +89,7 @@ mkdir -p "$OVERLAY"
   echo "resources: [../../../deploy]"
   [ "$SERVER_MINOR" -lt 31 ] && echo "components: [../../../deploy/components/pre-1.31]"
   echo "images:"
-  echo "  - {name: ghcr.io/porter-lb/porter, newName: ${IMAGE%:*}, newTag: $COMMIT}"
+  echo "  - {name: ghcr.io/porter-lb/porter, newName: ${IMAGE%:*}, newTag: \"$COMMIT\"}"
 } >"$OVERLAY/kustomization.yaml"
 say "kubectl apply -k (server 1.$SERVER_MINOR$([ "$SERVER_MINOR" -lt 31 ] && echo ', with components/pre-1.31'))"
 # Where the audit log stands before Porter exists: the 403 check reads only what comes after.
