@@ -18,17 +18,16 @@
 
 #[path = "../src/manifest_dir.rs"]
 mod manifest_dir;
+#[path = "scale/objects.rs"]
+mod objects;
 #[path = "../src/session_report.rs"]
 mod session_report;
 
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::json;
-
-const FIRST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
+use objects::Cluster;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     let at = args.iter().position(|a| a == name)?;
@@ -41,24 +40,20 @@ fn document(out: &mut impl Write, value: &serde_json::Value) {
     out.write_all(text.as_bytes()).unwrap();
 }
 
+/// The objects of `scale/objects.rs` (the same cluster `speaker_scale` and `scale_objects`
+/// use): the fixed ones in `base.yaml`, then the Services with their EndpointSlices spread over
+/// `files` files in order.
 fn write(dir: &Path, count: u32, files: u32) {
+    let cluster = Cluster {
+        node: "n1",
+        node_ip: "10.0.0.1",
+        node_as: 64513,
+        peer_ip: "10.0.0.2",
+        peer_as: 64512,
+    };
     std::fs::create_dir_all(dir).unwrap();
     let mut base = std::fs::File::create(dir.join("base.yaml")).unwrap();
-    for object in [
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
-            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
-                       "conditions": [{"type": "Ready", "status": "True"}]}}),
-        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
-            "metadata": {"name": "pool",
-                "annotations": {"eip.openelb.kubesphere.io/is-default-eip": "true"}},
-            "spec": {"address": "198.18.0.0/15"}}),
-        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpConf",
-            "metadata": {"name": "default"},
-            "spec": {"as": 64513, "routerId": "10.0.0.1", "listenPort": -1}}),
-        json!({"apiVersion": "network.kubesphere.io/v1alpha2", "kind": "BgpPeer",
-            "metadata": {"name": "tor"},
-            "spec": {"conf": {"neighborAddress": "10.0.0.2", "peerAs": 64512}}}),
-    ] {
+    for object in cluster.fixed() {
         document(&mut base, &object);
     }
     let per_file = count.div_ceil(files.max(1));
@@ -71,44 +66,9 @@ fn write(dir: &Path, count: u32, files: u32) {
             ));
         }
         let out = out.as_mut().unwrap();
-        let (name, namespace) = (format!("svc-{i:06}"), format!("ns-{:03}", i % 100));
-        let ip = Ipv4Addr::from(u32::from(FIRST) + i);
-        document(
-            out,
-            &json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "namespace": namespace,
-                    "annotations": {"lb.kubesphere.io/v1alpha1": "porter"},
-                    "finalizers": ["finalizer.lb.kubesphere.io/v1alpha1"],
-                    "labels": {"app": name, "eip.openelb.kubesphere.io/v1alpha2": "pool"}},
-                "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Cluster",
-                    "selector": {"app": name}, "sessionAffinity": "None",
-                    "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080,
-                               "nodePort": 30000 + i % 2000}],
-                    "clusterIP": format!("10.96.{}.{}", i / 250, i % 250),
-                    "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"},
-                "status": {"loadBalancer": {"ingress": [{"ip": ip.to_string(), "ipMode": "VIP"}]}}
-            }),
-        );
-        document(
-            out,
-            &json!({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": format!("{name}-x7k2p"), "namespace": namespace,
-                    "labels": {"kubernetes.io/service-name": name,
-                               "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
-                "addressType": "IPv4",
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                "endpoints": [
-                    {"addresses": [format!("10.244.1.{}", i % 250)], "nodeName": "n1",
-                     "conditions": {"ready": true, "serving": true, "terminating": false},
-                     "targetRef": {"kind": "Pod", "name": format!("{name}-a"), "namespace": namespace}},
-                    {"addresses": [format!("10.244.2.{}", i % 250)], "nodeName": "n2",
-                     "conditions": {"ready": true, "serving": true, "terminating": false},
-                     "targetRef": {"kind": "Pod", "name": format!("{name}-b"), "namespace": namespace}}
-                ]
-            }),
-        );
+        for object in cluster.service(i) {
+            document(out, &object);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
-//! The objects of a scale benchmark, shared by `speaker_scale.rs` and `scale_objects.rs` (each
-//! includes this file by `#[path]`), so the manifests folder and the fake API server of one run
-//! hold the very same cluster: one Node, one Eip (198.18.0.0/15, RFC 2544 benchmarking space,
-//! room for 131 072 Services), BgpConf `default`, one BgpPeer, and N LoadBalancer Services as a
+//! The objects of a scale benchmark, shared by `speaker_scale.rs`, `scale_objects.rs` and
+//! `manifests_scale.rs` (each includes this file by `#[path]`), so the manifests folder and the
+//! fake API server of one run hold the very same cluster: one Node, one Eip (198.18.0.0/15,
+//! RFC 2544 benchmarking space, room for 131 072 Services), BgpConf `default`, one BgpPeer, and N LoadBalancer Services as a
 //! controller leaves them (annotation, finalizer, label, an address in their status), each with
 //! one EndpointSlice of two ready endpoints, one on this node.
 #![allow(dead_code)]
