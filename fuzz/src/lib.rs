@@ -736,6 +736,13 @@ pub fn check_manifests(text: &str) {
         assert!(i == 0 || d.first_line > whole[i - 1].first_line);
     }
 
+    for document in &whole {
+        fast_path_agrees::<serde_json::Value>(&document.text);
+        fast_path_agrees::<porter_model::thin::ThinService>(&document.text);
+        fast_path_agrees::<porter_model::thin::ThinEndpointSlice>(&document.text);
+    }
+    thin_reads_what_whole_reads(text);
+
     let (objects, diagnostics) = parse_documents("fuzz.yaml", text);
     let mut errors_per_document = std::collections::BTreeMap::<usize, usize>::new();
     for diagnostic in &diagnostics {
@@ -768,4 +775,49 @@ pub fn check_manifests(text: &str) {
         + snapshot.namespaces.len()
         + snapshot.secrets.len();
     assert!(kept <= count);
+}
+
+/// Where the manifests fast path takes a document, serde-saphyr reads the same value.
+fn fast_path_agrees<'a, T>(text: &'a str)
+where
+    T: serde::Deserialize<'a> + PartialEq + std::fmt::Debug,
+{
+    use porter_model::manifests::{fast, yaml};
+    if let Some(value) = fast::parse::<T>(text) {
+        assert_eq!(yaml::parse::<T>(text, 1).as_ref(), Ok(&value), "{text:?}");
+    }
+}
+
+/// The speaker's thin reading keeps every Service and EndpointSlice the whole reading keeps,
+/// with the same projection (it may keep more: it does not check fields it never reads).
+fn thin_reads_what_whole_reads(text: &str) {
+    use porter_model::manifests::{Decode, Object, parse_documents_as};
+    use porter_model::projection::{LbService, SliceNodes};
+    let (whole, _) = parse_documents_as("fuzz.yaml", text, Decode::Whole);
+    let (thin, _) = parse_documents_as("fuzz.yaml", text, Decode::Thin);
+    let services = |objects: &[Object]| -> Vec<_> {
+        objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::Service(s) => Some((s.metadata.name.clone(), LbService::of(s))),
+                _ => None,
+            })
+            .collect()
+    };
+    let slices = |objects: &[Object]| -> Vec<_> {
+        objects
+            .iter()
+            .filter_map(|o| match o {
+                Object::EndpointSlice(s) => Some((s.metadata.name.clone(), SliceNodes::of(s))),
+                _ => None,
+            })
+            .collect()
+    };
+    let (thin_services, thin_slices) = (services(&thin), slices(&thin));
+    for service in services(&whole) {
+        assert!(thin_services.contains(&service), "{service:?} in {text:?}");
+    }
+    for slice in slices(&whole) {
+        assert!(thin_slices.contains(&slice), "{slice:?} in {text:?}");
+    }
 }

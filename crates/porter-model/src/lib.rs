@@ -32,6 +32,7 @@ pub mod route_attrs;
 pub mod selector;
 pub mod snapshot;
 pub mod status;
+pub mod thin;
 pub mod valid;
 
 pub use key::ObjectKey;

@@ -18,7 +18,9 @@ use k8s_openapi::api::core::v1::{Service, ServiceStatus};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use porter_api::{Eip, EipStatus, NodePeerStatus, PeerState, TimersState};
-use porter_model::manifests::{Diagnostic, Object, Splitter, documents, read_document, yaml};
+use porter_model::manifests::{
+    Decode, Diagnostic, Object, Splitter, documents, read_document, yaml,
+};
 use porter_model::projection::{LbService, SliceNodes};
 use porter_model::{ObjectKey, Snapshot, SpeakerSnapshot};
 
@@ -78,13 +80,15 @@ impl ManifestDir {
     /// Reads every object with the written status laid over it, and the speakers' sessions
     /// over the BgpPeers ([`lay_sessions`]).
     pub(crate) fn load(&self) -> anyhow::Result<(Snapshot, Vec<Diagnostic>)> {
-        self.load_with(Some, Some)
+        self.load_with(Decode::Whole, Some, Some)
     }
 
-    /// [`Self::load`] as a speaker keeps it: each Service and EndpointSlice is reduced to its
-    /// projection as soon as it is read, so the whole objects are never held together.
+    /// [`Self::load`] as a speaker keeps it: each Service and EndpointSlice is decoded thin
+    /// (only what the projections read) and reduced to its projection as soon as it is read,
+    /// so the whole objects are never built.
     pub(crate) fn load_projected(&self) -> anyhow::Result<(SpeakerSnapshot, Vec<Diagnostic>)> {
         self.load_with(
+            Decode::Thin,
             |svc| LbService::of(&svc).map(Arc::new),
             |slice| SliceNodes::of(&slice).map(Arc::new),
         )
@@ -95,6 +99,7 @@ impl ManifestDir {
     /// over it, as the status subresource would) when it is kept.
     fn load_with<S: Send, E: Send>(
         &self,
+        decode: Decode,
         service: impl Fn(Service) -> Option<S> + Sync,
         slice: impl Fn(EndpointSlice) -> Option<E> + Sync,
     ) -> anyhow::Result<(Snapshot<S, E>, Vec<Diagnostic>)> {
@@ -112,7 +117,7 @@ impl ManifestDir {
         let mut snapshot = Snapshot::<S, E>::default();
         let mut diagnostics = Vec::new();
         // Files in file order, whichever thread read them: a later object replaces an earlier one.
-        for read in read_files(&files, &keep) {
+        for read in read_files(&files, decode, &keep) {
             let (kept, diags) = read?;
             diagnostics.extend(diags);
             for item in kept {
@@ -367,6 +372,7 @@ type FileRead<S, E> = anyhow::Result<(Vec<Kept<S, E>>, Vec<Diagnostic>)>;
 /// little more than half the time (docs/benchmarks.md, "Reading a manifests folder").
 fn read_files<S: Send, E: Send>(
     files: &[PathBuf],
+    decode: Decode,
     keep: &(impl Fn(Object) -> Kept<S, E> + Sync),
 ) -> Vec<FileRead<S, E>> {
     let threads = std::thread::available_parallelism()
@@ -375,7 +381,7 @@ fn read_files<S: Send, E: Send>(
     let read_one = |path: &PathBuf| -> FileRead<S, E> {
         let mut kept = Vec::new();
         let mut diagnostics = Vec::new();
-        read_file(path, &mut diagnostics, &mut |object| {
+        read_file(path, decode, &mut diagnostics, &mut |object| {
             kept.push(keep(object))
         })?;
         Ok((kept, diagnostics))
@@ -416,6 +422,7 @@ fn read_files<S: Send, E: Send>(
 /// handing each object to `found`.
 fn read_file(
     path: &Path,
+    decode: Decode,
     diagnostics: &mut Vec<Diagnostic>,
     found: &mut impl FnMut(Object),
 ) -> anyhow::Result<()> {
@@ -433,7 +440,7 @@ fn read_file(
             Ok(0) => break,
             Ok(_) => {
                 if let Some(document) = splitter.push_line(&line) {
-                    read_document(&name, &document, found, diagnostics);
+                    read_document(&name, &document, decode, found, diagnostics);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -447,7 +454,7 @@ fn read_file(
         }
     }
     if let Some(document) = splitter.finish() {
-        read_document(&name, &document, found, diagnostics);
+        read_document(&name, &document, decode, found, diagnostics);
     }
     Ok(())
 }
