@@ -114,7 +114,7 @@ impl ThinEndpointSlice {
 
 /// The metadata fields a thin object keeps; `labels` or `annotations` is left out by the kind
 /// that does not read it (see [`service_meta`], [`slice_meta`]).
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ThinMeta<L, A> {
     #[serde(default)]
@@ -142,7 +142,8 @@ impl<'de> Deserialize<'de> for Skip {
 }
 
 fn service_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    let m = ThinMeta::<Skip, Map>::deserialize(d)?;
+    // `metadata: null` (YAML `metadata:`) as empty, as serde-saphyr reads the whole type.
+    let m = Option::<ThinMeta<Skip, Map>>::deserialize(d)?.unwrap_or_default();
     Ok(ObjectMeta {
         name: m.name,
         namespace: m.namespace,
@@ -153,7 +154,8 @@ fn service_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error>
 }
 
 fn slice_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    let m = ThinMeta::<Map, Skip>::deserialize(d)?;
+    // `metadata: null` (YAML `metadata:`) as empty, as serde-saphyr reads the whole type.
+    let m = Option::<ThinMeta<Map, Skip>>::deserialize(d)?.unwrap_or_default();
     Ok(ObjectMeta {
         name: m.name,
         namespace: m.namespace,

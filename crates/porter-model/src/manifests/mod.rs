@@ -482,6 +482,17 @@ spec:
         assert!(whole.is_empty() && thin.is_empty());
         assert_eq!(whole_diags.len(), 1);
         assert_eq!(whole_diags, thin_diags);
+
+        // An empty `metadata:` reads both ways (found by the manifests fuzz target).
+        for kind in [
+            "apiVersion: v1\nkind: Service",
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice",
+        ] {
+            let text = format!("{kind}\nmetadata:\n");
+            let (whole, _) = parse_documents_as("s.yaml", &text, Decode::Whole);
+            let (thin, diags) = parse_documents_as("s.yaml", &text, Decode::Thin);
+            assert_eq!((whole.len(), thin.len()), (1, 1), "{text}: {diags:?}");
+        }
     }
 
     #[test]
