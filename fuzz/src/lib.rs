@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use porter_bgp::wire::{self, Framer, Message, UpdateContext};
-use porter_bgp::{Action, Event, Prefix, Session, SessionConfig, State};
+use porter_bgp::{Action, Event, Prefix, Session, SessionConfig, State, StopReason};
 use porter_ipam::IpRange;
 
 // ----- bgp_decode -----
@@ -560,7 +560,7 @@ pub fn check_session(script: &Script) -> Milestones {
             Op::TcpConnected => session.handle(now, Event::TcpConnected { local, remote }),
             Op::TcpConnectFailed => session.handle(now, Event::TcpConnectFailed),
             Op::TcpClosed => session.handle(now, Event::TcpClosed),
-            Op::Stop => session.handle(now, Event::Stop),
+            Op::Stop => session.handle(now, Event::Stop(StopReason::AdministrativeShutdown)),
             Op::Start => session.handle(now, Event::Start),
             Op::Incoming => session.handle(
                 now,

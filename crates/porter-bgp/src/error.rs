@@ -69,6 +69,17 @@ impl NotificationError {
         Self::new(code::CEASE, 2, Bytes::new(), "")
     }
 
+    /// Cease / Peer De-configured (6/3, RFC 4486 §4): the peer is no longer configured.
+    pub fn peer_deconfigured() -> Self {
+        Self::new(code::CEASE, 3, Bytes::new(), "")
+    }
+
+    /// Cease / Administrative Reset (6/4, RFC 4486 §4): the session restarts, for a new
+    /// configuration.
+    pub fn admin_reset() -> Self {
+        Self::new(code::CEASE, 4, Bytes::new(), "")
+    }
+
     /// FSM error with the RFC 6608 subcode for the state the unexpected message arrived in.
     pub fn fsm(subcode: u8, detail: impl Into<String>) -> Self {
         Self::new(code::FSM, subcode, Bytes::new(), detail)

@@ -64,5 +64,5 @@ pub use jitter::Jitter;
 pub use negotiate::Negotiated;
 pub use prefix::{Family, Prefix, PrefixError};
 pub use rib_out::{Routes, routes};
-pub use session::{Action, Event, Session};
+pub use session::{Action, Event, Session, StopReason};
 pub use stats::SessionStats;

@@ -31,14 +31,38 @@ pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 /// LOCAL_PREF sent to iBGP peers: the conventional default, so Porter's routes compete evenly.
 pub const IBGP_LOCAL_PREF: u32 = 100;
 
+/// Why a session is stopped by its own side, as its NOTIFICATION Cease tells the peer (RFC 4486
+/// §4): the peer's log then says why the session went, not just that it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// 6/2 Administrative Shutdown: the speaker stops (and is not restarting gracefully).
+    AdministrativeShutdown,
+    /// 6/3 Peer De-configured: the peer is no longer configured (its BgpPeer went away, or no
+    /// longer selects this node).
+    PeerDeconfigured,
+    /// 6/4 Administrative Reset: the session restarts to take a new configuration.
+    AdministrativeReset,
+}
+
+impl StopReason {
+    /// The NOTIFICATION this reason sends.
+    pub fn notification(self) -> NotificationError {
+        match self {
+            Self::AdministrativeShutdown => NotificationError::admin_shutdown(),
+            Self::PeerDeconfigured => NotificationError::peer_deconfigured(),
+            Self::AdministrativeReset => NotificationError::admin_reset(),
+        }
+    }
+}
+
 /// Inputs to a session: plain data the shell reports (no sockets or handles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// ManualStart (ManualStart_with_PassiveTcpEstablishment when `passive`).
     Start,
-    /// ManualStop: sends Cease/Administrative Shutdown if connected, closes, stays Idle until
-    /// the next `Start`. The peer withdraws our routes at once.
-    Stop,
+    /// ManualStop: sends NOTIFICATION Cease with the reason's subcode if connected, closes,
+    /// stays Idle until the next `Start`. The peer withdraws our routes at once.
+    Stop(StopReason),
     /// Stop for a restart under graceful restart (RFC 4724): close the connection *without* a
     /// NOTIFICATION, so a peer that negotiated graceful restart keeps our routes (as stale)
     /// until we are back, and traffic is not disturbed. Stays Idle until the next `Start`.
@@ -179,8 +203,8 @@ impl Session {
                 }
                 self.start(now, "manual start")
             }
-            Event::Stop => self.stop(now, true),
-            Event::StopForRestart => self.stop(now, false),
+            Event::Stop(reason) => self.stop(now, Some(reason)),
+            Event::StopForRestart => self.stop(now, None),
             Event::TcpConnected { local, remote } => self.tcp_connected(now, local, remote),
             Event::Incoming { local, remote } => self.incoming(now, local, remote),
             Event::TcpConnectFailed if self.state == State::Connect => {
@@ -316,18 +340,21 @@ impl Session {
         }
     }
 
-    fn stop(&mut self, now: Instant, notify: bool) {
+    /// ManualStop, with the Cease to send (`None`: none, for a graceful restart).
+    fn stop(&mut self, now: Instant, cease: Option<StopReason>) {
         self.admin_down = true;
         if self.state == State::Idle {
             self.timers.stop_all();
             return;
         }
-        let notification =
-            (notify && self.state.has_connection()).then(NotificationError::admin_shutdown);
-        let reason = if notify {
-            "manual stop"
-        } else {
-            "stopped for a graceful restart"
+        let notification = cease
+            .filter(|_| self.state.has_connection())
+            .map(StopReason::notification);
+        let reason = match cease {
+            Some(StopReason::AdministrativeShutdown) => "manual stop",
+            Some(StopReason::PeerDeconfigured) => "manual stop: peer de-configured",
+            Some(StopReason::AdministrativeReset) => "manual stop: reset for a new configuration",
+            None => "stopped for a graceful restart",
         };
         self.go_idle(now, reason.into(), notification, false);
     }

@@ -4,7 +4,8 @@
 //! A protocol says what each of its tasks should be (a `Spec` per name: a BGP session per
 //! BgpPeer) and how to start one; the supervisor does the rest with the least disturbance:
 //! a task whose spec did not change keeps running, a task whose spec changed or went away is
-//! stopped with grace ([`Stop::Removed`], a deadline, then abort), a new one is started. It
+//! stopped with grace ([`Stop::Changed`], [`Stop::Removed`], a deadline, then abort), a new one
+//! is started. It
 //! talks to its tasks only through their typed command channels.
 
 use std::collections::BTreeMap;
@@ -23,9 +24,12 @@ const COMMANDS: usize = 16;
 /// Why a task is told to stop; its protocol decides what each means on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stop {
-    /// Its spec changed or went away: the task ends for good (a BGP session says goodbye
-    /// with NOTIFICATION Cease).
+    /// Its name is no longer wanted: the task ends for good (a BGP session says goodbye with
+    /// NOTIFICATION Cease / Peer De-configured).
     Removed,
+    /// Its spec changed: the task ends and a new one starts with the new spec (a BGP session
+    /// says NOTIFICATION Cease / Administrative Reset).
+    Changed,
     /// The speaker is shutting down and will be back (a BGP session with graceful restart
     /// leaves the peer holding this node's routes).
     Shutdown,
@@ -74,19 +78,21 @@ where
         wanted: BTreeMap<String, S>,
         mut start: impl FnMut(&str, &S, mpsc::Receiver<C>) -> JoinHandle<()>,
     ) -> Vec<String> {
-        let stale: Vec<String> = self
+        let stale: Vec<(String, Stop)> = self
             .running
             .iter()
-            .filter(|(name, running)| wanted.get(*name) != Some(&running.spec))
-            .map(|(name, _)| name.clone())
+            .filter_map(|(name, running)| match wanted.get(name) {
+                None => Some((name.clone(), Stop::Removed)),
+                Some(spec) if *spec != running.spec => Some((name.clone(), Stop::Changed)),
+                Some(_) => None,
+            })
             .collect();
-        let stale: Vec<(String, Running<S, C>)> = stale
+        let stale: Vec<(String, Running<S, C>, Stop)> = stale
             .into_iter()
-            .filter_map(|name| Some((name.clone(), self.running.remove(&name)?)))
+            .filter_map(|(name, why)| Some((name.clone(), self.running.remove(&name)?, why)))
             .collect();
         if !stale.is_empty() {
-            self.stop(stale, Stop::Removed, Instant::now() + self.grace)
-                .await;
+            self.stop(stale, Instant::now() + self.grace).await;
         }
         let mut kept = Vec::new();
         for (name, spec) in wanted {
@@ -127,17 +133,20 @@ where
     /// Stops every task for `why`, all waiting for one `deadline`: one stalled task does not
     /// delay the others' goodbye.
     pub(crate) async fn stop_all(&mut self, why: Stop, deadline: Instant) {
-        let all = std::mem::take(&mut self.running).into_iter().collect();
-        self.stop(all, why, deadline).await;
+        let all = std::mem::take(&mut self.running)
+            .into_iter()
+            .map(|(name, running)| (name, running, why))
+            .collect();
+        self.stop(all, deadline).await;
     }
 
-    /// Tells every task in `tasks` to stop, waits for them until `deadline`, then aborts the
-    /// rest. Every task is told before any is waited for, and a task whose channel is full
-    /// (it is stuck) is waited on only after the others were told.
-    async fn stop(&self, tasks: Vec<(String, Running<S, C>)>, why: Stop, deadline: Instant) {
+    /// Tells every task in `tasks` to stop for its reason, waits for them until `deadline`,
+    /// then aborts the rest. Every task is told before any is waited for, and a task whose
+    /// channel is full (it is stuck) is waited on only after the others were told.
+    async fn stop(&self, tasks: Vec<(String, Running<S, C>, Stop)>, deadline: Instant) {
         let mut full = Vec::new();
-        for (name, running) in &tasks {
-            if let Err(TrySendError::Full(command)) = running.commands.try_send(C::from(why)) {
+        for (name, running, why) in &tasks {
+            if let Err(TrySendError::Full(command)) = running.commands.try_send(C::from(*why)) {
                 full.push((name, &running.commands, command));
             }
         }
@@ -149,7 +158,7 @@ where
                 tracing::warn!(protocol = ?self.protocol, name, "task not taking commands; it will be aborted");
             }
         }
-        for (name, running) in tasks {
+        for (name, running, _) in tasks {
             let mut task = running.task;
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 tracing::warn!(protocol = ?self.protocol, name, "task did not stop in time; aborted");
@@ -351,8 +360,8 @@ mod tests {
         );
         let old_b_stopped = seen
             .iter()
-            .position(|s| *s == Seen::Stopped("b".into(), Stop::Removed))
-            .expect("the old b was told it is removed");
+            .position(|s| *s == Seen::Stopped("b".into(), Stop::Changed))
+            .expect("the old b was told it changed");
         let new_b_started = seen
             .iter()
             .position(|s| *s == Seen::Started("b".into(), 2))

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use porter_bgp::incoming::{COLLISION_RESOLUTION, CONNECTION_REJECTED};
 use porter_bgp::wire::{self, Message};
-use porter_bgp::{Action, Event, Jitter, Session, SessionConfig, State};
+use porter_bgp::{Action, Event, Jitter, Session, SessionConfig, State, StopReason};
 
 use super::support::*;
 
@@ -125,7 +125,7 @@ fn a_stopped_session_refuses_with_cease_connection_rejected() {
         Some((6, CONNECTION_REJECTED))
     );
     s.handle(now, Event::Start);
-    s.handle(now, Event::Stop);
+    s.handle(now, Event::Stop(StopReason::AdministrativeShutdown));
     drain(&mut s);
     let actions = offer(&mut s, now);
     assert_eq!(rejected(&actions), Some((6, CONNECTION_REJECTED)));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use porter_bgp::wire::{self, Message};
-use porter_bgp::{Action, Event, Family, NotificationError, Prefix, Session, State};
+use porter_bgp::{Action, Event, Family, NotificationError, Prefix, Session, State, StopReason};
 use proptest::prelude::*;
 
 use crate::support::*;
@@ -161,7 +161,7 @@ proptest! {
         for e in events {
             match e {
                 0 => s.handle(now, Event::Start),
-                1 => s.handle(now, Event::Stop),
+                1 => s.handle(now, Event::Stop(StopReason::AdministrativeShutdown)),
                 2 => s.handle(now, Event::TcpConnected { local: l, remote: r }),
                 3 => s.handle(now, Event::TcpConnectFailed),
                 4 => s.handle(now, Event::TcpClosed),

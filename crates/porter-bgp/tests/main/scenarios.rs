@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use porter_bgp::wire::Message;
-use porter_bgp::{Action, Event, Prefix, State};
+use porter_bgp::{Action, Event, Prefix, State, StopReason};
 
 use crate::support::*;
 
@@ -178,16 +178,41 @@ fn hold_timer_expiry_then_reconnect() {
 
 #[test]
 fn stop_sends_cease_and_stays_idle_until_start() {
+    for (why, subcode, words) in [
+        (
+            StopReason::AdministrativeShutdown,
+            2,
+            "6/2 (Cease: Administrative Shutdown)",
+        ),
+        (
+            StopReason::PeerDeconfigured,
+            3,
+            "6/3 (Cease: Peer De-configured)",
+        ),
+        (
+            StopReason::AdministrativeReset,
+            4,
+            "6/4 (Cease: Administrative Reset)",
+        ),
+    ] {
+        stop_for(why, subcode, words);
+    }
+}
+
+/// A stop for `why` sends Cease/`subcode`, which the peer logs as `words`; then Idle until
+/// the next Start.
+fn stop_for(why: StopReason, subcode: u8, words: &str) {
     let mut p = established_pair();
-    p.a.session.handle(p.now, Event::Stop);
+    p.a.session.handle(p.now, Event::Stop(why));
     p.settle();
     let a_log: Vec<_> = p.a.log.iter().rev().take(3).rev().cloned().collect();
-    assert_notified_and_closed(&a_log, 6, 2);
+    assert_notified_and_closed(&a_log, 6, subcode);
     assert!(
         p.b.log
             .iter()
-            .any(|a| matches!(a, Action::StateChanged { reason, .. }
-        if reason.contains("6/2") && reason.contains("Administrative Shutdown")))
+            .any(|a| matches!(a, Action::StateChanged { reason, .. } if reason.contains(words))),
+        "{why:?}: {:?}",
+        p.b.log
     );
     p.advance(Duration::from_secs(60));
     assert_eq!(p.a.session.state(), State::Idle);

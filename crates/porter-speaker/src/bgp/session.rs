@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use porter_bgp::{Action, Event, Jitter, Routes, Session, State};
+use porter_bgp::{Action, Event, Jitter, Routes, Session, State, StopReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -100,12 +100,11 @@ async fn run(
         tokio::select! {
             command = rx.recv() => match command {
                 None => {
-                    core.handle(now(), Event::Stop);
+                    core.handle(now(), Event::Stop(StopReason::AdministrativeShutdown));
                     stopping = true;
                 }
                 Some(Command::Stop(why)) => {
-                    let event = if why == Stop::Shutdown && spec.graceful_restart() { Event::StopForRestart } else { Event::Stop };
-                    core.handle(now(), event);
+                    core.handle(now(), stop_event(why, spec.graceful_restart()));
                     stopping = true;
                 }
                 Some(Command::SetRoutes(routes)) => core.handle(now(), Event::SetRoutes(routes)),
@@ -135,6 +134,18 @@ async fn run(
         }
     }
     board.remove(Protocol::Bgp, &spec.name);
+}
+
+/// What the session is told when its task is told to stop: a restart under graceful restart
+/// closes without a word (the peer keeps our routes); anything else says why, with the Cease
+/// subcode RFC 4486 gives it.
+fn stop_event(why: Stop, graceful_restart: bool) -> Event {
+    match why {
+        Stop::Shutdown if graceful_restart => Event::StopForRestart,
+        Stop::Shutdown => Event::Stop(StopReason::AdministrativeShutdown),
+        Stop::Removed => Event::Stop(StopReason::PeerDeconfigured),
+        Stop::Changed => Event::Stop(StopReason::AdministrativeReset),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

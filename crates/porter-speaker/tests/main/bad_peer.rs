@@ -353,6 +353,37 @@ async fn unknown_capability_is_ignored() {
     assert_notified_on_shutdown(&mut wire).await;
 }
 
+/// RFC 4486 §4: the Cease subcode tells the peer why Porter ended the session. A BgpPeer
+/// changed: 6/4 Administrative Reset, then the session comes back with the new settings; a
+/// BgpPeer gone: 6/3 Peer De-configured.
+#[tokio::test]
+async fn a_changed_peer_gets_administrative_reset_and_a_removed_one_peer_deconfigured() {
+    let (speaker, test_peer, mut wire) = connected().await;
+    establish(&speaker, &mut wire, &open(ROUTER_AS, 90)).await;
+    until_announced(&mut wire, host(ANNOUNCED)).await;
+
+    let mut changed = quick_peer(test_peer.port);
+    changed.hold_time = Some(60);
+    speaker.apply(plan_of(vec![(PEER, changed)], &[ANNOUNCED]));
+    assert_last_cease(&mut wire, 4, "Administrative Reset").await;
+
+    let mut wire = test_peer.accept().await;
+    establish(&speaker, &mut wire, &open(ROUTER_AS, 90)).await;
+    until_announced(&mut wire, host(ANNOUNCED)).await;
+    speaker.apply(plan_of(Vec::new(), &[ANNOUNCED]));
+    assert_last_cease(&mut wire, 3, "Peer De-configured").await;
+    speaker.shutdown().await;
+}
+
+/// The speaker's last words before closing are NOTIFICATION Cease / `subcode`.
+async fn assert_last_cease(wire: &mut Wire, subcode: u8, name: &str) {
+    let msgs = wire.until_eof().await;
+    assert!(
+        matches!(msgs.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (6, subcode)),
+        "Cease / {name} (RFC 4486): {msgs:?}"
+    );
+}
+
 async fn assert_notified_on_shutdown(wire: &mut Wire) {
     let msgs = wire.until_eof().await;
     assert!(

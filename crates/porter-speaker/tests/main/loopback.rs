@@ -111,8 +111,8 @@ async fn prefix_changes_keep_the_session_but_a_new_peer_as_restarts_it() {
     assert!(old.closed, "the old connection is closed: {old:?}");
     let error = old.last_error.as_deref().unwrap_or_default();
     assert!(
-        error.contains("received NOTIFICATION 6/2"),
-        "old session ended with Cease, got {error:?}"
+        error.contains("received NOTIFICATION 6/4"),
+        "old session ended with Cease / Administrative Reset (RFC 4486), got {error:?}"
     );
     router.wait_received(&["203.0.113.10"]).await;
     let restarted = speaker
