@@ -61,6 +61,8 @@ pub fn node_status(peer: &PeerStatus, uptime: Option<String>) -> NodePeerStatus 
             ..Default::default()
         }),
         timers_state: Some(TimersState {
+            negotiated_hold_time: peer.timers.map(|t| t.hold_time.to_string()),
+            keepalive_interval: peer.timers.map(|t| t.keepalive.to_string()),
             uptime,
             ..Default::default()
         }),
@@ -321,6 +323,8 @@ pub fn entry_patch(entry: &NodePeerStatus) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use porter_speaker::Timers;
+
     use super::*;
 
     #[test]
@@ -334,6 +338,10 @@ mod tests {
             received: 0,
             flaps: 0,
             last_error: None,
+            timers: Some(Timers {
+                hold_time: 90,
+                keepalive: 30,
+            }),
         };
         let v =
             serde_json::to_value(node_status(&peer, Some("2026-01-01T00:00:00Z".into()))).unwrap();
@@ -341,7 +349,8 @@ mod tests {
             v,
             json!({
                 "peerState": {"neighborAddress": "10.99.0.1", "peerAs": 64512, "sessionState": "ESTABLISHED"},
-                "timersState": {"uptime": "2026-01-01T00:00:00Z"}
+                "timersState": {"negotiatedHoldTime": "90", "keepaliveInterval": "30",
+                                "uptime": "2026-01-01T00:00:00Z"}
             })
         );
     }

@@ -37,6 +37,6 @@ mod speaker;
 mod status;
 mod supervisor;
 
-pub use bgp::PeerStatus;
+pub use bgp::{PeerStatus, Timers};
 pub use speaker::Speaker;
 pub use status::{Protocol, Status, StatusBoard};

@@ -231,6 +231,7 @@ mod tests {
             received: 0,
             flaps: 0,
             last_error: None,
+            timers: None,
         })
     }
 

@@ -322,6 +322,8 @@ endpoints:
                 received: 0,
                 flaps: 0,
                 last_error: None,
+                hold_time: (state == "Established").then_some(90),
+                keepalive: (state == "Established").then_some(30),
             }],
         }
     }
@@ -360,6 +362,12 @@ endpoints:
         assert_eq!(
             peer["status"]["nodesPeerStatus"]["n1"]["peerState"]["sessionState"],
             "ESTABLISHED"
+        );
+        let timers = &peer["status"]["nodesPeerStatus"]["n1"]["timersState"];
+        assert_eq!(
+            (&timers["negotiatedHoldTime"], &timers["keepaliveInterval"]),
+            (&"90".into(), &"30".into()),
+            "{timers}"
         );
 
         let mut reported = Reported::new();

@@ -328,6 +328,8 @@ fn node_peer_status(line: &SessionLine) -> NodePeerStatus {
             ..Default::default()
         }),
         timers_state: Some(TimersState {
+            negotiated_hold_time: line.hold_time.map(|t| t.to_string()),
+            keepalive_interval: line.keepalive.map(|t| t.to_string()),
             uptime: line
                 .established_at
                 .and_then(|t| Timestamp::from_second(i64::try_from(t).ok()?).ok())

@@ -37,6 +37,12 @@ pub(crate) struct SessionLine {
     pub(crate) received: usize,
     pub(crate) flaps: u64,
     pub(crate) last_error: Option<String>,
+    /// Negotiated hold time and keepalive interval (seconds), while the session is up. Absent
+    /// from reports older speakers wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hold_time: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) keepalive: Option<u16>,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -65,6 +71,8 @@ fn line(peer: &str, status: &PeerStatus) -> SessionLine {
         received: status.received,
         flaps: status.flaps,
         last_error: status.last_error.clone(),
+        hold_time: status.timers.map(|t| t.hold_time),
+        keepalive: status.timers.map(|t| t.keepalive),
     }
 }
 

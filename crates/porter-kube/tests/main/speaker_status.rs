@@ -15,7 +15,7 @@ use porter_kube::speaker_status::{
 use porter_kube::write_policy::WritePolicyConfig;
 use porter_model::ObjectKey;
 use porter_model::announce::Problem;
-use porter_speaker::PeerStatus;
+use porter_speaker::{PeerStatus, Timers};
 use serde_json::json;
 
 fn session(state: State) -> PeerStatus {
@@ -28,6 +28,10 @@ fn session(state: State) -> PeerStatus {
         received: 0,
         flaps: 0,
         last_error: None,
+        timers: (state == State::Established).then_some(Timers {
+            hold_time: 90,
+            keepalive: 30,
+        }),
     }
 }
 
@@ -81,7 +85,11 @@ async fn writes_its_own_entry_without_clobbering_another_nodes() {
             .then_some(())
     })
     .await;
-    assert!(status(&server)["nodesPeerStatus"]["n1"]["timersState"]["uptime"].is_string());
+    let timers = &status(&server)["nodesPeerStatus"]["n1"]["timersState"];
+    assert!(timers["uptime"].is_string(), "{timers}");
+    // the negotiated timers, as OpenELB's status showed gobgp's
+    assert_eq!(timers["negotiatedHoldTime"], "90", "{timers}");
+    assert_eq!(timers["keepaliveInterval"], "30", "{timers}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let patches = writes_to(&server, "/bgppeers/rtr/status");
     assert_eq!(patches.len(), 2, "{patches:?}");

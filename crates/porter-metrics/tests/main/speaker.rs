@@ -16,6 +16,7 @@ fn status(address: &str, state: State, advertised: usize, flaps: u64) -> PeerSta
         received: 2,
         flaps,
         last_error: None,
+        timers: None,
     }
 }
 

@@ -29,7 +29,7 @@ use listener::{Incoming, Listening};
 use session::Command;
 use spec::{SessionSpec, specs};
 
-pub use status::PeerStatus;
+pub use status::{PeerStatus, Timers};
 
 /// How long a removed or changed peer's session may take to say goodbye.
 const STOP_GRACE: Duration = Duration::from_secs(3);

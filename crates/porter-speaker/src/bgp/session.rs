@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::spec::SessionSpec;
-use super::status::PeerStatus;
+use super::status::{PeerStatus, Timers};
 use crate::status::{Protocol, StatusBoard};
 use crate::supervisor::Stop;
 
@@ -286,5 +286,12 @@ fn status_of(core: &Session) -> PeerStatus {
         received: stats.prefixes_received,
         flaps: stats.flaps,
         last_error: stats.last_error.clone(),
+        timers: match core.state() {
+            State::OpenConfirm | State::Established => Some(Timers {
+                hold_time: core.negotiated_hold_time().unwrap_or_default(),
+                keepalive: core.negotiated_keepalive().unwrap_or_default(),
+            }),
+            _ => None,
+        },
     }
 }

@@ -25,4 +25,16 @@ pub struct PeerStatus {
     pub flaps: u64,
     /// Why the session last went down, if it did.
     pub last_error: Option<String>,
+    /// The hold time and keepalive interval in use (seconds), from the peer's OPEN until the
+    /// session goes down: what BgpPeer status calls `timersState` (OpenELB showed gobgp's).
+    pub timers: Option<Timers>,
+}
+
+/// A session's timers as negotiated (RFC 4271 §4.2, §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// The smaller of both sides' hold times; 0: no hold timer, no KEEPALIVEs.
+    pub hold_time: u16,
+    /// Seconds between our KEEPALIVEs (before jitter).
+    pub keepalive: u16,
 }

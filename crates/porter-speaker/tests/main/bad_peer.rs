@@ -344,6 +344,14 @@ async fn unknown_capability_is_ignored() {
     let our_open = with_capability(open(ROUTER_AS, 90), &[200, 3, 0xde, 0xad, 0xbe]);
     let status = establish(&speaker, &mut wire, &our_open).await;
     assert_eq!(status.last_error, None);
+    // Both sides said 90 s: a third of it between KEEPALIVEs (RFC 4271 §4.4).
+    assert_eq!(
+        status.timers,
+        Some(porter_speaker::Timers {
+            hold_time: 90,
+            keepalive: 30
+        })
+    );
     until_announced(&mut wire, host(ANNOUNCED)).await;
     speaker
         .wait_status("Established, 1 advertised", established_with(1))

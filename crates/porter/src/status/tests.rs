@@ -652,6 +652,8 @@ fn report_files_read_as_bgppeer_status_does() {
             received: 0,
             flaps: 1,
             last_error: None,
+            hold_time: Some(90),
+            keepalive: Some(30),
         }],
     };
     let fresh = sessions_from_reports(&[report(u64::try_from(NOW - 5).unwrap())], NOW);
