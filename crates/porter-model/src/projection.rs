@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec, ServiceStatus};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
@@ -24,8 +23,10 @@ use crate::snapshot::SERVICE_NAME_LABEL;
 use crate::status::SERVICE_CONDITIONS;
 
 /// A [`Snapshot`] as the speaker keeps it: Services and EndpointSlices reduced to what
-/// announcing reads (`Arc`s, so cloning a snapshot does not copy them).
-pub type SpeakerSnapshot = Snapshot<Arc<LbService>, Arc<SliceNodes>>;
+/// announcing reads. Held in the maps' nodes, not behind an `Arc` each: a speaker plans from
+/// its one snapshot in place and never clones it, and an `Arc` cost an allocation and 64
+/// bytes more per object (about 8 MB at 100k Services).
+pub type SpeakerSnapshot = Snapshot<LbService, SliceNodes>;
 
 /// What announcing needs of a Service that asks Porter for an address and holds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,12 +263,12 @@ impl Snapshot {
             services: self
                 .services
                 .iter()
-                .filter_map(|(key, svc)| Some((key.clone(), Arc::new(LbService::of(svc)?))))
+                .filter_map(|(key, svc)| Some((key.clone(), LbService::of(svc)?)))
                 .collect(),
             endpoint_slices: self
                 .endpoint_slices
                 .iter()
-                .filter_map(|(key, slice)| Some((key.clone(), Arc::new(SliceNodes::of(slice)?))))
+                .filter_map(|(key, slice)| Some((key.clone(), SliceNodes::of(slice)?)))
                 .collect(),
             nodes: self.nodes.clone(),
             namespaces: self.namespaces.clone(),
