@@ -382,11 +382,11 @@ fn announced(
     // into a map with full nodes (a map grown by inserts in Service order is about a third
     // empty: 4 MiB against 2.7 MiB at 100k addresses, and a speaker holds two plans at a time).
     let mut out: Vec<(IpAddr, Arc<RouteAttrs>)> =
-        Vec::with_capacity(snapshot.services.values().map(|s| s.ingress.len()).sum());
+        Vec::with_capacity(snapshot.services.values().map(|s| s.ingress().len()).sum());
     for (key, svc) in &snapshot.services {
         // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
         let ips: Vec<(IpAddr, &RouteAttrs)> = svc
-            .ingress
+            .ingress()
             .iter()
             .filter_map(|&ip| {
                 let pool = bgp_pools.iter().find(|p| p.range.contains(ip))?;
@@ -441,7 +441,7 @@ fn announced(
 
 /// The Service an EndpointSlice belongs to, as `(namespace, name)`.
 fn owner<'a>(&(key, slice): &(&'a ObjectKey, &'a SliceNodes)) -> (&'a str, &'a str) {
-    (&key.namespace, &slice.service)
+    (&key.namespace, slice.service())
 }
 
 /// Merges the attributes of a second Service on one address into `into`, independently of
