@@ -397,14 +397,14 @@ fn announced(
             continue;
         }
         problems.extend(
-            svc.attr_errors
+            svc.attr_errors()
                 .iter()
                 .map(|why| Problem::ServiceAnnotation {
                     service: key.clone(),
                     why: why.clone(),
                 }),
         );
-        let delta = svc.attrs.as_deref().unwrap_or(&no_delta);
+        let delta = svc.attrs().unwrap_or(&no_delta);
         let of_service = (key.namespace.as_str(), key.name.as_str());
         let start = slices.partition_point(|s| owner(s) < of_service);
         let own = slices[start..]

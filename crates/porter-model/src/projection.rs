@@ -35,13 +35,19 @@ pub struct LbService {
     ingress: Addresses,
     /// `externalTrafficPolicy: Local`: traffic may only enter where an endpoint runs.
     pub local_traffic: bool,
-    /// What the `bgp.porter.kubesphere.io/*` annotations change in the pool's path
-    /// attributes; `None` when they change nothing (the common case, kept small).
-    pub attrs: Option<Box<RouteAttrsDelta>>,
-    /// The malformed `bgp.porter.kubesphere.io/*` annotations, each naming the annotation.
-    /// When there are any, `attrs` is `None`: the Service is announced with its Eip's
-    /// attributes alone (see [`crate::announce`]).
-    pub attr_errors: Box<[String]>,
+    /// What the `bgp.porter.kubesphere.io/*` annotations say; `None` when they change nothing
+    /// (the common case: one pointer per Service). Read with [`Self::attrs`] and
+    /// [`Self::attr_errors`].
+    bgp: Option<Box<BgpAnnotations>>,
+}
+
+/// A Service's `bgp.porter.kubesphere.io/*` annotations, when they say anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BgpAnnotations {
+    /// Well-formed, changing the pool's path attributes.
+    Delta(RouteAttrsDelta),
+    /// Malformed, each error naming the annotation.
+    Malformed(Box<[String]>),
 }
 
 impl LbService {
@@ -62,10 +68,12 @@ impl LbService {
             .as_ref()
             .and_then(|s| s.external_traffic_policy.as_deref())
             == Some("Local");
-        let (attrs, attr_errors) = match route_attrs::from_annotations(svc) {
-            Ok(delta) if delta == RouteAttrsDelta::default() => (None, Box::default()),
-            Ok(delta) => (Some(Box::new(delta)), Box::default()),
-            Err(errors) => (None, errors.iter().map(ToString::to_string).collect()),
+        let bgp = match route_attrs::from_annotations(svc) {
+            Ok(delta) if delta == RouteAttrsDelta::default() => None,
+            Ok(delta) => Some(BgpAnnotations::Delta(delta)),
+            Err(errors) => Some(BgpAnnotations::Malformed(
+                errors.iter().map(ToString::to_string).collect(),
+            )),
         };
         Some(Self {
             ingress: match ingress {
@@ -73,9 +81,27 @@ impl LbService {
                 many => Addresses::Many(many.into()),
             },
             local_traffic,
-            attrs,
-            attr_errors,
+            bgp: bgp.map(Box::new),
         })
+    }
+
+    /// What the `bgp.porter.kubesphere.io/*` annotations change in the pool's path
+    /// attributes; `None` when they change nothing or are malformed.
+    pub fn attrs(&self) -> Option<&RouteAttrsDelta> {
+        match self.bgp.as_deref() {
+            Some(BgpAnnotations::Delta(delta)) => Some(delta),
+            _ => None,
+        }
+    }
+
+    /// The malformed `bgp.porter.kubesphere.io/*` annotations, each naming the annotation.
+    /// When there are any, [`Self::attrs`] is `None`: the Service is announced with its Eip's
+    /// attributes alone (see [`crate::announce`]).
+    pub fn attr_errors(&self) -> &[String] {
+        match self.bgp.as_deref() {
+            Some(BgpAnnotations::Malformed(errors)) => errors,
+            _ => &[],
+        }
     }
 }
 
@@ -340,8 +366,8 @@ mod tests {
         let kept = LbService::of(&service(opted_in(), &["10.0.0.1"], "Local")).unwrap();
         assert_eq!(kept.ingress(), &["10.0.0.1".parse::<IpAddr>().unwrap()]);
         assert!(kept.local_traffic);
-        assert_eq!(kept.attrs, None, "no BGP annotation: nothing stored");
-        assert!(kept.attr_errors.is_empty());
+        assert_eq!(kept.attrs(), None, "no BGP annotation: nothing stored");
+        assert!(kept.attr_errors().is_empty());
     }
 
     #[test]
@@ -349,14 +375,14 @@ mod tests {
         let mut annotations = opted_in();
         annotations["bgp.porter.kubesphere.io/med"] = "50".into();
         let kept = LbService::of(&service(annotations.clone(), &["10.0.0.1"], "")).unwrap();
-        assert_eq!(kept.attrs.as_ref().and_then(|a| a.med), Some(50));
+        assert_eq!(kept.attrs().and_then(|a| a.med), Some(50));
         assert!(!kept.local_traffic);
 
         annotations["bgp.porter.kubesphere.io/med"] = "lots".into();
         let kept = LbService::of(&service(annotations, &["10.0.0.1"], "")).unwrap();
-        assert_eq!(kept.attrs, None);
-        assert_eq!(kept.attr_errors.len(), 1);
-        assert!(kept.attr_errors[0].contains("bgp.porter.kubesphere.io/med"));
+        assert_eq!(kept.attrs(), None);
+        assert_eq!(kept.attr_errors().len(), 1);
+        assert!(kept.attr_errors()[0].contains("bgp.porter.kubesphere.io/med"));
     }
 
     #[test]
