@@ -368,7 +368,7 @@ mod tests {
         // neither a Service that is not Porter's nor one without an address is held
         assert_eq!(live.keys().collect::<Vec<_>>(), vec![&key]);
         assert_eq!(
-            &*live[&key].ingress,
+            live[&key].ingress(),
             &["203.0.113.10".parse::<std::net::IpAddr>().unwrap()]
         );
 
