@@ -19,7 +19,7 @@ pub fn fix_mmap_threshold(bytes: usize) -> bool {
 /// By default a thread that finds the allocator busy gets an arena of its own (up to eight per
 /// core), and memory freed in one arena serves only later allocations from it. The speaker's
 /// two tokio workers then each held part of the objects kept, beside the holes left by list
-/// pages decoded there: 77.9 MB at 100k Services against 70.0 MB in one arena
+/// pages decoded there: 77.9 MiB at 100k Services against 70.0 MiB in one arena
 /// (`docs/benchmarks.md`). Small allocations mostly come from per-thread caches without taking
 /// the arena's lock, so sharing it costs Porter's few threads little. Call it first thing in
 /// `main`, before threads start; returns whether the allocator took the setting (false on a
