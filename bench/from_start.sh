@@ -26,7 +26,8 @@
 # The objects come from crates/porter/examples/scale_objects.rs (crates/porter/examples/scale/
 # objects.rs), written once per N under $BENCH_DIR (default /tmp/porter-from-start).
 # Environment: BENCH_RUNS (runs per sender and N, default 1), BENCH_POLL, BENCH_DIR,
-# BENCH_SENDERS (default "porter-manifests porter-api gobgpd bird"), PORTER_BIN and
+# BENCH_SENDERS (default "porter-manifests porter-api gobgpd bird"), BENCH_SMAPS (set: keep
+# each sender's /proc/PID/smaps, read with the VmHWM, as $BENCH_DIR/smaps-SENDER-N), PORTER_BIN and
 # SCALE_OBJECTS (prebuilt binaries; default: built here, release, in $CARGO_TARGET_DIR).
 #
 # Needs root, iproute2, bird2, gobgpd/gobgp, python3. Everything it starts lives in its own
@@ -176,6 +177,8 @@ measure() {  # $1 = sender, $2 = N
   done
   tall=$(now)
   hwm=$(hwm_mb "$SND_PID")
+  # where the memory is, for reading later (BENCH_SMAPS=1): every mapping's resident size
+  [ -n "${BENCH_SMAPS:-}" ] && cp "/proc/$SND_PID/smaps" "$BENCH_DIR/smaps-$name-$n" 2>/dev/null
   row=$(printf '%-17s %7d %10s %9s' "$name" "$n" "$(dt "$T0" "$tall")" "$hwm")
   [ "$c" -ge "$n" ] || row="$row  (NOT DONE: $c routes)"
   ROWS+=("$row")

@@ -31,7 +31,6 @@
 )]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Service;
@@ -248,7 +247,7 @@ fn run_controller(services: usize, whole: bool) {
 fn run_speaker(services: usize) {
     // The speaker's source: whole objects arrive one at a time from the watches and only
     // their projections (`Keep`) are applied to the one snapshot, as `SpeakerSource` does.
-    let mut trackers: Trackers<Arc<LbService>, Arc<SliceNodes>> = Trackers::new(Kinds::SPEAKER);
+    let mut trackers: Trackers<LbService, SliceNodes> = Trackers::new(Kinds::SPEAKER);
     let mut live = Snapshot::default();
     trackers.apply(&mut live, Update::Eip(Ok(Event::Init)));
     for i in 0..POOLS {

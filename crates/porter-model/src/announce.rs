@@ -31,6 +31,7 @@ use k8s_openapi::api::core::v1::Node;
 use porter_api::{BGP_CONF_NAME, Protocol, annotations};
 use porter_bgp::RouteAttrs;
 
+use crate::packed::MapBuilder;
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::valid::{MAX_MD5_KEY_LEN, ValidPeer, Validate};
 use crate::{ObjectKey, Snapshot, selector};
@@ -363,13 +364,10 @@ fn announced(
         .filter(|pool| pool.protocol == Protocol::Bgp)
         .collect();
     // The EndpointSlices sorted by Service once, not scanned per Service (10k × 10k); a flat
-    // sorted list rather than a map of lists: one allocation instead of one per Service.
-    let mut slices: Vec<(&str, &str, &SliceNodes)> = snapshot
-        .endpoint_slices
-        .iter()
-        .map(|(key, slice)| (key.namespace.as_str(), &*slice.service, &**slice))
-        .collect();
-    slices.sort_unstable_by_key(|&(namespace, service, _)| (namespace, service));
+    // sorted list of references rather than a map of lists: one allocation of 16 bytes a
+    // slice (the order among a Service's slices does not matter: `serves_from` asks "any").
+    let mut slices: Vec<(&ObjectKey, &SliceNodes)> = snapshot.endpoint_slices.iter().collect();
+    slices.sort_unstable_by(|a, b| owner(a).cmp(&owner(b)));
     let no_delta = crate::route_attrs::RouteAttrsDelta::default();
     // One allocation per distinct attribute set.
     let mut distinct: BTreeMap<RouteAttrs, Arc<RouteAttrs>> = BTreeMap::new();
@@ -380,14 +378,15 @@ fn announced(
                 .or_insert_with_key(|a| Arc::new(a.clone())),
         )
     };
-    // Collected as a list and turned into the map in one go: a map built from sorted
-    // entries has full nodes, one grown by inserts in Service order about a third empty
-    // (4 MiB against 2.7 MiB at 100k addresses, and a speaker holds two plans at a time).
-    let mut out: Vec<(IpAddr, Arc<RouteAttrs>)> = Vec::new();
+    // Collected as a list (sized once: at most every address of every Service) and turned
+    // into a map with full nodes (a map grown by inserts in Service order is about a third
+    // empty: 4 MiB against 2.7 MiB at 100k addresses, and a speaker holds two plans at a time).
+    let mut out: Vec<(IpAddr, Arc<RouteAttrs>)> =
+        Vec::with_capacity(snapshot.services.values().map(|s| s.ingress().len()).sum());
     for (key, svc) in &snapshot.services {
         // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
         let ips: Vec<(IpAddr, &RouteAttrs)> = svc
-            .ingress
+            .ingress()
             .iter()
             .filter_map(|&ip| {
                 let pool = bgp_pools.iter().find(|p| p.range.contains(ip))?;
@@ -398,20 +397,20 @@ fn announced(
             continue;
         }
         problems.extend(
-            svc.attr_errors
+            svc.attr_errors()
                 .iter()
                 .map(|why| Problem::ServiceAnnotation {
                     service: key.clone(),
                     why: why.clone(),
                 }),
         );
-        let delta = svc.attrs.as_deref().unwrap_or(&no_delta);
+        let delta = svc.attrs().unwrap_or(&no_delta);
         let of_service = (key.namespace.as_str(), key.name.as_str());
-        let start = slices.partition_point(|&(ns, service, _)| (ns, service) < of_service);
+        let start = slices.partition_point(|s| owner(s) < of_service);
         let own = slices[start..]
             .iter()
-            .take_while(|&&(ns, service, _)| (ns, service) == of_service)
-            .map(|&(_, _, slice)| slice);
+            .take_while(|s| owner(s) == of_service)
+            .map(|&(_, slice)| slice);
         if !serves_from(own, svc, node) {
             continue;
         }
@@ -419,9 +418,10 @@ fn announced(
             out.push((ip, share(delta.apply(pool_attrs))));
         }
     }
-    // Services sharing an address: their attributes merged in Service order (the sort is
-    // stable), each next one into the first, as the merge is independent of order anyway.
-    out.sort_by_key(|&(ip, _)| ip);
+    drop(slices);
+    // Services sharing an address: their attributes merged, each next one into the first
+    // (the merge is independent of order, so an in-place sort, which needs no scratch, will do).
+    out.sort_unstable_by_key(|&(ip, _)| ip);
     out.dedup_by(|(ip, attrs), (first_ip, first)| {
         if ip != first_ip {
             return false;
@@ -431,7 +431,17 @@ fn announced(
         *first = share(both);
         true
     });
-    out.into_iter().collect()
+    // Not `collect`: it would hold the list, a sort's scratch and the map at once.
+    let mut prefixes = MapBuilder::default();
+    for (ip, attrs) in out {
+        prefixes.insert(ip, attrs);
+    }
+    prefixes.finish()
+}
+
+/// The Service an EndpointSlice belongs to, as `(namespace, name)`.
+fn owner<'a>(&(key, slice): &(&'a ObjectKey, &'a SliceNodes)) -> (&'a str, &'a str) {
+    (&key.namespace, slice.service())
 }
 
 /// Merges the attributes of a second Service on one address into `into`, independently of

@@ -332,7 +332,7 @@ mod tests {
     fn a_realistic_service_projects_the_same() {
         let kept = assert_same_service(&realistic_service("web")).expect("announced");
         assert_eq!(
-            *kept.ingress,
+            kept.ingress(),
             ["203.0.113.10".parse::<std::net::IpAddr>().unwrap()]
         );
     }
@@ -371,9 +371,13 @@ mod tests {
         // the cases do exercise both outcomes and every field read
         assert!(kept[0].is_none() && kept[5].is_none() && kept[8].is_none());
         assert!(kept[4].as_ref().is_some_and(|s| s.local_traffic));
-        assert_eq!(kept[3].as_ref().map(|s| s.ingress.len()), Some(2));
-        assert!(kept[10].as_ref().is_some_and(|s| s.attrs.is_some()));
-        assert!(kept[11].as_ref().is_some_and(|s| !s.attr_errors.is_empty()));
+        assert_eq!(kept[3].as_ref().map(|s| s.ingress().len()), Some(2));
+        assert!(kept[10].as_ref().is_some_and(|s| s.attrs().is_some()));
+        assert!(
+            kept[11]
+                .as_ref()
+                .is_some_and(|s| !s.attr_errors().is_empty())
+        );
     }
 
     #[test]

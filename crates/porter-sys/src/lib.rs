@@ -11,7 +11,7 @@
 
 mod malloc;
 
-pub use malloc::fix_mmap_threshold;
+pub use malloc::{fix_mmap_threshold, limit_arenas};
 
 use std::io;
 use std::mem::{size_of, zeroed};

@@ -90,6 +90,7 @@ const MMAP_THRESHOLD: usize = 128 * 1024;
 
 fn main() -> anyhow::Result<()> {
     porter_sys::fix_mmap_threshold(MMAP_THRESHOLD);
+    porter_sys::limit_arenas(1);
     let cli: Cli = kubectl_plugin::parse();
     match cli.command {
         Command::Crds => {

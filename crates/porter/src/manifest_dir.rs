@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -21,6 +20,7 @@ use porter_api::{Eip, EipStatus, NodePeerStatus, PeerState, TimersState};
 use porter_model::manifests::{
     Decode, Diagnostic, Object, Splitter, documents, read_document, yaml,
 };
+use porter_model::packed::MapBuilder;
 use porter_model::projection::{LbService, SliceNodes};
 use porter_model::{ObjectKey, Snapshot, SpeakerSnapshot};
 
@@ -89,8 +89,8 @@ impl ManifestDir {
     pub(crate) fn load_projected(&self) -> anyhow::Result<(SpeakerSnapshot, Vec<Diagnostic>)> {
         self.load_with(
             Decode::Thin,
-            |svc| LbService::of(&svc).map(Arc::new),
-            |slice| SliceNodes::of(&slice).map(Arc::new),
+            |svc| LbService::of(&svc),
+            |slice| SliceNodes::of(&slice),
         )
     }
 
@@ -115,6 +115,9 @@ impl ManifestDir {
             other => Kept::Object(Box::new(other)),
         };
         let mut snapshot = Snapshot::<S, E>::default();
+        // Services and EndpointSlices are many: their maps are built packed (MapBuilder).
+        let mut services = MapBuilder::default();
+        let mut slices = MapBuilder::default();
         let mut diagnostics = Vec::new();
         // Files in file order, whichever thread read them: a later object replaces an earlier one.
         for read in read_files(&files, decode, &keep) {
@@ -124,22 +127,16 @@ impl ManifestDir {
                 match item {
                     // Neither a Service nor an EndpointSlice: the closures are not called.
                     Kept::Object(object) => snapshot.insert_with(*object, |_| None, |_| None),
-                    Kept::Service(Some(key), Some(s)) => {
-                        snapshot.services.insert(key, s);
-                    }
-                    Kept::Service(Some(key), None) => {
-                        snapshot.services.remove(&key);
-                    }
-                    Kept::Slice(Some(key), Some(e)) => {
-                        snapshot.endpoint_slices.insert(key, e);
-                    }
-                    Kept::Slice(Some(key), None) => {
-                        snapshot.endpoint_slices.remove(&key);
-                    }
+                    Kept::Service(Some(key), Some(s)) => services.insert(key, s),
+                    Kept::Service(Some(key), None) => services.remove(key),
+                    Kept::Slice(Some(key), Some(e)) => slices.insert(key, e),
+                    Kept::Slice(Some(key), None) => slices.remove(key),
                     Kept::Service(None, _) | Kept::Slice(None, _) => {}
                 }
             }
         }
+        snapshot.services = services.finish();
+        snapshot.endpoint_slices = slices.finish();
         for (name, eip_status) in status.eips {
             if let Some(eip) = snapshot.eips.get_mut(&name) {
                 eip.status = Some(eip_status);

@@ -3,7 +3,6 @@
 //! alongside.
 
 use std::fmt::Debug;
-use std::sync::Arc;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
@@ -35,7 +34,7 @@ pub struct KubeSource<S = Service, E = EndpointSlice> {
 
 /// The speaker's source: Services and EndpointSlices reduced to what announcing reads
 /// (`porter_model::SpeakerSnapshot`).
-pub type SpeakerSource = KubeSource<Arc<LbService>, Arc<SliceNodes>>;
+pub type SpeakerSource = KubeSource<LbService, SliceNodes>;
 
 impl KubeSource {
     /// Starts the watchers, keeping whole objects. The first snapshot is published once

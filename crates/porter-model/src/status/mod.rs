@@ -64,7 +64,6 @@ pub mod service;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -132,7 +131,7 @@ pub fn planned_coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
             .and_then(|svc| LbService::holding(svc, &planned.ingress))
         {
             Some(lb) => {
-                projected.services.insert(key.clone(), Arc::new(lb));
+                projected.services.insert(key.clone(), lb);
             }
             None => {
                 projected.services.remove(key);
