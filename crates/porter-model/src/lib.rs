@@ -33,7 +33,9 @@ pub mod selector;
 pub mod snapshot;
 pub mod status;
 pub mod valid;
+pub mod view;
 
 pub use key::ObjectKey;
-pub use projection::SpeakerSnapshot;
+pub use projection::{ControllerSnapshot, SpeakerSnapshot};
 pub use snapshot::Snapshot;
+pub use view::ControllerView;

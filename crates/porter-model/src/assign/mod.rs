@@ -18,7 +18,8 @@ use k8s_openapi::api::core::v1::Service;
 use porter_api::annotations;
 
 use crate::pools::Pools;
-use crate::{ObjectKey, Snapshot};
+use crate::projection::ControllerService;
+use crate::{ControllerView, ObjectKey, Snapshot};
 
 mod eip_status;
 mod failure;
@@ -71,23 +72,23 @@ pub enum Outcome {
 
 /// Computes every Service's assignment and every Eip's status from `snapshot`.
 pub fn plan(snapshot: &Snapshot) -> Plan {
-    let pools = Pools::of(&snapshot.eips);
+    plan_view(&ControllerView::of(&snapshot.for_controller()))
+}
+
+/// [`plan`] from what the controller keeps ([`ControllerView`]).
+pub fn plan_view(view: &ControllerView<'_>) -> Plan {
+    let pools = Pools::of(view.eips());
     let mut allocator = pools.allocator();
     let Pools { valid, mut errors } = pools;
     let mut services = BTreeMap::new();
 
     // Opted-in Services, oldest first, so that on a conflict the older claim wins.
-    let mut wanted: Vec<(&ObjectKey, &Service)> = snapshot
-        .services
-        .iter()
-        .filter(|(_, svc)| wants_address(svc))
+    let mut wanted: Vec<(&ObjectKey, &ControllerService)> = view
+        .services()
+        .filter(|(_, svc)| svc.wants_address())
+        .map(|(key, svc)| (key, &**svc))
         .collect();
-    wanted.sort_by_key(|(key, svc)| {
-        (
-            svc.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            (*key).clone(),
-        )
-    });
+    wanted.sort_by_key(|(key, svc)| (svc.created, *key));
 
     // Phase 1: restore what Services hold, so nothing new can take it.
     let mut pending = Vec::new();
@@ -99,8 +100,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
                 continue;
             }
         };
-        let held = ingress_ips(svc);
-        match restore(&mut allocator, key, &held, &intent) {
+        match restore(&mut allocator, key, &svc.ingress, &intent) {
             Restored::Kept(ip, pool) => {
                 // Only the restored address is recorded; any other one listed (a hand edit:
                 // Porter writes one) is dropped rather than left free for another Service.
@@ -130,7 +130,7 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     // Phase 2: assign to everybody else, in the same deterministic order.
     for (key, svc, intent) in pending {
         let owner = key.to_string();
-        let plan = match intent.request(snapshot, svc, &valid) {
+        let plan = match intent.request(view, key, svc, &valid) {
             Err(failure) => failed(failure),
             Ok(request) => match allocator.assign(&owner, &request) {
                 Ok(a) => ServicePlan {
@@ -145,11 +145,12 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     }
 
     // Services that stopped asking Porter give back what they held from Porter's pools.
-    for (key, svc) in &snapshot.services {
-        if wants_address(svc) {
+    for (key, svc) in view.services() {
+        if svc.wants_address() {
             continue;
         }
-        if ingress_ips(svc)
+        if svc
+            .ingress
             .iter()
             .any(|ip| allocator.pool_of(*ip).is_some())
         {
@@ -164,8 +165,8 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         }
     }
 
-    let eips = snapshot
-        .eips
+    let eips = view
+        .eips()
         .keys()
         .map(|name| {
             let plan = EipPlan {
