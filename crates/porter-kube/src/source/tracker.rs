@@ -11,7 +11,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::runtime::watcher::{self, Event};
 use porter_api::{BgpConf, BgpPeer, Eip};
-use porter_model::projection::{LbService, SliceNodes};
+use porter_model::projection::{ControllerService, LbService, SliceNodes, controller_service};
 use porter_model::{ObjectKey, Snapshot};
 
 use super::Kinds;
@@ -39,6 +39,12 @@ impl Keep<Service> for Arc<LbService> {
 
     fn keep(obj: Service) -> Option<Self> {
         LbService::of(&obj).map(Arc::new)
+    }
+}
+
+impl Keep<Service> for Arc<ControllerService> {
+    fn keep(obj: Service) -> Option<Self> {
+        controller_service(obj).map(|svc| Arc::new(ControllerService::of(&svc)))
     }
 }
 
