@@ -182,10 +182,10 @@ fn eip_changes(eips: &BTreeMap<String, Eip>, decisions: Vec<EipDecision>) -> Vec
 /// the others, each group in key order.
 #[derive(Debug)]
 pub struct Round {
-    /// The planned Services with their objects, in key order.
-    planned: Vec<(ObjectKey, ServicePlan, Arc<ControllerService>)>,
+    /// The planned Services with their objects, in key order (`None` once decided).
+    planned: Vec<Option<(ObjectKey, ServicePlan, Arc<ControllerService>)>>,
     /// Services the plan does not cover that have something to change.
-    unplanned: Vec<(ObjectKey, Arc<ControllerService>)>,
+    unplanned: Vec<Option<(ObjectKey, Arc<ControllerService>)>>,
     coverage: Coverage,
     eips: BTreeMap<String, Eip>,
     eip_changes: Vec<EipChange>,
@@ -201,22 +201,22 @@ impl Round {
         let coverage = status::planned_coverage_view(view, &plan);
         let eips = view.eips().clone();
         let eip_changes = eip_changes(&eips, status::decide_eips(&eips, &plan, now));
+        let unplanned = view
+            .services()
+            .filter(|(key, _)| !plan.services.contains_key(key))
+            .filter(|(key, svc)| {
+                status::decide_service(key, svc, None, &eips, &coverage, reported.get(*key), now)
+                    .is_some()
+            })
+            .map(|(key, svc)| Some((key.clone(), Arc::clone(svc))))
+            .collect();
         let planned = plan
             .services
             .into_iter()
             .filter_map(|(key, planned)| {
                 let svc = Arc::clone(view.service(&key)?);
-                Some((key, planned, svc))
+                Some(Some((key, planned, svc)))
             })
-            .collect::<Vec<_>>();
-        let unplanned = view
-            .services()
-            .filter(|(key, _)| planned.binary_search_by(|(k, _, _)| k.cmp(key)).is_err())
-            .filter(|(key, svc)| {
-                status::decide_service(key, svc, None, &eips, &coverage, reported.get(*key), now)
-                    .is_some()
-            })
-            .map(|(key, svc)| (key.clone(), Arc::clone(svc)))
             .collect();
         Self {
             planned,
@@ -230,13 +230,14 @@ impl Round {
     }
 
     /// The next Service change, given the warnings `reported` so far; `None` when every
-    /// Service is done.
+    /// Service is done. A Service's object is let go of once decided, so the round stops
+    /// holding Services the watches have since replaced.
     pub fn next_change(&mut self, reported: &Reported) -> Option<ServiceChange> {
         loop {
             let (phase, i) = self.cursor;
             self.cursor.1 += 1;
             let (key, planned, svc) = match phase {
-                0 | 2 => match self.planned.get(i) {
+                0 | 2 => match self.planned.get_mut(i) {
                     None => {
                         self.cursor = (phase + 1, 0);
                         if phase == 2 {
@@ -245,28 +246,34 @@ impl Round {
                         continue;
                     }
                     // releases first, holders after
-                    Some((_, p, _)) if p.ingress.is_empty() != (phase == 0) => continue,
-                    Some((key, planned, svc)) => (key, Some(planned), svc),
+                    Some(Some((_, p, _))) if p.ingress.is_empty() != (phase == 0) => continue,
+                    Some(entry) => match entry.take() {
+                        Some((key, planned, svc)) => (key, Some(planned), svc),
+                        None => continue,
+                    },
                 },
-                1 => match self.unplanned.get(i) {
+                1 => match self.unplanned.get_mut(i) {
                     None => {
                         self.cursor = (2, 0);
                         continue;
                     }
-                    Some((key, svc)) => (key, None, svc),
+                    Some(entry) => match entry.take() {
+                        Some((key, svc)) => (key, None, svc),
+                        None => continue,
+                    },
                 },
                 _ => return None,
             };
             let decision = status::decide_service(
-                key,
-                svc,
-                planned,
+                &key,
+                &svc,
+                planned.as_ref(),
                 &self.eips,
                 &self.coverage,
-                reported.get(key),
+                reported.get(&key),
                 self.now,
             );
-            if let Some(change) = decision.and_then(|d| service_change(svc, d, reported)) {
+            if let Some(change) = decision.and_then(|d| service_change(&svc, d, reported)) {
                 return Some(change);
             }
         }
