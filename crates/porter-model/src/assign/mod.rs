@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use porter_api::annotations;
@@ -43,15 +45,61 @@ pub struct Plan {
     pub eips: BTreeMap<String, EipPlan>,
 }
 
-/// What a Service should hold, and why.
+/// What a Service should hold, and why. Kept small (an address inline, the Eip's name
+/// shared, a failure boxed): a controller holds one per Service, 100k of them in a round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePlan {
     /// The addresses for `status.loadBalancer.ingress`, empty when none could be assigned.
-    pub ingress: Vec<IpAddr>,
-    /// The Eip the address came from (OpenELB writes it as a label on the Service).
-    pub pool: Option<String>,
+    pub ingress: Ingress,
+    /// The Eip the address came from (OpenELB writes it as a label on the Service); one
+    /// allocation per Eip, shared by the plans of its Services.
+    pub pool: Option<Arc<str>>,
     /// How this plan relates to what the Service held.
     pub outcome: Outcome,
+}
+
+/// The addresses a plan gives a Service: none or one (Porter assigns one address per
+/// Service), held inline rather than in a `Vec` of its own; read it as a slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ingress(Option<IpAddr>);
+
+impl Ingress {
+    /// No address.
+    pub const NONE: Ingress = Ingress(None);
+
+    /// The one address `ip`.
+    pub fn one(ip: IpAddr) -> Self {
+        Self(Some(ip))
+    }
+}
+
+impl Deref for Ingress {
+    type Target = [IpAddr];
+
+    fn deref(&self) -> &[IpAddr] {
+        self.0.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Ingress {
+    type Item = &'a IpAddr;
+    type IntoIter = std::slice::Iter<'a, IpAddr>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq<Ingress> for Vec<IpAddr> {
+    fn eq(&self, other: &Ingress) -> bool {
+        **self == **other
+    }
+}
+
+impl<const N: usize> PartialEq<[IpAddr; N]> for Ingress {
+    fn eq(&self, other: &[IpAddr; N]) -> bool {
+        **self == *other
+    }
 }
 
 /// How a Service's plan relates to its current status: what events to emit.
@@ -61,8 +109,9 @@ pub enum Outcome {
     Kept,
     /// It gets a new address.
     Assigned,
-    /// No address could be assigned; its `Display` is the `AllocationFailed` event's message.
-    Failed(Failure),
+    /// No address could be assigned; its `Display` is the `AllocationFailed` event's message
+    /// (boxed: the rare case need not size every plan).
+    Failed(Box<Failure>),
     /// It no longer asks Porter for an address; what it held is released.
     Released,
     /// It holds an address that is in no Eip any more: kept, never silently moved, but the
@@ -80,7 +129,13 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
     let pools = Pools::of(view.eips());
     let mut allocator = pools.allocator();
     let Pools { valid, mut errors } = pools;
-    let mut services = BTreeMap::new();
+    // each pool's name once, shared by the plans of the Services it serves
+    let names: BTreeMap<&str, Arc<str>> = valid
+        .keys()
+        .map(|name| (name.as_str(), Arc::from(name.as_str())))
+        .collect();
+    let shared = |pool: &str| names.get(pool).map_or_else(|| Arc::from(pool), Arc::clone);
+    let mut services = Vec::new();
 
     // Opted-in Services, oldest first, so that on a conflict the older claim wins.
     let mut wanted: Vec<(&ObjectKey, &ControllerService)> = view
@@ -96,7 +151,7 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
         let intent = match Intent::of(svc) {
             Ok(intent) => intent,
             Err(failure) => {
-                services.insert(key.clone(), failed(failure));
+                services.push((key.clone(), failed(failure)));
                 continue;
             }
         };
@@ -104,24 +159,24 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
             Restored::Kept(ip, pool) => {
                 // Only the restored address is recorded; any other one listed (a hand edit:
                 // Porter writes one) is dropped rather than left free for another Service.
-                services.insert(
+                services.push((
                     key.clone(),
                     ServicePlan {
-                        ingress: vec![ip],
-                        pool: Some(pool),
+                        ingress: Ingress::one(ip),
+                        pool: Some(shared(&pool)),
                         outcome: Outcome::Kept,
                     },
-                );
+                ));
             }
             Restored::Orphaned(orphan) => {
-                services.insert(
+                services.push((
                     key.clone(),
                     ServicePlan {
-                        ingress: vec![orphan.ip],
+                        ingress: Ingress::one(orphan.ip),
                         pool: None,
                         outcome: Outcome::Orphaned(orphan),
                     },
-                );
+                ));
             }
             Restored::Nothing => pending.push((key, svc, intent)),
         }
@@ -134,14 +189,14 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
             Err(failure) => failed(failure),
             Ok(request) => match allocator.assign(&owner, &request) {
                 Ok(a) => ServicePlan {
-                    ingress: vec![a.ip],
-                    pool: Some(a.pool),
+                    ingress: Ingress::one(a.ip),
+                    pool: Some(shared(&a.pool)),
                     outcome: Outcome::Assigned,
                 },
                 Err(e) => failed(Failure::Alloc(e)),
             },
         };
-        services.insert(key.clone(), plan);
+        services.push((key.clone(), plan));
     }
 
     // Services that stopped asking Porter give back what they held from Porter's pools.
@@ -154,16 +209,20 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
             .iter()
             .any(|ip| allocator.pool_of(*ip).is_some())
         {
-            services.insert(
+            services.push((
                 key.clone(),
                 ServicePlan {
-                    ingress: vec![],
+                    ingress: Ingress::NONE,
                     pool: None,
                     outcome: Outcome::Released,
                 },
-            );
+            ));
         }
     }
+    // Built in one go (sorted in the `Vec`'s own buffer, then bulk-built): a map grown by
+    // inserts keeps its nodes about half full, and the plan's map was a sixth of a
+    // controller's heap at 100k Services.
+    let services: BTreeMap<ObjectKey, ServicePlan> = services.into_iter().collect();
 
     let eips = view
         .eips()
@@ -188,9 +247,9 @@ pub fn wants_address(svc: &Service) -> bool {
 
 fn failed(failure: Failure) -> ServicePlan {
     ServicePlan {
-        ingress: vec![],
+        ingress: Ingress::NONE,
         pool: None,
-        outcome: Outcome::Failed(failure),
+        outcome: Outcome::Failed(Box::new(failure)),
     }
 }
 

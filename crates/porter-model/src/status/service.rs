@@ -282,7 +282,7 @@ pub(super) fn planned(
     notes.extend(announced_note);
     ServiceDecision {
         key: key.clone(),
-        ingress: moves.then(|| planned.ingress.clone()),
+        ingress: moves.then(|| planned.ingress.to_vec()),
         marks: Some(Marks {
             finalizer: holds,
             pool_label: label,
