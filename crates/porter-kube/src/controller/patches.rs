@@ -182,9 +182,12 @@ fn eip_changes(eips: &BTreeMap<String, Eip>, decisions: Vec<EipDecision>) -> Vec
 /// the others, each group in key order.
 #[derive(Debug)]
 pub struct Round {
-    /// The planned Services with their objects, in key order (`None` once decided).
-    planned: Vec<Option<(ObjectKey, ServicePlan, Arc<ControllerService>)>>,
-    /// Services the plan does not cover that have something to change.
+    /// The planned Services, in key order: the plan's own entries in its own buffer, not
+    /// copied (`None` once decided, so what the round holds shrinks as it goes).
+    planned: Vec<Option<(ObjectKey, ServicePlan)>>,
+    /// The object of each planned Service (`None` once decided, or when the view has none).
+    objects: Vec<Option<Arc<ControllerService>>>,
+    /// Services the plan does not cover that have something to change (`None` once decided).
     unplanned: Vec<Option<(ObjectKey, Arc<ControllerService>)>>,
     coverage: Coverage,
     eips: BTreeMap<String, Eip>,
@@ -210,16 +213,19 @@ impl Round {
             })
             .map(|(key, svc)| Some((key.clone(), Arc::clone(svc))))
             .collect();
-        let planned = plan
-            .services
-            .into_iter()
-            .filter_map(|(key, planned)| {
-                let svc = Arc::clone(view.service(&key)?);
-                Some(Some((key, planned, svc)))
+        // the plan's buffer, reused (collected from its own `IntoIter`, `Option` adding no size)
+        let planned: Vec<Option<(ObjectKey, ServicePlan)>> =
+            plan.services.into_iter().map(Some).collect();
+        let objects = planned
+            .iter()
+            .map(|entry| {
+                let (key, _) = entry.as_ref()?;
+                view.service(key).map(Arc::clone)
             })
             .collect();
         Self {
             planned,
+            objects,
             unplanned,
             coverage,
             eips,
@@ -246,10 +252,10 @@ impl Round {
                         continue;
                     }
                     // releases first, holders after
-                    Some(Some((_, p, _))) if p.ingress.is_empty() != (phase == 0) => continue,
-                    Some(entry) => match entry.take() {
-                        Some((key, planned, svc)) => (key, Some(planned), svc),
-                        None => continue,
+                    Some(Some((_, p))) if p.ingress.is_empty() != (phase == 0) => continue,
+                    Some(entry) => match (entry.take(), self.objects[i].take()) {
+                        (Some((key, planned)), Some(svc)) => (key, Some(planned), svc),
+                        _ => continue,
                     },
                 },
                 1 => match self.unplanned.get_mut(i) {

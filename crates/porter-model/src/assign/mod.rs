@@ -40,9 +40,104 @@ use restore::{Restored, restore};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     /// Opted-in Services, and Services that must give an address back.
-    pub services: BTreeMap<ObjectKey, ServicePlan>,
+    pub services: ServicePlans,
     /// Desired status of every Eip.
     pub eips: BTreeMap<String, EipPlan>,
+}
+
+/// Every Service's plan, sorted by key: a map held as one sorted `Vec`, built once per plan
+/// and read by key or in order. At 100k Services a `BTreeMap` cost its node slack (nodes
+/// about two thirds full) and, while it was built, a second copy of every entry; a round
+/// takes the entries as they are ([`IntoIterator`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServicePlans(Vec<(ObjectKey, ServicePlan)>);
+
+impl ServicePlans {
+    /// `entries` (one per key) sorted in place: no second buffer, which a stable sort of
+    /// 100k entries would take.
+    fn sorted(mut entries: Vec<(ObjectKey, ServicePlan)>) -> Self {
+        entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        debug_assert!(
+            entries.windows(2).all(|w| w[0].0 != w[1].0),
+            "one plan per key"
+        );
+        Self(entries)
+    }
+
+    fn position(&self, key: &ObjectKey) -> Option<usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(key)).ok()
+    }
+
+    /// The plan of `key`.
+    pub fn get(&self, key: &ObjectKey) -> Option<&ServicePlan> {
+        Some(&self.0[self.position(key)?].1)
+    }
+
+    /// The plan of `key`, to change it (a caller's own what-if).
+    pub fn get_mut(&mut self, key: &ObjectKey) -> Option<&mut ServicePlan> {
+        let i = self.position(key)?;
+        Some(&mut self.0[i].1)
+    }
+
+    /// Whether `key` is planned.
+    pub fn contains_key(&self, key: &ObjectKey) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Number of Services planned.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no Service is planned.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every plan with its key, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &ServicePlan)> {
+        self.0.iter().map(|(k, p)| (k, p))
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// Every plan, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &ServicePlan> {
+        self.0.iter().map(|(_, p)| p)
+    }
+}
+
+impl IntoIterator for ServicePlans {
+    type Item = (ObjectKey, ServicePlan);
+    type IntoIter = std::vec::IntoIter<(ObjectKey, ServicePlan)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ServicePlans {
+    type Item = (&'a ObjectKey, &'a ServicePlan);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (ObjectKey, ServicePlan)>,
+        fn(&'a (ObjectKey, ServicePlan)) -> (&'a ObjectKey, &'a ServicePlan),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, p)| (k, p))
+    }
+}
+
+impl std::ops::Index<&ObjectKey> for ServicePlans {
+    type Output = ServicePlan;
+
+    /// The plan of `key`; panics when it is not planned, as a map's index does.
+    fn index(&self, key: &ObjectKey) -> &ServicePlan {
+        self.get(key).expect("no plan for this Service")
+    }
 }
 
 /// What a Service should hold, and why. Kept small (an address inline, the Eip's name
@@ -135,7 +230,6 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
         .map(|name| (name.as_str(), Arc::from(name.as_str())))
         .collect();
     let shared = |pool: &str| names.get(pool).map_or_else(|| Arc::from(pool), Arc::clone);
-    let mut services = Vec::new();
 
     // Opted-in Services, oldest first, so that on a conflict the older claim wins.
     let mut wanted: Vec<(&ObjectKey, &ControllerService)> = view
@@ -144,6 +238,19 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
         .map(|(key, svc)| (key, &**svc))
         .collect();
     wanted.sort_by_key(|(key, svc)| (svc.created, *key));
+
+    // Services giving an address back: counted first, so the entries are allocated once.
+    let releasing: Vec<&ObjectKey> = view
+        .services()
+        .filter(|(_, svc)| !svc.wants_address())
+        .filter(|(_, svc)| {
+            svc.ingress
+                .iter()
+                .any(|ip| allocator.pool_of(*ip).is_some())
+        })
+        .map(|(key, _)| key)
+        .collect();
+    let mut services = Vec::with_capacity(wanted.len() + releasing.len());
 
     // Phase 1: restore what Services hold, so nothing new can take it.
     let mut pending = Vec::new();
@@ -200,29 +307,18 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
     }
 
     // Services that stopped asking Porter give back what they held from Porter's pools.
-    for (key, svc) in view.services() {
-        if svc.wants_address() {
-            continue;
-        }
-        if svc
-            .ingress
-            .iter()
-            .any(|ip| allocator.pool_of(*ip).is_some())
-        {
-            services.push((
-                key.clone(),
-                ServicePlan {
-                    ingress: Ingress::NONE,
-                    pool: None,
-                    outcome: Outcome::Released,
-                },
-            ));
-        }
+    for key in releasing {
+        services.push((
+            key.clone(),
+            ServicePlan {
+                ingress: Ingress::NONE,
+                pool: None,
+                outcome: Outcome::Released,
+            },
+        ));
     }
-    // Built in one go (sorted in the `Vec`'s own buffer, then bulk-built): a map grown by
-    // inserts keeps its nodes about half full, and the plan's map was a sixth of a
-    // controller's heap at 100k Services.
-    let services: BTreeMap<ObjectKey, ServicePlan> = services.into_iter().collect();
+    // Sorted in place: the plan's entries are held once.
+    let services = ServicePlans::sorted(services);
 
     let eips = view
         .eips()

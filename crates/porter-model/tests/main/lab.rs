@@ -104,15 +104,15 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
 
     let plan = assign::plan(&snap);
     assert_eq!(
-        plan.services,
-        BTreeMap::from([(
-            key("default", "web"),
-            ServicePlan {
+        plan.services.iter().collect::<Vec<_>>(),
+        [(
+            &key("default", "web"),
+            &ServicePlan {
                 ingress: Ingress::one(ip("203.0.113.10")),
                 pool: Some("lab-pool".into()),
                 outcome: Outcome::Assigned,
             }
-        )])
+        )]
     );
     let pool = &plan.eips["lab-pool"];
     assert_eq!(pool.errors, []);
