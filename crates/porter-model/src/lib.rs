@@ -35,7 +35,7 @@ pub mod status;
 pub mod valid;
 pub mod view;
 
-pub use key::ObjectKey;
+pub use key::{ObjectKey, Uid};
 pub use projection::{ControllerSnapshot, SpeakerSnapshot};
 pub use snapshot::Snapshot;
 pub use view::ControllerView;

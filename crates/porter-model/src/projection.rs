@@ -19,12 +19,12 @@ use k8s_openapi::jiff::Timestamp;
 use porter_api::FieldError;
 use porter_api::annotations::{self, EIP_POOL_LABEL, SERVICE_FINALIZER};
 
-use crate::Snapshot;
 use crate::assign::ingress_ips;
 use crate::route_attrs::{self, RouteAttrsDelta};
 use crate::snapshot::SERVICE_NAME_LABEL;
 use crate::status::conditions::HeldCondition;
 use crate::status::{ADDRESS_IN_POOL, ANNOUNCED, SERVICE_CONDITIONS};
+use crate::{Snapshot, Uid};
 
 /// A [`Snapshot`] as the speaker keeps it: Services and EndpointSlices reduced to what
 /// announcing reads (`Arc`s, so cloning a snapshot does not copy them).
@@ -240,7 +240,7 @@ pub type ControllerSnapshot = Snapshot<Arc<ControllerService>, Arc<SliceNodes>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerService {
     /// `metadata.uid`, for the Events' reference.
-    pub uid: Option<Box<str>>,
+    pub uid: Option<Uid>,
     /// `metadata.resourceVersion`: the precondition of a metadata patch, and how a write is
     /// told from a stale view of the object.
     pub resource_version: Option<Box<str>>,
@@ -299,7 +299,7 @@ impl ControllerService {
                 .map(HeldCondition::of)
         };
         Self {
-            uid: meta.uid.as_deref().map(Into::into),
+            uid: meta.uid.as_deref().map(Uid::of),
             resource_version: meta.resource_version.as_deref().map(Into::into),
             generation: meta.generation,
             created: meta.creation_timestamp.as_ref().map(|t| t.0),

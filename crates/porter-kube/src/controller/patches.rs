@@ -138,7 +138,7 @@ fn service_change(
             status_first: !d.holds(),
             key: d.key,
             resource_version: svc.resource_version.clone(),
-            uid: svc.uid.clone(),
+            uid: svc.uid.as_ref().map(|uid| uid.to_string().into()),
             metadata,
             status,
             notes: d.notes,

@@ -177,7 +177,7 @@ fn announced(
     if update.is_unchanged() {
         return (update, None);
     }
-    let previous = svc.held(ANNOUNCED).and_then(|c| c.reason);
+    let previous = svc.held(ANNOUNCED).and_then(HeldCondition::reason);
     let note = (previous != Some(a.reason)).then(|| {
         if a.announced {
             Note::normal(a.reason, ANNOUNCE, a.message)
