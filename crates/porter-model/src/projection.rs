@@ -19,7 +19,7 @@ use k8s_openapi::jiff::Timestamp;
 use porter_api::FieldError;
 use porter_api::annotations::{self, EIP_POOL_LABEL, SERVICE_FINALIZER};
 
-use crate::assign::ingress_ips;
+use crate::assign::{Addresses, ingress_ips};
 use crate::route_attrs::{self, RouteAttrsDelta};
 use crate::snapshot::SERVICE_NAME_LABEL;
 use crate::status::conditions::HeldCondition;
@@ -265,7 +265,7 @@ pub struct ControllerService {
     /// The label `eip.openelb.kubesphere.io/v1alpha2`, as it is (empty included).
     pub pool_label: Option<Box<str>>,
     /// The addresses in `status.loadBalancer.ingress`.
-    pub ingress: Box<[IpAddr]>,
+    pub ingress: Addresses,
     /// `externalTrafficPolicy: Local` ([`LbService::local_traffic`]).
     pub local_traffic: bool,
     /// What its BGP annotations change ([`LbService::attrs`]); read only when it is opted in.

@@ -191,6 +191,42 @@ impl PartialEq<Ingress> for Vec<IpAddr> {
     }
 }
 
+/// The addresses a Service holds (its `status.loadBalancer.ingress`): one inline, the common
+/// case, or any number (a hand edit) in a slice of their own; read it as a slice. The
+/// controller keeps one per Service: no allocation for 100k single addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Addresses {
+    /// None.
+    #[default]
+    None,
+    /// One address.
+    One(IpAddr),
+    /// Two or more.
+    Many(Box<[IpAddr]>),
+}
+
+impl From<Vec<IpAddr>> for Addresses {
+    fn from(ips: Vec<IpAddr>) -> Self {
+        match ips.as_slice() {
+            [] => Self::None,
+            [ip] => Self::One(*ip),
+            _ => Self::Many(ips.into()),
+        }
+    }
+}
+
+impl Deref for Addresses {
+    type Target = [IpAddr];
+
+    fn deref(&self) -> &[IpAddr] {
+        match self {
+            Self::None => &[],
+            Self::One(ip) => std::slice::from_ref(ip),
+            Self::Many(ips) => ips,
+        }
+    }
+}
+
 impl<const N: usize> PartialEq<[IpAddr; N]> for Ingress {
     fn eq(&self, other: &[IpAddr; N]) -> bool {
         **self == *other
@@ -288,6 +324,9 @@ pub fn plan_view(view: &ControllerView<'_>) -> Plan {
             Restored::Nothing => pending.push((key, svc, intent)),
         }
     }
+
+    // not held through the rest of the plan, at the controller's peak of memory
+    drop(wanted);
 
     // Phase 2: assign to everybody else, in the same deterministic order.
     for (key, svc, intent) in pending {
