@@ -202,8 +202,21 @@ impl Round {
     /// already `reported`. `now` stamps new condition transitions.
     pub fn new(view: &ControllerView<'_>, plan: Plan, reported: &Reported, now: Timestamp) -> Self {
         let coverage = status::planned_coverage_view(view, &plan);
-        let eips = view.eips().clone();
-        let eip_changes = eip_changes(&eips, status::decide_eips(&eips, &plan, now));
+        let eip_changes = eip_changes(view.eips(), status::decide_eips(view.eips(), &plan, now));
+        // Deciding a Service reads its Eip's spec; the statuses (at 100k Services, 100k
+        // `used` entries) are not copied into the round.
+        let eips: BTreeMap<String, Eip> = view
+            .eips()
+            .iter()
+            .map(|(name, eip)| {
+                let spec_only = Eip {
+                    metadata: eip.metadata.clone(),
+                    spec: eip.spec.clone(),
+                    status: None,
+                };
+                (name.clone(), spec_only)
+            })
+            .collect();
         let unplanned = view
             .services()
             .filter(|(key, _)| !plan.services.contains_key(key))
@@ -290,7 +303,7 @@ impl Round {
         std::mem::take(&mut self.eip_changes)
     }
 
-    /// The Eip of `name` as the round saw it.
+    /// The Eip of `name` as the round saw it: its metadata and spec (the round keeps no status).
     pub fn eip(&self, name: &str) -> Option<&Eip> {
         self.eips.get(name)
     }
