@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::error::{AllocError, PoolError};
 use crate::range::{Family, IpRange, is_buggy_ip, pred, succ};
@@ -86,13 +87,43 @@ pub struct Allocator {
     pools: BTreeMap<String, Pool>,
     /// First address of each pool's range -> pool name; ranges never overlap, so this finds the pool of an address.
     starts: BTreeMap<IpAddr, String>,
-    /// Address -> owner, for every assignment (including orphans).
-    holders: BTreeMap<IpAddr, String>,
+    /// Address -> owner, for every assignment (including orphans). The owner's name is one
+    /// allocation shared with `owners`: at 100k Services two copies of every name and a map
+    /// per owner were a fifth of a controller's heap.
+    holders: BTreeMap<IpAddr, Arc<str>>,
     /// Owner -> the address it holds per family.
-    owners: BTreeMap<String, BTreeMap<Family, IpAddr>>,
+    owners: BTreeMap<Arc<str>, Held>,
     /// Maximal runs of consecutive assigned addresses (first -> last), so the lowest free address of
     /// a pool is found in O(log n) instead of by scanning used addresses.
     runs: BTreeMap<IpAddr, IpAddr>,
+}
+
+/// The addresses one owner holds: at most one per family, inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Held {
+    v4: Option<IpAddr>,
+    v6: Option<IpAddr>,
+}
+
+impl Held {
+    fn get(&self, family: Family) -> Option<IpAddr> {
+        match family {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+
+    fn slot(&mut self, family: Family) -> &mut Option<IpAddr> {
+        match family {
+            Family::V4 => &mut self.v4,
+            Family::V6 => &mut self.v6,
+        }
+    }
+
+    /// The addresses, IPv4 first.
+    fn iter(&self) -> impl Iterator<Item = IpAddr> {
+        self.v4.into_iter().chain(self.v6)
+    }
 }
 
 impl Allocator {
@@ -172,11 +203,11 @@ impl Allocator {
             .ok_or(AllocError::NotInAnyPool { ip })?
             .to_owned();
         match self.holders.get(&ip) {
-            Some(holder) if holder == owner => return Ok(self.assignment(owner, ip)),
+            Some(holder) if &**holder == owner => return Ok(self.assignment(owner, ip)),
             Some(holder) => {
                 return Err(AllocError::Conflict {
                     ip,
-                    holder: holder.clone(),
+                    holder: holder.to_string(),
                 });
             }
             None => {}
@@ -266,7 +297,7 @@ impl Allocator {
         if let Some(holder) = self.holders.get(&ip) {
             return Err(AllocError::Conflict {
                 ip,
-                holder: holder.clone(),
+                holder: holder.to_string(),
             });
         }
         Ok(pool)
@@ -346,14 +377,14 @@ impl Allocator {
         self.owners
             .get(owner)
             .into_iter()
-            .flat_map(|by_family| by_family.values())
-            .map(|&ip| self.assignment(owner, ip))
+            .flat_map(Held::iter)
+            .map(|ip| self.assignment(owner, ip))
             .collect()
     }
 
     /// Who holds `ip`, if anyone.
     pub fn holder_of(&self, ip: IpAddr) -> Option<&str> {
-        self.holders.get(&ip).map(String::as_str)
+        self.holders.get(&ip).map(|owner| &**owner)
     }
 
     /// Which pool's range contains `ip`, if any.
@@ -397,7 +428,7 @@ impl Allocator {
         };
         self.holders
             .range(p.range.first()..=p.range.last())
-            .map(|(ip, owner)| (*ip, owner.clone()))
+            .map(|(ip, owner)| (*ip, owner.to_string()))
             .collect()
     }
 
@@ -407,7 +438,7 @@ impl Allocator {
             .holders
             .iter()
             .filter(|(ip, _)| self.pool_of(**ip).is_none())
-            .map(|(ip, owner)| (owner.clone(), *ip))
+            .map(|(ip, owner)| (owner.to_string(), *ip))
             .collect();
         out.sort();
         out
@@ -420,7 +451,7 @@ impl Allocator {
 
     /// The address the owner holds for `family`, if any.
     fn held(&self, owner: &str, family: Family) -> Option<IpAddr> {
-        self.owners.get(owner)?.get(&family).copied()
+        self.owners.get(owner)?.get(family)
     }
 
     /// Builds the public view of an assignment, deriving its pool from the current ranges.
@@ -434,11 +465,12 @@ impl Allocator {
 
     /// Records `owner -> ip`; callers have checked that `ip` is free and the owner has no address of its family.
     fn insert(&mut self, owner: &str, ip: IpAddr) {
-        self.holders.insert(ip, owner.to_owned());
-        self.owners
-            .entry(owner.to_owned())
-            .or_default()
-            .insert(Family::of(ip), ip);
+        let name = match self.owners.get_key_value(owner) {
+            Some((name, _)) => Arc::clone(name),
+            None => Arc::from(owner),
+        };
+        self.holders.insert(ip, Arc::clone(&name));
+        *self.owners.entry(name).or_default().slot(Family::of(ip)) = Some(ip);
         let left = pred(ip).and_then(|p| {
             self.runs
                 .range(..=p)

@@ -20,9 +20,10 @@
 //!   announce all N addresses.
 //!
 //! Each role runs in its own process so its peak RSS (`VmHWM`) is its own. The controller holds
-//! the objects as its source does: the source's snapshot and the copy it plans
-//! from (two copies: the source's snapshot and the copy it plans from), with `managedFields`
-//! already dropped. The speaker plans from the source's snapshot itself (one copy).
+//! the objects as its source does: one `ControllerSnapshot` built through the trackers, planned
+//! from in place and updated in place as each write is applied (with `--whole`: whole Services,
+//! the source's snapshot and the copy it plans from, as before). The speaker plans from the
+//! source's snapshot itself (one copy).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -31,18 +32,20 @@
 )]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher::Event;
 use porter_kube::Kinds;
-use porter_kube::controller::{Changes, changes};
+use porter_kube::controller::{Changes, Round, ServiceChange, changes};
 use porter_kube::merge;
-use porter_kube::source::{Trackers, Update};
+use porter_kube::source::{Keep, Trackers, Update};
 use porter_model::assign::{self, Outcome};
-use porter_model::projection::{self, LbService, SliceNodes};
-use porter_model::{ObjectKey, Snapshot, announce};
+use porter_model::projection::{self, ControllerService, LbService, SliceNodes};
+use porter_model::view::Written;
+use porter_model::{ControllerSnapshot, ControllerView, ObjectKey, Snapshot, announce};
 use serde_json::{Value, json};
 
 const POOLS: usize = 50;
@@ -153,6 +156,38 @@ fn controller_snapshot(services: usize, whole: bool) -> Snapshot {
     s
 }
 
+/// The controller's snapshot as its source builds it (`ControllerSource`): whole objects fed
+/// one at a time through the trackers, which keep `ControllerService`s.
+fn compact_snapshot(services: usize) -> ControllerSnapshot {
+    let mut trackers: Trackers<Arc<ControllerService>, SliceNodes> =
+        Trackers::new(Kinds::CONTROLLER);
+    let mut live = ControllerSnapshot::default();
+    trackers.apply(&mut live, Update::Eip(Ok(Event::Init)));
+    for i in 0..POOLS {
+        trackers.apply(&mut live, Update::Eip(Ok(Event::InitApply(from(eip(i))))));
+    }
+    trackers.apply(&mut live, Update::Eip(Ok(Event::InitDone)));
+    trackers.apply(&mut live, Update::Service(Ok(Event::Init)));
+    for i in 0..services {
+        trackers.apply(
+            &mut live,
+            Update::Service(Ok(Event::InitApply(from(service(i, None))))),
+        );
+    }
+    trackers.apply(&mut live, Update::Service(Ok(Event::InitDone)));
+    trackers.apply(&mut live, Update::Namespace(Ok(Event::Init)));
+    for i in 0..NAMESPACES {
+        trackers.apply(
+            &mut live,
+            Update::Namespace(Ok(Event::InitApply(from(
+                json!({"metadata": {"name": format!("ns-{i:03}")}}),
+            )))),
+        );
+    }
+    trackers.apply(&mut live, Update::Namespace(Ok(Event::InitDone)));
+    live
+}
+
 /// Applies the writes as the API server would (merge patches on the objects).
 fn apply_writes(s: &mut Snapshot, c: &Changes, whole: bool) {
     for change in &c.services {
@@ -169,6 +204,19 @@ fn apply_writes(s: &mut Snapshot, c: &Changes, whole: bool) {
         merge::apply(&mut v, &change.status);
         *eip = from(v);
     }
+}
+
+/// Applies one Service's writes as the API server would, and as the watch then shows it: the
+/// object (regenerated: the controller keeps none whole) patched, then kept as the source
+/// keeps it, in place of what the snapshot held.
+fn apply_compact(s: &mut ControllerSnapshot, change: &ServiceChange) {
+    let i: usize = change.key.name["svc-".len()..].parse().unwrap();
+    let mut v = service(i, None);
+    for patch in change.metadata.iter().chain(change.status.iter()) {
+        merge::apply(&mut v, &patch.value());
+    }
+    let kept = <Arc<ControllerService> as Keep<Service>>::keep(from(v)).unwrap();
+    s.services.insert(change.key.clone(), kept);
 }
 
 /// Peak and current resident set size of this process, in MiB.
@@ -189,6 +237,9 @@ fn ms(d: Duration) -> String {
 }
 
 fn run_controller(services: usize, whole: bool) {
+    if !whole {
+        return run_compact_controller(services);
+    }
     let mut snapshot = controller_snapshot(services, whole);
     let now = Timestamp::now();
     let t = Instant::now();
@@ -204,12 +255,7 @@ fn run_controller(services: usize, whole: bool) {
         .count();
     assert_eq!(assigned, services, "every Service gets an address");
     println!(
-        "controller: allocate {services} Services over {POOLS} pools (kept: {}): plan {}, writes {} ({} writes), total {}",
-        if whole {
-            "whole Services"
-        } else {
-            "what the controller reads"
-        },
+        "controller: allocate {services} Services over {POOLS} pools (kept: whole Services, copied per round): plan {}, writes {} ({} writes), total {}",
         ms(plan_time),
         ms(changes_time),
         first.writes(),
@@ -242,6 +288,77 @@ fn run_controller(services: usize, whole: bool) {
     let (peak, current) = rss();
     println!("controller: peak RSS {peak:.1} MiB (now {current:.1} MiB)");
     drop(source);
+}
+
+/// One round as `run_controller` (porter-kube) makes it: planned from the snapshot in place,
+/// each Service's change decided at its turn. Returns the writes and the time spent planning
+/// and deciding (applying them to `snapshot`, the API server's and watch's part, not counted).
+fn compact_round(
+    snapshot: &mut ControllerSnapshot,
+    now: Timestamp,
+    expect_assigned: Option<usize>,
+) -> (usize, Duration, Duration) {
+    let reported = BTreeMap::new();
+    let written = Written::default();
+    let t = Instant::now();
+    let (mut round, plan_time) = {
+        let view = ControllerView::new(snapshot, &written);
+        let plan = assign::plan_view(&view);
+        let plan_time = t.elapsed();
+        if let Some(n) = expect_assigned {
+            let assigned = plan
+                .services
+                .values()
+                .filter(|p| p.outcome == Outcome::Assigned)
+                .count();
+            assert_eq!(assigned, n, "every Service gets an address");
+        }
+        (Round::new(&view, plan, &reported, now), plan_time)
+    };
+    let mut decide_time = t.elapsed() - plan_time;
+    let mut writes = 0;
+    loop {
+        let t = Instant::now();
+        let Some(change) = round.next_change(&reported) else {
+            break;
+        };
+        decide_time += t.elapsed();
+        writes += usize::from(change.metadata.is_some()) + usize::from(change.status.is_some());
+        apply_compact(snapshot, &change);
+    }
+    for change in round.take_eip_changes() {
+        writes += 1;
+        let eip = snapshot.eips.get_mut(&change.name).unwrap();
+        let mut v = serde_json::to_value(&*eip).unwrap();
+        merge::apply(&mut v, &change.status);
+        *eip = from(v);
+    }
+    (writes, plan_time, decide_time)
+}
+
+fn run_compact_controller(services: usize) {
+    let mut snapshot = compact_snapshot(services);
+    let (_, held) = rss();
+    println!("controller: objects held before allocating: {held:.1} MiB");
+    let now = Timestamp::now();
+    let (writes, plan_time, decide_time) = compact_round(&mut snapshot, now, Some(services));
+    println!(
+        "controller: allocate {services} Services over {POOLS} pools (kept: ControllerService, planned in place): plan {}, writes {} ({writes} writes), total {}",
+        ms(plan_time),
+        ms(decide_time),
+        ms(plan_time + decide_time)
+    );
+    let (_, held) = rss();
+    println!("controller: objects held once allocated: {held:.1} MiB (one copy)");
+    // a restarted controller on the cluster as written: plan and decide again
+    let (writes, plan_time, decide_time) = compact_round(&mut snapshot, now, None);
+    println!(
+        "controller: full resync after restart: {} ({writes} changes)",
+        ms(plan_time + decide_time)
+    );
+    assert_eq!(writes, 0, "a resync of an allocated cluster writes nothing");
+    let (peak, current) = rss();
+    println!("controller: peak RSS {peak:.1} MiB (now {current:.1} MiB)");
 }
 
 fn run_speaker(services: usize) {

@@ -41,7 +41,7 @@ pub mod speaker_status;
 pub mod write_policy;
 
 pub use error::Error;
-pub use source::{Kinds, KubeSource, SourceConfig, SpeakerSource};
+pub use source::{ControllerSource, Kinds, KubeSource, SourceConfig, SpeakerSource};
 
 /// A client from the kubeconfig (`$KUBECONFIG`, `~/.kube/config`) or, inside a Pod, from the
 /// service account.

@@ -105,7 +105,7 @@ impl ControllerMetrics {
                         })
                         .inc();
                 }
-                now.insert(key.clone(), failure.clone());
+                now.insert(key.clone(), (**failure).clone());
             }
         }
         *failing = now;

@@ -35,7 +35,9 @@ pub mod snapshot;
 pub mod status;
 pub mod thin;
 pub mod valid;
+pub mod view;
 
-pub use key::ObjectKey;
-pub use projection::SpeakerSnapshot;
+pub use key::{ObjectKey, Uid};
+pub use projection::{ControllerSnapshot, SpeakerSnapshot};
 pub use snapshot::Snapshot;
+pub use view::ControllerView;

@@ -10,17 +10,21 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec, ServiceStatus};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use porter_api::FieldError;
 use porter_api::annotations::{self, EIP_POOL_LABEL, SERVICE_FINALIZER};
 
-use crate::Snapshot;
-use crate::assign::ingress_ips;
+use crate::assign::{Addresses, ingress_ips};
 use crate::route_attrs::{self, RouteAttrsDelta};
 use crate::snapshot::SERVICE_NAME_LABEL;
-use crate::status::SERVICE_CONDITIONS;
+use crate::status::conditions::HeldCondition;
+use crate::status::{ADDRESS_IN_POOL, ANNOUNCED, SERVICE_CONDITIONS};
+use crate::{Snapshot, Uid};
 
 /// A [`Snapshot`] as the speaker keeps it: Services and EndpointSlices reduced to what
 /// announcing reads. Held in the maps' nodes, not behind an `Arc` each: a speaker plans from
@@ -32,7 +36,7 @@ pub type SpeakerSnapshot = Snapshot<LbService, SliceNodes>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LbService {
     /// The addresses in `status.loadBalancer.ingress` (never empty); read with [`Self::ingress`].
-    ingress: Addresses,
+    ingress: LbAddresses,
     /// `externalTrafficPolicy: Local`: traffic may only enter where an endpoint runs.
     pub local_traffic: bool,
     /// What the `bgp.porter.kubesphere.io/*` annotations say; `None` when they change nothing
@@ -77,8 +81,8 @@ impl LbService {
         };
         Some(Self {
             ingress: match ingress {
-                [one] => Addresses::One(*one),
-                many => Addresses::Many(many.into()),
+                [one] => LbAddresses::One(*one),
+                many => LbAddresses::Many(many.into()),
             },
             local_traffic,
             bgp: bgp.map(Box::new),
@@ -109,8 +113,8 @@ impl LbService {
     /// The addresses in `status.loadBalancer.ingress` (never empty).
     pub fn ingress(&self) -> &[IpAddr] {
         match &self.ingress {
-            Addresses::One(ip) => std::slice::from_ref(ip),
-            Addresses::Many(ips) => ips,
+            LbAddresses::One(ip) => std::slice::from_ref(ip),
+            LbAddresses::Many(ips) => ips,
         }
     }
 }
@@ -118,7 +122,7 @@ impl LbService {
 /// A Service's addresses: nearly every Service holds one, kept inline, which spares an
 /// allocation of 32 bytes per Service (3 MB at 100k).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Addresses {
+enum LbAddresses {
     One(IpAddr),
     /// Two or more.
     Many(Box<[IpAddr]>),
@@ -284,6 +288,140 @@ pub fn controller_service(svc: Service) -> Option<Service> {
     concerned.then_some(kept)
 }
 
+/// A [`Snapshot`] as the controller keeps it: Services reduced to what assigning and deciding
+/// their status read ([`ControllerService`]), EndpointSlices to their [`SliceNodes`] (`Arc`s, so
+/// a round can keep the objects it writes after letting go of the snapshot).
+pub type ControllerSnapshot = Snapshot<Arc<ControllerService>, SliceNodes>;
+
+/// What the controller reads of a Service, each field read once when the Service arrives: no
+/// maps, no `ObjectMeta`, no `Condition` strings. A trimmed Service ([`controller_service`])
+/// still cost about 1.2 KiB (its label and annotation maps, conditions, metadata strings);
+/// this is a few hundred bytes, so 100k Services fit the controller's memory target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerService {
+    /// `metadata.uid`, for the Events' reference.
+    pub uid: Option<Uid>,
+    /// `metadata.resourceVersion`: the precondition of a metadata patch, and how a write is
+    /// told from a stale view of the object.
+    pub resource_version: Option<Box<str>>,
+    /// `metadata.generation`, for the conditions' `observedGeneration`.
+    pub generation: Option<i64>,
+    /// `metadata.creationTimestamp`: the older claim wins.
+    pub created: Option<Timestamp>,
+    /// A `deletionTimestamp` is set.
+    pub deleting: bool,
+    /// It asks Porter for an address ([`annotations::opted_in`]).
+    pub opted_in: bool,
+    /// It carries Porter's finalizer.
+    pub finalizer: bool,
+    /// Its other finalizers, in order (a patch of the finalizers replaces the whole list).
+    pub other_finalizers: Box<[Box<str>]>,
+    /// `spec.ipFamilies[0]` is `IPv6`.
+    pub ipv6_first: bool,
+    /// The address it asks for ([`annotations::requested_ip`]).
+    pub requested_ip: Result<Option<IpAddr>, Box<FieldError>>,
+    /// The Eip it names ([`annotations::requested_pool`]).
+    pub requested_pool: Option<Box<str>>,
+    /// The label `eip.openelb.kubesphere.io/v1alpha2`, as it is (empty included).
+    pub pool_label: Option<Box<str>>,
+    /// The addresses in `status.loadBalancer.ingress`.
+    pub ingress: Addresses,
+    /// `externalTrafficPolicy: Local` ([`LbService::local_traffic`]).
+    pub local_traffic: bool,
+    /// What its BGP annotations say ([`LbService::attrs`], [`LbService::attr_errors`]); read
+    /// only when it is opted in.
+    bgp: Option<Box<BgpAnnotations>>,
+    /// Its `porter.kubesphere.io/Announced` condition.
+    pub announced: Option<HeldCondition>,
+    /// Its `porter.kubesphere.io/AddressInPool` condition.
+    pub in_pool: Option<HeldCondition>,
+}
+
+impl ControllerService {
+    /// What the controller reads of `svc`.
+    pub fn of(svc: &Service) -> Self {
+        let meta = &svc.metadata;
+        let spec = svc.spec.as_ref();
+        let finalizers = meta.finalizers.as_deref().unwrap_or_default();
+        let opted_in = annotations::opted_in(svc);
+        // what announcing reads but the addresses, which the plan decides
+        let (local_traffic, bgp) = match LbService::holding(svc, &[IpAddr::from([0, 0, 0, 0])]) {
+            Some(lb) => (lb.local_traffic, lb.bgp),
+            None => (false, None),
+        };
+        let held = |type_: &str| {
+            svc.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_deref())
+                .and_then(|list| crate::status::conditions::find(list, type_))
+                .map(HeldCondition::of)
+        };
+        Self {
+            uid: meta.uid.as_deref().map(Uid::of),
+            resource_version: meta.resource_version.as_deref().map(Into::into),
+            generation: meta.generation,
+            created: meta.creation_timestamp.as_ref().map(|t| t.0),
+            deleting: meta.deletion_timestamp.is_some(),
+            opted_in,
+            finalizer: finalizers.iter().any(|f| f == SERVICE_FINALIZER),
+            other_finalizers: finalizers
+                .iter()
+                .filter(|f| *f != SERVICE_FINALIZER)
+                .map(|f| f.as_str().into())
+                .collect(),
+            ipv6_first: spec
+                .and_then(|s| s.ip_families.as_ref())
+                .and_then(|f| f.first())
+                .is_some_and(|f| f == "IPv6"),
+            requested_ip: annotations::requested_ip(svc).map_err(Box::new),
+            requested_pool: annotations::requested_pool(svc).map(Into::into),
+            pool_label: meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(EIP_POOL_LABEL))
+                .map(|l| l.as_str().into()),
+            ingress: ingress_ips(svc).into(),
+            local_traffic,
+            bgp,
+            announced: held(ANNOUNCED),
+            in_pool: held(ADDRESS_IN_POOL),
+        }
+    }
+
+    /// Whether it asks Porter for an address ([`crate::assign::wants_address`]).
+    pub fn wants_address(&self) -> bool {
+        self.opted_in && !self.deleting
+    }
+
+    /// The Eip that served the address it holds (the label, when not empty:
+    /// [`annotations::allocated_pool`]).
+    pub fn allocated_pool(&self) -> Option<&str> {
+        self.pool_label.as_deref().filter(|p| !p.is_empty())
+    }
+
+    /// What announcing reads of it once it holds `ingress` ([`LbService::holding`]).
+    pub fn lb_holding(&self, ingress: &[IpAddr]) -> Option<LbService> {
+        (self.opted_in && !ingress.is_empty()).then(|| LbService {
+            ingress: match ingress {
+                [one] => LbAddresses::One(*one),
+                many => LbAddresses::Many(many.into()),
+            },
+            local_traffic: self.local_traffic,
+            bgp: self.bgp.clone(),
+        })
+    }
+
+    /// Whether Porter has anything to do with it (see [`controller_service`]).
+    pub fn concerned(&self) -> bool {
+        self.opted_in
+            || self.finalizer
+            || self.pool_label.is_some()
+            || !self.ingress.is_empty()
+            || self.announced.is_some()
+            || self.in_pool.is_some()
+    }
+}
+
 /// What the controller keeps of an EndpointSlice: what [`SliceNodes`] reads (the Service's
 /// name label, each endpoint's node and conditions), as an EndpointSlice, for the coverage
 /// report (`Announced`); `None` when [`SliceNodes::of`] keeps nothing of it either.
@@ -312,6 +450,30 @@ pub fn controller_slice(slice: EndpointSlice) -> Option<EndpointSlice> {
 }
 
 impl Snapshot {
+    /// This snapshot as the controller keeps it (every Service, Porter's or not): the other
+    /// kinds are cloned as they are.
+    pub fn for_controller(&self) -> ControllerSnapshot {
+        Snapshot {
+            eips: self.eips.clone(),
+            bgp_confs: self.bgp_confs.clone(),
+            bgp_peers: self.bgp_peers.clone(),
+            services: self
+                .services
+                .iter()
+                .map(|(key, svc)| (key.clone(), Arc::new(ControllerService::of(svc))))
+                .collect(),
+            endpoint_slices: self
+                .endpoint_slices
+                .iter()
+                .filter_map(|(key, slice)| Some((key.clone(), SliceNodes::of(slice)?)))
+                .collect(),
+            nodes: self.nodes.clone(),
+            namespaces: self.namespaces.clone(),
+            secrets: self.secrets.clone(),
+            unreadable_secrets: self.unreadable_secrets.clone(),
+        }
+    }
+
     /// This snapshot as a speaker keeps it: the other kinds are cloned as they are.
     pub fn for_speaker(&self) -> SpeakerSnapshot {
         Snapshot {

@@ -28,7 +28,7 @@ pub mod patches;
 pub mod run_loop;
 pub mod writer;
 
-pub use patches::{Changes, EipChange, JsonPatch, ServiceChange, changes};
+pub use patches::{Changes, EipChange, JsonPatch, Round, ServiceChange, changes};
 pub use run_loop::{ControllerConfig, run, run_controller};
 pub use writer::Writer;
 

@@ -6,12 +6,18 @@
 //! metadata (finalizer, label) is a merge patch to which the writer adds the `resourceVersion`
 //! it was computed from, so the finalizer list is never overwritten with a stale copy.
 
-use k8s_openapi::api::core::v1::Service;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use k8s_openapi::jiff::Timestamp;
+use porter_api::Eip;
 use porter_api::annotations::{EIP_POOL_LABEL, SERVICE_FINALIZER};
-use porter_model::assign::Plan;
-use porter_model::status::{self, ConditionUpdate, Decision, Marks, Note, Reported};
-use porter_model::{ObjectKey, Snapshot};
+use porter_model::assign::{Plan, ServicePlan};
+use porter_model::projection::ControllerService;
+use porter_model::status::{
+    self, ConditionUpdate, Coverage, Decision, EipDecision, Marks, Note, Reported, ServiceDecision,
+};
+use porter_model::{ControllerView, ObjectKey, Snapshot};
 use serde_json::{Value, json};
 
 use crate::merge;
@@ -21,6 +27,10 @@ use crate::merge;
 pub struct ServiceChange {
     /// The Service.
     pub key: ObjectKey,
+    /// Its `resourceVersion` when decided: the precondition of the metadata patch.
+    pub resource_version: Option<Box<str>>,
+    /// Its uid, for the Events' reference.
+    pub uid: Option<Box<str>>,
     /// Merge patch of the Service itself (labels, finalizers); the shell adds the
     /// `resourceVersion` precondition.
     pub metadata: Option<JsonPatch>,
@@ -90,9 +100,8 @@ impl Changes {
 /// What to write and report so the cluster matches `plan`, given the warnings already
 /// reported (`reported`: Service → last reason). `now` stamps new condition transitions.
 pub fn changes(snapshot: &Snapshot, plan: &Plan, reported: &Reported, now: Timestamp) -> Changes {
-    let coverage = status::planned_coverage(snapshot, plan);
-    let decision = status::decide(snapshot, plan, &coverage, reported, now);
-    patches(snapshot, decision, reported)
+    let kept = snapshot.for_controller();
+    Round::new(&ControllerView::of(&kept), plan.clone(), reported, now).all(reported)
 }
 
 /// The writes that bring the objects of `snapshot` to `decision`: only what differs, and a
@@ -103,29 +112,45 @@ pub fn patches(snapshot: &Snapshot, decision: Decision, reported: &Reported) -> 
         let Some(svc) = snapshot.services.get(&d.key) else {
             continue;
         };
-        let metadata = d
-            .marks
-            .as_ref()
-            .and_then(|m| metadata_patch(svc, m))
-            .map(|p| JsonPatch::new(&p));
-        let status = status_patch(d.ingress.as_deref(), &d.conditions).map(|p| JsonPatch::new(&p));
-        let memory_changes = reported.get(&d.key) != d.reported.as_ref();
-        if status.is_some() || metadata.is_some() || !d.notes.is_empty() || memory_changes {
-            services.push(ServiceChange {
-                status_first: !d.holds(),
-                key: d.key,
-                metadata,
-                status,
-                notes: d.notes,
-                reported: d.reported,
-            });
-        }
+        services.extend(service_change(&ControllerService::of(svc), d, reported));
     }
     services.sort_by_key(|c| !c.status_first);
+    let eips = eip_changes(&snapshot.eips, decision.eips);
+    Changes { services, eips }
+}
 
-    let mut eips = Vec::new();
-    for d in decision.eips {
-        let Some(eip) = snapshot.eips.get(&d.name) else {
+/// The change bringing `svc` to decision `d`, if there is anything to write, report or
+/// remember.
+fn service_change(
+    svc: &ControllerService,
+    d: ServiceDecision,
+    reported: &Reported,
+) -> Option<ServiceChange> {
+    let metadata = d
+        .marks
+        .as_ref()
+        .and_then(|m| metadata_patch(svc, m))
+        .map(|p| JsonPatch::new(&p));
+    let status = status_patch(d.ingress.as_deref(), &d.conditions).map(|p| JsonPatch::new(&p));
+    let memory_changes = reported.get(&d.key) != d.reported.as_ref();
+    (status.is_some() || metadata.is_some() || !d.notes.is_empty() || memory_changes).then(|| {
+        ServiceChange {
+            status_first: !d.holds(),
+            key: d.key,
+            resource_version: svc.resource_version.clone(),
+            uid: svc.uid.as_ref().map(|uid| uid.to_string().into()),
+            metadata,
+            status,
+            notes: d.notes,
+            reported: d.reported,
+        }
+    })
+}
+
+fn eip_changes(eips: &BTreeMap<String, Eip>, decisions: Vec<EipDecision>) -> Vec<EipChange> {
+    let mut changes = Vec::new();
+    for d in decisions {
+        let Some(eip) = eips.get(&d.name) else {
             continue;
         };
         let current = eip.status.clone().unwrap_or_default();
@@ -138,13 +163,159 @@ pub fn patches(snapshot: &Snapshot, decision: Decision, reported: &Reported) -> 
         let Some(patch) = merge::diff(&cur_v, &want_v) else {
             continue;
         };
-        eips.push(EipChange {
+        changes.push(EipChange {
             name: d.name,
             status: json!({ "status": patch }),
             notes: d.notes,
         });
     }
-    Changes { services, eips }
+    changes
+}
+
+/// One round of writes, each Service's decided only when its turn comes
+/// ([`Round::next_change`]): at 100k Services, every decision and patch held at once would
+/// be about a kilobyte each. A round holds the plan, the coverage and the Services it covers
+/// (shared with the snapshot), so it outlives the borrow of the snapshot it was planned from.
+///
+/// Services come in the order the writes must go: those giving an address back (and those
+/// the plan no longer covers) first, so a released address is free before it is reused; then
+/// the others, each group in key order.
+#[derive(Debug)]
+pub struct Round {
+    /// The planned Services, in key order: the plan's own entries in its own buffer, not
+    /// copied (`None` once decided, so what the round holds shrinks as it goes).
+    planned: Vec<Option<(ObjectKey, ServicePlan)>>,
+    /// The object of each planned Service (`None` once decided, or when the view has none).
+    objects: Vec<Option<Arc<ControllerService>>>,
+    /// Services the plan does not cover that have something to change (`None` once decided).
+    unplanned: Vec<Option<(ObjectKey, Arc<ControllerService>)>>,
+    coverage: Coverage,
+    eips: BTreeMap<String, Eip>,
+    eip_changes: Vec<EipChange>,
+    now: Timestamp,
+    /// Where the next change is looked for: 0 releases, 1 unplanned, 2 holders; and the index.
+    cursor: (u8, usize),
+}
+
+impl Round {
+    /// The round of `plan`, made from `view` (what `plan` was made from) and the warnings
+    /// already `reported`. `now` stamps new condition transitions.
+    pub fn new(view: &ControllerView<'_>, plan: Plan, reported: &Reported, now: Timestamp) -> Self {
+        let coverage = status::planned_coverage_view(view, &plan);
+        let eip_changes = eip_changes(view.eips(), status::decide_eips(view.eips(), &plan, now));
+        // Deciding a Service reads its Eip's spec; the statuses (at 100k Services, 100k
+        // `used` entries) are not copied into the round.
+        let eips: BTreeMap<String, Eip> = view
+            .eips()
+            .iter()
+            .map(|(name, eip)| {
+                let spec_only = Eip {
+                    metadata: eip.metadata.clone(),
+                    spec: eip.spec.clone(),
+                    status: None,
+                };
+                (name.clone(), spec_only)
+            })
+            .collect();
+        let unplanned = view
+            .services()
+            .filter(|(key, _)| !plan.services.contains_key(key))
+            .filter(|(key, svc)| {
+                status::decide_service(key, svc, None, &eips, &coverage, reported.get(*key), now)
+                    .is_some()
+            })
+            .map(|(key, svc)| Some((key.clone(), Arc::clone(svc))))
+            .collect();
+        // the plan's buffer, reused (collected from its own `IntoIter`, `Option` adding no size)
+        let planned: Vec<Option<(ObjectKey, ServicePlan)>> =
+            plan.services.into_iter().map(Some).collect();
+        let objects = planned
+            .iter()
+            .map(|entry| {
+                let (key, _) = entry.as_ref()?;
+                view.service(key).map(Arc::clone)
+            })
+            .collect();
+        Self {
+            planned,
+            objects,
+            unplanned,
+            coverage,
+            eips,
+            eip_changes,
+            now,
+            cursor: (0, 0),
+        }
+    }
+
+    /// The next Service change, given the warnings `reported` so far; `None` when every
+    /// Service is done. A Service's object is let go of once decided, so the round stops
+    /// holding Services the watches have since replaced.
+    pub fn next_change(&mut self, reported: &Reported) -> Option<ServiceChange> {
+        loop {
+            let (phase, i) = self.cursor;
+            self.cursor.1 += 1;
+            let (key, planned, svc) = match phase {
+                0 | 2 => match self.planned.get_mut(i) {
+                    None => {
+                        self.cursor = (phase + 1, 0);
+                        if phase == 2 {
+                            return None;
+                        }
+                        continue;
+                    }
+                    // releases first, holders after
+                    Some(Some((_, p))) if p.ingress.is_empty() != (phase == 0) => continue,
+                    Some(entry) => match (entry.take(), self.objects[i].take()) {
+                        (Some((key, planned)), Some(svc)) => (key, Some(planned), svc),
+                        _ => continue,
+                    },
+                },
+                1 => match self.unplanned.get_mut(i) {
+                    None => {
+                        self.cursor = (2, 0);
+                        continue;
+                    }
+                    Some(entry) => match entry.take() {
+                        Some((key, svc)) => (key, None, svc),
+                        None => continue,
+                    },
+                },
+                _ => return None,
+            };
+            let decision = status::decide_service(
+                &key,
+                &svc,
+                planned.as_ref(),
+                &self.eips,
+                &self.coverage,
+                reported.get(&key),
+                self.now,
+            );
+            if let Some(change) = decision.and_then(|d| service_change(&svc, d, reported)) {
+                return Some(change);
+            }
+        }
+    }
+
+    /// The Eip changes (after every Service's: an Eip's `used` lists them).
+    pub fn take_eip_changes(&mut self) -> Vec<EipChange> {
+        std::mem::take(&mut self.eip_changes)
+    }
+
+    /// The Eip of `name` as the round saw it: its metadata and spec (the round keeps no status).
+    pub fn eip(&self, name: &str) -> Option<&Eip> {
+        self.eips.get(name)
+    }
+
+    /// Every change of the round at once, with `reported` as it is now.
+    pub fn all(mut self, reported: &Reported) -> Changes {
+        let services = std::iter::from_fn(|| self.next_change(reported)).collect();
+        Changes {
+            services,
+            eips: self.take_eip_changes(),
+        }
+    }
 }
 
 fn ingress_patch(ips: &[std::net::IpAddr]) -> Value {
@@ -157,26 +328,19 @@ fn ingress_patch(ips: &[std::net::IpAddr]) -> Value {
 }
 
 /// The metadata patch giving `svc` the finalizer and label of `marks`, if anything differs.
-fn metadata_patch(svc: &Service, marks: &Marks) -> Option<Value> {
-    let finalizers = svc.metadata.finalizers.clone().unwrap_or_default();
-    let has = finalizers.iter().any(|f| f == SERVICE_FINALIZER);
-    let current_label = status::marks_of(svc).pool_label;
+fn metadata_patch(svc: &ControllerService, marks: &Marks) -> Option<Value> {
     let mut meta = serde_json::Map::new();
-    if has != marks.finalizer {
-        let list: Vec<String> = if marks.finalizer {
-            finalizers
-                .into_iter()
-                .chain([SERVICE_FINALIZER.to_owned()])
-                .collect()
+    if svc.finalizer != marks.finalizer {
+        // the whole list: the others as they are, then Porter's when it is to be held
+        let others = svc.other_finalizers.iter().map(|f| &**f);
+        let list: Vec<&str> = if marks.finalizer {
+            others.chain([SERVICE_FINALIZER]).collect()
         } else {
-            finalizers
-                .into_iter()
-                .filter(|f| f != SERVICE_FINALIZER)
-                .collect()
+            others.collect()
         };
         meta.insert("finalizers".into(), json!(list));
     }
-    if current_label != marks.pool_label {
+    if svc.pool_label.as_deref() != marks.pool_label.as_deref() {
         meta.insert("labels".into(), json!({ EIP_POOL_LABEL: marks.pool_label }));
     }
     (!meta.is_empty()).then(|| json!({ "metadata": meta }))
@@ -209,6 +373,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
+    use k8s_openapi::api::core::v1::Service;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use porter_api::{Eip, Protocol};
     use porter_model::assign::plan;

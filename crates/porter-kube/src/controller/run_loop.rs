@@ -7,15 +7,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use porter_metrics::{ControllerMetrics, Health};
-use porter_model::{Snapshot, assign};
+use porter_model::{ControllerSnapshot, ControllerView, assign};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::REPORTER;
-use super::patches::changes;
+use super::patches::Round;
 use super::writer::{Memory, Writer, apply};
 use crate::lease::{Leadership, LeaseConfig};
-use crate::source::{KubeSource, SourceConfig};
+use crate::source::{ControllerSource, SourceConfig};
 
 /// Keeps the cluster in line with the plan of every snapshot while `leader` is true.
 ///
@@ -30,7 +30,7 @@ use crate::source::{KubeSource, SourceConfig};
 /// the Lease, forever.
 pub async fn run_controller(
     writer: Writer,
-    mut snapshots: watch::Receiver<Snapshot>,
+    mut snapshots: watch::Receiver<ControllerSnapshot>,
     mut leader: watch::Receiver<bool>,
     metrics: ControllerMetrics,
     health: Health,
@@ -77,17 +77,21 @@ pub async fn run_controller(
         if !have_snapshot || !*leader.borrow() {
             continue;
         }
-        // A copy: `overlay` adds what this controller wrote and the watches have not shown yet.
-        let mut snapshot = Snapshot::clone(&snapshots.borrow_and_update());
-        memory.overlay(&mut snapshot);
-        let plan = assign::plan(&snapshot);
-        metrics.observe(&plan);
-        let changes = changes(&snapshot, &plan, &memory.reported, Timestamp::now());
-        if changes.writes() > 0 {
-            tracing::debug!(writes = changes.writes(), "applying the plan");
-        }
-        match apply(&writer, &snapshot, changes, &mut memory, &leader, &health).await {
-            Ok(()) => {
+        // Planned from the source's snapshot in place, with what this controller wrote and the
+        // watches have not shown yet laid beside it; the borrow ends before the first write.
+        let round = {
+            let snapshot = snapshots.borrow_and_update();
+            memory.written.prune(&snapshot);
+            let view = ControllerView::new(&snapshot, &memory.written);
+            let plan = assign::plan_view(&view);
+            metrics.observe(&plan);
+            Round::new(&view, plan, &memory.reported, Timestamp::now())
+        };
+        match apply(&writer, round, &mut memory, &leader, &health).await {
+            Ok(writes) => {
+                if writes > 0 {
+                    tracing::debug!(writes, "plan applied");
+                }
                 backoff = RETRY_MIN;
                 retry_at = None;
             }
@@ -119,7 +123,7 @@ pub struct ControllerConfig {
 /// Runs the source, the leader election and the controller until `shutdown` resolves, then
 /// releases the Lease so another replica takes over at once.
 pub async fn run(client: Client, config: ControllerConfig, shutdown: impl Future<Output = ()>) {
-    let source = KubeSource::start(client.clone(), SourceConfig::controller());
+    let source = ControllerSource::start_keeping(client.clone(), SourceConfig::controller());
     let leadership = Leadership::start(
         client.clone(),
         LeaseConfig::with_duration(&config.namespace, &config.identity, config.lease_duration),

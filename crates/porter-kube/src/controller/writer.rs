@@ -2,7 +2,7 @@
 //! keeps every address behind a finalizer, reports their Events, and remembers what it wrote
 //! until the watches show it.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::api::{Api, Patch, PatchParams};
@@ -10,13 +10,14 @@ use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Reco
 use kube::{Client, Resource};
 use porter_api::Eip;
 use porter_metrics::Health;
+use porter_model::projection::ControllerService;
 use porter_model::status::{EVENT_NOTE_MAX, EventType, Note, Reported, within};
-use porter_model::{ObjectKey, Snapshot};
+use porter_model::view::Written;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::REPORTER;
-use super::patches::{Changes, EipChange, ServiceChange};
+use super::patches::{EipChange, Round, ServiceChange};
 use crate::Error;
 
 /// What the controller remembers between snapshots (reset when it becomes leader).
@@ -24,36 +25,9 @@ use crate::Error;
 pub(super) struct Memory {
     /// Warnings reported per Service, so they are not repeated.
     pub(super) reported: Reported,
-    /// Objects as our last write left them, keyed by the resourceVersion they had before:
-    /// until the watch catches up, a snapshot still showing that version is stale and the
-    /// written object is planned from instead (no duplicate writes or Events).
-    services: BTreeMap<ObjectKey, (Option<String>, Service)>,
-    eips: BTreeMap<String, (Option<String>, Eip)>,
-}
-
-impl Memory {
-    /// Lays the objects as this controller's writes left them over `snapshot` where the
-    /// watches still show the version from before the write.
-    pub(super) fn overlay(&mut self, snapshot: &mut Snapshot) {
-        self.services.retain(
-            |key, (before, written)| match snapshot.services.get_mut(key) {
-                Some(seen) if seen.metadata.resource_version == *before => {
-                    *seen = written.clone();
-                    true
-                }
-                _ => false,
-            },
-        );
-        self.eips.retain(
-            |name, (before, written)| match snapshot.eips.get_mut(name) {
-                Some(seen) if seen.metadata.resource_version == *before => {
-                    *seen = written.clone();
-                    true
-                }
-                _ => false,
-            },
-        );
-    }
+    /// Objects as our last writes left them, laid over the snapshot until the watches show
+    /// them ([`ControllerView::new`](porter_model::ControllerView::new)).
+    pub(super) written: Written,
 }
 
 /// The Event reporting `note`, its message within what the API server accepts (a [`Note`]
@@ -98,11 +72,7 @@ impl Writer {
     }
 
     /// Performs one Service's change; returns the Service as the last write left it.
-    async fn service(
-        &self,
-        svc: &Service,
-        change: &ServiceChange,
-    ) -> Result<Option<Service>, Error> {
+    async fn service(&self, change: &ServiceChange) -> Result<Option<Service>, Error> {
         let key = &change.key;
         let api: Api<Service> = Api::namespaced(self.client.clone(), &key.namespace);
         let object = || format!("Service {key}");
@@ -121,12 +91,10 @@ impl Writer {
                     .await
             } else {
                 let mut patch = patch;
-                let rv = latest
-                    .as_ref()
-                    .unwrap_or(svc)
-                    .metadata
-                    .resource_version
-                    .clone();
+                let rv = match &latest {
+                    Some(written) => written.metadata.resource_version.clone(),
+                    None => change.resource_version.as_deref().map(str::to_owned),
+                };
                 if let Some(meta) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
                     meta.insert("resourceVersion".into(), json!(rv));
                 }
@@ -147,7 +115,15 @@ impl Writer {
                 }
             }
         }
-        let reference = svc.object_ref(&());
+        let reference = ObjectReference {
+            api_version: Some(Service::api_version(&()).into_owned()),
+            kind: Some(Service::kind(&()).into_owned()),
+            name: Some(key.name.clone()),
+            namespace: Some(key.namespace.clone()),
+            uid: change.uid.as_deref().map(str::to_owned),
+            resource_version: change.resource_version.as_deref().map(str::to_owned),
+            field_path: None,
+        };
         for note in &change.notes {
             self.report(&reference, note).await;
         }
@@ -170,55 +146,54 @@ impl Writer {
     }
 }
 
-/// Applies `changes` while `leader` says we lead; the first error stops the round (the
-/// caller retries from a fresh plan). Every write is progress for `health`.
+/// Performs `round` while `leader` says we lead, deciding each Service's change as its turn
+/// comes; the first error stops the round (the caller retries from a fresh plan). Every write
+/// is progress for `health`. Returns the number of writes made.
 pub(super) async fn apply(
     writer: &Writer,
-    snapshot: &Snapshot,
-    changes: Changes,
+    mut round: Round,
     memory: &mut Memory,
     leader: &watch::Receiver<bool>,
     health: &Health,
-) -> Result<(), Error> {
-    for change in changes.services {
+) -> Result<usize, Error> {
+    let mut writes = 0;
+    while let Some(change) = round.next_change(&memory.reported) {
         health.beat();
         if !*leader.borrow() {
-            return Ok(());
+            return Ok(writes);
         }
-        let Some(svc) = snapshot.services.get(&change.key) else {
-            continue;
+        let written = writer.service(&change).await?;
+        writes += usize::from(change.metadata.is_some()) + usize::from(change.status.is_some());
+        if let Some(written) = written {
+            memory.written.services.insert(
+                change.key.clone(),
+                (
+                    change.resource_version.clone(),
+                    Arc::new(ControllerService::of(&written)),
+                ),
+            );
+        }
+        match change.reported {
+            Some(reason) => memory.reported.insert(change.key, reason),
+            None => memory.reported.remove(&change.key),
         };
-        match writer.service(svc, &change).await {
-            Ok(written) => {
-                if let Some(written) = written {
-                    memory.services.insert(
-                        change.key.clone(),
-                        (svc.metadata.resource_version.clone(), written),
-                    );
-                }
-                match change.reported {
-                    Some(reason) => memory.reported.insert(change.key, reason),
-                    None => memory.reported.remove(&change.key),
-                };
-            }
-            Err(e) => return Err(e),
-        }
     }
-    for change in changes.eips {
+    for change in round.take_eip_changes() {
         health.beat();
         if !*leader.borrow() {
-            return Ok(());
+            return Ok(writes);
         }
-        let Some(eip) = snapshot.eips.get(&change.name) else {
+        let Some(eip) = round.eip(&change.name) else {
             continue;
         };
         let written = writer.eip(eip, &change).await?;
-        memory.eips.insert(
+        writes += 1;
+        memory.written.eips.insert(
             change.name.clone(),
             (eip.metadata.resource_version.clone(), written),
         );
     }
-    Ok(())
+    Ok(writes)
 }
 
 #[cfg(test)]

@@ -72,4 +72,4 @@ pub use secrets::{
 };
 pub use thin::{ThinEndpointSlice, ThinService};
 pub use tracker::{Keep, Tracker, Trackers, Trim, Update};
-pub use watch_loop::{KubeSource, SpeakerSource};
+pub use watch_loop::{ControllerSource, KubeSource, SpeakerSource};

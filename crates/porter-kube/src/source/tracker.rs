@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -11,7 +12,7 @@ use kube::ResourceExt;
 use kube::runtime::watcher::{self, Event};
 use porter_api::{BgpConf, BgpPeer, Eip};
 use porter_model::packed::MapBuilder;
-use porter_model::projection::{LbService, SliceNodes};
+use porter_model::projection::{ControllerService, LbService, SliceNodes, controller_service};
 use porter_model::{ObjectKey, Snapshot};
 
 use super::Kinds;
@@ -39,6 +40,12 @@ impl Keep<Service> for LbService {
 
     fn keep(obj: Service) -> Option<Self> {
         LbService::of(&obj)
+    }
+}
+
+impl Keep<Service> for Arc<ControllerService> {
+    fn keep(obj: Service) -> Option<Self> {
+        controller_service(obj).map(|svc| Arc::new(ControllerService::of(&svc)))
     }
 }
 

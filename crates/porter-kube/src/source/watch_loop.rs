@@ -3,6 +3,7 @@
 //! alongside.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
@@ -13,7 +14,7 @@ use kube::runtime::{WatchStreamExt, watcher as make_watcher};
 use kube::{Api, Client, Resource};
 use porter_api::{BgpConf, BgpPeer, Eip};
 use porter_model::Snapshot;
-use porter_model::projection::{LbService, SliceNodes};
+use porter_model::projection::{ControllerService, LbService, SliceNodes};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,6 +36,10 @@ pub struct KubeSource<S = Service, E = EndpointSlice> {
 /// The speaker's source: Services and EndpointSlices reduced to what announcing reads
 /// (`porter_model::SpeakerSnapshot`).
 pub type SpeakerSource = KubeSource<LbService, SliceNodes>;
+
+/// The controller's source: Services reduced to what assigning and deciding read,
+/// EndpointSlices to the nodes of their endpoints (`porter_model::ControllerSnapshot`).
+pub type ControllerSource = KubeSource<Arc<ControllerService>, SliceNodes>;
 
 impl KubeSource {
     /// Starts the watchers, keeping whole objects. The first snapshot is published once

@@ -3,15 +3,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use porter_api::annotations;
 
 use crate::valid::ValidEip;
 use porter_ipam::{Family, Request};
 
 use super::Failure;
-use crate::{Snapshot, selector};
+use crate::projection::ControllerService;
+use crate::{ControllerView, ObjectKey, selector};
 
 /// What a Service asks for.
 pub(super) struct Intent {
@@ -23,10 +22,13 @@ pub(super) struct Intent {
 }
 
 impl Intent {
-    pub(super) fn of(svc: &Service) -> Result<Self, Failure> {
-        let ip = annotations::requested_ip(svc).map_err(Failure::InvalidRequest)?;
-        let pool = annotations::requested_pool(svc).map(str::to_owned);
-        let served_by = annotations::allocated_pool(svc).map(str::to_owned);
+    pub(super) fn of(svc: &ControllerService) -> Result<Self, Failure> {
+        let ip = svc
+            .requested_ip
+            .clone()
+            .map_err(|e| Failure::InvalidRequest(*e))?;
+        let pool = svc.requested_pool.as_deref().map(str::to_owned);
+        let served_by = svc.allocated_pool().map(str::to_owned);
         Ok(Self {
             ip,
             pool,
@@ -37,16 +39,18 @@ impl Intent {
     /// The allocator request for this intent: which pools, in which order.
     pub(super) fn request(
         &self,
-        snapshot: &Snapshot,
-        svc: &Service,
+        view: &ControllerView<'_>,
+        key: &ObjectKey,
+        svc: &ControllerService,
         valid: &BTreeMap<String, ValidEip>,
     ) -> Result<Request, Failure> {
-        let family = self
-            .ip
-            .map(Family::of)
-            .unwrap_or_else(|| service_family(svc));
+        let family = self.ip.map(Family::of).unwrap_or(if svc.ipv6_first {
+            Family::V6
+        } else {
+            Family::V4
+        });
         if let Some(pool) = &self.pool {
-            if !snapshot.eips.contains_key(pool) {
+            if !view.eips().contains_key(pool) {
                 return Err(Failure::UnknownEip { eip: pool.clone() });
             }
             if !valid.contains_key(pool) {
@@ -65,8 +69,8 @@ impl Intent {
                 family,
             });
         }
-        let namespace = svc.metadata.namespace.as_deref().unwrap_or("default");
-        let labels = snapshot.namespace_labels(namespace);
+        let namespace = key.namespace.as_str();
+        let labels = view.snapshot().namespace_labels(namespace);
         let mut bound: Vec<(&String, &ValidEip)> = valid
             .iter()
             .filter(|(_, pool)| {
@@ -107,18 +111,5 @@ fn match_labels(map: &BTreeMap<String, String>) -> LabelSelector {
     LabelSelector {
         match_labels: Some(map.clone()),
         ..Default::default()
-    }
-}
-
-/// The family a Service wants first (`spec.ipFamilies[0]`), IPv4 when unset.
-fn service_family(svc: &Service) -> Family {
-    let first = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.ip_families.as_ref())
-        .and_then(|f| f.first().cloned());
-    match first.as_deref() {
-        Some("IPv6") => Family::V6,
-        _ => Family::V4,
     }
 }

@@ -13,12 +13,15 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 use porter_api::annotations;
 
 use crate::pools::Pools;
-use crate::{ObjectKey, Snapshot};
+use crate::projection::ControllerService;
+use crate::{ControllerView, ObjectKey, Snapshot};
 
 mod eip_status;
 mod failure;
@@ -37,20 +40,197 @@ use restore::{Restored, restore};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     /// Opted-in Services, and Services that must give an address back.
-    pub services: BTreeMap<ObjectKey, ServicePlan>,
+    pub services: ServicePlans,
     /// Desired status of every Eip.
     pub eips: BTreeMap<String, EipPlan>,
 }
 
-/// What a Service should hold, and why.
+/// Every Service's plan, sorted by key: a map held as one sorted `Vec`, built once per plan
+/// and read by key or in order. At 100k Services a `BTreeMap` cost its node slack (nodes
+/// about two thirds full) and, while it was built, a second copy of every entry; a round
+/// takes the entries as they are ([`IntoIterator`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServicePlans(Vec<(ObjectKey, ServicePlan)>);
+
+impl ServicePlans {
+    /// `entries` (one per key) sorted in place: no second buffer, which a stable sort of
+    /// 100k entries would take.
+    fn sorted(mut entries: Vec<(ObjectKey, ServicePlan)>) -> Self {
+        entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        debug_assert!(
+            entries.windows(2).all(|w| w[0].0 != w[1].0),
+            "one plan per key"
+        );
+        Self(entries)
+    }
+
+    fn position(&self, key: &ObjectKey) -> Option<usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(key)).ok()
+    }
+
+    /// The plan of `key`.
+    pub fn get(&self, key: &ObjectKey) -> Option<&ServicePlan> {
+        Some(&self.0[self.position(key)?].1)
+    }
+
+    /// The plan of `key`, to change it (a caller's own what-if).
+    pub fn get_mut(&mut self, key: &ObjectKey) -> Option<&mut ServicePlan> {
+        let i = self.position(key)?;
+        Some(&mut self.0[i].1)
+    }
+
+    /// Whether `key` is planned.
+    pub fn contains_key(&self, key: &ObjectKey) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Number of Services planned.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no Service is planned.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every plan with its key, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &ServicePlan)> {
+        self.0.iter().map(|(k, p)| (k, p))
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// Every plan, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &ServicePlan> {
+        self.0.iter().map(|(_, p)| p)
+    }
+}
+
+impl IntoIterator for ServicePlans {
+    type Item = (ObjectKey, ServicePlan);
+    type IntoIter = std::vec::IntoIter<(ObjectKey, ServicePlan)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ServicePlans {
+    type Item = (&'a ObjectKey, &'a ServicePlan);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (ObjectKey, ServicePlan)>,
+        fn(&'a (ObjectKey, ServicePlan)) -> (&'a ObjectKey, &'a ServicePlan),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, p)| (k, p))
+    }
+}
+
+impl std::ops::Index<&ObjectKey> for ServicePlans {
+    type Output = ServicePlan;
+
+    /// The plan of `key`; panics when it is not planned, as a map's index does.
+    fn index(&self, key: &ObjectKey) -> &ServicePlan {
+        self.get(key).expect("no plan for this Service")
+    }
+}
+
+/// What a Service should hold, and why. Kept small (an address inline, the Eip's name
+/// shared, a failure boxed): a controller holds one per Service, 100k of them in a round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePlan {
     /// The addresses for `status.loadBalancer.ingress`, empty when none could be assigned.
-    pub ingress: Vec<IpAddr>,
-    /// The Eip the address came from (OpenELB writes it as a label on the Service).
-    pub pool: Option<String>,
+    pub ingress: Ingress,
+    /// The Eip the address came from (OpenELB writes it as a label on the Service); one
+    /// allocation per Eip, shared by the plans of its Services.
+    pub pool: Option<Arc<str>>,
     /// How this plan relates to what the Service held.
     pub outcome: Outcome,
+}
+
+/// The addresses a plan gives a Service: none or one (Porter assigns one address per
+/// Service), held inline rather than in a `Vec` of its own; read it as a slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ingress(Option<IpAddr>);
+
+impl Ingress {
+    /// No address.
+    pub const NONE: Ingress = Ingress(None);
+
+    /// The one address `ip`.
+    pub fn one(ip: IpAddr) -> Self {
+        Self(Some(ip))
+    }
+}
+
+impl Deref for Ingress {
+    type Target = [IpAddr];
+
+    fn deref(&self) -> &[IpAddr] {
+        self.0.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Ingress {
+    type Item = &'a IpAddr;
+    type IntoIter = std::slice::Iter<'a, IpAddr>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq<Ingress> for Vec<IpAddr> {
+    fn eq(&self, other: &Ingress) -> bool {
+        **self == **other
+    }
+}
+
+/// The addresses a Service holds (its `status.loadBalancer.ingress`): one inline, the common
+/// case, or any number (a hand edit) in a slice of their own; read it as a slice. The
+/// controller keeps one per Service: no allocation for 100k single addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Addresses {
+    /// None.
+    #[default]
+    None,
+    /// One address.
+    One(IpAddr),
+    /// Two or more.
+    Many(Box<[IpAddr]>),
+}
+
+impl From<Vec<IpAddr>> for Addresses {
+    fn from(ips: Vec<IpAddr>) -> Self {
+        match ips.as_slice() {
+            [] => Self::None,
+            [ip] => Self::One(*ip),
+            _ => Self::Many(ips.into()),
+        }
+    }
+}
+
+impl Deref for Addresses {
+    type Target = [IpAddr];
+
+    fn deref(&self) -> &[IpAddr] {
+        match self {
+            Self::None => &[],
+            Self::One(ip) => std::slice::from_ref(ip),
+            Self::Many(ips) => ips,
+        }
+    }
+}
+
+impl<const N: usize> PartialEq<[IpAddr; N]> for Ingress {
+    fn eq(&self, other: &[IpAddr; N]) -> bool {
+        **self == *other
+    }
 }
 
 /// How a Service's plan relates to its current status: what events to emit.
@@ -60,8 +240,9 @@ pub enum Outcome {
     Kept,
     /// It gets a new address.
     Assigned,
-    /// No address could be assigned; its `Display` is the `AllocationFailed` event's message.
-    Failed(Failure),
+    /// No address could be assigned; its `Display` is the `AllocationFailed` event's message
+    /// (boxed: the rare case need not size every plan).
+    Failed(Box<Failure>),
     /// It no longer asks Porter for an address; what it held is released.
     Released,
     /// It holds an address that is in no Eip any more: kept, never silently moved, but the
@@ -71,23 +252,41 @@ pub enum Outcome {
 
 /// Computes every Service's assignment and every Eip's status from `snapshot`.
 pub fn plan(snapshot: &Snapshot) -> Plan {
-    let pools = Pools::of(&snapshot.eips);
+    plan_view(&ControllerView::of(&snapshot.for_controller()))
+}
+
+/// [`plan`] from what the controller keeps ([`ControllerView`]).
+pub fn plan_view(view: &ControllerView<'_>) -> Plan {
+    let pools = Pools::of(view.eips());
     let mut allocator = pools.allocator();
     let Pools { valid, mut errors } = pools;
-    let mut services = BTreeMap::new();
+    // each pool's name once, shared by the plans of the Services it serves
+    let names: BTreeMap<&str, Arc<str>> = valid
+        .keys()
+        .map(|name| (name.as_str(), Arc::from(name.as_str())))
+        .collect();
+    let shared = |pool: &str| names.get(pool).map_or_else(|| Arc::from(pool), Arc::clone);
 
     // Opted-in Services, oldest first, so that on a conflict the older claim wins.
-    let mut wanted: Vec<(&ObjectKey, &Service)> = snapshot
-        .services
-        .iter()
-        .filter(|(_, svc)| wants_address(svc))
+    let mut wanted: Vec<(&ObjectKey, &ControllerService)> = view
+        .services()
+        .filter(|(_, svc)| svc.wants_address())
+        .map(|(key, svc)| (key, &**svc))
         .collect();
-    wanted.sort_by_key(|(key, svc)| {
-        (
-            svc.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            (*key).clone(),
-        )
-    });
+    wanted.sort_by_key(|(key, svc)| (svc.created, *key));
+
+    // Services giving an address back: counted first, so the entries are allocated once.
+    let releasing: Vec<&ObjectKey> = view
+        .services()
+        .filter(|(_, svc)| !svc.wants_address())
+        .filter(|(_, svc)| {
+            svc.ingress
+                .iter()
+                .any(|ip| allocator.pool_of(*ip).is_some())
+        })
+        .map(|(key, _)| key)
+        .collect();
+    let mut services = Vec::with_capacity(wanted.len() + releasing.len());
 
     // Phase 1: restore what Services hold, so nothing new can take it.
     let mut pending = Vec::new();
@@ -95,77 +294,73 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
         let intent = match Intent::of(svc) {
             Ok(intent) => intent,
             Err(failure) => {
-                services.insert(key.clone(), failed(failure));
+                services.push((key.clone(), failed(failure)));
                 continue;
             }
         };
-        let held = ingress_ips(svc);
-        match restore(&mut allocator, key, &held, &intent) {
+        match restore(&mut allocator, key, &svc.ingress, &intent) {
             Restored::Kept(ip, pool) => {
                 // Only the restored address is recorded; any other one listed (a hand edit:
                 // Porter writes one) is dropped rather than left free for another Service.
-                services.insert(
+                services.push((
                     key.clone(),
                     ServicePlan {
-                        ingress: vec![ip],
-                        pool: Some(pool),
+                        ingress: Ingress::one(ip),
+                        pool: Some(shared(&pool)),
                         outcome: Outcome::Kept,
                     },
-                );
+                ));
             }
             Restored::Orphaned(orphan) => {
-                services.insert(
+                services.push((
                     key.clone(),
                     ServicePlan {
-                        ingress: vec![orphan.ip],
+                        ingress: Ingress::one(orphan.ip),
                         pool: None,
                         outcome: Outcome::Orphaned(orphan),
                     },
-                );
+                ));
             }
             Restored::Nothing => pending.push((key, svc, intent)),
         }
     }
 
+    // not held through the rest of the plan, at the controller's peak of memory
+    drop(wanted);
+
     // Phase 2: assign to everybody else, in the same deterministic order.
     for (key, svc, intent) in pending {
         let owner = key.to_string();
-        let plan = match intent.request(snapshot, svc, &valid) {
+        let plan = match intent.request(view, key, svc, &valid) {
             Err(failure) => failed(failure),
             Ok(request) => match allocator.assign(&owner, &request) {
                 Ok(a) => ServicePlan {
-                    ingress: vec![a.ip],
-                    pool: Some(a.pool),
+                    ingress: Ingress::one(a.ip),
+                    pool: Some(shared(&a.pool)),
                     outcome: Outcome::Assigned,
                 },
                 Err(e) => failed(Failure::Alloc(e)),
             },
         };
-        services.insert(key.clone(), plan);
+        services.push((key.clone(), plan));
     }
 
     // Services that stopped asking Porter give back what they held from Porter's pools.
-    for (key, svc) in &snapshot.services {
-        if wants_address(svc) {
-            continue;
-        }
-        if ingress_ips(svc)
-            .iter()
-            .any(|ip| allocator.pool_of(*ip).is_some())
-        {
-            services.insert(
-                key.clone(),
-                ServicePlan {
-                    ingress: vec![],
-                    pool: None,
-                    outcome: Outcome::Released,
-                },
-            );
-        }
+    for key in releasing {
+        services.push((
+            key.clone(),
+            ServicePlan {
+                ingress: Ingress::NONE,
+                pool: None,
+                outcome: Outcome::Released,
+            },
+        ));
     }
+    // Sorted in place: the plan's entries are held once.
+    let services = ServicePlans::sorted(services);
 
-    let eips = snapshot
-        .eips
+    let eips = view
+        .eips()
         .keys()
         .map(|name| {
             let plan = EipPlan {
@@ -187,9 +382,9 @@ pub fn wants_address(svc: &Service) -> bool {
 
 fn failed(failure: Failure) -> ServicePlan {
     ServicePlan {
-        ingress: vec![],
+        ingress: Ingress::NONE,
         pool: None,
-        outcome: Outcome::Failed(failure),
+        outcome: Outcome::Failed(Box::new(failure)),
     }
 }
 

@@ -71,10 +71,12 @@ fn ready(eip: &Eip, errors: &[String]) -> Desired {
 /// only moves when its status does; other conditions are kept, sorted by type.
 pub fn desired_status(eip: &Eip, planned: &EipPlan, now: Timestamp) -> EipStatus {
     let current = eip.status.as_ref();
-    let previous = current.and_then(|s| conditions::find(&s.conditions, READY));
+    let previous = current
+        .and_then(|s| conditions::find(&s.conditions, READY))
+        .map(conditions::HeldCondition::of);
     let condition = conditions::stamp(
         READY,
-        previous,
+        previous.as_ref(),
         ready(eip, &errors_of(planned)),
         eip.metadata.generation,
         now,

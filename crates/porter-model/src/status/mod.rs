@@ -67,16 +67,18 @@ use std::net::IpAddr;
 
 use k8s_openapi::jiff::Timestamp;
 
+use porter_api::Eip;
+
 use crate::announce::Options;
-use crate::assign::Plan;
+use crate::assign::{Plan, ServicePlan};
 use crate::coverage::{self, NodeSessions};
-use crate::projection::LbService;
-use crate::{ObjectKey, Snapshot};
+use crate::projection::ControllerService;
+use crate::{ControllerView, ObjectKey, Snapshot, SpeakerSnapshot};
 
 pub use conditions::{
     ADDRESS_IN_POOL, ANNOUNCED, ANNOUNCED_REASON, CONDITION_MESSAGE_MAX, ConditionUpdate, Desired,
-    IN_POOL_REASON, INVALID_REASON, LAYER2_NOT_SUPPORTED, NO_ESTABLISHED_SESSION, NOT_ANNOUNCED,
-    ORPHANED_REASON, READY, SERVICE_CONDITIONS, VALID_REASON, within,
+    HeldCondition, IN_POOL_REASON, INVALID_REASON, LAYER2_NOT_SUPPORTED, NO_ESTABLISHED_SESSION,
+    NOT_ANNOUNCED, ORPHANED_REASON, READY, SERVICE_CONDITIONS, VALID_REASON, within,
 };
 pub use eip::EipDecision;
 pub use events::{
@@ -121,23 +123,39 @@ impl Decision {
 /// addresses. The controller reads no Secrets, so a BgpPeer keeping its password in one counts
 /// as configured (whether its sessions are up is what their status says).
 pub fn planned_coverage(snapshot: &Snapshot, plan: &Plan) -> Coverage {
+    planned_coverage_view(&ControllerView::of(&snapshot.for_controller()), plan)
+}
+
+/// [`planned_coverage`] from what the controller keeps ([`ControllerView`]).
+pub fn planned_coverage_view(view: &ControllerView<'_>, plan: &Plan) -> Coverage {
+    let snapshot = view.snapshot();
+    if snapshot.nodes.is_empty() {
+        // no node, nobody announces: spare building the speakers' view
+        return Coverage::new();
+    }
     // The speakers' view (projections, not copies of the Services), with every planned
     // Service at its planned addresses.
-    let mut projected = snapshot.for_speaker();
-    for (key, planned) in &plan.services {
-        match snapshot
-            .services
-            .get(key)
-            .and_then(|svc| LbService::holding(svc, &planned.ingress))
-        {
-            Some(lb) => {
-                projected.services.insert(key.clone(), lb);
-            }
-            None => {
-                projected.services.remove(key);
-            }
-        }
-    }
+    let services = view
+        .services()
+        .filter_map(|(key, svc)| {
+            let lb = match plan.services.get(key) {
+                Some(planned) => svc.lb_holding(&planned.ingress),
+                None => svc.lb_holding(&svc.ingress),
+            };
+            Some((key.clone(), lb?))
+        })
+        .collect();
+    let mut projected = SpeakerSnapshot {
+        eips: view.eips().clone(),
+        bgp_confs: snapshot.bgp_confs.clone(),
+        bgp_peers: snapshot.bgp_peers.clone(),
+        services,
+        endpoint_slices: snapshot.endpoint_slices.clone(),
+        nodes: snapshot.nodes.clone(),
+        namespaces: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        unreadable_secrets: BTreeMap::new(),
+    };
     for peer in projected.bgp_peers.values_mut() {
         if let Some(conf) = peer.spec.conf.as_mut() {
             conf.auth_password_secret_ref = None;
@@ -156,41 +174,92 @@ pub fn decide(
     reported: &Reported,
     now: Timestamp,
 ) -> Decision {
+    decide_view(
+        &ControllerView::of(&snapshot.for_controller()),
+        plan,
+        coverage,
+        reported,
+        now,
+    )
+}
+
+/// [`decide`] from what the controller keeps ([`ControllerView`]): every decision at once.
+/// [`decide_service`] decides one Service at a time.
+pub fn decide_view(
+    view: &ControllerView<'_>,
+    plan: &Plan,
+    coverage: &Coverage,
+    reported: &Reported,
+    now: Timestamp,
+) -> Decision {
+    let eips = view.eips();
     let mut services = Vec::new();
     for (key, planned) in &plan.services {
-        let Some(svc) = snapshot.services.get(key) else {
+        let Some(svc) = view.service(key) else {
             continue;
         };
-        let pool = planned.pool.as_deref().and_then(|name| {
-            let eip = snapshot.eips.get(name)?;
-            Some((name, eip.spec.effective_protocol()))
-        });
-        services.push(service::planned(
+        services.extend(decide_service(
             key,
             svc,
-            planned,
-            pool,
+            Some(planned),
+            eips,
             coverage,
             reported.get(key),
             now,
         ));
     }
-    for (key, svc) in &snapshot.services {
+    for (key, svc) in view.services() {
         if plan.services.contains_key(key) {
             continue;
         }
-        let decision = service::unplanned(key, svc, now);
-        if !decision.is_noop(svc, reported.get(key)) {
-            services.push(decision);
-        }
+        services.extend(decide_service(
+            key,
+            svc,
+            None,
+            eips,
+            coverage,
+            reported.get(key),
+            now,
+        ));
     }
-    let eips = plan
-        .eips
+    Decision {
+        services,
+        eips: decide_eips(eips, plan, now),
+    }
+}
+
+/// The decision for one Service: `planned` is its part of the plan (`None`: the plan does not
+/// cover it), `eips` every Eip, `reported` the warning last reported for it. `None` when a
+/// Service the plan does not cover has nothing to change, report or remember.
+pub fn decide_service(
+    key: &ObjectKey,
+    svc: &ControllerService,
+    planned: Option<&ServicePlan>,
+    eips: &BTreeMap<String, Eip>,
+    coverage: &Coverage,
+    reported: Option<&String>,
+    now: Timestamp,
+) -> Option<ServiceDecision> {
+    let Some(planned) = planned else {
+        let decision = service::unplanned(key, svc, now);
+        return (!decision.is_noop_on(svc, reported)).then_some(decision);
+    };
+    let pool = planned.pool.as_deref().and_then(|name| {
+        let eip = eips.get(name)?;
+        Some((name, eip.spec.effective_protocol()))
+    });
+    Some(service::planned(
+        key, svc, planned, pool, coverage, reported, now,
+    ))
+}
+
+/// Every Eip's decision, by name.
+pub fn decide_eips(eips: &BTreeMap<String, Eip>, plan: &Plan, now: Timestamp) -> Vec<EipDecision> {
+    plan.eips
         .iter()
         .filter_map(|(name, planned)| {
-            let eip = snapshot.eips.get(name)?;
+            let eip = eips.get(name)?;
             Some(eip::decide(name, eip, planned, now))
         })
-        .collect();
-    Decision { services, eips }
+        .collect()
 }

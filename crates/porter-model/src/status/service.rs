@@ -5,18 +5,19 @@
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use porter_api::Protocol;
 use porter_api::annotations::{EIP_POOL_LABEL, SERVICE_FINALIZER};
 
 use crate::ObjectKey;
-use crate::assign::{self, Outcome, ServicePlan};
+use crate::assign::{Outcome, ServicePlan};
 use crate::coverage;
+use crate::projection::ControllerService;
 
 use super::Coverage;
 use super::conditions::{
-    self, ADDRESS_IN_POOL, ANNOUNCED, ConditionUpdate, Desired, IN_POOL_REASON, ORPHANED_REASON,
+    self, ADDRESS_IN_POOL, ANNOUNCED, ConditionUpdate, Desired, HeldCondition, IN_POOL_REASON,
+    ORPHANED_REASON,
 };
 use super::events::{
     ALLOCATE, ALLOCATION_FAILED, ANNOUNCE, IP_ALLOCATED, IP_ORPHANED, IP_RELEASED, Note, RELEASE,
@@ -88,10 +89,33 @@ impl ServiceDecision {
     /// Whether the decision changes nothing: no write, no Event, nothing new to remember
     /// (given what was `reported` before).
     pub fn is_noop(&self, svc: &Service, reported: Option<&String>) -> bool {
+        self.is_noop_on(&ControllerService::of(svc), reported)
+    }
+
+    /// [`Self::is_noop`] on what the controller keeps of the Service.
+    pub fn is_noop_on(&self, svc: &ControllerService, reported: Option<&String>) -> bool {
         !self.status_changes()
             && self.notes.is_empty()
             && self.reported.as_ref() == reported
-            && self.marks.as_ref().is_none_or(|m| marks_of(svc) == *m)
+            && self.marks.as_ref().is_none_or(|m| svc.marks() == *m)
+    }
+}
+
+impl ControllerService {
+    /// The marks it carries ([`marks_of`]).
+    pub fn marks(&self) -> Marks {
+        Marks {
+            finalizer: self.finalizer,
+            pool_label: self.pool_label.as_deref().map(str::to_owned),
+        }
+    }
+
+    fn held(&self, type_: &str) -> Option<&HeldCondition> {
+        match type_ {
+            ANNOUNCED => self.announced.as_ref(),
+            ADDRESS_IN_POOL => self.in_pool.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -115,23 +139,13 @@ fn pool_label(svc: &Service) -> Option<&str> {
         .map(String::as_str)
 }
 
-fn held_condition<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
-    conditions::find(svc.status.as_ref()?.conditions.as_deref()?, type_)
-}
-
 fn condition_update(
-    svc: &Service,
+    svc: &ControllerService,
     type_: &str,
     desired: Option<Desired>,
     now: Timestamp,
 ) -> ConditionUpdate {
-    conditions::update(
-        type_,
-        held_condition(svc, type_),
-        desired,
-        svc.metadata.generation,
-        now,
-    )
+    conditions::update(type_, svc.held(type_), desired, svc.generation, now)
 }
 
 fn join(ips: &[IpAddr]) -> String {
@@ -144,7 +158,7 @@ fn join(ips: &[IpAddr]) -> String {
 /// The [`ANNOUNCED`] condition's change, and the Event its new reason calls for.
 fn announced(
     key: &ObjectKey,
-    svc: &Service,
+    svc: &ControllerService,
     ingress: &[IpAddr],
     pool: Option<(&str, Protocol)>,
     coverage: &Coverage,
@@ -163,7 +177,7 @@ fn announced(
     if update.is_unchanged() {
         return (update, None);
     }
-    let previous = held_condition(svc, ANNOUNCED).map(|c| c.reason.as_str());
+    let previous = svc.held(ANNOUNCED).and_then(HeldCondition::reason);
     let note = (previous != Some(a.reason)).then(|| {
         if a.announced {
             Note::normal(a.reason, ANNOUNCE, a.message)
@@ -176,7 +190,7 @@ fn announced(
 
 /// The [`ADDRESS_IN_POOL`] condition's change: `False`/`Orphaned` with the plan's reason when
 /// the address is in no Eip, `True`/`InPool` naming the Eip otherwise, none without address.
-fn in_pool(svc: &Service, planned: &ServicePlan, now: Timestamp) -> ConditionUpdate {
+fn in_pool(svc: &ControllerService, planned: &ServicePlan, now: Timestamp) -> ConditionUpdate {
     let desired = (!planned.ingress.is_empty()).then(|| match &planned.outcome {
         Outcome::Orphaned(reason) => Desired::no(ORPHANED_REASON, reason.to_string()),
         _ => Desired::yes(
@@ -194,23 +208,23 @@ fn in_pool(svc: &Service, planned: &ServicePlan, now: Timestamp) -> ConditionUpd
 /// The decision for a Service the plan covers. `pool` is its Eip and that Eip's protocol.
 pub(super) fn planned(
     key: &ObjectKey,
-    svc: &Service,
+    svc: &ControllerService,
     planned: &ServicePlan,
     pool: Option<(&str, Protocol)>,
     coverage: &Coverage,
     reported: Option<&String>,
     now: Timestamp,
 ) -> ServiceDecision {
-    let current = assign::ingress_ips(svc);
+    let current = &svc.ingress;
     let holds = !planned.ingress.is_empty();
-    let moves = current != planned.ingress;
+    let moves = **current != *planned.ingress;
     let (announced, announced_note) = announced(key, svc, &planned.ingress, pool, coverage, now);
     let label = if holds {
         // an orphaned address has no pool: the label keeps naming where it came from
         planned
             .pool
             .as_deref()
-            .or(pool_label(svc))
+            .or(svc.pool_label.as_deref())
             .map(str::to_owned)
     } else {
         None
@@ -228,7 +242,7 @@ pub(super) fn planned(
             ),
         )),
         Outcome::Released if moves => {
-            let why = if svc.metadata.deletion_timestamp.is_some() {
+            let why = if svc.deleting {
                 "the Service is being deleted"
             } else {
                 "the Service no longer asks Porter for an address"
@@ -236,7 +250,7 @@ pub(super) fn planned(
             notes.push(Note::normal(
                 IP_RELEASED,
                 RELEASE,
-                format!("released {} ({why})", join(&current)),
+                format!("released {} ({why})", join(current)),
             ));
         }
         Outcome::Failed(failure) => {
@@ -247,7 +261,7 @@ pub(super) fn planned(
                     RELEASE,
                     format!(
                         "released {} (the Service asks for another address)",
-                        join(&current)
+                        join(current)
                     ),
                 ));
             }
@@ -268,7 +282,7 @@ pub(super) fn planned(
     notes.extend(announced_note);
     ServiceDecision {
         key: key.clone(),
-        ingress: moves.then(|| planned.ingress.clone()),
+        ingress: moves.then(|| planned.ingress.to_vec()),
         marks: Some(Marks {
             finalizer: holds,
             pool_label: label,
@@ -285,12 +299,15 @@ pub(super) fn planned(
 /// The decision for a Service Porter no longer plans for (not opted in and holding nothing
 /// from a pool, e.g. deleted before an address was assigned): it lets go of Porter's
 /// finalizer and label and loses Porter's conditions; its addresses are not Porter's to touch.
-pub(super) fn unplanned(key: &ObjectKey, svc: &Service, now: Timestamp) -> ServiceDecision {
-    let marks = marks_of(svc);
+pub(super) fn unplanned(
+    key: &ObjectKey,
+    svc: &ControllerService,
+    now: Timestamp,
+) -> ServiceDecision {
     ServiceDecision {
         key: key.clone(),
         ingress: None,
-        marks: marks.finalizer.then_some(Marks {
+        marks: svc.finalizer.then_some(Marks {
             finalizer: false,
             pool_label: None,
         }),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Service;
 use porter_api::EipStatus;
-use porter_model::assign::{FailureReason, Orphan, Outcome, Plan, ServicePlan, plan};
+use porter_model::assign::{FailureReason, Ingress, Orphan, Outcome, Plan, ServicePlan, plan};
 use porter_model::manifests::Object;
 use porter_model::{ObjectKey, Snapshot};
 
@@ -56,8 +56,12 @@ impl Want {
             panic!("{service} is not planned: {:?}", plan.services);
         };
         let want = |ingress: &[&str], pool: Option<&str>, outcome: Outcome| ServicePlan {
-            ingress: ingress.iter().map(|a| ip(a)).collect(),
-            pool: pool.map(str::to_owned),
+            ingress: match ingress {
+                [] => Ingress::NONE,
+                [a] => Ingress::one(ip(a)),
+                _ => panic!("a plan gives one address at most"),
+            },
+            pool: pool.map(Into::into),
             outcome,
         };
         match self {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use porter_bgp::RouteAttrs;
 use porter_model::Snapshot;
 use porter_model::announce::{self, LocalBgp};
-use porter_model::assign::{self, Outcome, ServicePlan};
+use porter_model::assign::{self, Ingress, Outcome, ServicePlan};
 use porter_model::manifests::parse_documents;
 use porter_model::valid::ValidPeer;
 
@@ -104,15 +104,15 @@ fn the_lab_gets_its_eip_announced_by_every_node() {
 
     let plan = assign::plan(&snap);
     assert_eq!(
-        plan.services,
-        BTreeMap::from([(
-            key("default", "web"),
-            ServicePlan {
-                ingress: vec![ip("203.0.113.10")],
+        plan.services.iter().collect::<Vec<_>>(),
+        [(
+            &key("default", "web"),
+            &ServicePlan {
+                ingress: Ingress::one(ip("203.0.113.10")),
                 pool: Some("lab-pool".into()),
                 outcome: Outcome::Assigned,
             }
-        )])
+        )]
     );
     let pool = &plan.eips["lab-pool"];
     assert_eq!(pool.errors, []);

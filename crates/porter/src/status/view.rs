@@ -352,7 +352,7 @@ impl Context<'_> {
         };
         let planned = self.plan.services.get(key);
         let pool = planned
-            .and_then(|p| p.pool.clone())
+            .and_then(|p| p.pool.as_deref().map(str::to_owned))
             .unwrap_or_else(|| "-".into());
         let note = match (svc, planned) {
             (None, _) => "no such Service".to_owned(),
