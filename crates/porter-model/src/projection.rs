@@ -453,29 +453,17 @@ impl Snapshot {
     /// This snapshot as the controller keeps it (every Service, Porter's or not): the other
     /// kinds are cloned as they are.
     pub fn for_controller(&self) -> ControllerSnapshot {
-        Snapshot {
-            eips: self.eips.clone(),
-            bgp_confs: self.bgp_confs.clone(),
-            bgp_peers: self.bgp_peers.clone(),
-            services: self
-                .services
-                .iter()
-                .map(|(key, svc)| (key.clone(), Arc::new(ControllerService::of(svc))))
-                .collect(),
-            endpoint_slices: self
-                .endpoint_slices
-                .iter()
-                .filter_map(|(key, slice)| Some((key.clone(), SliceNodes::of(slice)?)))
-                .collect(),
-            nodes: self.nodes.clone(),
-            namespaces: self.namespaces.clone(),
-            secrets: self.secrets.clone(),
-            unreadable_secrets: self.unreadable_secrets.clone(),
-        }
+        self.projected(|svc| Some(Arc::new(ControllerService::of(svc))))
     }
 
     /// This snapshot as a speaker keeps it: the other kinds are cloned as they are.
     pub fn for_speaker(&self) -> SpeakerSnapshot {
+        self.projected(LbService::of)
+    }
+
+    /// Each Service as `service` keeps it, each EndpointSlice as [`SliceNodes`], the other
+    /// kinds cloned.
+    fn projected<S>(&self, service: impl Fn(&Service) -> Option<S>) -> Snapshot<S, SliceNodes> {
         Snapshot {
             eips: self.eips.clone(),
             bgp_confs: self.bgp_confs.clone(),
@@ -483,7 +471,7 @@ impl Snapshot {
             services: self
                 .services
                 .iter()
-                .filter_map(|(key, svc)| Some((key.clone(), LbService::of(svc)?)))
+                .filter_map(|(key, svc)| Some((key.clone(), service(svc)?)))
                 .collect(),
             endpoint_slices: self
                 .endpoint_slices
