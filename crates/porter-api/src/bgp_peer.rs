@@ -54,6 +54,14 @@ pub struct BgpPeerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graceful_restart: Option<GracefulRestart>,
 
+    /// Porter addition; OpenELB has no BFD. Bidirectional Forwarding Detection (RFC 5880) with this
+    /// neighbor: a path that dies without closing the TCP connection (a cut link, a hung node) takes the BGP
+    /// session down within `detectMultiplier` × the interval instead of the hold time, so the router drops this
+    /// node's next hop in under a second with the defaults (300 ms × 3). The neighbor must run BFD for
+    /// this node's address too (FRR: `neighbor X bfd`; BIRD: `bfd on`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<Bfd>,
+
     /// Address families to negotiate. OpenELB's default (empty list) was unicast of the neighbor address's
     /// family with ADD-PATH send-max 10. Porter negotiates unicast of the neighbor's family and does not
     /// implement this list yet: it is accepted and reported as ignored.
@@ -173,6 +181,36 @@ impl std::fmt::Display for SecretKeyRef {
             self.namespace, self.name, self.key
         )
     }
+}
+
+/// BFD with the neighbor (`spec.bfd`, a Porter addition). The interval names are MetalLB's BFDProfile's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Bfd {
+    /// Run BFD with this neighbor. Unset or false: no BFD (the other fields are then ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The shortest interval, in milliseconds, between BFD packets this node accepts from the neighbor
+    /// (10-60000; default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 60000))]
+    pub receive_interval: Option<u32>,
+    /// The interval, in milliseconds, at which this node would like to send BFD packets (10-60000; default
+    /// 300). The neighbor may ask for a slower one; until the session is up, packets go once a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 60000))]
+    pub transmit_interval: Option<u32>,
+    /// Packets the neighbor may miss before the path is declared down (2-255; default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 255))]
+    pub detect_multiplier: Option<u32>,
+    /// Send nothing until the neighbor's first BFD packet arrives (the passive role of RFC 5880 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_mode: Option<bool>,
+    /// Multihop BFD (RFC 5883, UDP port 4784, any TTL) instead of single hop (RFC 5881, port 3784, TTL 255
+    /// required). Unset = multihop exactly when `ebgpMultihop.enabled` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multihop: Option<bool>,
 }
 
 /// eBGP multihop settings.

@@ -35,7 +35,7 @@ pub use bgp_conf::{
     BGP_CONF_NAME, BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart, NodeConfStatus,
 };
 pub use bgp_peer::{
-    AddPaths, AddPathsConfig, AfiSafi, AfiSafiConfig, BgpPeer, BgpPeerSpec, BgpPeerStatus,
+    AddPaths, AddPathsConfig, AfiSafi, AfiSafiConfig, Bfd, BgpPeer, BgpPeerSpec, BgpPeerStatus,
     EbgpMultihop, Family, MpGracefulRestart, MpGracefulRestartConfig, NodePeerStatus, PeerConf,
     PeerState, SecretKeyRef, Timers, TimersConfig, TimersState, Transport, is_established,
 };

@@ -80,6 +80,11 @@ impl NotificationError {
         Self::new(code::CEASE, 4, Bytes::new(), "")
     }
 
+    /// Cease / BFD Down (6/10, RFC 9384): BFD declared the path to the peer down.
+    pub fn bfd_down() -> Self {
+        Self::new(code::CEASE, 10, Bytes::new(), "")
+    }
+
     /// FSM error with the RFC 6608 subcode for the state the unexpected message arrived in.
     pub fn fsm(subcode: u8, detail: impl Into<String>) -> Self {
         Self::new(code::FSM, subcode, Bytes::new(), detail)

@@ -42,6 +42,10 @@ pub enum StopReason {
     PeerDeconfigured,
     /// 6/4 Administrative Reset: the session restarts to take a new configuration.
     AdministrativeReset,
+    /// 6/10 BFD Down (RFC 9384): BFD found the path to the peer dead. The NOTIFICATION
+    /// rarely arrives (the path is dead) but says why when it does; the session stays Idle
+    /// until the shell starts it again, once BFD is back up.
+    BfdDown,
 }
 
 impl StopReason {
@@ -51,6 +55,7 @@ impl StopReason {
             Self::AdministrativeShutdown => NotificationError::admin_shutdown(),
             Self::PeerDeconfigured => NotificationError::peer_deconfigured(),
             Self::AdministrativeReset => NotificationError::admin_reset(),
+            Self::BfdDown => NotificationError::bfd_down(),
         }
     }
 }
@@ -354,9 +359,13 @@ impl Session {
             Some(StopReason::AdministrativeShutdown) => "manual stop",
             Some(StopReason::PeerDeconfigured) => "manual stop: peer de-configured",
             Some(StopReason::AdministrativeReset) => "manual stop: reset for a new configuration",
+            Some(StopReason::BfdDown) => "BFD down: the path to the peer failed",
             None => "stopped for a graceful restart",
         };
-        self.go_idle(now, reason.into(), notification, false);
+        // A failed path is an error of the session (its last error says so); the others are
+        // choices.
+        let is_error = cease == Some(StopReason::BfdDown);
+        self.go_idle(now, reason.into(), notification, is_error);
     }
 
     /// Arms ConnectRetry with the current backoff delay; after a failed attempt

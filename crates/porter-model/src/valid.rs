@@ -10,11 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use porter_api::annotations::is_default_eip;
 use porter_api::{
-    BgpConf, BgpPeer, Eip, EipBgp, FieldError, GracefulRestart, ProtoUint, Protocol, SecretKeyRef,
+    Bfd, BgpConf, BgpPeer, Eip, EipBgp, FieldError, GracefulRestart, ProtoUint, Protocol,
+    SecretKeyRef,
 };
 use porter_bgp::RouteAttrs;
 use porter_ipam::IpRange;
@@ -109,6 +111,30 @@ pub struct ValidPeer {
     pub node_selector: Option<LabelSelector>,
     /// Configured but administratively down: do not connect.
     pub admin_down: bool,
+    /// BFD with the neighbor (`spec.bfd`, enabled); `None` = no BFD.
+    pub bfd: Option<ValidBfd>,
+}
+
+/// BFD settings of one peer (`spec.bfd`), defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ValidBfd {
+    /// The shortest interval between packets we accept from the neighbor.
+    pub receive_interval: Duration,
+    /// The interval we would like to send at once the session is up.
+    pub transmit_interval: Duration,
+    /// Packets the neighbor may miss before the path is down.
+    pub detect_multiplier: u8,
+    /// Wait for the neighbor's first packet before sending.
+    pub passive: bool,
+    /// RFC 5883 multihop (port 4784) rather than RFC 5881 single hop (port 3784, TTL 255).
+    pub multihop: bool,
+}
+
+impl ValidBfd {
+    /// The interval both ways when `spec.bfd` does not say (what FRR and BIRD default to).
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(300);
+    /// The detect multiplier when `spec.bfd` does not say.
+    pub const DEFAULT_MULTIPLIER: u8 = 3;
 }
 
 impl std::fmt::Debug for ValidPeer {
@@ -163,6 +189,7 @@ impl ValidPeer {
             graceful_restart_off: false,
             node_selector: None,
             admin_down: false,
+            bfd: None,
         }
     }
 }
@@ -475,6 +502,47 @@ fn check_selector(selector: &LabelSelector, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// `spec.bfd` checked, with its defaults; `None` when BFD is not enabled. The CRD's schema holds
+/// the same ranges, but the manifests folder has no schema.
+fn bfd(
+    bfd: Option<&Bfd>,
+    multihop_enabled: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<ValidBfd> {
+    let bfd = bfd.filter(|b| b.enabled == Some(true))?;
+    let mut interval = |field: &'static str, value: Option<u32>| match value {
+        None => Some(ValidBfd::DEFAULT_INTERVAL),
+        Some(ms @ 10..=60_000) => Some(Duration::from_millis(u64::from(ms))),
+        Some(ms) => {
+            errors.push(FieldError::new(
+                field,
+                format!("{ms} is out of range (10-60000 milliseconds)"),
+            ));
+            None
+        }
+    };
+    let receive_interval = interval("spec.bfd.receiveInterval", bfd.receive_interval);
+    let transmit_interval = interval("spec.bfd.transmitInterval", bfd.transmit_interval);
+    let detect_multiplier = match bfd.detect_multiplier {
+        None => Some(ValidBfd::DEFAULT_MULTIPLIER),
+        Some(m @ 2..=255) => u8::try_from(m).ok(),
+        Some(m) => {
+            errors.push(FieldError::new(
+                "spec.bfd.detectMultiplier",
+                format!("{m} is out of range (2-255)"),
+            ));
+            None
+        }
+    };
+    Some(ValidBfd {
+        receive_interval: receive_interval?,
+        transmit_interval: transmit_interval?,
+        detect_multiplier: detect_multiplier?,
+        passive: bfd.passive_mode == Some(true),
+        multihop: bfd.multihop.unwrap_or(multihop_enabled),
+    })
+}
+
 impl Validate for BgpPeer {
     type Valid = ValidPeer;
 
@@ -691,6 +759,8 @@ impl Validate for BgpPeer {
         if let Some(sel) = spec.node_selector.as_ref() {
             check_selector(sel, &mut errors);
         }
+        let multihop_enabled = spec.ebgp_multihop.as_ref().and_then(|m| m.enabled) == Some(true);
+        let bfd = bfd(spec.bfd.as_ref(), multihop_enabled, &mut errors);
 
         match address {
             Some(address) if errors.is_empty() => Ok(ValidPeer {
@@ -713,6 +783,7 @@ impl Validate for BgpPeer {
                 graceful_restart_off,
                 node_selector: spec.node_selector.clone(),
                 admin_down: conf.admin_down.unwrap_or(false),
+                bfd,
             }),
             _ => Err(errors),
         }

@@ -161,7 +161,7 @@ fn unknown_fields_are_named_with_their_path() {
     let mut raw = yaml(BGPPEER_FULL);
     raw["spec"]["conf"]["fooBar"] = json!(1);
     raw["spec"]["afiSafis"][0]["config"]["family"]["typo"] = json!("x");
-    raw["spec"]["bfd"] = json!({"enabled": true});
+    raw["spec"]["bfdProfile"] = json!("fast");
     raw["status"]["whatever"] = json!(1);
     raw["metadata"]["unknownMeta"] = json!(1);
     let (_, unknown) = unknown_fields::<BgpPeer>(&raw).unwrap();
@@ -169,7 +169,7 @@ fn unknown_fields_are_named_with_their_path() {
         unknown,
         [
             "spec.afiSafis[0].config.family.typo",
-            "spec.bfd",
+            "spec.bfdProfile",
             "spec.conf.fooBar"
         ]
     );

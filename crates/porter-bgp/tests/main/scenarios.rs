@@ -194,6 +194,7 @@ fn stop_sends_cease_and_stays_idle_until_start() {
             4,
             "6/4 (Cease: Administrative Reset)",
         ),
+        (StopReason::BfdDown, 10, "6/10 (Cease: "),
     ] {
         stop_for(why, subcode, words);
     }
@@ -217,11 +218,19 @@ fn stop_for(why: StopReason, subcode: u8, words: &str) {
     p.advance(Duration::from_secs(60));
     assert_eq!(p.a.session.state(), State::Idle);
     assert_eq!(p.a.session.poll_timeout(), None, "stopped: no timers");
-    assert_eq!(
-        p.a.session.stats().last_error,
-        None,
-        "a manual stop is not an error"
-    );
+    if why == StopReason::BfdDown {
+        let error = p.a.session.stats().last_error.clone().unwrap_or_default();
+        assert!(
+            error.contains("BFD down"),
+            "a failed path is an error: {error}"
+        );
+    } else {
+        assert_eq!(
+            p.a.session.stats().last_error,
+            None,
+            "a manual stop is not an error"
+        );
+    }
     p.a.session.handle(p.now, Event::Start);
     p.advance(Duration::from_millis(1));
     assert!(p.both_established());

@@ -304,6 +304,30 @@ const BGP_PEER: &[(&str, Use)] = &[
         Unsupported("spec.gracefulRestart.mode"),
     ),
     (
+        "spec.bfd.enabled",
+        Read("valid: ValidPeer::bfd -> speaker bfd/ session, tied to the BGP session"),
+    ),
+    (
+        "spec.bfd.receiveInterval",
+        Read("valid: ValidBfd::receive_interval -> porter_bfd::Config::required_min_rx"),
+    ),
+    (
+        "spec.bfd.transmitInterval",
+        Read("valid: ValidBfd::transmit_interval -> porter_bfd::Config::desired_min_tx"),
+    ),
+    (
+        "spec.bfd.detectMultiplier",
+        Read("valid: ValidBfd::detect_multiplier -> porter_bfd::Config::detect_mult"),
+    ),
+    (
+        "spec.bfd.passiveMode",
+        Read("valid: ValidBfd::passive -> porter_bfd::Config::passive"),
+    ),
+    (
+        "spec.bfd.multihop",
+        Read("valid: ValidBfd::multihop -> speaker bfd/ port 4784, no TTL check"),
+    ),
+    (
         "spec.afiSafis[].mpGracefulRestart.config.enabled",
         Unsupported("spec.afiSafis[].mpGracefulRestart"),
     ),

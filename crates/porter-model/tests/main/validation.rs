@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use porter_api::annotations::DEFAULT_EIP_ANNOTATION;
 use porter_api::{
-    BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipBgp, EipSpec, FieldError,
-    GracefulRestart, PeerConf, ProtoUint, Protocol, SecretKeyRef, Timers, TimersConfig, Transport,
-    format_errors,
+    Bfd, BgpConf, BgpConfSpec, BgpPeer, BgpPeerSpec, EbgpMultihop, Eip, EipBgp, EipSpec,
+    FieldError, GracefulRestart, PeerConf, ProtoUint, Protocol, SecretKeyRef, Timers, TimersConfig,
+    Transport, format_errors,
 };
 use porter_bgp::{LinkBandwidth, RouteAttrs};
-use porter_model::valid::{ValidConf, ValidEip, Validate};
+use porter_model::valid::{ValidBfd, ValidConf, ValidEip, Validate};
 
 fn eip(address: &str) -> Eip {
     Eip::new(
@@ -1067,5 +1068,90 @@ fn bgppeer_ttl_security() {
             "spec.transport.ttlSecurity",
             "conflicts with spec.ebgpMultihop.enabled: TTL security (GTSM) accepts only a directly connected neighbor; set only one"
         )
+    );
+}
+
+#[test]
+fn bgppeer_bfd() {
+    let with = |bfd: Bfd, multihop: Option<bool>| {
+        let mut p = peer(good_conf());
+        p.spec.bfd = Some(bfd);
+        p.spec.ebgp_multihop = multihop.map(|enabled| EbgpMultihop {
+            enabled: Some(enabled),
+            multihop_ttl: None,
+        });
+        p.validate()
+    };
+    let on = || Bfd {
+        enabled: Some(true),
+        ..Bfd::default()
+    };
+    // Defaults: 300 ms × 3, active, single hop.
+    assert_eq!(
+        with(on(), None).unwrap().bfd,
+        Some(ValidBfd {
+            receive_interval: Duration::from_millis(300),
+            transmit_interval: Duration::from_millis(300),
+            detect_multiplier: 3,
+            passive: false,
+            multihop: false,
+        })
+    );
+    // Not enabled: none, whatever else is set (even out of range).
+    let off = Bfd {
+        enabled: Some(false),
+        detect_multiplier: Some(0),
+        ..Bfd::default()
+    };
+    assert_eq!(with(off, None).unwrap().bfd, None);
+    assert_eq!(with(Bfd::default(), None).unwrap().bfd, None);
+    // Multihop follows ebgpMultihop unless set.
+    assert!(with(on(), Some(true)).unwrap().bfd.unwrap().multihop);
+    let single = Bfd {
+        multihop: Some(false),
+        ..on()
+    };
+    assert!(!with(single, Some(true)).unwrap().bfd.unwrap().multihop);
+    let custom = Bfd {
+        receive_interval: Some(50),
+        transmit_interval: Some(100),
+        detect_multiplier: Some(5),
+        passive_mode: Some(true),
+        ..on()
+    };
+    let valid = with(custom, None).unwrap().bfd.unwrap();
+    assert_eq!(
+        (
+            valid.receive_interval,
+            valid.transmit_interval,
+            valid.detect_multiplier,
+            valid.passive
+        ),
+        (
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            5,
+            true
+        )
+    );
+    // Out of range: each named.
+    let bad = Bfd {
+        receive_interval: Some(9),
+        transmit_interval: Some(60_001),
+        detect_multiplier: Some(1),
+        ..on()
+    };
+    let errors: Vec<String> = with(bad, None)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "spec.bfd.receiveInterval: 9 is out of range (10-60000 milliseconds)",
+            "spec.bfd.transmitInterval: 60001 is out of range (10-60000 milliseconds)",
+            "spec.bfd.detectMultiplier: 1 is out of range (2-255)",
+        ]
     );
 }
