@@ -5,6 +5,9 @@
 #                              declare the Service; prints "EIP <address>" once it is assigned
 #   lab/lab.sh stop-speaker N  SIGTERM the speaker of node N (e.g. node3) and wait for it to exit
 #   lab/lab.sh restart-speaker N  stop it, then start it again
+#   lab/lab.sh link-down N / link-up N  cut node N's cable at the router's bridge (both ends lose
+#                              carrier; no TCP connection is closed), or plug it back
+#   lab/lab.sh bfd             the router's view of its BFD sessions, verbatim
 #   lab/lab.sh monitor-start / monitor-stop  record the router's kernel route events; print them
 #   lab/lab.sh delete-service  delete the Service, as kubectl delete would
 #   lab/lab.sh route EIP       the router's kernel route to EIP, verbatim
@@ -43,6 +46,9 @@ case "${1:-}" in
     ;;
   stop-speaker) lab_speaker_stop "${2:?node}" ;;
   restart-speaker) lab_speaker_restart "${2:?node}" ;;
+  link-down) lab_link_set "${2:?node}" down ;;
+  link-up) lab_link_set "${2:?node}" up ;;
+  bfd) lab_router_bfd ;;
   monitor-start) lab_monitor_start ;;
   monitor-stop) lab_monitor_stop ;;
   delete-service) lab_delete_service ;;

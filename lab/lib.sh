@@ -24,6 +24,7 @@
 #   LAB_PASSIVE=1     Porter never dials: the router connects to the nodes' port 17900
 #   LAB_GR=1          graceful restart on Porter's sessions (routers act as helpers)
 #   LAB_COMMUNITY=a:b standard community on the Eip's routes
+#   LAB_BFD=1         BFD (300 ms x 3) on every session: FRR's bfdd / BIRD's protocol bfd
 
 LAB_PREFIX=${LAB_PREFIX:-}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
@@ -34,6 +35,7 @@ LAB_MD5=${LAB_MD5:-}
 LAB_PASSIVE=${LAB_PASSIVE:-0}
 LAB_GR=${LAB_GR:-0}
 LAB_COMMUNITY=${LAB_COMMUNITY:-}
+LAB_BFD=${LAB_BFD:-0}
 ROUTER_AS=64512
 if [ "$LAB_IBGP" = 1 ]; then NODE_AS=$ROUTER_AS; else NODE_AS=64513; fi
 BGP_PORT=17900        # the nodes' listen port (OpenELB's documented default, so it never clashes with a CNI on 179)
@@ -131,6 +133,8 @@ lab_frr_bgpd_conf() {
   echo " neighbor NODES remote-as $NODE_AS"
   echo " neighbor NODES timers connect 1"
   [ -n "$LAB_MD5" ] && echo " neighbor NODES password $LAB_MD5"
+  # FRR's BFD defaults are 300 ms x 3, as Porter's; bfdd must run beside bgpd
+  [ "$LAB_BFD" = 1 ] && echo " neighbor NODES bfd"
   for n in $LAB_NODES; do
     echo " neighbor $(session_node_ip "$n") peer-group NODES"
     # FRR 8.4 does not pass a peer-group's `port` on to its members: set it per neighbor
@@ -157,6 +161,12 @@ lab_frr_up() {
   in_ns router "$FRR_BIN/zebra" -d -f "$d/zebra.conf" -i "$d/zebra.pid" -z "$d/zserv.api" \
     --vty_socket "$d" -u frr -g frr >"$d/zebra.out" 2>&1
   for _ in $(seq 50); do [ -S "$d/zserv.api" ] && break; sleep 0.1; done
+  if [ "$LAB_BFD" = 1 ]; then
+    printf 'hostname router\nlog file %s/bfdd.log informational\n' "$d" >"$d/bfdd.conf"
+    chown frr:frr "$d/bfdd.conf"
+    in_ns router "$FRR_BIN/bfdd" -d -f "$d/bfdd.conf" -i "$d/bfdd.pid" -z "$d/zserv.api" \
+      --vty_socket "$d" --bfdctl "$d/bfdd.sock" -u frr -g frr >"$d/bfdd.out" 2>&1
+  fi
   in_ns router "$FRR_BIN/bgpd" -d -f "$d/bgpd.conf" -i "$d/bgpd.pid" -z "$d/zserv.api" \
     --vty_socket "$d" -u frr -g frr >"$d/bgpd.out" 2>&1
   for _ in $(seq 50); do [ -s "$d/bgpd.pid" ] && break; sleep 0.1; done
@@ -176,6 +186,13 @@ lab_bird_conf() {
   [ -n "$LAB_MD5" ] && opts="$opts password \"$LAB_MD5\";"
   # as an iBGP router BIRD would resolve the nodes' next hops recursively without `direct`
   [ "$LAB_IBGP" = 1 ] && opts="$opts direct;"
+  if [ "$LAB_BFD" = 1 ]; then
+    # BIRD's own defaults are faster (min rx 10 ms, multiplier 5): ask for FRR's and Porter's
+    echo "protocol bfd { interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }"
+    # after an error (a BFD failure is one) BIRD waits `error wait time` (60 s by default)
+    # before it takes the session back: 1 s, so a restored link is used again at once
+    opts="$opts bfd on; error wait time 1, 10;"
+  fi
   [ "$LAB_PASSIVE" = 1 ] && port=" port $BGP_PORT"
   [ "$LAB_FAMILY" != 6 ] && channels="ipv4 { import all; export none; };"
   [ "$LAB_FAMILY" != 4 ] && channels="$channels ipv6 { import all; export none; };"
@@ -255,7 +272,7 @@ lab_router_up() {
 # SIGTERM, never SIGKILL first: zebra and bird then remove the routes they installed
 lab_router_down() {
   local f pids="" p
-  for f in "$LAB_DIR/frr/bgpd.pid" "$LAB_DIR/frr/zebra.pid" "$LAB_DIR/bird/bird.pid" \
+  for f in "$LAB_DIR/frr/bgpd.pid" "$LAB_DIR/frr/bfdd.pid" "$LAB_DIR/frr/zebra.pid" "$LAB_DIR/bird/bird.pid" \
     "$LAB_DIR/gobgp/gobgpd.pid"; do
     [ -s "$f" ] && pids="$pids $(cat "$f")"
     rm -f "$f"
@@ -375,6 +392,9 @@ EOF
   [ "$LAB_PASSIVE" = 1 ] && transport="
   transport:
     passiveMode: true"
+  [ "$LAB_BFD" = 1 ] && transport="$transport
+  bfd:
+    enabled: true"
   eip_is_v6 && pool=2001:db8:ffff::10-2001:db8:ffff::20
   [ -n "$LAB_COMMUNITY" ] && eip_extra="
   bgp:
@@ -507,6 +527,21 @@ lab_speaker_stop() {  # $1 = node
 lab_speaker_restart() {  # $1 = node
   lab_speaker_stop "$1"
   lab_speaker_up "$1"
+}
+
+# Cuts (down) or restores (up) node $1's cable: its port on the router's bridge. Neither end
+# closes a TCP connection, so only BFD or the hold timer notices.
+lab_link_set() {  # $1 = node, $2 = up|down
+  in_ns router ip link set "p-$1" "$2"
+}
+
+# The router's BFD sessions, verbatim.
+lab_router_bfd() {
+  case "$(lab_router_kind)" in
+    frr) in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bfd peers brief" ;;
+    bird) birdc -s "$LAB_DIR/bird/bird.ctl" show bfd sessions ;;
+    *) echo "no BFD on this router" ;;
+  esac
 }
 
 # Records the router's kernel route events (`ip monitor route`) until lab_monitor_stop,

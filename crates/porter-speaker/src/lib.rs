@@ -1,6 +1,7 @@
 //! The speaker's I/O shell: the protocols a node speaks, side by side, each a set of tokio
-//! tasks around a sans-IO core; today BGP (TCP sessions for the porter-bgp core, one task per
-//! peer).
+//! tasks around a sans-IO core: BGP (TCP sessions for the porter-bgp core, one task per peer)
+//! and BFD (UDP sessions for the porter-bfd core, one per peer that enables it, whose verdict
+//! takes a BGP session down when its path fails).
 //!
 //! Decisions live elsewhere: porter-model says *what* this node announces and to whom (a
 //! [`SpeakerPlan`](porter_model::announce::SpeakerPlan), one part per protocol), porter-bgp
@@ -32,11 +33,23 @@
 //! [`Speaker`] given that part, and a [`Protocol`] with its [`Status`] for the board.
 #![warn(missing_docs, unreachable_pub)]
 
+mod bfd;
 mod bgp;
 mod speaker;
 mod status;
 mod supervisor;
 
+pub use bfd::BfdStatus;
 pub use bgp::{PeerStatus, Timers};
 pub use speaker::Speaker;
 pub use status::{Protocol, Status, StatusBoard};
+
+/// A seed for timer jitter, discriminators and source ports, different in every process and
+/// call: std's randomly keyed hasher is OS entropy enough for spreading timers, without a
+/// dependency.
+pub(crate) fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}

@@ -6,6 +6,7 @@ use porter_model::announce::SpeakerPlan;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::bfd::{self, Bfd, Paths};
 use crate::bgp::{self, Bgp};
 use crate::status::StatusBoard;
 use crate::supervisor::Stop;
@@ -16,28 +17,34 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// What a plan asks of each protocol, read out of the plan in place (see [`bgp::Wanted`]).
 struct Wanted {
     bgp: bgp::Wanted,
+    bfd: bfd::Wanted,
 }
 
 impl Wanted {
     fn of(plan: &SpeakerPlan) -> Wanted {
         Wanted {
             bgp: bgp::Wanted::of(&plan.bgp),
+            bfd: bfd::Wanted::of(&plan.bgp),
         }
     }
 }
 
-/// Applies speaker plans to the protocols it runs (today BGP), each with the least
+/// Applies speaker plans to the protocols it runs (BGP, and BFD for the BGP sessions that ask
+/// for it), each with the least
 /// disturbance, and stops them all on shutdown. Every protocol posts its tasks' status to the
 /// one [`StatusBoard`], under its own name.
 pub struct Speaker {
     bgp: Bgp,
+    bfd: Bfd,
 }
 
 impl Speaker {
     /// A speaker doing nothing yet; status is posted to `board`.
     pub fn new(board: StatusBoard) -> Self {
+        let paths = Paths::default();
         Self {
-            bgp: Bgp::new(board),
+            bgp: Bgp::new(board.clone(), paths.clone()),
+            bfd: Bfd::new(board, paths),
         }
     }
 
@@ -67,7 +74,9 @@ impl Speaker {
             }
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
+        // BGP first: BFD going down before it would look like a failure to the BGP sessions.
         self.bgp.stop(Stop::Shutdown, deadline).await;
+        self.bfd.stop(Stop::Shutdown, deadline).await;
     }
 
     /// Brings every protocol in line with `plan`.
@@ -76,7 +85,9 @@ impl Speaker {
     }
 
     async fn apply_wanted(&mut self, wanted: Wanted) {
-        let Wanted { bgp } = wanted;
+        let Wanted { bgp, bfd } = wanted;
+        // BFD first, so a new peer's BGP session finds its BFD session started.
+        self.bfd.apply(bfd).await;
         self.bgp.apply(bgp).await;
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::bfd::BfdStatus;
 use crate::bgp::PeerStatus;
 
 /// The protocols the speaker runs, each posting its own entries on the [`StatusBoard`].
@@ -14,6 +15,8 @@ use crate::bgp::PeerStatus;
 pub enum Protocol {
     /// BGP sessions, one entry per BgpPeer.
     Bgp,
+    /// BFD sessions, one entry per BgpPeer that enables BFD.
+    Bfd,
 }
 
 /// One entry of the board: a task's status, in its protocol's terms.
@@ -21,6 +24,8 @@ pub enum Protocol {
 pub enum Status {
     /// A BGP session.
     Bgp(PeerStatus),
+    /// A BFD session.
+    Bfd(BfdStatus),
 }
 
 impl Status {
@@ -28,6 +33,7 @@ impl Status {
     pub fn protocol(&self) -> Protocol {
         match self {
             Status::Bgp(_) => Protocol::Bgp,
+            Status::Bfd(_) => Protocol::Bfd,
         }
     }
 
@@ -35,6 +41,15 @@ impl Status {
     pub fn as_bgp(&self) -> Option<&PeerStatus> {
         match self {
             Status::Bgp(status) => Some(status),
+            Status::Bfd(_) => None,
+        }
+    }
+
+    /// The BFD session's status, if this is one.
+    pub fn as_bfd(&self) -> Option<&BfdStatus> {
+        match self {
+            Status::Bfd(status) => Some(status),
+            Status::Bgp(_) => None,
         }
     }
 }
@@ -61,6 +76,16 @@ impl StatusBoard {
         m.iter()
             .filter(|((protocol, _), _)| *protocol == Protocol::Bgp)
             .filter_map(|((_, name), status)| Some((name.clone(), status.as_bgp()?.clone())))
+            .collect()
+    }
+
+    /// A copy of every BFD session's status, by BgpPeer name.
+    pub fn bfd_sessions(&self) -> BTreeMap<String, BfdStatus> {
+        let Ok(m) = self.0.lock() else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter_map(|((_, name), status)| Some((name.clone(), status.as_bfd()?.clone())))
             .collect()
     }
 

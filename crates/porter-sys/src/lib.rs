@@ -6,12 +6,15 @@
 //! `setsockopt` itself. It is the only crate of Porter allowed to use `unsafe`; each block
 //! says why it is sound. Plain TTL / hop limit (eBGP multihop) needs no unsafe: socket2 has it.
 //! Beside them, one allocator setting ([`fix_mmap_threshold`]), which only libc's `mallopt`
-//! reaches.
+//! reaches, and the TTL of received datagrams for single-hop BFD ([`recv_with_ttl`], through
+//! nix's safe `recvmsg`).
 #![warn(missing_docs, unreachable_pub)]
 
 mod malloc;
+mod ttl;
 
 pub use malloc::{fix_mmap_threshold, limit_arenas};
+pub use ttl::{recv_with_ttl, report_ttl};
 
 use std::io;
 use std::mem::{size_of, zeroed};

@@ -23,6 +23,7 @@ use porter_model::announce::BgpPlan;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::bfd::Paths;
 use crate::status::{Protocol, StatusBoard};
 use crate::supervisor::{Stop, Supervisor};
 use listener::{Incoming, Listening};
@@ -91,11 +92,14 @@ pub(crate) struct Bgp {
     incoming: mpsc::Receiver<Incoming>,
     /// Addresses of configured peers that are administratively down.
     admin_down: BTreeSet<IpAddr>,
+    /// BFD's verdict on each peer's path, which a session follows.
+    paths: Paths,
 }
 
 impl Bgp {
-    /// No sessions, no listener; the sessions post their status to `board`.
-    pub(crate) fn new(board: StatusBoard) -> Self {
+    /// No sessions, no listener; the sessions post their status to `board` and follow BFD's
+    /// verdicts in `paths`.
+    pub(crate) fn new(board: StatusBoard, paths: Paths) -> Self {
         let (incoming_tx, incoming) = mpsc::channel(16);
         Self {
             sessions: Supervisor::new(Protocol::Bgp, board.clone(), STOP_GRACE),
@@ -104,6 +108,7 @@ impl Bgp {
             listening: Listening::new(incoming_tx),
             incoming,
             admin_down: BTreeSet::new(),
+            paths,
         }
     }
 
@@ -135,12 +140,18 @@ impl Bgp {
                 tracing::info!(peer = %running.config.peer_addr, "peer removed or changed; stopping its session");
             }
         }
-        let (routes, board) = (&self.routes, &self.board);
+        let (routes, board, paths) = (&self.routes, &self.board, &self.paths);
         let kept = self
             .sessions
-            .sync(sessions, |_, spec, commands| {
+            .sync(sessions, |name, spec, commands| {
                 tracing::info!(peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as, "starting session");
-                session::spawn(spec.clone(), Arc::clone(routes), board.clone(), commands)
+                session::spawn(
+                    spec.clone(),
+                    Arc::clone(routes),
+                    board.clone(),
+                    commands,
+                    paths.watch(name),
+                )
             })
             .await;
         if routes_changed {

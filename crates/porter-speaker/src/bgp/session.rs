@@ -11,11 +11,12 @@ use porter_bgp::{Action, Event, Jitter, Routes, Session, State, StopReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::spec::SessionSpec;
 use super::status::{PeerStatus, Timers};
+use crate::bfd::Path;
 use crate::status::{Protocol, StatusBoard};
 use crate::supervisor::Stop;
 
@@ -40,16 +41,18 @@ impl From<Stop> for Command {
     }
 }
 
-/// Starts a session task; it runs until it is told to stop or `commands` closes.
+/// Starts a session task; it runs until it is told to stop or `commands` closes. `path` is
+/// BFD's verdict on the path to the peer ([`Path::Unmonitored`] for ever without BFD).
 pub(crate) fn spawn(
     spec: SessionSpec,
     routes: Arc<Routes>,
     board: StatusBoard,
     commands: mpsc::Receiver<Command>,
+    path: watch::Receiver<Path>,
 ) -> tokio::task::JoinHandle<()> {
     let span = tracing::info_span!("session", peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as);
     tokio::spawn(tracing::Instrument::instrument(
-        run(spec, routes, commands, board),
+        run(spec, routes, commands, board, path),
         span,
     ))
 }
@@ -73,10 +76,20 @@ async fn run(
     routes: Arc<Routes>,
     mut rx: mpsc::Receiver<Command>,
     board: StatusBoard,
+    mut path: watch::Receiver<Path>,
 ) {
-    let mut core = Session::with_jitter(spec.config.clone(), Jitter::seeded(jitter_seed()));
+    let mut core = Session::with_jitter(spec.config.clone(), Jitter::seeded(crate::seed()));
     core.handle(now(), Event::SetRoutes(routes));
-    core.handle(now(), Event::Start);
+    // Held down while BFD says the path failed: no session over a path proven dead. A path
+    // not yet proven does not hold the session, since some routers start BFD only once BGP
+    // is up.
+    let mut held_by_bfd = *path.borrow_and_update() == Path::Failed;
+    if held_by_bfd {
+        tracing::warn!("BFD says the path to the peer failed; the session waits for BFD");
+    } else {
+        core.handle(now(), Event::Start);
+    }
+    let mut path_open = true;
     let mut io = Io {
         reader: None,
         writer: None,
@@ -131,6 +144,22 @@ async fn run(
                 }
             },
             () = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(now()),
+            changed = path.changed(), if path_open => {
+                if changed.is_err() {
+                    path_open = false;
+                    continue;
+                }
+                let verdict = *path.borrow_and_update();
+                if verdict == Path::Failed && !held_by_bfd {
+                    tracing::warn!("BFD says the path to the peer failed; session down until BFD is up");
+                    core.handle(now(), Event::Stop(StopReason::BfdDown));
+                    held_by_bfd = true;
+                } else if verdict != Path::Failed && held_by_bfd {
+                    tracing::info!(?verdict, "BFD no longer holds the session; starting it");
+                    core.handle(now(), Event::Start);
+                    held_by_bfd = false;
+                }
+            },
         }
     }
     board.remove(Protocol::Bgp, &spec.name);
@@ -153,15 +182,6 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// A seed for the session's RFC 4271 §10 jitter, different in every process and session: std's
-/// randomly keyed hasher is OS entropy enough for spreading timers, without a dependency.
-fn jitter_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }
 
 /// Offers a connection the peer opened to the core, which answers it (accept or reject with a

@@ -399,6 +399,62 @@ fn graceful_restart(router: &str, has_fib: bool) {
     }
 }
 
+/// BFD: a node whose cable is cut (no TCP connection closes) leaves the router's FIB long
+/// before the BGP hold time (90 s) could take it out, and comes back when the cable does.
+fn bfd_link_down(router: &str, has_fib: bool) {
+    if skip_unless_root(router) {
+        return;
+    }
+    assert!(has_fib, "BFD is tested on routers with a FIB");
+    let (lab, eip) = Lab::up(router, &format!("{router}bfd"), lab_variants::BFD);
+    assert_ecmp(&lab, router, has_fib, &eip, &NODES_V4);
+    let start = Instant::now();
+    let bfd_up = |lab: &Lab| {
+        let out = String::from_utf8_lossy(&lab.cmd(&["bfd"]).stdout).into_owned();
+        let up = out
+            .lines()
+            .filter(|l| l.split_whitespace().any(|w| w.eq_ignore_ascii_case("up")))
+            .count();
+        (up, out)
+    };
+    let mut seen = bfd_up(&lab);
+    while seen.0 < 3 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = bfd_up(&lab);
+    }
+    assert_eq!(
+        seen.0, 3,
+        "{router} should hold three BFD sessions up:\n{}",
+        seen.1
+    );
+
+    assert!(lab.cmd(&["link-down", "node3"]).status.success());
+    // The bound is far below the hold time, so only BFD can meet it; the time it takes is
+    // measured by bench/failover.sh, not asserted.
+    let (n, route) = lab.wait_nexthops(&eip, 2, Duration::from_secs(20));
+    assert_eq!(
+        n,
+        2,
+        "{router} kept node3's next hop after its link died:\n{route}\n{}",
+        lab.logs()
+    );
+    let node3 = std::fs::read_to_string(lab.dir.join("speaker-node3.log")).unwrap_or_default();
+    assert!(
+        node3.contains("BFD session down") && node3.contains("BFD down"),
+        "node3's speaker should take its BGP session down on BFD down:\n{}",
+        lab.logs()
+    );
+
+    assert!(lab.cmd(&["link-up", "node3"]).status.success());
+    let (n, route) = lab.wait_nexthops(&eip, 3, Duration::from_secs(60));
+    assert_eq!(
+        n,
+        3,
+        "node3 did not come back after its link did:\n{route}\n{}",
+        lab.logs()
+    );
+}
+
 macro_rules! interop {
     ($($name:ident: $case:ident($router:literal, $fib:literal);)*) => {$(
         #[test]
@@ -423,6 +479,8 @@ interop! {
     frr_graceful_restart_keeps_routes: graceful_restart("frr", true);
     bird_graceful_restart_keeps_routes: graceful_restart("bird", true);
     gobgp_graceful_restart_keeps_paths: graceful_restart("gobgp", false);
+    frr_bfd_link_down_leaves_the_fib: bfd_link_down("frr", true);
+    bird_bfd_link_down_leaves_the_fib: bfd_link_down("bird", true);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lab_variants::{EBGP_COMMUNITY, GRACEFUL_RESTART, IBGP_IPV6_MD5, IPV6_OVER_IPV4_PASSIVE};
+use lab_variants::{BFD, EBGP_COMMUNITY, GRACEFUL_RESTART, IBGP_IPV6_MD5, IPV6_OVER_IPV4_PASSIVE};
 
 type Knobs = &'static [(&'static str, &'static str)];
 
@@ -87,6 +87,21 @@ const BLOCKS: &[Block] = &[
         marker: "porter-passive",
         shows: Shows::PorterObjects,
         variants: &[IPV6_OVER_IPV4_PASSIVE],
+    },
+    Block {
+        marker: "frr-bfd",
+        shows: Shows::Frr,
+        variants: &[BFD],
+    },
+    Block {
+        marker: "bird-bfd",
+        shows: Shows::Bird,
+        variants: &[BFD],
+    },
+    Block {
+        marker: "porter-bfd",
+        shows: Shows::PorterObjects,
+        variants: &[BFD],
     },
 ];
 

@@ -18,3 +18,6 @@ pub const IPV6_OVER_IPV4_PASSIVE: &[(&str, &str)] = &[("LAB_FAMILY", "dual"), ("
 
 /// eBGP over IPv4 with graceful restart on Porter's sessions (the router is a helper).
 pub const GRACEFUL_RESTART: &[(&str, &str)] = &[("LAB_GR", "1")];
+
+/// eBGP over IPv4 with BFD (300 ms x 3) on every session: FRR's bfdd, BIRD's protocol bfd.
+pub const BFD: &[(&str, &str)] = &[("LAB_BFD", "1")];
