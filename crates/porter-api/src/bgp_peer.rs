@@ -400,14 +400,15 @@ pub struct NodePeerStatus {
 }
 
 impl NodePeerStatus {
-    /// Whether the entry says the session is Established: the one reading of `sessionState`
-    /// (GoBGP's spelling, any case) for every reader, the controller's coverage and the speaker's
-    /// write policy alike.
+    /// Whether the entry says the session is Established and, where BFD runs, BFD is up: the
+    /// one reading of `sessionState` (GoBGP's spelling, any case) and `bfdState` for every
+    /// reader, the controller's coverage and the speaker's write policy alike. A session whose
+    /// BFD is not up is not counted: its path is not proven.
     pub fn is_established(&self) -> bool {
-        self.peer_state
-            .as_ref()
-            .and_then(|s| s.session_state.as_deref())
-            .is_some_and(is_established)
+        self.peer_state.as_ref().is_some_and(|s| {
+            s.session_state.as_deref().is_some_and(is_established)
+                && s.bfd_state.as_deref().is_none_or(is_bfd_up)
+        })
     }
 }
 
@@ -415,6 +416,11 @@ impl NodePeerStatus {
 /// Established.
 pub fn is_established(session_state: &str) -> bool {
     session_state.eq_ignore_ascii_case("established")
+}
+
+/// Whether a `bfdState` value says BFD is up.
+pub fn is_bfd_up(bfd_state: &str) -> bool {
+    bfd_state.eq_ignore_ascii_case("up")
 }
 
 /// Session state of one speaker with the neighbor. Never holds the password.
@@ -445,6 +451,10 @@ pub struct PeerState {
     /// Why the session last went down, if it did (Porter's addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The BFD session's state (`Up`, `Init`, `Down`, `AdminDown`) when the BgpPeer enables BFD
+    /// (Porter's addition). A session is counted as up only while BFD is `Up` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd_state: Option<String>,
 }
 
 /// Timer state of one speaker's session. Strings, as OpenELB wrote them.

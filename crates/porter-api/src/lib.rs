@@ -37,7 +37,8 @@ pub use bgp_conf::{
 pub use bgp_peer::{
     AddPaths, AddPathsConfig, AfiSafi, AfiSafiConfig, Bfd, BgpPeer, BgpPeerSpec, BgpPeerStatus,
     EbgpMultihop, Family, MpGracefulRestart, MpGracefulRestartConfig, NodePeerStatus, PeerConf,
-    PeerState, SecretKeyRef, Timers, TimersConfig, TimersState, Transport, is_established,
+    PeerState, SecretKeyRef, Timers, TimersConfig, TimersState, Transport, is_bfd_up,
+    is_established,
 };
 pub use crd::{crds, crds_yaml};
 pub use eip::{Eip, EipBgp, EipSpec, EipStatus, Protocol};

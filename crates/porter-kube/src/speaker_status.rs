@@ -58,6 +58,7 @@ pub fn node_status(peer: &PeerStatus, uptime: Option<String>) -> NodePeerStatus 
             peer_as: Some(peer.peer_as),
             session_state: Some(session_state(peer.state).to_owned()),
             last_error: peer.last_error.clone(),
+            bfd_state: peer.bfd.map(|s| s.to_string()),
             ..Default::default()
         }),
         timers_state: Some(TimersState {
@@ -342,6 +343,7 @@ mod tests {
                 hold_time: 90,
                 keepalive: 30,
             }),
+            bfd: None,
         };
         let v =
             serde_json::to_value(node_status(&peer, Some("2026-01-01T00:00:00Z".into()))).unwrap();

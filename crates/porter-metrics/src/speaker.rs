@@ -1,8 +1,8 @@
-//! The speaker's metrics: its BGP sessions, read from its status board at scrape time (the
-//! board's BGP entries), and the addresses it announces.
+//! The speaker's metrics: its BGP and BFD sessions, read from its status board at scrape time
+//! (the board's entries), and the addresses it announces.
 
 use porter_bgp::State;
-use porter_speaker::{PeerStatus, StatusBoard};
+use porter_speaker::{BfdState, PeerStatus, StatusBoard};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -18,6 +18,14 @@ const STATES: [State; 6] = [
     State::OpenSent,
     State::OpenConfirm,
     State::Established,
+];
+
+/// The RFC 5880 states: the values of the BFD `state` label.
+const BFD_STATES: [BfdState; 4] = [
+    BfdState::AdminDown,
+    BfdState::Down,
+    BfdState::Init,
+    BfdState::Up,
 ];
 
 /// Everything the speaker exports. Cheap to clone; clones share their state.
@@ -105,6 +113,38 @@ impl Collector for Sessions {
             MetricType::Counter,
         )?;
         for (peer, status) in &peers {
+            let labels = [("peer", peer.as_str())];
+            ConstCounter::new(status.flaps).encode(metric.encode_family(&labels)?)?;
+        }
+
+        let bfd = self.0.bfd_sessions();
+        let mut metric = encoder.encode_descriptor(
+            "porter_bfd_session_state",
+            "BFD session state per peer (BgpPeer name) that enables BFD: 1 for the state the session is in, 0 for the other RFC 5880 states (alert on state=\"Up\" == 0)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (peer, status) in &bfd {
+            let address = status.address.to_string();
+            for state in BFD_STATES {
+                let state_name = state.to_string();
+                let labels = [
+                    ("peer", peer.as_str()),
+                    ("address", address.as_str()),
+                    ("state", state_name.as_str()),
+                ];
+                ConstGauge::new(i64::from(status.state == state))
+                    .encode(metric.encode_family(&labels)?)?;
+            }
+        }
+
+        let mut metric = encoder.encode_descriptor(
+            "porter_bfd_session_flaps",
+            "Times the BFD session left Up (each took the peer's BGP session down) since this speaker started it",
+            None,
+            MetricType::Counter,
+        )?;
+        for (peer, status) in &bfd {
             let labels = [("peer", peer.as_str())];
             ConstCounter::new(status.flaps).encode(metric.encode_family(&labels)?)?;
         }

@@ -41,6 +41,7 @@ mod supervisor;
 
 pub use bfd::BfdStatus;
 pub use bgp::{PeerStatus, Timers};
+pub use porter_bfd::{Diag as BfdDiag, State as BfdState};
 pub use speaker::Speaker;
 pub use status::{Protocol, Status, StatusBoard};
 

@@ -68,14 +68,22 @@ impl StatusBoard {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    /// A copy of every BGP session's status, by BgpPeer name.
+    /// A copy of every BGP session's status, by BgpPeer name, each with the state of its BFD
+    /// session when there is one (the two protocols post apart; readers see them together).
     pub fn bgp_sessions(&self) -> BTreeMap<String, PeerStatus> {
         let Ok(m) = self.0.lock() else {
             return BTreeMap::new();
         };
         m.iter()
             .filter(|((protocol, _), _)| *protocol == Protocol::Bgp)
-            .filter_map(|((_, name), status)| Some((name.clone(), status.as_bgp()?.clone())))
+            .filter_map(|((_, name), status)| {
+                let mut peer = status.as_bgp()?.clone();
+                peer.bfd = m
+                    .get(&(Protocol::Bfd, name.clone()))
+                    .and_then(Status::as_bfd)
+                    .map(|bfd| bfd.state);
+                Some((name.clone(), peer))
+            })
             .collect()
     }
 

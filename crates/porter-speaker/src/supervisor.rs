@@ -232,6 +232,7 @@ mod tests {
             flaps: 0,
             last_error: None,
             timers: None,
+            bfd: None,
         })
     }
 

@@ -324,6 +324,7 @@ endpoints:
                 last_error: None,
                 hold_time: (state == "Established").then_some(90),
                 keepalive: (state == "Established").then_some(30),
+                bfd: None,
             }],
         }
     }

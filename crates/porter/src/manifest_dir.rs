@@ -322,6 +322,7 @@ fn node_peer_status(line: &SessionLine) -> NodePeerStatus {
             peer_as: Some(line.peer_as),
             session_state: Some(line.state.to_ascii_uppercase()),
             last_error: line.last_error.clone(),
+            bfd_state: line.bfd.clone(),
             ..Default::default()
         }),
         timers_state: Some(TimersState {

@@ -43,6 +43,9 @@ pub(crate) struct SessionLine {
     pub(crate) hold_time: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) keepalive: Option<u16>,
+    /// The BFD session's state when the BgpPeer enables BFD (`Up`, `Down`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bfd: Option<String>,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -73,6 +76,7 @@ fn line(peer: &str, status: &PeerStatus) -> SessionLine {
         last_error: status.last_error.clone(),
         hold_time: status.timers.map(|t| t.hold_time),
         keepalive: status.timers.map(|t| t.keepalive),
+        bfd: status.bfd.map(|s| s.to_string()),
     }
 }
 

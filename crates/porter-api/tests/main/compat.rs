@@ -270,3 +270,28 @@ fn a_secret_ref_without_its_parts_does_not_load() {
     let err = unknown_fields::<BgpPeer>(&raw).unwrap_err();
     assert!(err.to_string().contains("namespace"), "{err}");
 }
+
+#[test]
+fn a_session_counts_as_up_only_while_its_bfd_is_up() {
+    use porter_api::{NodePeerStatus, PeerState};
+    let entry = |session: &str, bfd: Option<&str>| NodePeerStatus {
+        peer_state: Some(PeerState {
+            session_state: Some(session.into()),
+            bfd_state: bfd.map(Into::into),
+            ..PeerState::default()
+        }),
+        timers_state: None,
+    };
+    assert!(
+        entry("ESTABLISHED", None).is_established(),
+        "no BFD: BGP alone"
+    );
+    assert!(entry("established", Some("Up")).is_established());
+    for bfd in ["Down", "Init", "AdminDown"] {
+        assert!(
+            !entry("ESTABLISHED", Some(bfd)).is_established(),
+            "BFD {bfd}"
+        );
+    }
+    assert!(!entry("ACTIVE", Some("Up")).is_established());
+}

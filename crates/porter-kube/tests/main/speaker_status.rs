@@ -32,6 +32,7 @@ fn session(state: State) -> PeerStatus {
             hold_time: 90,
             keepalive: 30,
         }),
+        bfd: None,
     }
 }
 

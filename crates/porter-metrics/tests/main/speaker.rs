@@ -2,7 +2,7 @@
 
 use porter_bgp::State;
 use porter_metrics::SpeakerMetrics;
-use porter_speaker::{PeerStatus, Protocol, StatusBoard};
+use porter_speaker::{BfdDiag, BfdState, BfdStatus, PeerStatus, Protocol, Status, StatusBoard};
 
 use crate::sample;
 
@@ -17,6 +17,7 @@ fn status(address: &str, state: State, advertised: usize, flaps: u64) -> PeerSta
         flaps,
         last_error: None,
         timers: None,
+        bfd: None,
     }
 }
 
@@ -66,6 +67,38 @@ fn sessions_are_exposed_as_the_board_shows_them() {
     assert_eq!(
         sample(&registry, r#"porter_bgp_session_flaps_total{peer="tor1"}"#),
         Some(1.0)
+    );
+
+    // BFD, for the peers that enable it
+    board.set(
+        "tor1",
+        Status::Bfd(BfdStatus {
+            address: "10.0.0.1".parse().unwrap(),
+            state: BfdState::Down,
+            diag: BfdDiag::DetectionTimeExpired,
+            remote_state: BfdState::Up,
+            detection_time: std::time::Duration::from_millis(900),
+            flaps: 4,
+            error: None,
+        }),
+    );
+    let bfd = |state: &str| {
+        sample(
+            &registry,
+            &format!(
+                r#"porter_bfd_session_state{{peer="tor1",address="10.0.0.1",state="{state}"}}"#
+            ),
+        )
+    };
+    assert_eq!(bfd("Down"), Some(1.0));
+    assert_eq!(bfd("Up"), Some(0.0));
+    assert_eq!(
+        sample(&registry, r#"porter_bfd_session_flaps_total{peer="tor1"}"#),
+        Some(4.0)
+    );
+    assert!(
+        sample(&registry, r#"porter_bfd_session_flaps_total{peer="tor2"}"#).is_none(),
+        "no BFD, no series"
     );
 
     // the session flaps, the other peer is removed: the next scrape shows it

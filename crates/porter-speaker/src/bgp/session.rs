@@ -313,5 +313,6 @@ fn status_of(core: &Session) -> PeerStatus {
             }),
             _ => None,
         },
+        bfd: None,
     }
 }

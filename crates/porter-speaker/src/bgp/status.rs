@@ -28,6 +28,9 @@ pub struct PeerStatus {
     /// The hold time and keepalive interval in use (seconds), from the peer's OPEN until the
     /// session goes down: what BgpPeer status calls `timersState` (OpenELB showed gobgp's).
     pub timers: Option<Timers>,
+    /// The state of the peer's BFD session, when its BgpPeer enables BFD (filled in by
+    /// [`StatusBoard::bgp_sessions`](crate::StatusBoard::bgp_sessions) from BFD's entry).
+    pub bfd: Option<porter_bfd::State>,
 }
 
 /// A session's timers as negotiated (RFC 4271 §4.2, §4.4).

@@ -117,6 +117,7 @@ fn sessions_from_reports(reports: &[SpeakerReport], now: i64) -> Vec<view::Sessi
                 advertised: Some(s.advertised),
                 last_error: s.last_error.clone(),
                 stale: stale.clone(),
+                bfd: s.bfd.clone(),
             });
         }
     }

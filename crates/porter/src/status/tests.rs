@@ -117,6 +117,7 @@ fn session(node: &str, state: &str, error: Option<&str>) -> Session {
         advertised: None,
         last_error: error.map(Into::into),
         stale: None,
+        bfd: None,
     }
 }
 
@@ -537,6 +538,33 @@ fn the_controller_line_says_whether_one_is_live() {
 }
 
 #[test]
+fn a_session_whose_bfd_is_down_shows_it_and_is_not_counted_up() {
+    let mut s = base();
+    add_service(&mut s, service("web", Some("203.0.113.10"), json!({})));
+    add_slice(&mut s, slice("web", &["n1"]));
+    let sessions = vec![
+        Session {
+            bfd: Some("Up".into()),
+            ..session("n1", "ESTABLISHED", None)
+        },
+        Session {
+            bfd: Some("Down".into()),
+            ..session("n2", "ESTABLISHED", None)
+        },
+    ];
+    let screen = screen_of(&s, &sessions, None);
+    let rows: Vec<(&str, &str, &str)> = screen
+        .sessions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|r| (r.node.as_str(), r.state.as_str(), r.up.as_str()))
+        .collect();
+    assert_eq!(rows[0], ("n1", "ESTABLISHED BFD:UP", "25h"));
+    assert_eq!(rows[1], ("n2", "ESTABLISHED BFD:DOWN", "-"));
+}
+
+#[test]
 fn sessions_show_state_uptime_prefixes_and_errors_and_missing_reports() {
     let mut s = base();
     add_service(&mut s, service("web", Some("203.0.113.10"), json!({})));
@@ -654,6 +682,7 @@ fn report_files_read_as_bgppeer_status_does() {
             last_error: None,
             hold_time: Some(90),
             keepalive: Some(30),
+            bfd: None,
         }],
     };
     let fresh = sessions_from_reports(&[report(u64::try_from(NOW - 5).unwrap())], NOW);

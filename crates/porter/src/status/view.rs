@@ -45,6 +45,8 @@ pub(crate) struct Session {
     pub(crate) last_error: Option<String>,
     /// Why the report may be out of date.
     pub(crate) stale: Option<String>,
+    /// The BFD session's state, when the BgpPeer enables BFD.
+    pub(crate) bfd: Option<String>,
 }
 
 /// The sessions speakers reported in BgpPeer `status.nodesPeerStatus` (what a cluster holds).
@@ -76,6 +78,7 @@ pub(crate) fn sessions_from_peers(snapshot: &Snapshot) -> Vec<Session> {
                 advertised: None,
                 last_error: state.last_error,
                 stale: staleness(snapshot, node),
+                bfd: state.bfd_state,
             });
         }
     }
@@ -557,7 +560,9 @@ fn session_rows(
 ) -> Vec<SessionRow> {
     let mut rows: BTreeMap<(String, String), SessionRow> = BTreeMap::new();
     for s in sessions {
-        let established = porter_api::is_established(&s.state);
+        // As the controller counts it: Established, and BFD up where it runs.
+        let established = porter_api::is_established(&s.state)
+            && s.bfd.as_deref().is_none_or(porter_api::is_bfd_up);
         let planned = nodes.get(&s.node).map_or(0, |p| p.bgp.prefixes.len());
         let prefixes = s
             .advertised
@@ -578,7 +583,14 @@ fn session_rows(
                 node: s.node.clone(),
                 peer: s.peer.clone(),
                 neighbor,
-                state: s.state.to_ascii_uppercase(),
+                state: match &s.bfd {
+                    Some(bfd) => format!(
+                        "{} BFD:{}",
+                        s.state.to_ascii_uppercase(),
+                        bfd.to_ascii_uppercase()
+                    ),
+                    None => s.state.to_ascii_uppercase(),
+                },
                 up: match (established, s.up_since) {
                     (true, Some(t)) => human(now.as_second() - t.as_second()),
                     _ => "-".into(),
