@@ -7,6 +7,8 @@
 #   lab/lab.sh restart-speaker N  stop it, then start it again
 #   lab/lab.sh link-down N / link-up N  cut node N's cable at the router's bridge (both ends lose
 #                              carrier; no TCP connection is closed), or plug it back
+#   lab/lab.sh freeze-speaker N / thaw-speaker N  SIGSTOP / SIGCONT node N's speaker: a hung
+#                              node that keeps its TCP connections open
 #   lab/lab.sh bfd             the router's view of its BFD sessions, verbatim
 #   lab/lab.sh monitor-start / monitor-stop  record the router's kernel route events; print them
 #   lab/lab.sh delete-service  delete the Service, as kubectl delete would
@@ -48,6 +50,8 @@ case "${1:-}" in
   restart-speaker) lab_speaker_restart "${2:?node}" ;;
   link-down) lab_link_set "${2:?node}" down ;;
   link-up) lab_link_set "${2:?node}" up ;;
+  freeze-speaker) kill -STOP "$(cat "$LAB_DIR/speaker-${2:?node}.pid")" ;;
+  thaw-speaker) kill -CONT "$(cat "$LAB_DIR/speaker-${2:?node}.pid")" ;;
   bfd) lab_router_bfd ;;
   monitor-start) lab_monitor_start ;;
   monitor-stop) lab_monitor_stop ;;

@@ -400,14 +400,36 @@ fn graceful_restart(router: &str, has_fib: bool) {
 }
 
 /// BFD: a node whose cable is cut (no TCP connection closes) leaves the router's FIB long
-/// before the BGP hold time (90 s) could take it out, and comes back when the cable does.
+/// before the BGP hold time (90 s) could take it out, and comes back when the cable does; a
+/// node whose speaker hangs (SIGSTOP) leaves it too, and comes back when it resumes.
 fn bfd_link_down(router: &str, has_fib: bool) {
+    bfd_failures(router, has_fib, "bfd", lab_variants::BFD, &NODES_V4);
+}
+
+/// [`bfd_link_down`] over IPv6 sessions (iBGP): the hop limit is checked instead of the TTL.
+fn bfd_ipv6_link_down(router: &str, has_fib: bool) {
+    bfd_failures(
+        router,
+        has_fib,
+        "bfd6",
+        lab_variants::BFD_IPV6_IBGP,
+        &NODES_V6,
+    );
+}
+
+fn bfd_failures(
+    router: &str,
+    has_fib: bool,
+    name: &str,
+    knobs: &[(&'static str, &'static str)],
+    nodes: &[&str],
+) {
     if skip_unless_root(router) {
         return;
     }
     assert!(has_fib, "BFD is tested on routers with a FIB");
-    let (lab, eip) = Lab::up(router, &format!("{router}bfd"), lab_variants::BFD);
-    assert_ecmp(&lab, router, has_fib, &eip, &NODES_V4);
+    let (lab, eip) = Lab::up(router, &format!("{router}{name}"), knobs);
+    assert_ecmp(&lab, router, has_fib, &eip, nodes);
     let start = Instant::now();
     let bfd_up = |lab: &Lab| {
         let out = String::from_utf8_lossy(&lab.cmd(&["bfd"]).stdout).into_owned();
@@ -438,9 +460,18 @@ fn bfd_link_down(router: &str, has_fib: bool) {
         "{router} kept node3's next hop after its link died:\n{route}\n{}",
         lab.logs()
     );
-    let node3 = std::fs::read_to_string(lab.dir.join("speaker-node3.log")).unwrap_or_default();
+    // Node3 detects on its side too, within its own Detection Time (not in step with the
+    // router's).
+    let saw = |lab: &Lab| {
+        let log = std::fs::read_to_string(lab.dir.join("speaker-node3.log")).unwrap_or_default();
+        log.contains("BFD session down") && log.contains("BFD down")
+    };
+    let start = Instant::now();
+    while !saw(&lab) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(
-        node3.contains("BFD session down") && node3.contains("BFD down"),
+        saw(&lab),
         "node3's speaker should take its BGP session down on BFD down:\n{}",
         lab.logs()
     );
@@ -451,6 +482,25 @@ fn bfd_link_down(router: &str, has_fib: bool) {
         n,
         3,
         "node3 did not come back after its link did:\n{route}\n{}",
+        lab.logs()
+    );
+
+    // A hung node: its speaker stops (SIGSTOP), its sockets stay open; the router's BFD
+    // notices the silence.
+    assert!(lab.cmd(&["freeze-speaker", "node2"]).status.success());
+    let (n, route) = lab.wait_nexthops(&eip, 2, Duration::from_secs(20));
+    let _ = lab.cmd(&["thaw-speaker", "node2"]);
+    assert_eq!(
+        n,
+        2,
+        "{router} kept the hung node2's next hop:\n{route}\n{}",
+        lab.logs()
+    );
+    let (n, route) = lab.wait_nexthops(&eip, 3, Duration::from_secs(60));
+    assert_eq!(
+        n,
+        3,
+        "node2 did not come back after its speaker resumed:\n{route}\n{}",
         lab.logs()
     );
 }
@@ -481,6 +531,8 @@ interop! {
     gobgp_graceful_restart_keeps_paths: graceful_restart("gobgp", false);
     frr_bfd_link_down_leaves_the_fib: bfd_link_down("frr", true);
     bird_bfd_link_down_leaves_the_fib: bfd_link_down("bird", true);
+    frr_bfd_ipv6_link_down_leaves_the_fib: bfd_ipv6_link_down("frr", true);
+    bird_bfd_ipv6_link_down_leaves_the_fib: bfd_ipv6_link_down("bird", true);
 }
 
 #[test]

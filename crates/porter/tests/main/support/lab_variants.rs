@@ -21,3 +21,7 @@ pub const GRACEFUL_RESTART: &[(&str, &str)] = &[("LAB_GR", "1")];
 
 /// eBGP over IPv4 with BFD (300 ms x 3) on every session: FRR's bfdd, BIRD's protocol bfd.
 pub const BFD: &[(&str, &str)] = &[("LAB_BFD", "1")];
+
+/// BFD over IPv6 sessions, iBGP (single-hop BFD checks the hop limit, not the TTL).
+pub const BFD_IPV6_IBGP: &[(&str, &str)] =
+    &[("LAB_BFD", "1"), ("LAB_FAMILY", "6"), ("LAB_IBGP", "1")];
