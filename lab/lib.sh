@@ -25,6 +25,9 @@
 #   LAB_GR=1          graceful restart on Porter's sessions (routers act as helpers)
 #   LAB_COMMUNITY=a:b standard community on the Eip's routes
 #   LAB_BFD=1         BFD (300 ms x 3) on every session: FRR's bfdd / BIRD's protocol bfd
+#   LAB_BFD=multihop  the same over eBGP multihop sessions: multihop BFD (RFC 5883, port 4784);
+#                     FRR only (BIRD resolves a multihop session's next hops through an IGP
+#                     the lab does not run)
 
 LAB_PREFIX=${LAB_PREFIX:-}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
@@ -134,7 +137,8 @@ lab_frr_bgpd_conf() {
   echo " neighbor NODES timers connect 1"
   [ -n "$LAB_MD5" ] && echo " neighbor NODES password $LAB_MD5"
   # FRR's BFD defaults are 300 ms x 3, as Porter's; bfdd must run beside bgpd
-  [ "$LAB_BFD" = 1 ] && echo " neighbor NODES bfd"
+  [ "$LAB_BFD" = multihop ] && echo " neighbor NODES ebgp-multihop 2"
+  [ "$LAB_BFD" != 0 ] && echo " neighbor NODES bfd"
   for n in $LAB_NODES; do
     echo " neighbor $(session_node_ip "$n") peer-group NODES"
     # FRR 8.4 does not pass a peer-group's `port` on to its members: set it per neighbor
@@ -161,7 +165,7 @@ lab_frr_up() {
   in_ns router "$FRR_BIN/zebra" -d -f "$d/zebra.conf" -i "$d/zebra.pid" -z "$d/zserv.api" \
     --vty_socket "$d" -u frr -g frr >"$d/zebra.out" 2>&1
   for _ in $(seq 50); do [ -S "$d/zserv.api" ] && break; sleep 0.1; done
-  if [ "$LAB_BFD" = 1 ]; then
+  if [ "$LAB_BFD" != 0 ]; then
     printf 'hostname router\nlog file %s/bfdd.log informational\n' "$d" >"$d/bfdd.conf"
     chown frr:frr "$d/bfdd.conf"
     in_ns router "$FRR_BIN/bfdd" -d -f "$d/bfdd.conf" -i "$d/bfdd.pid" -z "$d/zserv.api" \
@@ -186,7 +190,7 @@ lab_bird_conf() {
   [ -n "$LAB_MD5" ] && opts="$opts password \"$LAB_MD5\";"
   # as an iBGP router BIRD would resolve the nodes' next hops recursively without `direct`
   [ "$LAB_IBGP" = 1 ] && opts="$opts direct;"
-  if [ "$LAB_BFD" = 1 ]; then
+  if [ "$LAB_BFD" != 0 ]; then
     # BIRD's own defaults are faster (min rx 10 ms, multiplier 5): ask for FRR's and Porter's
     echo "protocol bfd { interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }"
     # after an error (a BFD failure is one) BIRD waits `error wait time` (60 s by default)
@@ -392,7 +396,11 @@ EOF
   [ "$LAB_PASSIVE" = 1 ] && transport="
   transport:
     passiveMode: true"
-  [ "$LAB_BFD" = 1 ] && transport="$transport
+  [ "$LAB_BFD" = multihop ] && transport="$transport
+  ebgpMultihop:
+    enabled: true
+    multihopTtl: 2"
+  [ "$LAB_BFD" != 0 ] && transport="$transport
   bfd:
     enabled: true"
   eip_is_v6 && pool=2001:db8:ffff::10-2001:db8:ffff::20

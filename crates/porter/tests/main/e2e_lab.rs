@@ -417,6 +417,18 @@ fn bfd_ipv6_link_down(router: &str, has_fib: bool) {
     );
 }
 
+/// [`bfd_link_down`] with eBGP multihop sessions: multihop BFD (RFC 5883). FRR only: BIRD
+/// resolves a multihop session's next hops through an IGP, which the lab does not run.
+fn bfd_multihop_link_down(router: &str, has_fib: bool) {
+    bfd_failures(
+        router,
+        has_fib,
+        "bfdmh",
+        lab_variants::BFD_MULTIHOP,
+        &NODES_V4,
+    );
+}
+
 fn bfd_failures(
     router: &str,
     has_fib: bool,
@@ -533,6 +545,7 @@ interop! {
     bird_bfd_link_down_leaves_the_fib: bfd_link_down("bird", true);
     frr_bfd_ipv6_link_down_leaves_the_fib: bfd_ipv6_link_down("frr", true);
     bird_bfd_ipv6_link_down_leaves_the_fib: bfd_ipv6_link_down("bird", true);
+    frr_bfd_multihop_link_down_leaves_the_fib: bfd_multihop_link_down("frr", true);
 }
 
 #[test]

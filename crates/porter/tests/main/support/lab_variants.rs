@@ -23,5 +23,9 @@ pub const GRACEFUL_RESTART: &[(&str, &str)] = &[("LAB_GR", "1")];
 pub const BFD: &[(&str, &str)] = &[("LAB_BFD", "1")];
 
 /// BFD over IPv6 sessions, iBGP (single-hop BFD checks the hop limit, not the TTL).
+/// eBGP multihop sessions with multihop BFD (RFC 5883, port 4784, no TTL check).
+pub const BFD_MULTIHOP: &[(&str, &str)] = &[("LAB_BFD", "multihop")];
+
+/// BFD over IPv6 sessions, iBGP (single-hop BFD checks the hop limit, not the TTL).
 pub const BFD_IPV6_IBGP: &[(&str, &str)] =
     &[("LAB_BFD", "1"), ("LAB_FAMILY", "6"), ("LAB_IBGP", "1")];
