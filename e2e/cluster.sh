@@ -12,7 +12,8 @@
 #     address assignment, the router's multipath route, HTTP through kube-proxy, the client's source
 #     address with externalTrafficPolicy Local, a controller restart that writes nothing, a rolling
 #     restart of the speakers that loses no request, cordoned and stopped speakers leaving the route
-#     while the client is served, route withdrawal on Service delete, metrics, and no 403 for Porter's
+#     while the client is served, a hung speaker leaving it within BFD's detection time, route
+#     withdrawal on Service delete, metrics, and no 403 for Porter's
 #     ServiceAccounts in the API server's audit log.
 #
 # With no cluster up it prints why and exits 0 ("skipped"), so scripts/test.sh can call it anywhere.
@@ -414,6 +415,59 @@ if [ "$NODES" -ge 2 ]; then
     loop_lost_none && [ "$dropped" = 0 ]
   }
   check speaker-stop "a stopped speaker drops out of the route (after the graceful-restart time), the client served throughout" stopped_drops_out
+
+  # BFD: bfdd beside the router's bgpd, `neighbor X bfd`, spec.bfd on the BgpPeer. A hung speaker
+  # (SIGSTOP: its sockets stay open, no FIN, no NOTIFICATION) leaves the route within BFD's
+  # detection time (300 ms x 3), not after the hold time; graceful restart does not keep it.
+  bfd_up_on_router() { [ "$(vtysh_router 'show bfd peers brief' | grep -c ' up ')" -ge "$NODES" ]; }
+  bfd_up_in_status() {
+    [ "$(kc get bgppeer kc-router -o jsonpath='{range .status.nodesPeerStatus.*}{.peerState.bfdState}{"\n"}{end}' | grep -c '^Up$')" -ge "$NODES" ]
+  }
+  speaker_pid_in() {  # $1 = a node's network namespace: the speaker running in it
+    local p; for p in $(pgrep -f 'porter speaker'); do
+      [ "$(ip netns identify "$p" 2>/dev/null)" = "$1" ] && { echo "$p"; return 0; }
+    done; return 1
+  }
+  bfd_config() {  # $1 = "" to add, "no " to remove
+    local n args=(-c 'configure terminal' -c "router bgp 64512")
+    for n in "${NODE_LIST[@]}"; do args+=(-c "${1}neighbor ${n#*:} bfd"); done
+    router vtysh --vty_socket "$KCLU/frr" "${args[@]}" >/dev/null
+  }
+  hung_node_drops_out() {
+    local pid ok=0 bfdd=""
+    printf 'hostname kc-router\nlog file %s/bfdd.log informational\n' "$KCLU/frr" >"$KCLU/frr/bfdd.conf"
+    chown frr:frr "$KCLU/frr/bfdd.conf"
+    router /usr/lib/frr/bfdd -d -f "$KCLU/frr/bfdd.conf" -i "$KCLU/frr/bfdd.pid" -z "$KCLU/frr/zserv.api" \
+      --vty_socket "$KCLU/frr" --bfdctl "$KCLU/frr/bfdd.sock" -u frr -g frr >/dev/null 2>&1
+    retry 10 test -s "$KCLU/frr/bfdd.pid" && bfdd=$(cat "$KCLU/frr/bfdd.pid")
+    bfd_config ""
+    kc patch bgppeer kc-router --type=merge -p '{"spec":{"bfd":{"enabled":true}}}' >/dev/null
+    if ! retry 60 bfd_up_on_router; then echo "  BFD not up on the router:"; vtysh_router 'show bfd peers brief'; ok=1
+    elif ! retry 60 bfd_up_in_status; then echo "  BgpPeer status does not show BFD Up on every node:"
+      kc get bgppeer kc-router -o jsonpath='{.status.nodesPeerStatus}'; echo; ok=1
+    else
+      echo "  BFD up with every node; BgpPeer status bfdState: $(kc get bgppeer kc-router -o jsonpath='{.status.nodesPeerStatus.*.peerState.bfdState}')"
+      start_loop hung "$LB"
+      pid=$(speaker_pid_in "$N2")
+      if [ -z "$pid" ]; then echo "  no speaker process found in $N2"; ok=1
+      else
+        kill -STOP "$pid"
+        local t0=$SECONDS
+        retry 20 nexthops_are "$LB" "$KEEP_HOPS" || { echo "  the hung $N2 is still in the route"; ok=1; }
+        echo "  $N2's speaker hung: next hops $(nexthops "$LB" | tr '\n' ' ')within $((SECONDS - t0 + 1)) s"
+        kill -CONT "$pid"
+        retry 60 nexthops_are "$LB" "$WANT_HOPS" || { echo "  $N2 did not come back"; ok=1; }
+      fi
+      # requests that hashed to the hung node before detection are lost: counted, not checked
+      stop_loop
+    fi
+    kc patch bgppeer kc-router --type=json -p '[{"op":"remove","path":"/spec/bfd"}]' >/dev/null
+    bfd_config "no "
+    [ -n "$bfdd" ] && kill -TERM "$bfdd" 2>/dev/null
+    retry 60 nexthops_are "$LB" "$WANT_HOPS" || { echo "  the route did not come back after BFD was turned off"; ok=1; }
+    return $ok
+  }
+  check bfd "with BFD, a hung speaker leaves the router's route within a second's detection and comes back" hung_node_drops_out
 else
   echo "(one node: the cordon and stopped-speaker checks need NODES=2)"
 fi
