@@ -37,6 +37,12 @@ impl Paths {
             .subscribe()
     }
 
+    /// The path to `peer` now.
+    pub(crate) fn get(&self, peer: &str) -> Path {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(peer).map_or(Path::Unmonitored, |s| *s.borrow())
+    }
+
     /// Posts the path to `peer`.
     pub(crate) fn set(&self, peer: &str, path: Path) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -143,14 +143,11 @@ async fn flush(core: &mut Session, socket: &UdpSocket) {
 /// Logs a state change and posts the verdict the BGP session reads.
 fn report(spec: &BfdSpec, paths: &Paths, core: &Session, change: Change) {
     let Change { from, to, diag } = change;
-    let peer_admin_down = core.remote().state == State::AdminDown;
-    let path = match to {
-        State::Up => Path::Up,
-        State::Down if from == State::Up && !peer_admin_down => Path::Failed,
-        // Still failed until it is Up again: Down → Init after a failure is no recovery.
-        _ if paths_failed(paths, &spec.name) && !peer_admin_down => Path::Failed,
-        _ => Path::Unproven,
-    };
+    let path = verdict(
+        paths.get(&spec.name),
+        change,
+        core.remote().state == State::AdminDown,
+    );
     match (from, to) {
         (_, State::Up) => tracing::info!(%from, %to, "BFD session up"),
         (State::Up, _) if path == Path::Failed => {
@@ -161,8 +158,16 @@ fn report(spec: &BfdSpec, paths: &Paths, core: &Session, change: Change) {
     paths.set(&spec.name, path);
 }
 
-fn paths_failed(paths: &Paths, peer: &str) -> bool {
-    *paths.watch(peer).borrow() == Path::Failed
+/// The path after `change`, given the path before: Up when BFD is; Failed when it leaves Up,
+/// and still Failed until it is Up again (Down → Init after a failure is no recovery); the
+/// peer's AdminDown is no failure (RFC 5882 §3.2), nor is our own.
+fn verdict(before: Path, change: Change, peer_admin_down: bool) -> Path {
+    match change.to {
+        State::Up => Path::Up,
+        State::Down if change.from == State::Up && !peer_admin_down => Path::Failed,
+        State::Down | State::Init if before == Path::Failed && !peer_admin_down => Path::Failed,
+        _ => Path::Unproven,
+    }
 }
 
 /// The session's socket: bound to a source port of RFC 5881 §4's range (the kernel's
@@ -233,5 +238,48 @@ fn failed(spec: &BfdSpec, error: &io::Error) -> BfdStatus {
         detection_time: Duration::ZERO,
         flaps: 0,
         error: Some(format!("cannot open the BFD socket: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use porter_bfd::Diag;
+
+    use super::*;
+
+    fn change(from: State, to: State) -> Change {
+        Change {
+            from,
+            to,
+            diag: Diag::None,
+        }
+    }
+
+    #[test]
+    fn only_leaving_up_fails_the_path_and_only_up_clears_it() {
+        use Path::*;
+        use State::{AdminDown as AD, Down, Init, Up as U};
+        let cases = [
+            // (before, from, to, peer AdminDown) -> after
+            (Unproven, Down, Init, false, Unproven),
+            (Unproven, Init, U, false, Up),
+            (Up, U, Down, false, Failed),
+            (Failed, Down, Init, false, Failed),
+            (Failed, Init, U, false, Up),
+            // the peer's AdminDown, and ours, are choices, not failures
+            (Up, U, Down, true, Unproven),
+            (Failed, Down, Init, true, Unproven),
+            (Up, U, AD, false, Unproven),
+            (Failed, Down, AD, false, Unproven),
+            // never up: a session still coming up has failed nothing
+            (Unproven, Init, Down, false, Unproven),
+        ];
+        for (before, from, to, admin, after) in cases {
+            assert_eq!(
+                verdict(before, change(from, to), admin),
+                after,
+                "{before:?}: {from} -> {to}, peer AdminDown {admin}"
+            );
+        }
     }
 }
