@@ -80,12 +80,15 @@ async fn run(
 ) {
     let mut core = Session::with_jitter(spec.config.clone(), Jitter::seeded(crate::seed()));
     core.handle(now(), Event::SetRoutes(routes));
-    // Held down while BFD says the path failed: no session over a path proven dead. A path
-    // not yet proven does not hold the session, since some routers start BFD only once BGP
-    // is up.
-    let mut held_by_bfd = *path.borrow_and_update() == Path::Failed;
-    if held_by_bfd {
+    // Held down while BFD says the path failed: no session over a path proven dead, until
+    // BFD is up again, or for one hold time at most, so a router whose BFD went away without
+    // a word (no AdminDown) cannot keep the session down for ever. A path not yet proven does
+    // not hold the session, since some routers start BFD only once BGP is up.
+    let hold = Duration::from_secs(u64::from(spec.config.hold_time.max(3)));
+    let mut held_until = None;
+    if *path.borrow_and_update() == Path::Failed {
         tracing::warn!("BFD says the path to the peer failed; the session waits for BFD");
+        held_until = Some(Instant::now() + hold);
     } else {
         core.handle(now(), Event::Start);
     }
@@ -150,15 +153,20 @@ async fn run(
                     continue;
                 }
                 let verdict = *path.borrow_and_update();
-                if verdict == Path::Failed && !held_by_bfd {
+                if verdict == Path::Failed && held_until.is_none() {
                     tracing::warn!("BFD says the path to the peer failed; session down until BFD is up");
                     core.handle(now(), Event::Stop(StopReason::BfdDown));
-                    held_by_bfd = true;
-                } else if verdict != Path::Failed && held_by_bfd {
+                    held_until = Some(Instant::now() + hold);
+                } else if verdict != Path::Failed && held_until.is_some() {
                     tracing::info!(?verdict, "BFD no longer holds the session; starting it");
                     core.handle(now(), Event::Start);
-                    held_by_bfd = false;
+                    held_until = None;
                 }
+            },
+            () = sleep_until(held_until), if held_until.is_some() => {
+                tracing::warn!(held = ?hold, "BFD still down after a hold time; starting the session without it");
+                core.handle(now(), Event::Start);
+                held_until = None;
             },
         }
     }
