@@ -18,3 +18,7 @@ pub const IPV6_OVER_IPV4_PASSIVE: &[(&str, &str)] = &[("LAB_FAMILY", "dual"), ("
 
 /// eBGP over IPv4 with graceful restart on Porter's sessions (the router is a helper).
 pub const GRACEFUL_RESTART: &[(&str, &str)] = &[("LAB_GR", "1")];
+
+/// Weighted ECMP: eBGP over IPv4, the Service (`externalTrafficPolicy: Local`) weighted by
+/// `1M` per ready endpoint (lab/lib.sh `lab_write_weighted_service`).
+pub const WEIGHTED_ECMP: &[(&str, &str)] = &[("LAB_WECMP_UNIT", "1M")];
