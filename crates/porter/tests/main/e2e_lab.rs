@@ -11,7 +11,9 @@
 //!   path fewer after a speaker stops, and nothing left once the Service is deleted;
 //! * iBGP over IPv6 sessions with TCP MD5 (password from a Secret): an IPv6 EIP;
 //! * an IPv6 EIP over IPv4 sessions (MP-BGP) with Porter passive (the router dials);
-//! * graceful restart: a speaker restart never costs the router a path or next hop.
+//! * graceful restart: a speaker restart never costs the router a path or next hop;
+//! * weighted ECMP (FRR and BIRD only): next-hop weights in proportion to each node's ready
+//!   endpoints of a `Local` Service, and the client's connections following them.
 //!
 //! Needs root (namespaces) and the routers (`scripts/deps.sh` installs them); skips with a
 //! message when not root, and fails instead under CI (`CI` set), which runs as root.
