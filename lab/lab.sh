@@ -12,6 +12,9 @@
 #   lab/lab.sh bfd             the router's view of its BFD sessions, verbatim
 #   lab/lab.sh monitor-start / monitor-stop  record the router's kernel route events; print them
 #   lab/lab.sh delete-service  delete the Service, as kubectl delete would
+#   lab/lab.sh weighted-service "node1=1 node2=3"  the Service as externalTrafficPolicy: Local,
+#                              weighted by endpoints (LAB_WECMP_UNIT), with that many ready endpoints
+#   lab/lab.sh weights EIP     the next hops of the router's kernel route to EIP and their weights
 #   lab/lab.sh route EIP       the router's kernel route to EIP, verbatim
 #   lab/lab.sh rib EIP         the router's own BGP view of the EIP's host route (vtysh, birdc, gobgp)
 #   lab/lab.sh paths EIP       how many BGP paths the router holds for it
@@ -56,6 +59,8 @@ case "${1:-}" in
   monitor-start) lab_monitor_start ;;
   monitor-stop) lab_monitor_stop ;;
   delete-service) lab_delete_service ;;
+  weighted-service) lab_write_weighted_service "${2:?node=count ...}" ;;
+  weights) lab_nexthop_weights "${2:?EIP}" ;;
   route) lab_route "${2:?EIP}" ;;
   rib) lab_router_rib "${2:?EIP}" ;;
   paths) lab_router_paths "${2:?EIP}" ;;
@@ -63,5 +68,5 @@ case "${1:-}" in
   sessions) lab_router_sessions ;;
   established) lab_router_established ;;
   down) lab_net_down ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -28,6 +28,8 @@
 #   LAB_BFD=multihop  the same over eBGP multihop sessions: multihop BFD (RFC 5883, port 4784);
 #                     FRR only (BIRD resolves a multihop session's next hops through an IGP
 #                     the lab does not run)
+#   LAB_WECMP_UNIT=1M link bandwidth per ready endpoint of lab_write_weighted_service's Service
+#                     (its bgp.porter.kubesphere.io/link-bandwidth-per-endpoint); empty = none: equal ECMP
 
 LAB_PREFIX=${LAB_PREFIX:-}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
@@ -39,6 +41,7 @@ LAB_PASSIVE=${LAB_PASSIVE:-0}
 LAB_GR=${LAB_GR:-0}
 LAB_COMMUNITY=${LAB_COMMUNITY:-}
 LAB_BFD=${LAB_BFD:-0}
+LAB_WECMP_UNIT=${LAB_WECMP_UNIT-1M}
 ROUTER_AS=64512
 if [ "$LAB_IBGP" = 1 ]; then NODE_AS=$ROUTER_AS; else NODE_AS=64513; fi
 BGP_PORT=17900        # the nodes' listen port (OpenELB's documented default, so it never clashes with a CNI on 179)
@@ -504,6 +507,70 @@ EOF
 EOF
   done
   mv "$tmp" "$MANIFESTS/service-web.yaml"   # atomic: readers never see half a file
+}
+
+# Weighted ECMP: the Service `web` again, now externalTrafficPolicy: Local with a link bandwidth
+# of $LAB_WECMP_UNIT per endpoint, and its EndpointSlice as the endpoint controller would write
+# it for $1 = "node1=1 node2=3" ready endpoints per node (a node not named runs none). The
+# addresses are pods' (10.244.N.I): the lab's nodes answer for their pods (lab_workload_up).
+lab_write_weighted_service() {
+  local n i count family=IPv4 tmp=$LAB_DIR/service.yaml.tmp annotation=""
+  eip_is_v6 && family=IPv6
+  [ -n "$LAB_WECMP_UNIT" ] && annotation="
+    bgp.porter.kubesphere.io/link-bandwidth-per-endpoint: \"$LAB_WECMP_UNIT\""
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    lb.kubesphere.io/v1alpha1: porter$annotation
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  ipFamilies: [$family]
+  selector:
+    app: web
+  ports:
+  - port: 8080
+    protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-lab
+  namespace: default
+  labels:
+    kubernetes.io/service-name: web
+addressType: $family
+ports:
+- port: 8080
+  protocol: TCP
+endpoints:
+EOF
+  for n in $1; do
+    count=${n#*=}; n=${n%%=*}
+    for i in $(seq "$count"); do
+      cat >>"$tmp" <<EOF
+- addresses: ["$(if eip_is_v6; then echo "fd00:244:$(node_index "$n")::$i"; else echo "10.244.$(node_index "$n").$i"; fi)"]
+  nodeName: $n
+  conditions:
+    ready: true
+EOF
+    done
+  done
+  # a Service with no endpoint at all
+  grep -q nodeName "$tmp" || sed -i 's/^endpoints:$/endpoints: []/' "$tmp"
+  mv "$tmp" "$MANIFESTS/service-web.yaml"
+}
+
+# The next hops of the router's kernel route to $1 with their weights, one "ADDRESS WEIGHT" a
+# line (a single next hop prints weight 1, as the kernel counts it).
+lab_nexthop_weights() {
+  lab_route "$1" | awk '
+    /nexthop via/ { for (i = 1; i <= NF; i++) { if ($i == "via") a = $(i+1); if ($i == "weight") w = $(i+1) }; print a, w; next }
+    / via / { for (i = 1; i <= NF; i++) if ($i == "via") print $(i+1), 1 }'
 }
 
 # ---------------------------------------------------------------- porter

@@ -85,8 +85,16 @@ pub const MED_ANNOTATION: &str = "bgp.porter.kubesphere.io/med";
 pub const LOCAL_PREF_ANNOTATION: &str = "bgp.porter.kubesphere.io/local-pref";
 
 /// Service annotation (Porter addition; OpenELB ignores it): the link bandwidth of the Service's routes in
-/// bits per second (`10G`, `100M`), replacing the Eip's `spec.bgp.linkBandwidth`.
+/// bits per second (`10G`, `100M`), replacing the Eip's `spec.bgp.linkBandwidth` and, being the Service's own,
+/// its `spec.bgp.linkBandwidthPerEndpoint` (a Service opts out of its pool's weighting with it).
 pub const LINK_BANDWIDTH_ANNOTATION: &str = "bgp.porter.kubesphere.io/link-bandwidth";
+
+/// Service annotation (Porter addition; OpenELB ignores it): weighted ECMP, the link bandwidth per ready
+/// endpoint on the node (`1M`), replacing the Eip's `spec.bgp.linkBandwidthPerEndpoint` (and, under `Local`, the
+/// `link-bandwidth` annotation). Only with `externalTrafficPolicy: Local`, where a node forwards to its own pods
+/// only: each node's routes carry this times its ready endpoints of the Service.
+pub const LINK_BANDWIDTH_PER_ENDPOINT_ANNOTATION: &str =
+    "bgp.porter.kubesphere.io/link-bandwidth-per-endpoint";
 
 /// The field path of an annotation, as used in [`FieldError`]s: `metadata.annotations[KEY]`.
 pub fn annotation_field(key: &str) -> String {

@@ -163,6 +163,15 @@ pub struct EipBgp {
     /// (about 34.3G).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_bandwidth: Option<String>,
+
+    /// Porter addition; OpenELB ignores it. Weighted ECMP: for a Service with
+    /// `externalTrafficPolicy: Local`, each node sends as its link bandwidth this much per ready endpoint
+    /// of the Service on the node (syntax as `linkBandwidth`), so a router weighting its multipath route by
+    /// link bandwidth (FRR does by default) spreads traffic per pod rather than per node. With
+    /// `Cluster` every node reaches every pod, so nodes stay equal and `linkBandwidth` applies. Replaces
+    /// `linkBandwidth` for `Local` Services; the product stops at 2^32-1 bytes/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_bandwidth_per_endpoint: Option<String>,
 }
 
 /// How the addresses of an [`Eip`] are announced to the network (`spec.protocol`).

@@ -10,6 +10,16 @@
 //! (`spec.bgp`) with the Service's `bgp.porter.kubesphere.io/*` annotations applied
 //! (communities added, MED / LOCAL_PREF / link bandwidth replaced). Decisions on the edges:
 //!
+//! * Weighted ECMP (opt-in: Eip `spec.bgp.linkBandwidthPerEndpoint`, Service annotation
+//!   `bgp.porter.kubesphere.io/link-bandwidth-per-endpoint`): a Service with
+//!   `externalTrafficPolicy: Local` is announced by each node with a link bandwidth of the unit
+//!   times its usable endpoints of the Service there (all its EndpointSlices summed), so a
+//!   router weighting its multipath route by link bandwidth sends each node its share of the
+//!   pods. A node without one does not announce the Service at all, so no weight is ever 0.
+//!   With `Cluster` every node forwards to every pod, so the nodes are equal and the setting
+//!   changes nothing (the static link bandwidth, if any, is sent). The most specific setting
+//!   wins: the Service's per-endpoint unit, its static `link-bandwidth`, the Eip's per-endpoint
+//!   unit, the Eip's static `linkBandwidth`.
 //! * A Service whose annotations are malformed is still announced, with its Eip's attributes
 //!   alone, and every malformed value is reported in [`SpeakerPlan::problems`]: withdrawing a
 //!   working Service over a typo in an optional setting would be an outage, and applying only
@@ -18,7 +28,8 @@
 //!   merged so that the result does not depend on their order: communities and large
 //!   communities are unioned, and of the values set, the lowest MED, the highest LOCAL_PREF
 //!   and the highest link bandwidth win (the most attractive route, since either Service wants
-//!   the traffic).
+//!   the traffic; for weighted Services, the one with the most weight on this node: the router
+//!   sees one route per node whatever the port, so no split can be right for both).
 //! * A BgpPeer whose password is in a Secret gets it from [`Snapshot::secrets`]; while the
 //!   Secret or its key is missing (or unusable as a TCP-MD5 key) the peer is left out of
 //!   [`BgpPlan::peers`] and reported, so no session ever starts without its password.
@@ -33,6 +44,7 @@ use porter_bgp::RouteAttrs;
 
 use crate::packed::MapBuilder;
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
+use crate::route_attrs::per_endpoint;
 use crate::valid::{MAX_MD5_KEY_LEN, ValidPeer, Validate};
 use crate::{ObjectKey, Snapshot, selector};
 
@@ -385,13 +397,10 @@ fn announced(
         Vec::with_capacity(snapshot.services.values().map(|s| s.ingress().len()).sum());
     for (key, svc) in &snapshot.services {
         // Pools never overlap (the newer of two overlapping Eips is invalid): one pool per IP.
-        let ips: Vec<(IpAddr, &RouteAttrs)> = svc
+        let ips: Vec<(IpAddr, &crate::valid::ValidEip)> = svc
             .ingress()
             .iter()
-            .filter_map(|&ip| {
-                let pool = bgp_pools.iter().find(|p| p.range.contains(ip))?;
-                Some((ip, &pool.route_attrs))
-            })
+            .filter_map(|&ip| Some((ip, bgp_pools.iter().find(|p| p.range.contains(ip))?)))
             .collect();
         if ips.is_empty() {
             continue;
@@ -411,11 +420,21 @@ fn announced(
             .iter()
             .take_while(|s| owner(s) == of_service)
             .map(|&(_, slice)| slice);
-        if !serves_from(own, svc, node) {
+        let Some(entry) = serves_from(own, svc, node) else {
             continue;
-        }
-        for (ip, pool_attrs) in ips {
-            out.push((ip, share(delta.apply(pool_attrs))));
+        };
+        for (ip, pool) in ips {
+            let mut attrs = delta.apply(&pool.route_attrs);
+            // the most specific setting wins: a Service's static bandwidth beats its pool's unit
+            let unit = delta.link_bandwidth_per_endpoint.or(delta
+                .link_bandwidth
+                .is_none()
+                .then_some(pool.link_bandwidth_per_endpoint)
+                .flatten());
+            if let (Some(unit), Entry::Local(count)) = (unit, &entry) {
+                attrs.link_bandwidth = per_endpoint(unit, *count);
+            }
+            out.push((ip, share(attrs)));
         }
     }
     drop(slices);
@@ -461,16 +480,27 @@ fn merge_shared(into: &mut RouteAttrs, other: RouteAttrs) {
     into.link_bandwidth = pick(into.link_bandwidth, other.link_bandwidth, std::cmp::max);
 }
 
+/// How a Service's traffic may enter at a node.
+enum Entry {
+    /// `externalTrafficPolicy: Cluster` with a usable endpoint anywhere: every node alike.
+    Any,
+    /// `externalTrafficPolicy: Local`: to this many usable endpoints on the node (never 0).
+    Local(u32),
+}
+
 /// Whether traffic for the Service may enter at `node`: with `externalTrafficPolicy: Local`
 /// only where a usable endpoint runs on the node; otherwise wherever any endpoint is usable.
 fn serves_from<'a>(
     mut slices: impl Iterator<Item = &'a SliceNodes>,
     svc: &LbService,
     node: &str,
-) -> bool {
+) -> Option<Entry> {
     if svc.local_traffic {
-        slices.any(|s| s.on_node(node))
+        let count = slices
+            .map(|s| s.endpoints_on(node))
+            .fold(0, u32::saturating_add);
+        (count > 0).then_some(Entry::Local(count))
     } else {
-        slices.any(SliceNodes::any_usable)
+        slices.any(SliceNodes::any_usable).then_some(Entry::Any)
     }
 }

@@ -128,14 +128,17 @@ enum LbAddresses {
     Many(Box<[IpAddr]>),
 }
 
-/// Where the usable endpoints of one EndpointSlice run.
+/// Where the usable endpoints of one EndpointSlice run, and how many on each node (weighted
+/// ECMP announces in proportion).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceNodes {
     /// The Service it belongs to (label `kubernetes.io/service-name`, in the slice's
     /// namespace), then the nodes running a usable endpoint, sorted, without duplicates, each
-    /// name followed by `\n` (which neither contains): one allocation per slice instead of
-    /// one per endpoint and one for the Service (1.8 MiB of a speaker's 14.6 at 10k Services,
-    /// then 3 MB at 100k). Read with [`Self::service`] and [`Self::nodes`].
+    /// name followed by `\n` (which neither contains), or by `\t`, its count of endpoints and
+    /// `\n` when it runs more than one: one allocation per slice instead of one per endpoint
+    /// and one for the Service (1.8 MiB of a speaker's 14.6 at 10k Services, then 3 MB at
+    /// 100k), and no byte more for the common node with one endpoint of the Service. Read with
+    /// [`Self::service`], [`Self::nodes`] and [`Self::endpoints_on`].
     names: Box<str>,
     /// A usable endpoint without `nodeName` exists: it serves an `externalTrafficPolicy:
     /// Cluster` Service, but no node can claim it as local.
@@ -158,7 +161,9 @@ impl SliceNodes {
             match ep.node_name.as_deref() {
                 // Not a node name (a corrupt object): usable, but it can match no node and
                 // must not break the encoding of `nodes`.
-                Some(node) if node.is_empty() || node.contains('\n') => usable_off_node = true,
+                Some(node) if node.is_empty() || node.contains(['\n', '\t']) => {
+                    usable_off_node = true;
+                }
                 Some(node) => nodes.push(node),
                 None => usable_off_node = true,
             }
@@ -167,13 +172,21 @@ impl SliceNodes {
             return None;
         }
         nodes.sort_unstable();
-        nodes.dedup();
+        let mut names = String::with_capacity(
+            service.len() + 1 + nodes.iter().map(|n| n.len() + 1).sum::<usize>(),
+        );
+        names.push_str(service);
+        names.push('\n');
+        for run in nodes.chunk_by(|a, b| a == b) {
+            names.push_str(run[0]);
+            if run.len() > 1 {
+                names.push('\t');
+                names.push_str(&run.len().to_string());
+            }
+            names.push('\n');
+        }
         Some(Self {
-            names: std::iter::once(service.as_str())
-                .chain(nodes)
-                .flat_map(|n| [n, "\n"])
-                .collect::<String>()
-                .into(),
+            names: names.into_boxed_str(),
             usable_off_node,
         })
     }
@@ -185,9 +198,28 @@ impl SliceNodes {
             .map_or("", |(service, _)| service)
     }
 
+    /// The nodes running a usable endpoint, sorted, each with its count of usable endpoints.
+    pub fn node_endpoints(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.names
+            .split_terminator('\n')
+            .skip(1)
+            .map(|entry| match entry.split_once('\t') {
+                // written by `of` from a `usize`: beyond u32 only on a corrupt slice
+                Some((node, count)) => (node, count.parse().unwrap_or(u32::MAX)),
+                None => (entry, 1),
+            })
+    }
+
     /// The nodes running a usable endpoint, sorted.
     pub fn nodes(&self) -> impl Iterator<Item = &str> {
-        self.names.split_terminator('\n').skip(1)
+        self.node_endpoints().map(|(node, _)| node)
+    }
+
+    /// How many usable endpoints of this slice run on `node`.
+    pub fn endpoints_on(&self, node: &str) -> u32 {
+        self.node_endpoints()
+            .find(|&(n, _)| n == node)
+            .map_or(0, |(_, count)| count)
     }
 
     /// Whether any endpoint of this slice should receive new traffic.
@@ -197,7 +229,7 @@ impl SliceNodes {
 
     /// Whether a usable endpoint runs on `node`.
     pub fn on_node(&self, node: &str) -> bool {
-        self.nodes().any(|n| n == node)
+        self.endpoints_on(node) > 0
     }
 }
 
@@ -652,6 +684,19 @@ mod tests {
         .unwrap();
         assert_eq!(s.service(), "web");
         assert_eq!(s.nodes().collect::<Vec<_>>(), ["n1", "n2", "n4"]);
+        assert_eq!(
+            s.node_endpoints().collect::<Vec<_>>(),
+            [("n1", 1), ("n2", 2), ("n4", 1)]
+        );
+        assert_eq!(
+            [
+                s.endpoints_on("n1"),
+                s.endpoints_on("n2"),
+                s.endpoints_on("n3")
+            ],
+            [1, 2, 0],
+            "counts only usable endpoints"
+        );
         assert!(s.on_node("n1") && s.on_node("n4"));
         assert!(!s.on_node("n3") && !s.on_node("n") && !s.on_node(""));
         assert!(s.any_usable());
@@ -687,11 +732,13 @@ mod tests {
         let s = SliceNodes::of(&slice(serde_json::json!([
             {"addresses": ["10.1.0.1"]},
             {"addresses": ["10.1.0.2"], "nodeName": "bad\nname"},
+            {"addresses": ["10.1.0.3"], "nodeName": "bad\t2"},
         ])))
         .unwrap();
         assert_eq!(s.nodes().count(), 0);
         assert!(s.usable_off_node && s.any_usable());
         assert!(!s.on_node("bad") && !s.on_node("name"));
+        assert_eq!(s.endpoints_on("bad"), 0);
 
         assert_eq!(SliceNodes::of(&slice(serde_json::json!([]))), None);
         let not_ready = serde_json::json!([{"addresses": ["10.1.0.1"], "nodeName": "n1",

@@ -15,7 +15,8 @@ use k8s_openapi::api::core::v1::Service;
 use porter_api::FieldError;
 use porter_api::annotations::{
     COMMUNITIES_ANNOTATION, LARGE_COMMUNITIES_ANNOTATION, LINK_BANDWIDTH_ANNOTATION,
-    LOCAL_PREF_ANNOTATION, MED_ANNOTATION, annotation, annotation_field,
+    LINK_BANDWIDTH_PER_ENDPOINT_ANNOTATION, LOCAL_PREF_ANNOTATION, MED_ANNOTATION, annotation,
+    annotation_field,
 };
 use porter_bgp::{LinkBandwidth, RouteAttrs, parse_community, parse_large_community};
 
@@ -33,6 +34,8 @@ pub struct RouteAttrsDelta {
     pub local_pref: Option<u32>,
     /// Link bandwidth replacing the pool's, when set.
     pub link_bandwidth: Option<LinkBandwidth>,
+    /// Link bandwidth per local endpoint replacing the pool's, when set ([`per_endpoint`]).
+    pub link_bandwidth_per_endpoint: Option<LinkBandwidth>,
 }
 
 impl RouteAttrsDelta {
@@ -98,16 +101,14 @@ pub fn from_annotations(svc: &Service) -> Result<RouteAttrsDelta, Vec<FieldError
     };
     let med = number(MED_ANNOTATION);
     let local_pref = number(LOCAL_PREF_ANNOTATION);
-    let link_bandwidth = annotation(svc, LINK_BANDWIDTH_ANNOTATION).and_then(|v| {
+    let mut bandwidth = |key: &str| {
+        let v = annotation(svc, key)?;
         parse_link_bandwidth(v)
-            .map_err(|e| {
-                errors.push(FieldError::new(
-                    annotation_field(LINK_BANDWIDTH_ANNOTATION),
-                    e,
-                ))
-            })
+            .map_err(|e| errors.push(FieldError::new(annotation_field(key), e)))
             .ok()
-    });
+    };
+    let link_bandwidth = bandwidth(LINK_BANDWIDTH_ANNOTATION);
+    let link_bandwidth_per_endpoint = bandwidth(LINK_BANDWIDTH_PER_ENDPOINT_ANNOTATION);
     if errors.is_empty() {
         Ok(RouteAttrsDelta {
             communities,
@@ -115,10 +116,21 @@ pub fn from_annotations(svc: &Service) -> Result<RouteAttrsDelta, Vec<FieldError
             med,
             local_pref,
             link_bandwidth,
+            link_bandwidth_per_endpoint,
         })
     } else {
         Err(errors)
     }
+}
+
+/// Weighted ECMP: the link bandwidth a node announces for a Service with `unit` per endpoint and
+/// `endpoints` usable endpoints on the node: their product, at most 2^32-1 bytes per second (what the
+/// community as porter-bgp models it can carry; a router weights by ratios, and a unit chosen as the
+/// docs say never gets there). `None` for no endpoint: such a node does not announce a `Local` Service.
+pub fn per_endpoint(unit: LinkBandwidth, endpoints: u32) -> Option<LinkBandwidth> {
+    (endpoints > 0).then(|| LinkBandwidth {
+        bytes_per_second: unit.bytes_per_second.saturating_mul(endpoints),
+    })
 }
 
 /// The syntax of a link bandwidth, for messages.
@@ -298,6 +310,7 @@ mod tests {
             link_bandwidth: Some(LinkBandwidth {
                 bytes_per_second: 9,
             }),
+            link_bandwidth_per_endpoint: None,
         };
         let got = delta.apply(&base);
         assert_eq!(got.communities, [1, 2, 3].into());
@@ -318,10 +331,15 @@ mod tests {
                 (MED_ANNOTATION, " 50 "),
                 (LOCAL_PREF_ANNOTATION, "300"),
                 (LINK_BANDWIDTH_ANNOTATION, "10G"),
+                (LINK_BANDWIDTH_PER_ENDPOINT_ANNOTATION, "1M"),
             ],
             None,
         );
         let d = from_annotations(&s).unwrap();
+        assert_eq!(
+            d.link_bandwidth_per_endpoint.unwrap().bytes_per_second,
+            125_000
+        );
         assert_eq!(d.communities, [65000 << 16 | 100, 0xFFFF_FF01].into());
         assert_eq!(d.large_communities, [[65000, 1, 2], [65000, 1, 3]].into());
         assert_eq!((d.med, d.local_pref), (Some(50), Some(300)));
@@ -344,6 +362,7 @@ mod tests {
                 (MED_ANNOTATION, "-1"),
                 (LOCAL_PREF_ANNOTATION, "high"),
                 (LINK_BANDWIDTH_ANNOTATION, "fast"),
+                (LINK_BANDWIDTH_PER_ENDPOINT_ANNOTATION, "1 pod"),
             ],
             None,
         );
@@ -362,7 +381,20 @@ mod tests {
                 "metadata.annotations[bgp.porter.kubesphere.io/med]: \"-1\" is not an integer (0-4294967295)".to_owned(),
                 "metadata.annotations[bgp.porter.kubesphere.io/local-pref]: \"high\" is not an integer (0-4294967295)".to_owned(),
                 "metadata.annotations[bgp.porter.kubesphere.io/link-bandwidth]: \"fast\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000".to_owned(),
+                "metadata.annotations[bgp.porter.kubesphere.io/link-bandwidth-per-endpoint]: \"1 pod\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000".to_owned(),
             ]
         );
+    }
+
+    #[test]
+    fn per_endpoint_bandwidth_is_unit_times_count_up_to_the_largest() {
+        let unit = LinkBandwidth {
+            bytes_per_second: 125_000,
+        };
+        let bw = |n| per_endpoint(unit, n).map(|b| b.bytes_per_second);
+        assert_eq!(bw(0), None, "no endpoint: not announced, no weight");
+        assert_eq!(bw(1), Some(125_000));
+        assert_eq!(bw(3), Some(375_000));
+        assert_eq!(bw(u32::MAX), Some(u32::MAX), "saturates, never wraps");
     }
 }

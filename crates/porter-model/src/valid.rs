@@ -18,7 +18,7 @@ use porter_api::{
     Bfd, BgpConf, BgpPeer, Eip, EipBgp, FieldError, GracefulRestart, ProtoUint, Protocol,
     SecretKeyRef,
 };
-use porter_bgp::RouteAttrs;
+use porter_bgp::{LinkBandwidth, RouteAttrs};
 use porter_ipam::IpRange;
 
 use crate::route_attrs::{communities, large_communities, parse_link_bandwidth};
@@ -57,6 +57,10 @@ pub struct ValidEip {
     pub is_default: bool,
     /// BGP path attributes of the pool's announcements (`spec.bgp`; default = none beyond the mandatory ones).
     pub route_attrs: RouteAttrs,
+    /// Weighted ECMP (`spec.bgp.linkBandwidthPerEndpoint`): the link bandwidth per local endpoint, which
+    /// replaces `route_attrs.link_bandwidth` for `externalTrafficPolicy: Local` Services (see
+    /// [`crate::announce`]). Not in `route_attrs`: porter-bgp sends a bandwidth, this decides which.
+    pub link_bandwidth_per_endpoint: Option<LinkBandwidth>,
 }
 
 /// A checked [`BgpPeer`]: one neighbor as the speaker needs it, with OpenELB's defaults applied.
@@ -260,18 +264,31 @@ fn eip_route_attrs(bgp: Option<&EipBgp>, errors: &mut Vec<FieldError>) -> RouteA
         |i| format!("spec.bgp.largeCommunities[{i}]"),
         errors,
     );
-    let link_bandwidth = match bgp.link_bandwidth.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => parse_link_bandwidth(text)
-            .map_err(|e| errors.push(FieldError::new("spec.bgp.linkBandwidth", e)))
-            .ok(),
-    };
+    let link_bandwidth = bandwidth(
+        bgp.link_bandwidth.as_deref(),
+        "spec.bgp.linkBandwidth",
+        errors,
+    );
     RouteAttrs {
         med: bgp.med,
         local_pref: bgp.local_pref,
         communities,
         large_communities,
         link_bandwidth,
+    }
+}
+
+/// Reads an optional bandwidth (empty = unset), reporting a bad one at `field`.
+fn bandwidth(
+    text: Option<&str>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<LinkBandwidth> {
+    match text.map(str::trim) {
+        None | Some("") => None,
+        Some(text) => parse_link_bandwidth(text)
+            .map_err(|e| errors.push(FieldError::new(field, e)))
+            .ok(),
     }
 }
 
@@ -305,7 +322,7 @@ impl Validate for Eip {
     /// Checks the pool and applies defaults. Errors: `spec.address` not an IP, CIDR or `first-last` range (or a
     /// CIDR with host bits set, or a reversed range); `spec.interface` missing for `layer2`/`vip`; an empty
     /// entry in `spec.namespaces`; a `spec.bgp.communities` / `spec.bgp.largeCommunities` entry that is not a
-    /// community; a `spec.bgp.linkBandwidth` that is not a bandwidth.
+    /// community; a `spec.bgp.linkBandwidth` or `spec.bgp.linkBandwidthPerEndpoint` that is not a bandwidth.
     fn validate(&self) -> Result<ValidEip, Vec<FieldError>> {
         let mut errors = Vec::new();
         let name = name_of(&self.metadata, &mut errors);
@@ -340,6 +357,13 @@ impl Validate for Eip {
         }
 
         let route_attrs = eip_route_attrs(spec.bgp.as_ref(), &mut errors);
+        let link_bandwidth_per_endpoint = bandwidth(
+            spec.bgp
+                .as_ref()
+                .and_then(|b| b.link_bandwidth_per_endpoint.as_deref()),
+            "spec.bgp.linkBandwidthPerEndpoint",
+            &mut errors,
+        );
 
         match range {
             Some(range) if errors.is_empty() => Ok(ValidEip {
@@ -354,6 +378,7 @@ impl Validate for Eip {
                 namespace_selector: spec.namespace_selector.clone().unwrap_or_default(),
                 is_default: is_default_eip(self),
                 route_attrs,
+                link_bandwidth_per_endpoint,
             }),
             _ => Err(errors),
         }

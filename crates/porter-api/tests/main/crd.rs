@@ -605,6 +605,7 @@ fn porter_additions_are_in_the_schema_and_say_so() {
         (&eip, ".spec.bgp.med"),
         (&eip, ".spec.bgp.localPref"),
         (&eip, ".spec.bgp.linkBandwidth"),
+        (&eip, ".spec.bgp.linkBandwidthPerEndpoint"),
         (&eip, ".spec.avoidBuggyIPs"),
         (&peer, ".spec.conf.authPasswordSecretRef"),
         (&peer, ".spec.transport.localAddress"),

@@ -1047,3 +1047,255 @@ fn an_out_of_range_restart_time_is_reported() {
         ]
     );
 }
+
+// ------------------------------------------------------------------------------- weighted ECMP
+
+const PER_ENDPOINT: &str = "bgp.porter.kubesphere.io/link-bandwidth-per-endpoint";
+
+/// The cluster with the pool weighting by endpoints (`1M` per endpoint, 125 000 bytes/s) and
+/// `static_bw` as its `linkBandwidth`, and `extra`.
+fn weighted(static_bw: Option<&str>, extra: impl IntoIterator<Item = Object>) -> Snapshot {
+    let mut bgp = json!({"linkBandwidthPerEndpoint": "1M"});
+    if let Some(bw) = static_bw {
+        bgp["linkBandwidth"] = json!(bw);
+    }
+    let pool = eip("pool", "203.0.113.0/28")
+        .default_pool()
+        .route_attrs(bgp);
+    cluster(std::iter::once(pool.obj()).chain(extra))
+}
+
+/// Each node's link bandwidth for `addr` (bytes/s), `None` where it is not announced; a node
+/// announcing it without a bandwidth reads `Some(None)`.
+fn bandwidths(snap: &Snapshot, addr: &str) -> Vec<(&'static str, Option<Option<u32>>)> {
+    NODES
+        .iter()
+        .map(|&(n, _)| {
+            let bw = plan(snap, n)
+                .bgp
+                .prefixes
+                .get(&ip(addr))
+                .map(|a| a.link_bandwidth.map(|b| b.bytes_per_second));
+            (n, bw)
+        })
+        .collect()
+}
+
+#[test]
+fn a_weighted_local_service_is_announced_with_unit_times_the_node_s_endpoints() {
+    // n1: one ready; n2: three ready over two slices and one not ready; n3: none
+    let snap = weighted(
+        Some("10G"),
+        [
+            web().traffic_policy("Local").obj(),
+            slice_ready(
+                "default",
+                "web",
+                &[("n1", true), ("n2", true), ("n2", true), ("n3", false)],
+            ),
+            endpoint_slice("default", "web", &[("n2", READY), ("n2", NOT_READY)])
+                .named("web-second")
+                .obj(),
+        ],
+    );
+    assert_eq!(
+        bandwidths(&snap, EIP),
+        [
+            ("n1", Some(Some(125_000))),
+            ("n2", Some(Some(375_000))),
+            ("n3", None)
+        ],
+        "1:3, and the node without a ready endpoint is not announced (never a weight of 0)"
+    );
+    // everything else is the pool's
+    let n2 = plan(&snap, "n2");
+    assert_eq!(
+        *n2.bgp.prefixes[&ip(EIP)],
+        RouteAttrs {
+            link_bandwidth: bandwidth(375_000),
+            ..RouteAttrs::default()
+        }
+    );
+    assert_eq!(texts(&n2.problems), Vec::<String>::new());
+}
+
+#[test]
+fn weighting_changes_nothing_for_a_cluster_policy_service() {
+    let endpoints = || {
+        slice_ready(
+            "default",
+            "web",
+            &[("n1", true), ("n2", true), ("n2", true)],
+        )
+    };
+    // every node forwards to every pod: the nodes stay equal, with the static bandwidth if any
+    let snap = weighted(
+        Some("10G"),
+        [web().traffic_policy("Cluster").obj(), endpoints()],
+    );
+    assert_eq!(
+        bandwidths(&snap, EIP),
+        [
+            ("n1", Some(Some(1_250_000_000))),
+            ("n2", Some(Some(1_250_000_000))),
+            ("n3", Some(Some(1_250_000_000)))
+        ]
+    );
+    let snap = weighted(None, [web().traffic_policy("Cluster").obj(), endpoints()]);
+    assert_eq!(
+        bandwidths(&snap, EIP),
+        [("n1", Some(None)), ("n2", Some(None)), ("n3", Some(None))]
+    );
+}
+
+#[test]
+fn the_most_specific_link_bandwidth_setting_wins() {
+    let endpoints = || slice_ready("default", "web", &[("n1", true), ("n1", true)]);
+    let n1 = |svc: Obj<k8s_openapi::api::core::v1::Service>, pool_static: Option<&str>| {
+        let snap = weighted(
+            pool_static,
+            [svc.traffic_policy("Local").obj(), endpoints()],
+        );
+        let p = plan(&snap, "n1");
+        (
+            p.bgp.prefixes[&ip(EIP)]
+                .link_bandwidth
+                .map(|b| b.bytes_per_second),
+            texts(&p.problems),
+        )
+    };
+    // the Service's own unit beats its pool's: 8M = 1 000 000 bytes/s per endpoint
+    assert_eq!(
+        n1(web().annotate(PER_ENDPOINT, "8M"), Some("10G")),
+        (Some(2_000_000), vec![])
+    );
+    // a Service's static bandwidth beats its pool's unit: the Service opts out of weighting
+    assert_eq!(
+        n1(web().annotate(LINK_BANDWIDTH, "1G"), None),
+        (Some(125_000_000), vec![])
+    );
+    // and the Service's unit beats its own static bandwidth under Local
+    assert_eq!(
+        n1(
+            web()
+                .annotate(LINK_BANDWIDTH, "1G")
+                .annotate(PER_ENDPOINT, "8M"),
+            None
+        ),
+        (Some(2_000_000), vec![])
+    );
+    // a malformed unit: the pool's attributes, the unit included, and the problem named
+    assert_eq!(
+        n1(web().annotate(PER_ENDPOINT, "two"), None),
+        (
+            Some(250_000),
+            vec![
+                "Service default/web: metadata.annotations[bgp.porter.kubesphere.io/link-bandwidth-per-endpoint]: \"two\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000 (announced with its Eip's BGP attributes only)".to_owned()
+            ]
+        )
+    );
+    // a Service opting in on a pool that does not weight
+    let snap = cluster([
+        web()
+            .traffic_policy("Local")
+            .annotate(PER_ENDPOINT, "1M")
+            .obj(),
+        slice_ready(
+            "default",
+            "web",
+            &[("n1", true), ("n2", true), ("n2", true)],
+        ),
+    ]);
+    assert_eq!(
+        bandwidths(&snap, EIP),
+        [
+            ("n1", Some(Some(125_000))),
+            ("n2", Some(Some(250_000))),
+            ("n3", None)
+        ]
+    );
+}
+
+#[test]
+fn weighted_services_sharing_an_address_send_the_highest_weight() {
+    let svc = |ns: &str, name: &str| {
+        service(ns, name)
+            .ingress(&[EIP])
+            .traffic_policy("Local")
+            .annotate(PER_ENDPOINT, "1M")
+            .obj()
+    };
+    // n1: a×1 + b×2; n2: a×3; n3: b×1
+    let snap = cluster([
+        svc("default", "a"),
+        svc("other", "b"),
+        slice_ready(
+            "default",
+            "a",
+            &[("n1", true), ("n2", true), ("n2", true), ("n2", true)],
+        ),
+        slice_ready("other", "b", &[("n1", true), ("n1", true), ("n3", true)]),
+    ]);
+    assert_eq!(
+        bandwidths(&snap, EIP),
+        [
+            ("n1", Some(Some(250_000))),
+            ("n2", Some(Some(375_000))),
+            ("n3", Some(Some(125_000)))
+        ]
+    );
+}
+
+#[test]
+fn an_invalid_per_endpoint_unit_makes_the_pool_invalid() {
+    let pool = eip("pool", "203.0.113.0/28")
+        .default_pool()
+        .route_attrs(json!({"linkBandwidthPerEndpoint": "1 per pod"}));
+    let snap = cluster([
+        pool.obj(),
+        web().traffic_policy("Local").obj(),
+        slice_ready("default", "web", &[("n1", true)]),
+    ]);
+    assert_eq!(announcers(&snap, EIP), Vec::<&str>::new());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Whatever the endpoints (spread over slices, ready or not), each node announces a
+    /// weighted Local Service exactly when it runs a ready endpoint of it, with the unit times
+    /// their count; a Cluster one from every node, all alike.
+    #[test]
+    fn weights_follow_the_ready_endpoints_per_node(
+        endpoints in proptest::collection::vec((0usize..3, proptest::bool::ANY, 0usize..3), 0..24),
+        unit in 1u32..1_000_000,
+        local in proptest::bool::ANY,
+    ) {
+        let mut slices: Vec<Vec<(&str, Cond)>> = vec![Vec::new(); 3];
+        let mut want = [0u32; 3];
+        for &(node, ready, slice) in &endpoints {
+            slices[slice].push((NODES[node].0, if ready { READY } else { NOT_READY }));
+            want[node] += u32::from(ready);
+        }
+        let pool = eip("pool", "203.0.113.0/28")
+            .default_pool()
+            .route_attrs(json!({"linkBandwidthPerEndpoint": (u64::from(unit) * 8).to_string()}));
+        let mut objects = vec![
+            pool.obj(),
+            web().traffic_policy(if local { "Local" } else { "Cluster" }).obj(),
+        ];
+        for (i, eps) in slices.iter().enumerate() {
+            objects.push(endpoint_slice("default", "web", eps).named(&format!("web-{i}")).obj());
+        }
+        let snap = cluster(objects);
+        let any_ready = want.iter().any(|&n| n > 0);
+        for (i, (_, bw)) in bandwidths(&snap, EIP).into_iter().enumerate() {
+            let expected = if local {
+                (want[i] > 0).then(|| Some(unit * want[i]))
+            } else {
+                any_ready.then_some(None)
+            };
+            proptest::prop_assert_eq!(bw, expected, "node {} of {:?}", i, endpoints);
+        }
+    }
+}

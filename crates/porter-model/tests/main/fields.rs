@@ -70,6 +70,10 @@ const EIP: &[(&str, Use)] = &[
         "spec.bgp.linkBandwidth",
         Read("valid: ValidEip::route_attrs -> announce"),
     ),
+    (
+        "spec.bgp.linkBandwidthPerEndpoint",
+        Read("valid: ValidEip::link_bandwidth_per_endpoint -> announce"),
+    ),
 ];
 
 const BGP_CONF: &[(&str, Use)] = &[

@@ -746,6 +746,7 @@ fn eip_bgp_attributes_become_route_attrs() {
         med: Some(10),
         local_pref: Some(200),
         link_bandwidth: Some("10G".into()),
+        link_bandwidth_per_endpoint: Some("1M".into()),
     })
     .unwrap();
     assert_eq!(
@@ -760,14 +761,22 @@ fn eip_bgp_attributes_become_route_attrs() {
             }),
         }
     );
+    assert_eq!(
+        v.link_bandwidth_per_endpoint,
+        Some(LinkBandwidth {
+            bytes_per_second: 125_000
+        })
+    );
     // Empty lists and an empty bandwidth are no attributes.
     let v = eip_bgp(EipBgp {
         communities: Some(vec![]),
         link_bandwidth: Some(" ".into()),
+        link_bandwidth_per_endpoint: Some("".into()),
         ..EipBgp::default()
     })
     .unwrap();
     assert_eq!(v.route_attrs, RouteAttrs::default());
+    assert_eq!(v.link_bandwidth_per_endpoint, None);
 }
 
 #[test]
@@ -836,12 +845,23 @@ fn eip_bgp_errors_name_the_entry() {
             "\"4\" is less than 8 bits per second, the smallest link bandwidth (1 byte per second)"
         )
     );
+    assert_eq!(
+        one_error(eip_bgp(EipBgp {
+            link_bandwidth_per_endpoint: Some("1 per pod".into()),
+            ..EipBgp::default()
+        })),
+        err(
+            "spec.bgp.linkBandwidthPerEndpoint",
+            "\"1 per pod\" is not a bandwidth: expected bits per second with an optional K, M, G or T suffix, e.g. 10G, 2.5G, 100M or 1250000000"
+        )
+    );
     // Every bad entry at once, with the other errors of the Eip.
     let mut e = eip("bad");
     e.spec.bgp = Some(EipBgp {
         communities: Some(vec!["x".into(), "1:1".into(), "y".into()]),
         large_communities: Some(vec!["z".into()]),
         link_bandwidth: Some("fast".into()),
+        link_bandwidth_per_endpoint: Some("0".into()),
         ..EipBgp::default()
     });
     let fields: Vec<String> = e
@@ -857,7 +877,8 @@ fn eip_bgp_errors_name_the_entry() {
             "spec.bgp.communities[0]",
             "spec.bgp.communities[2]",
             "spec.bgp.largeCommunities[0]",
-            "spec.bgp.linkBandwidth"
+            "spec.bgp.linkBandwidth",
+            "spec.bgp.linkBandwidthPerEndpoint"
         ]
     );
 }

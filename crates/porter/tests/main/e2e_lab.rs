@@ -11,7 +11,9 @@
 //!   path fewer after a speaker stops, and nothing left once the Service is deleted;
 //! * iBGP over IPv6 sessions with TCP MD5 (password from a Secret): an IPv6 EIP;
 //! * an IPv6 EIP over IPv4 sessions (MP-BGP) with Porter passive (the router dials);
-//! * graceful restart: a speaker restart never costs the router a path or next hop.
+//! * graceful restart: a speaker restart never costs the router a path or next hop;
+//! * weighted ECMP (FRR and BIRD only): next-hop weights in proportion to each node's ready
+//!   endpoints of a `Local` Service, and the client's connections following them.
 //!
 //! Needs root (namespaces) and the routers (`scripts/deps.sh` installs them); skips with a
 //! message when not root, and fails instead under CI (`CI` set), which runs as root.
@@ -559,4 +561,179 @@ fn next_hop_counting() {
     assert_eq!(next_hops(""), None);
     let two_routes = "203.0.113.10 via 10.99.0.11 dev br0 proto bgp\n203.0.113.10 via 10.99.0.12 dev br0 proto bird\n";
     assert_eq!(next_hops(two_routes), None);
+}
+
+// ------------------------------------------------------------------------------- weighted ECMP
+
+/// The next hops of the router's kernel route to `eip` with their weights (`ip route`'s
+/// `weight N`), by address.
+fn weights(lab: &Lab, eip: &str) -> std::collections::BTreeMap<String, u32> {
+    String::from_utf8_lossy(&lab.cmd(&["weights", eip]).stdout)
+        .lines()
+        .filter_map(|l| {
+            let (addr, weight) = l.split_once(' ')?;
+            Some((addr.to_owned(), weight.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Waits until the router's kernel route to `eip` goes via exactly the nodes of `want`
+/// (address, endpoints) with weights in their proportion; returns the last weights seen.
+fn wait_weights(
+    lab: &Lab,
+    eip: &str,
+    want: &[(&str, u32)],
+) -> std::collections::BTreeMap<String, u32> {
+    let start = Instant::now();
+    loop {
+        let seen = weights(lab, eip);
+        if proportional(&seen, want) || start.elapsed() > Duration::from_secs(60) {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether `seen` holds exactly the next hops of `want` and their weights are exactly in the
+/// proportion of `want`'s endpoint counts (FRR maps bandwidths to 1..100: 1:3 is 25:75).
+fn proportional(seen: &std::collections::BTreeMap<String, u32>, want: &[(&str, u32)]) -> bool {
+    let Some(&(first, first_count)) = want.first() else {
+        return seen.is_empty();
+    };
+    let Some(&first_weight) = seen.get(first) else {
+        return false;
+    };
+    seen.len() == want.len()
+        && want.iter().all(|&(addr, count)| {
+            seen.get(addr).is_some_and(|&w| {
+                u64::from(w) * u64::from(first_count) == u64::from(first_weight) * u64::from(count)
+            })
+        })
+}
+
+/// Weighted ECMP with FRR: a Service with `externalTrafficPolicy: Local` and one ready endpoint
+/// on node1, three on node2, none on node3 is announced by node1 and node2 with link
+/// bandwidths 1M and 3M; FRR (by default) installs next-hop weights 1:3 in the kernel, and
+/// the client's connections follow them. Then the endpoints move and the weights follow.
+#[test]
+fn frr_weighted_ecmp_follows_ready_endpoints() {
+    if skip_unless_root("frr") {
+        return;
+    }
+    let (lab, eip) = Lab::up("frr", "frrw", lab_variants::WEIGHTED_ECMP);
+    assert_ecmp(&lab, "frr", true, &eip, &NODES_V4);
+
+    let out = lab.cmd(&["weighted-service", "node1=1 node2=3"]);
+    assert!(out.status.success(), "writing the weighted Service failed");
+    let want = [("10.99.0.11", 1), ("10.99.0.12", 3)];
+    let seen = wait_weights(&lab, &eip, &want);
+    assert!(
+        proportional(&seen, &want),
+        "FRR's kernel route should go via node1 and node2 weighted 1:3 (node3 runs no endpoint); it is {seen:?}:\n{}\n{}",
+        lab.route(&eip),
+        lab.logs()
+    );
+    let (_, rib) = lab.wait_paths(&eip, 2, Duration::from_secs(1));
+    assert!(
+        rib.contains("LB:64513:125000 ") && rib.contains("LB:64513:375000 "),
+        "FRR should show the link bandwidths 1M and 3M (125000 and 375000 bytes/s):\n{rib}"
+    );
+
+    // 300 new connections: with weights 1:3, node1 gets about 75; with equal weights about
+    // 150, so node2 getting at least twice node1's cannot pass with equal weights (5.8 sd
+    // away) and fails with 1:3 only 3.3 sd away.
+    let _ = lab.fetch(&eip, 6);
+    let answers = lab.fetch(&eip, 300);
+    let count = |node: &str| -> u32 {
+        answers
+            .lines()
+            .find_map(|l| {
+                let (n, who) = l.trim().split_once(' ')?;
+                (who == node).then(|| n.parse().ok()).flatten()
+            })
+            .unwrap_or(0)
+    };
+    let (n1, n2) = (count("node1"), count("node2"));
+    assert!(
+        !answers.contains("FAILED") && count("node3") == 0,
+        "requests failed or reached node3, which runs no endpoint:\n{answers}"
+    );
+    assert!(
+        n1 > 0 && n2 >= 2 * n1 && n1 + n2 == 300,
+        "the client's connections should follow the weights 1:3; node1 {n1}, node2 {n2}:\n{answers}"
+    );
+
+    // the endpoints move: node3 gets one, node1 a second, node2 keeps two
+    let out = lab.cmd(&["weighted-service", "node1=2 node2=2 node3=1"]);
+    assert!(out.status.success());
+    let want = [("10.99.0.11", 2), ("10.99.0.12", 2), ("10.99.0.13", 1)];
+    let seen = wait_weights(&lab, &eip, &want);
+    assert!(
+        proportional(&seen, &want),
+        "after the endpoints moved FRR's weights should be 2:2:1; they are {seen:?}:\n{}",
+        lab.route(&eip)
+    );
+}
+
+/// BIRD 2 receives the link bandwidth (shown as an unknown extended community) but does not
+/// weight its ECMP route by it: both nodes with endpoints are next hops, the node without
+/// none. See docs/routers.md.
+#[test]
+fn bird_receives_the_link_bandwidth_of_weighted_ecmp() {
+    if skip_unless_root("bird") {
+        return;
+    }
+    let (lab, eip) = Lab::up("bird", "birdw", lab_variants::WEIGHTED_ECMP);
+    assert_ecmp(&lab, "bird", true, &eip, &NODES_V4);
+    let out = lab.cmd(&["weighted-service", "node1=1 node2=3"]);
+    assert!(out.status.success());
+    // BIRD prints the community as (unknown 0x4004, AS, float32 bits): 125000.0 is
+    // 0x47F42400, 375000.0 is 0x48B71B00
+    let start = Instant::now();
+    let rib = loop {
+        let (n, rib) = lab.wait_paths(&eip, 2, Duration::from_secs(60));
+        let done = n == 2 && rib.contains("1219959552");
+        if done || start.elapsed() > Duration::from_secs(60) {
+            break rib;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        rib.contains("(unknown 0x4004, 64513, 1207182336)")
+            && rib.contains("(unknown 0x4004, 64513, 1219959552)"),
+        "BIRD should hold node1's and node2's paths with link bandwidths 125000 and 375000 bytes/s:\n{rib}\n{}",
+        lab.logs()
+    );
+    assert!(
+        !rib.contains("10.99.0.13"),
+        "node3 runs no endpoint:\n{rib}"
+    );
+    let (n, route) = lab.wait_nexthops(&eip, 2, Duration::from_secs(30));
+    assert_eq!(n, 2, "BIRD should route via node1 and node2:\n{route}");
+}
+
+#[test]
+fn weight_proportions() {
+    let seen = |pairs: &[(&str, u32)]| {
+        pairs
+            .iter()
+            .map(|&(a, w)| (a.to_owned(), w))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let want = [("10.99.0.11", 1), ("10.99.0.12", 3)];
+    assert!(proportional(
+        &seen(&[("10.99.0.11", 25), ("10.99.0.12", 75)]),
+        &want
+    ));
+    assert!(!proportional(
+        &seen(&[("10.99.0.11", 1), ("10.99.0.12", 1)]),
+        &want
+    ));
+    assert!(!proportional(
+        &seen(&[("10.99.0.11", 33), ("10.99.0.12", 66)]),
+        &want
+    ));
+    let three = seen(&[("10.99.0.11", 25), ("10.99.0.12", 75), ("10.99.0.13", 1)]);
+    assert!(!proportional(&three, &want), "a next hop too many");
+    assert!(!proportional(&seen(&[("10.99.0.12", 75)]), &want));
 }

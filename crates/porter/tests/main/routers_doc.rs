@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lab_variants::{BFD, EBGP_COMMUNITY, GRACEFUL_RESTART, IBGP_IPV6_MD5, IPV6_OVER_IPV4_PASSIVE};
+use lab_variants::{
+    BFD, EBGP_COMMUNITY, GRACEFUL_RESTART, IBGP_IPV6_MD5, IPV6_OVER_IPV4_PASSIVE, WEIGHTED_ECMP,
+};
 
 type Knobs = &'static [(&'static str, &'static str)];
 
@@ -31,6 +33,9 @@ enum Shows {
     /// The BgpConf and BgpPeer (`lab_write_base_manifests`: `secret.yaml` when there is one,
     /// `---`, then `bgp.yaml`), compared line by line: indentation is YAML's structure.
     PorterObjects,
+    /// The weighted Service and its EndpointSlice (`lab_write_weighted_service` with one ready
+    /// endpoint on node1 and three on node2, as the weighted ECMP tests begin), line by line.
+    WeightedService,
 }
 
 /// One marked block of docs/routers.md and the lab variants it must equal, each of them.
@@ -61,7 +66,19 @@ const BLOCKS: &[Block] = &[
     Block {
         marker: "bird-ebgp",
         shows: Shows::Bird,
-        variants: &[EBGP_COMMUNITY, GRACEFUL_RESTART],
+        variants: &[EBGP_COMMUNITY, GRACEFUL_RESTART, WEIGHTED_ECMP],
+    },
+    // Weighted ECMP needs no line in FRR (it weights by link bandwidth by default): the block
+    // shows the whole configuration the weighted test runs.
+    Block {
+        marker: "frr-wecmp",
+        shows: Shows::Frr,
+        variants: &[WEIGHTED_ECMP],
+    },
+    Block {
+        marker: "porter-wecmp",
+        shows: Shows::WeightedService,
+        variants: &[WEIGHTED_ECMP],
     },
     Block {
         marker: "bird-ibgp-md5",
@@ -183,7 +200,9 @@ fn normalise(text: &str, shows: Shows) -> Vec<String> {
             .flat_map(str::split_whitespace)
             .map(str::to_owned)
             .collect(),
-        Shows::PorterObjects => lines.map(|l| l.trim_end().to_owned()).collect(),
+        Shows::PorterObjects | Shows::WeightedService => {
+            lines.map(|l| l.trim_end().to_owned()).collect()
+        }
     }
 }
 
@@ -229,6 +248,10 @@ fn lab_writes(shows: Shows, knobs: Knobs) -> String {
             r#"mkdir -p "$MANIFESTS" && lab_write_base_manifests &&
             if [ -f "$MANIFESTS/secret.yaml" ]; then cat "$MANIFESTS/secret.yaml"; echo ---; fi &&
             cat "$MANIFESTS/bgp.yaml""#
+        }
+        Shows::WeightedService => {
+            r#"mkdir -p "$MANIFESTS" && lab_write_weighted_service "node1=1 node2=3" &&
+            cat "$MANIFESTS/service-web.yaml""#
         }
     };
     // a clean environment: a LAB_* knob of the caller's shell must not leak into the variant
@@ -316,6 +339,11 @@ fn the_lab_prints_each_variant_differently() {
     assert!(passive.contains("neighbor 10.99.0.11 port 17900 as 64513"));
     let gr = lab_writes(Shows::PorterObjects, GRACEFUL_RESTART);
     assert!(gr.contains("gracefulRestart:") && gr.contains("listenPort: 17900"));
+    let weighted = lab_writes(Shows::WeightedService, WEIGHTED_ECMP);
+    assert!(weighted.contains("link-bandwidth-per-endpoint: \"1M\""));
+    assert_eq!(weighted.matches("nodeName: node2").count(), 3);
+    let equal = lab_writes(Shows::WeightedService, &[("LAB_WECMP_UNIT", "")]);
+    assert!(!equal.contains("link-bandwidth") && equal.contains("externalTrafficPolicy: Local"));
 }
 
 #[test]

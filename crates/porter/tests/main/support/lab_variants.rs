@@ -22,10 +22,13 @@ pub const GRACEFUL_RESTART: &[(&str, &str)] = &[("LAB_GR", "1")];
 /// eBGP over IPv4 with BFD (300 ms x 3) on every session: FRR's bfdd, BIRD's protocol bfd.
 pub const BFD: &[(&str, &str)] = &[("LAB_BFD", "1")];
 
-/// BFD over IPv6 sessions, iBGP (single-hop BFD checks the hop limit, not the TTL).
 /// eBGP multihop sessions with multihop BFD (RFC 5883, port 4784, no TTL check).
 pub const BFD_MULTIHOP: &[(&str, &str)] = &[("LAB_BFD", "multihop")];
 
 /// BFD over IPv6 sessions, iBGP (single-hop BFD checks the hop limit, not the TTL).
 pub const BFD_IPV6_IBGP: &[(&str, &str)] =
     &[("LAB_BFD", "1"), ("LAB_FAMILY", "6"), ("LAB_IBGP", "1")];
+
+/// Weighted ECMP: eBGP over IPv4, the Service (`externalTrafficPolicy: Local`) weighted by
+/// `1M` per ready endpoint (lab/lib.sh `lab_write_weighted_service`).
+pub const WEIGHTED_ECMP: &[(&str, &str)] = &[("LAB_WECMP_UNIT", "1M")];
