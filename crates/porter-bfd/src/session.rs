@@ -256,10 +256,10 @@ impl Session {
         }
     }
 
-    /// Holds the session down administratively (§6.8.16), telling the peer so at once (every
-    /// state change is sent at once): the
-    /// peer then goes Down with diagnostic 3 but, per RFC 5882 §3.2, keeps its BGP session.
-    /// Used when Porter stops the session on purpose, so the peer does not see a failure.
+    /// Holds the session down administratively (§6.8.16), telling the peer so at once (as
+    /// every state change is): the peer then goes Down with diagnostic 3 but, per RFC 5882
+    /// §3.2, should keep its BGP session. Used when Porter stops the session on purpose, so
+    /// the peer does not see a failure.
     pub fn admin_down(&mut self, now: Instant) {
         if self.state == State::AdminDown {
             return;
@@ -313,8 +313,11 @@ impl Session {
         self.changes.push_back(Change { from, to, diag });
         // The peer hears of the change at once rather than an interval later (a Down after
         // a detection, a step of the handshake), as FRR's and BIRD's BFD do; the periodic
-        // packets then follow one interval after this one.
-        self.transmit(now);
+        // packets then follow one interval after this one. A passive session that has not
+        // heard its peer stays silent (§6.8.7).
+        if !(self.config.passive && self.remote.discriminator == 0) {
+            self.transmit(now);
+        }
     }
 
     /// Sends the due packet and arms the timer for the next.

@@ -156,6 +156,20 @@ fn a_passive_session_waits_to_be_heard() {
 }
 
 #[test]
+fn a_passive_session_stopped_before_it_was_heard_says_nothing() {
+    let mut passive = Config::new(1);
+    passive.passive = true;
+    let mut pair = Pair::new(passive, Config::new(2), None);
+    pair.b_to_a = false;
+    pair.run_for(ms(2000));
+    let now = pair.now;
+    pair.a.admin_down(now);
+    pair.run_for(ms(2000));
+    assert_eq!(pair.a.state(), State::AdminDown);
+    assert!(pair.sent.iter().all(|s| !s.by_a), "{:?}", pair.sent);
+}
+
+#[test]
 fn slower_of_ours_and_the_peers_rates_and_the_detect_multiplier() {
     let mut fast = Config::new(1);
     fast.desired_min_tx = ms(50);

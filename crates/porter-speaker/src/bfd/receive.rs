@@ -176,7 +176,10 @@ async fn receive(socket: UdpSocket, kind: Kind, demux: Demux) {
         let (n, source, ttl) = match got {
             Ok(got) => got,
             Err(error) => {
+                // Transient on an unconnected socket; the pause keeps a lasting one from
+                // spinning a core.
                 tracing::debug!(%error, "BFD receive error");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
