@@ -38,5 +38,5 @@ mod status;
 mod supervisor;
 
 pub use bgp::{PeerStatus, Timers};
-pub use speaker::Speaker;
+pub use speaker::{SHUTDOWN_GRACE, Speaker};
 pub use status::{Protocol, Status, StatusBoard};

@@ -10,8 +10,9 @@ use crate::bgp::{self, Bgp};
 use crate::status::StatusBoard;
 use crate::supervisor::Stop;
 
-/// How long a shutdown waits for every protocol's tasks to say goodbye (one deadline for all).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a shutdown waits, after the drain time, for every protocol's tasks to say goodbye
+/// (one deadline for all). A pod's termination grace period must cover the drain time and this.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// What a plan asks of each protocol, read out of the plan in place (see [`bgp::Wanted`]).
 struct Wanted {
@@ -31,20 +32,30 @@ impl Wanted {
 /// one [`StatusBoard`], under its own name.
 pub struct Speaker {
     bgp: Bgp,
+    drain: Duration,
 }
 
 impl Speaker {
-    /// A speaker doing nothing yet; status is posted to `board`.
+    /// A speaker doing nothing yet, which stops without draining; status is posted to `board`.
     pub fn new(board: StatusBoard) -> Self {
+        Self::with_drain(board, Duration::ZERO)
+    }
+
+    /// A speaker whose BGP sessions without graceful restart drain for `drain` at shutdown
+    /// (RFC 8326: routes re-announced with GRACEFUL_SHUTDOWN so the routers move traffic
+    /// off this node before it withdraws).
+    pub fn with_drain(board: StatusBoard, drain: Duration) -> Self {
         Self {
-            bgp: Bgp::new(board),
+            bgp: Bgp::new(board, drain),
+            drain,
         }
     }
 
     /// Runs until `shutdown` resolves (or `plans` closes), applying every new plan; then
-    /// stops every protocol as for a restart: BGP peers with graceful restart keep this
-    /// node's routes until it is back (no traffic disturbed by an upgrade); the others get
-    /// NOTIFICATION Cease and withdraw this node at once.
+    /// stops every protocol: BGP peers with graceful restart negotiated keep this node's
+    /// routes until it is back (no traffic disturbed by an upgrade); the others are drained
+    /// for the drain time, then get the withdrawal and NOTIFICATION Cease. One deadline,
+    /// the drain time plus [`SHUTDOWN_GRACE`], bounds it all.
     pub async fn run(
         mut self,
         mut plans: watch::Receiver<SpeakerPlan>,
@@ -66,7 +77,7 @@ impl Speaker {
                 () = &mut shutdown => break,
             }
         }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let deadline = Instant::now() + self.drain + SHUTDOWN_GRACE;
         self.bgp.stop(Stop::Shutdown, deadline).await;
     }
 

@@ -91,11 +91,14 @@ pub(crate) struct Bgp {
     incoming: mpsc::Receiver<Incoming>,
     /// Addresses of configured peers that are administratively down.
     admin_down: BTreeSet<IpAddr>,
+    /// How long a session drains (RFC 8326) at the speaker's shutdown.
+    drain: Duration,
 }
 
 impl Bgp {
-    /// No sessions, no listener; the sessions post their status to `board`.
-    pub(crate) fn new(board: StatusBoard) -> Self {
+    /// No sessions, no listener; the sessions post their status to `board` and drain for
+    /// `drain` at shutdown.
+    pub(crate) fn new(board: StatusBoard, drain: Duration) -> Self {
         let (incoming_tx, incoming) = mpsc::channel(16);
         Self {
             sessions: Supervisor::new(Protocol::Bgp, board.clone(), STOP_GRACE),
@@ -104,6 +107,7 @@ impl Bgp {
             listening: Listening::new(incoming_tx),
             incoming,
             admin_down: BTreeSet::new(),
+            drain,
         }
     }
 
@@ -135,12 +139,18 @@ impl Bgp {
                 tracing::info!(peer = %running.config.peer_addr, "peer removed or changed; stopping its session");
             }
         }
-        let (routes, board) = (&self.routes, &self.board);
+        let (routes, board, drain) = (&self.routes, &self.board, self.drain);
         let kept = self
             .sessions
             .sync(sessions, |_, spec, commands| {
                 tracing::info!(peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as, "starting session");
-                session::spawn(spec.clone(), Arc::clone(routes), board.clone(), commands)
+                session::spawn(
+                    spec.clone(),
+                    Arc::clone(routes),
+                    board.clone(),
+                    commands,
+                    drain,
+                )
             })
             .await;
         if routes_changed {
@@ -187,7 +197,8 @@ impl Bgp {
     }
 
     /// Stops listening and stops every session for `why` by `deadline`: at shutdown, peers
-    /// with graceful restart keep this node's routes; the others get NOTIFICATION Cease.
+    /// with graceful restart keep this node's routes; the others are drained (RFC 8326),
+    /// then get the withdrawal and NOTIFICATION Cease. `deadline` leaves room for the drain.
     pub(crate) async fn stop(&mut self, why: Stop, deadline: Instant) {
         self.listening.close();
         self.sessions.stop_all(why, deadline).await;
