@@ -18,3 +18,7 @@ pub const IPV6_OVER_IPV4_PASSIVE: &[(&str, &str)] = &[("LAB_FAMILY", "dual"), ("
 
 /// eBGP over IPv4 with graceful restart on Porter's sessions (the router is a helper).
 pub const GRACEFUL_RESTART: &[(&str, &str)] = &[("LAB_GR", "1")];
+
+/// eBGP over IPv4, the router honouring RFC 8326 (LOCAL_PREF 0 for GRACEFUL_SHUTDOWN routes:
+/// FRR by itself, BIRD by an import filter) and the speakers draining for 3 s on SIGTERM.
+pub const GRACEFUL_SHUTDOWN: &[(&str, &str)] = &[("LAB_GSHUT", "1"), ("LAB_DRAIN", "3")];
