@@ -112,6 +112,9 @@ for router in $ROUTERS; do
     export LAB_PREFIX="bgs-$router-" LAB_DIR="/tmp/porter-bench-gshut-$router" LAB_GSHUT=1
     if [ "$scenario" = porter-gr ]; then export LAB_GR=1; else export LAB_GR=0; fi
     export LAB_DRAIN=$BENCH_DRAIN
+    # lib.sh reads the knobs when sourced (folders, AS numbers): again for each lab
+    # shellcheck source=lab/lib.sh
+    . "$ROOT/lab/lib.sh"
     log "$router $scenario: lab up"
     out=$(lab up "$router") || { log "lab up failed: $out"; exit 1; }
     eip=$(printf '%s\n' "$out" | sed -n 's/^EIP //p')
