@@ -19,6 +19,8 @@
 #   lab/lab.sh rib EIP         the router's own BGP view of the EIP's host route (vtysh, birdc, gobgp)
 #   lab/lab.sh paths EIP       how many BGP paths the router holds for it
 #   lab/lab.sh fetch EIP N     N HTTP requests from the client namespace, answers counted per node
+#   lab/lab.sh loop-start EIP / loop-stop  a client loop of short requests; stop prints its JSON result
+#   lab/lab.sh path-of EIP NODE_IP  the router's path to EIP via that node: communities, LOCAL_PREF
 #   lab/lab.sh sessions        the router's view of its BGP sessions
 #   lab/lab.sh established     how many of them are Established
 #   lab/lab.sh down            stop everything this lab started and delete its namespaces
@@ -65,8 +67,11 @@ case "${1:-}" in
   rib) lab_router_rib "${2:?EIP}" ;;
   paths) lab_router_paths "${2:?EIP}" ;;
   fetch) lab_client_fetch "${2:?EIP}" "${3:-30}" ;;
+  loop-start) lab_client_loop_start "${2:?EIP}" ;;
+  loop-stop) lab_client_loop_stop ;;
+  path-of) lab_router_path_of "${2:?EIP}" "${3:?node address}" ;;
   sessions) lab_router_sessions ;;
   established) lab_router_established ;;
   down) lab_net_down ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -30,6 +30,10 @@
 #                     the lab does not run)
 #   LAB_WECMP_UNIT=1M link bandwidth per ready endpoint of lab_write_weighted_service's Service
 #                     (its bgp.porter.kubesphere.io/link-bandwidth-per-endpoint); empty = none: equal ECMP
+#   LAB_GSHUT=1       the router honours RFC 8326: LOCAL_PREF 0 on routes carrying GRACEFUL_SHUTDOWN
+#                     (65535:0), so a draining node leaves its multipath set (BIRD: an import filter;
+#                     FRR 8.4's bgpd does it by itself, no configuration)
+#   LAB_DRAIN=s       the speakers' --drain-seconds (unset: the binary's default)
 
 LAB_PREFIX=${LAB_PREFIX:-}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
@@ -42,6 +46,8 @@ LAB_GR=${LAB_GR:-0}
 LAB_COMMUNITY=${LAB_COMMUNITY:-}
 LAB_BFD=${LAB_BFD:-0}
 LAB_WECMP_UNIT=${LAB_WECMP_UNIT-1M}
+LAB_GSHUT=${LAB_GSHUT:-0}
+LAB_DRAIN=${LAB_DRAIN:-}
 ROUTER_AS=64512
 if [ "$LAB_IBGP" = 1 ]; then NODE_AS=$ROUTER_AS; else NODE_AS=64513; fi
 BGP_PORT=17900        # the nodes' listen port (OpenELB's documented default, so it never clashes with a CNI on 179)
@@ -183,7 +189,7 @@ lab_frr_up() {
 # The router's bird.conf, printed (docs/routers.md shows it; crates/porter/tests/main/routers_doc.rs
 # checks that the doc's blocks are exactly this). $1, if given, is a log file: the lab's only addition.
 lab_bird_conf() {
-  local n opts="" channels="" port=""
+  local n opts="" channels="" port="" import="import all;"
   [ -n "${1:-}" ] && echo "log \"$1\" all;"
   echo "router id 10.99.0.1;"
   echo "protocol device { scan time 5; }"
@@ -201,8 +207,13 @@ lab_bird_conf() {
     opts="$opts bfd on; error wait time 1, 10;"
   fi
   [ "$LAB_PASSIVE" = 1 ] && port=" port $BGP_PORT"
-  [ "$LAB_FAMILY" != 6 ] && channels="ipv4 { import all; export none; };"
-  [ "$LAB_FAMILY" != 4 ] && channels="$channels ipv6 { import all; export none; };"
+  # RFC 8326: routes with GRACEFUL_SHUTDOWN get LOCAL_PREF 0, so they leave the merged paths
+  if [ "$LAB_GSHUT" = 1 ]; then
+    echo "filter nodes_in { if (65535, 0) ~ bgp_community then bgp_local_pref = 0; accept; }"
+    import="import filter nodes_in;"
+  fi
+  [ "$LAB_FAMILY" != 6 ] && channels="ipv4 { $import export none; };"
+  [ "$LAB_FAMILY" != 4 ] && channels="$channels ipv6 { $import export none; };"
   echo "template bgp nodes { local $(session_router_ip) as $ROUTER_AS; connect retry time 1;$opts $channels }"
   for n in $LAB_NODES; do echo "protocol bgp $n from nodes { neighbor $(session_node_ip "$n")$port as $NODE_AS; }"; done
 }
@@ -586,7 +597,7 @@ lab_porter_controller_up() {
 
 lab_speaker_up() {  # $1 = node
   ip netns exec "$(ns_name "$1")" "$PORTER" speaker --manifests "$MANIFESTS" --node "$1" \
-    >"$LAB_DIR/speaker-$1.log" 2>&1 &
+    ${LAB_DRAIN:+--drain-seconds "$LAB_DRAIN"} >"$LAB_DIR/speaker-$1.log" 2>&1 &
   local pid=$!; disown "$pid"; record_pid "$pid" porter; echo "$pid" >"$LAB_DIR/speaker-$1.pid"
 }
 
@@ -594,7 +605,8 @@ lab_speaker_up() {  # $1 = node
 lab_speaker_stop() {  # $1 = node
   local pid; pid=$(cat "$LAB_DIR/speaker-$1.pid")
   kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  # the drain time (default 5 s) and the close (3 s) first, as the pod's grace period allows
+  for _ in $(seq $(( (${LAB_DRAIN:-5} + 5) * 20 ))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null; return 0
 }
 
@@ -672,4 +684,70 @@ lab_client_fetch() {
   for i in $(seq "$2"); do
     in_ns client curl -s --max-time 5 "http://$host:8080/" || echo FAILED
   done | sort | uniq -c
+}
+
+# ---------------------------------------------------------------- client loop (what a user sees)
+# Many short HTTP requests from the client to the EIP, one after another, each on a new connection
+# (a new source port: the router hashes each onto a path), until lab_client_loop_stop; that prints
+# one JSON line: requests, failed, longest gap between two successes (ms), answers per node.
+lab_client_loop_start() {  # $1 = EIP
+  rm -f "$LAB_DIR/loop.stop" "$LAB_DIR/loop.json"
+  ip netns exec "$(ns_name client)" python3 - "$1" "$LAB_DIR/loop.stop" "$LAB_DIR/loop.json" \
+    >"$LAB_DIR/loop.log" 2>&1 <<'PY' &
+import http.client, json, os, sys, time
+eip, stop, out = sys.argv[1:4]
+n = failed = 0; gap = 0.0; last = None; nodes = {}; errors = []
+while not os.path.exists(stop):
+    n += 1; t = time.monotonic()
+    try:
+        c = http.client.HTTPConnection(eip, 8080, timeout=2)
+        c.request("GET", "/"); r = c.getresponse(); body = r.read().decode().strip(); c.close()
+        if r.status != 200: raise OSError(f"status {r.status}")
+        now = time.monotonic()
+        if last is not None: gap = max(gap, now - last)
+        last = now; nodes[body] = nodes.get(body, 0) + 1
+    except Exception as e:
+        failed += 1; errors.append(f"{time.time():.3f} {type(e).__name__}: {e}")
+json.dump({"requests": n, "failed": failed, "max_gap_ms": round(gap * 1000, 1), "nodes": nodes,
+           "errors": errors[:20]}, open(out + ".tmp", "w"))
+os.rename(out + ".tmp", out)
+PY
+  local pid=$!; disown "$pid"; record_pid "$pid" python3; echo "$pid" >"$LAB_DIR/loop.pid"
+  sleep 0.5
+}
+lab_client_loop_stop() {
+  touch "$LAB_DIR/loop.stop"
+  for _ in $(seq 100); do [ -s "$LAB_DIR/loop.json" ] && break; sleep 0.05; done
+  cat "$LAB_DIR/loop.json" 2>/dev/null || { echo "client loop gave no result:" >&2; cat "$LAB_DIR/loop.log" >&2; return 1; }
+  echo
+}
+
+# The router's view of the EIP's path from $2 (a node address), as JSON lines of
+# {"nexthop", "communities", "local_pref", "best_or_multipath"}: what RFC 8326 changes.
+lab_router_path_of() {  # $1 = EIP, $2 = node address
+  case "$(lab_router_kind)" in
+    frr)
+      in_ns router vtysh --vty_socket "$LAB_DIR/frr" -c "show bgp $(ip_family "$1") unicast $1/$(host_len "$1") json" 2>/dev/null |
+        python3 -c 'import json,sys
+node=sys.argv[1]
+for p in json.load(sys.stdin).get("paths",[]):
+    hops=[h.get("ip") for h in p.get("nexthops",[])]
+    if node in hops:
+        print(json.dumps({"nexthop":node,"communities":p.get("community",{}).get("string",""),
+          "local_pref":p.get("locPrf"),"in_use":bool(p.get("bestpath") or p.get("multipath"))}))' "$2" ;;
+    bird)
+      in_ns router birdc -s "$LAB_DIR/bird/bird.ctl" show route "$1/$(host_len "$1")" all 2>/dev/null |
+        python3 -c 'import json,re,sys
+node=sys.argv[1]; cur=None; out=[]
+for l in sys.stdin:
+    if "unicast [" in l:
+        cur={"nexthop":None,"communities":"","local_pref":None}; out.append(cur)
+    elif cur is not None:
+        m=re.match(r"\s+via (\S+)", l)
+        if m: cur["nexthop"]=m.group(1)
+        if "BGP.community:" in l: cur["communities"]=l.split(":",1)[1].strip()
+        if "BGP.local_pref:" in l: cur["local_pref"]=int(l.split(":",1)[1])
+for p in out:
+    if p["nexthop"]==node: print(json.dumps(p))' "$2" ;;
+  esac
 }

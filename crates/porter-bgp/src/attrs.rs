@@ -122,6 +122,22 @@ pub struct RouteAttrs {
     pub link_bandwidth: Option<LinkBandwidth>,
 }
 
+/// LOCAL_PREF of a route in graceful shutdown (RFC 8326 §4.1: the lowest, so any other path
+/// wins).
+pub const GSHUT_LOCAL_PREF: u32 = 0;
+
+impl RouteAttrs {
+    /// These attributes as a route in graceful shutdown (RFC 8326) carries them: the
+    /// GRACEFUL_SHUTDOWN community added, and LOCAL_PREF 0, which only iBGP peers receive (an
+    /// eBGP router lowers the preference itself, by import policy matching the community).
+    pub fn graceful_shutdown(&self) -> RouteAttrs {
+        let mut a = self.clone();
+        a.communities.insert(well_known::GRACEFUL_SHUTDOWN);
+        a.local_pref = Some(GSHUT_LOCAL_PREF);
+        a
+    }
+}
+
 /// Why a community string was rejected; the message names the accepted syntax.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommunityError {
@@ -233,6 +249,23 @@ mod tests {
         );
         assert_eq!(format_community(65000 << 16 | 100), "65000:100");
         assert_eq!(format_community(well_known::NO_EXPORT), "no-export");
+    }
+
+    #[test]
+    fn graceful_shutdown_adds_the_community_and_the_lowest_local_pref() {
+        let a = RouteAttrs {
+            med: Some(5),
+            local_pref: Some(200),
+            communities: [65000 << 16 | 1].into(),
+            ..RouteAttrs::default()
+        };
+        let g = a.graceful_shutdown();
+        assert_eq!(
+            g.communities,
+            [65000 << 16 | 1, well_known::GRACEFUL_SHUTDOWN].into()
+        );
+        assert_eq!((g.med, g.local_pref), (Some(5), Some(0)));
+        assert_eq!(g.graceful_shutdown(), g, "idempotent");
     }
 
     #[test]

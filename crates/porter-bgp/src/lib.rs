@@ -30,7 +30,8 @@
 //!
 //! RFC 4271 sessions with RFC 7606 error handling; MP-BGP for IPv4/IPv6 unicast (RFC 4760), IPv4
 //! routes with an IPv6 next hop (RFC 8950); 4-octet AS (RFC 6793); route refresh (RFC 2918);
-//! graceful restart capability and End-of-RIB (RFC 4724); ADD-PATH send (RFC 7911); extended
+//! graceful restart capability and End-of-RIB (RFC 4724); graceful shutdown (RFC 8326,
+//! [`Event::GracefulShutdown`]); ADD-PATH send (RFC 7911); extended
 //! messages (RFC 8654); per-route MED, LOCAL_PREF, communities (RFC 1997), large communities
 //! (RFC 8092) and the link-bandwidth extended community ([`RouteAttrs`]). What was negotiated is
 //! visible in [`Session::negotiated`].
@@ -54,7 +55,7 @@ pub mod timers;
 pub mod wire;
 
 pub use attrs::{
-    CommunityError, LinkBandwidth, RouteAttrs, format_community, parse_community,
+    CommunityError, GSHUT_LOCAL_PREF, LinkBandwidth, RouteAttrs, format_community, parse_community,
     parse_large_community,
 };
 pub use config::{GracefulRestart, SessionConfig};

@@ -93,18 +93,55 @@ pub fn routes<'a>(routes: impl IntoIterator<Item = (Prefix, &'a RouteAttrs)>) ->
         .collect()
 }
 
+/// `routes` in graceful shutdown ([`RouteAttrs::graceful_shutdown`]), each distinct attribute
+/// set converted and allocated once.
+fn graceful_shutdown(routes: &Routes) -> Routes {
+    let mut shared: BTreeMap<&RouteAttrs, Arc<RouteAttrs>> = BTreeMap::new();
+    routes
+        .iter()
+        .map(|(p, a)| {
+            let g = shared
+                .entry(&**a)
+                .or_insert_with(|| Arc::new(a.graceful_shutdown()));
+            (*p, Arc::clone(g))
+        })
+        .collect()
+}
+
 /// The Adj-RIB-Out of one session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RibOut {
     desired: Arc<Routes>,
     advertised: Arc<Routes>,
+    /// RFC 8326: every desired route is announced in graceful shutdown, until the session is
+    /// dropped (the speaker is stopping).
+    graceful_shutdown: bool,
 }
 
 impl RibOut {
     /// Replaces the desired routes (accepted in any state; sent when Established). The map is
-    /// shared, not copied: the caller may hand the same `Arc` to every session.
+    /// shared, not copied: the caller may hand the same `Arc` to every session (in graceful
+    /// shutdown the session keeps its converted copy).
     pub fn set_desired(&mut self, desired: Arc<Routes>) {
-        self.desired = desired;
+        self.desired = if self.graceful_shutdown {
+            Arc::new(graceful_shutdown(&desired))
+        } else {
+            desired
+        };
+    }
+
+    /// Puts every desired route, now and later, in graceful shutdown (RFC 8326); the next
+    /// [`RibOut::flush`] re-announces each with its new attributes, grouped as usual.
+    pub fn graceful_shutdown(&mut self) {
+        if !self.graceful_shutdown {
+            self.graceful_shutdown = true;
+            self.desired = Arc::new(graceful_shutdown(&self.desired));
+        }
+    }
+
+    /// Whether the routes are announced in graceful shutdown.
+    pub fn in_graceful_shutdown(&self) -> bool {
+        self.graceful_shutdown
     }
 
     /// What the layers above want announced.
@@ -306,6 +343,59 @@ mod tests {
             vec![v4(9)],
             "withdrawals ride with the first set"
         );
+    }
+
+    #[test]
+    fn graceful_shutdown_reannounces_everything_once_per_attribute_set() {
+        use crate::attrs::well_known::GRACEFUL_SHUTDOWN;
+        let med = RouteAttrs {
+            med: Some(10),
+            ..RouteAttrs::default()
+        };
+        let plain_attrs = RouteAttrs::default();
+        let mut rib = RibOut::default();
+        rib.set_desired(Arc::new(routes([
+            (v4(1), &plain_attrs),
+            (v4(2), &med),
+            (v4(3), &plain_attrs),
+        ])));
+        rib.flush(&ctx()).unwrap();
+        rib.graceful_shutdown();
+        assert!(rib.in_graceful_shutdown());
+        let msgs = rib.flush(&ctx()).unwrap();
+        assert_eq!(msgs.len(), 2, "one UPDATE per attribute set");
+        for a in rib.advertised().values() {
+            assert!(a.communities.contains(&GRACEFUL_SHUTDOWN), "{a:?}");
+            assert_eq!(a.local_pref, Some(0));
+        }
+        assert_eq!(
+            rib.advertised()[&v4(2)].med,
+            Some(10),
+            "other attributes kept"
+        );
+        assert!(
+            Arc::ptr_eq(&rib.advertised()[&v4(1)], &rib.advertised()[&v4(3)]),
+            "converted attribute sets stay shared"
+        );
+        assert!(rib.flush(&ctx()).unwrap().is_empty(), "then nothing more");
+        // Routes set later are announced in graceful shutdown too; only the new one is sent.
+        rib.set_desired(Arc::new(routes([
+            (v4(1), &plain_attrs),
+            (v4(2), &med),
+            (v4(3), &plain_attrs),
+            (v4(4), &plain_attrs),
+        ])));
+        assert_eq!(rib.flush(&ctx()).unwrap().len(), 1);
+        assert!(
+            rib.advertised()[&v4(4)]
+                .communities
+                .contains(&GRACEFUL_SHUTDOWN)
+        );
+        // A reconnect re-sends everything, still in graceful shutdown.
+        rib.reset();
+        rib.flush(&ctx()).unwrap();
+        assert_eq!(rib.advertised().len(), 4);
+        assert!(rib.advertised().values().all(|a| a.local_pref == Some(0)));
     }
 
     #[test]

@@ -72,6 +72,13 @@ pub enum Event {
     /// NOTIFICATION, so a peer that negotiated graceful restart keeps our routes (as stale)
     /// until we are back, and traffic is not disturbed. Stays Idle until the next `Start`.
     StopForRestart,
+    /// Graceful shutdown (RFC 8326), before a [`Event::Stop`]: from now on every route, the
+    /// announced ones and any set later, carries the GRACEFUL_SHUTDOWN community and, on iBGP,
+    /// LOCAL_PREF 0; the changed routes are re-announced at once (when Established), one UPDATE
+    /// per attribute set. Routers that honour the community move traffic to other paths while
+    /// this one is still up; the shell waits its drain time, then withdraws and stops. Lasts
+    /// for the life of the session (it is not undone).
+    GracefulShutdown,
     /// A TCP connection is ready: the shell's dial succeeded (a shell may also report an
     /// accepted connection this way; it then counts as ours in collision resolution, see
     /// [`Event::Incoming`]). `local` is our end; its address becomes the announced next hop
@@ -209,6 +216,12 @@ impl Session {
                 self.start(now, "manual start")
             }
             Event::Stop(reason) => self.stop(now, Some(reason)),
+            Event::GracefulShutdown => {
+                self.rib.graceful_shutdown();
+                if self.state == State::Established {
+                    self.flush_routes(now, false);
+                }
+            }
             Event::StopForRestart => self.stop(now, None),
             Event::TcpConnected { local, remote } => self.tcp_connected(now, local, remote),
             Event::Incoming { local, remote } => self.incoming(now, local, remote),
@@ -291,6 +304,21 @@ impl Session {
     /// Porter installs none). With ADD-PATH receive, the last path of a prefix wins.
     pub fn received_routes(&self) -> &BTreeMap<Prefix, RouteAttrs> {
         &self.received
+    }
+
+    /// Whether the routes are announced in graceful shutdown ([`Event::GracefulShutdown`]).
+    pub fn in_graceful_shutdown(&self) -> bool {
+        self.rib.in_graceful_shutdown()
+    }
+
+    /// Whether the peer negotiated graceful restart with us (RFC 4724: both sent the
+    /// capability), so that [`Event::StopForRestart`] leaves it holding our routes.
+    pub fn graceful_restart_negotiated(&self) -> bool {
+        self.config.graceful_restart.is_some()
+            && self
+                .negotiated
+                .as_ref()
+                .is_some_and(|n| n.peer_graceful_restart.is_some())
     }
 
     /// Routes currently advertised to the peer on this connection.

@@ -42,7 +42,7 @@ mod supervisor;
 pub use bfd::BfdStatus;
 pub use bgp::{PeerStatus, Timers};
 pub use porter_bfd::{Diag as BfdDiag, State as BfdState};
-pub use speaker::Speaker;
+pub use speaker::{SHUTDOWN_GRACE, Speaker};
 pub use status::{Protocol, Status, StatusBoard};
 
 /// A seed for timer jitter, discriminators and source ports, different in every process and

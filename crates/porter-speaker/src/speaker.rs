@@ -11,8 +11,9 @@ use crate::bgp::{self, Bgp};
 use crate::status::StatusBoard;
 use crate::supervisor::Stop;
 
-/// How long a shutdown waits for every protocol's tasks to say goodbye (one deadline for all).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a shutdown waits, after the drain time, for every protocol's tasks to say goodbye
+/// (one deadline for all). A pod's termination grace period must cover the drain time and this.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// What a plan asks of each protocol, read out of the plan in place (see [`bgp::Wanted`]).
 struct Wanted {
@@ -36,22 +37,32 @@ impl Wanted {
 pub struct Speaker {
     bgp: Bgp,
     bfd: Bfd,
+    drain: Duration,
 }
 
 impl Speaker {
-    /// A speaker doing nothing yet; status is posted to `board`.
+    /// A speaker doing nothing yet, which stops without draining; status is posted to `board`.
     pub fn new(board: StatusBoard) -> Self {
+        Self::with_drain(board, Duration::ZERO)
+    }
+
+    /// A speaker whose BGP sessions without graceful restart drain for `drain` at shutdown
+    /// (RFC 8326: routes re-announced with GRACEFUL_SHUTDOWN so the routers move traffic
+    /// off this node before it withdraws).
+    pub fn with_drain(board: StatusBoard, drain: Duration) -> Self {
         let paths = Paths::default();
         Self {
-            bgp: Bgp::new(board.clone(), paths.clone()),
+            bgp: Bgp::new(board.clone(), paths.clone(), drain),
             bfd: Bfd::new(board, paths),
+            drain,
         }
     }
 
     /// Runs until `shutdown` resolves (or `plans` closes), applying every new plan; then
-    /// stops every protocol as for a restart: BGP peers with graceful restart keep this
-    /// node's routes until it is back (no traffic disturbed by an upgrade); the others get
-    /// NOTIFICATION Cease and withdraw this node at once.
+    /// stops every protocol: BGP peers with graceful restart negotiated keep this node's
+    /// routes until it is back (no traffic disturbed by an upgrade); the others are drained
+    /// for the drain time, then get the withdrawal and NOTIFICATION Cease. One deadline,
+    /// the drain time plus [`SHUTDOWN_GRACE`], bounds it all.
     pub async fn run(
         mut self,
         mut plans: watch::Receiver<SpeakerPlan>,
@@ -73,8 +84,9 @@ impl Speaker {
                 () = &mut shutdown => break,
             }
         }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        // BGP first: BFD going down before it would look like a failure to the BGP sessions.
+        let deadline = Instant::now() + self.drain + SHUTDOWN_GRACE;
+        // BGP first (its drain included): BFD going down before it would look like a failure
+        // to the router, which could drop a draining session early.
         self.bgp.stop(Stop::Shutdown, deadline).await;
         self.bfd.stop(Stop::Shutdown, deadline).await;
     }

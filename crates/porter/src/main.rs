@@ -76,6 +76,11 @@ enum Command {
         /// network in a cluster.
         #[arg(long, env = "PORTER_METRICS_ADDRESS", default_value = observe::SPEAKER_ADDRESS)]
         metrics_address: porter_metrics::ListenAddress,
+        /// On SIGTERM, how long sessions without graceful restart announce this node's routes
+        /// with the GRACEFUL_SHUTDOWN community (RFC 8326) before withdrawing them, in seconds
+        /// (0: withdraw at once). The pod's termination grace period must exceed it by 3 s.
+        #[arg(long, env = "PORTER_DRAIN_SECONDS", default_value_t = 5)]
+        drain_seconds: u64,
     },
     /// Show Services (address, pool, announcing nodes, why no IP or no traffic), the BGP
     /// sessions and the Eip pools, from the cluster (kubeconfig) or a manifests folder.
@@ -121,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             poll_ms,
             announce_from_cordoned,
             metrics_address,
+            drain_seconds,
         } => {
             init_tracing();
             let options = porter_model::announce::Options {
@@ -132,6 +138,7 @@ fn main() -> anyhow::Result<()> {
                 Duration::from_millis(poll_ms),
                 options,
                 metrics_address,
+                Duration::from_secs(drain_seconds),
             ))
         }
     }

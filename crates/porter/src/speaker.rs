@@ -46,10 +46,11 @@ impl Source {
     }
 }
 
-/// Runs until SIGTERM/Ctrl-C, then closes every session as for a restart: peers with graceful
-/// restart keep this node's routes until it is back (an upgrade disturbs no traffic); the others
-/// get NOTIFICATION Cease and drop this node from their ECMP routes at once instead of after the
-/// hold time.
+/// Runs until SIGTERM/Ctrl-C, then closes every session: peers with graceful restart negotiated
+/// keep this node's routes until it is back (an upgrade disturbs no traffic); the others get the
+/// routes again with the GRACEFUL_SHUTDOWN community for `drain` (RFC 8326: routers move traffic
+/// to the other nodes while this one still forwards), then the withdrawal and NOTIFICATION
+/// Cease, instead of losing this node only after the hold time.
 /// Without `manifests` the objects come from the Kubernetes API, and the node's session
 /// state is written into each BgpPeer's `status.nodesPeerStatus[<node>]`.
 ///
@@ -62,6 +63,7 @@ pub(crate) async fn run(
     poll: Duration,
     options: announce::Options,
     metrics_address: ListenAddress,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let board = StatusBoard::default();
     let mut registry = crate::observe::registry();
@@ -113,7 +115,7 @@ pub(crate) async fn run(
     problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut speaker = tokio::spawn(Speaker::new(board.clone()).run(rx, async {
+    let mut speaker = tokio::spawn(Speaker::with_drain(board.clone(), drain).run(rx, async {
         let _ = stop_rx.await;
     }));
     health.set_ready();
@@ -146,7 +148,10 @@ pub(crate) async fn run(
             }
         }
     }
-    tracing::info!("stopping: closing BGP sessions");
+    tracing::info!(
+        drain = ?drain,
+        "stopping: closing BGP sessions (draining those without graceful restart)"
+    );
     let last = board.bgp_sessions();
     let _ = stop_tx.send(());
     speaker.await?;

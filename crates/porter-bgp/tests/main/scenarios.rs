@@ -397,3 +397,146 @@ fn route_refresh_resends_the_family() {
     assert_eq!(raw.parse(ctx()).unwrap().announced, vec![host(1), host(2)]);
     assert!(p.both_established());
 }
+
+/// The routes `b` holds from `a`, with their attributes.
+fn received_attrs(p: &Pair) -> Vec<(Prefix, porter_bgp::RouteAttrs)> {
+    p.b.session
+        .received_routes()
+        .iter()
+        .map(|(p, a)| (*p, a.clone()))
+        .collect()
+}
+
+/// RFC 8326 as the speaker runs it on SIGTERM, on the virtual clock: graceful shutdown,
+/// the drain time with the session up, then the withdrawal and Cease 6/2.
+#[test]
+fn graceful_shutdown_reannounces_with_the_community_then_withdraws_and_stops() {
+    use porter_bgp::attrs::well_known::GRACEFUL_SHUTDOWN;
+    let mut p = established_pair();
+    let med = porter_bgp::RouteAttrs {
+        med: Some(7),
+        ..Default::default()
+    };
+    p.set_route_attrs(
+        true,
+        [
+            (host(1), Default::default()),
+            (host(2), med.clone()),
+            (host(3), Default::default()),
+        ]
+        .into(),
+    );
+    let before = p.a.log.len();
+    p.a.session.handle(p.now, Event::GracefulShutdown);
+    p.settle();
+    assert!(p.a.session.in_graceful_shutdown());
+    let updates = sent_messages(&p.a.log[before..]);
+    assert_eq!(
+        updates.len(),
+        2,
+        "one UPDATE per attribute set: {updates:?}"
+    );
+    let got = received_attrs(&p);
+    assert_eq!(got.len(), 3);
+    for (prefix, attrs) in &got {
+        assert!(attrs.communities.contains(&GRACEFUL_SHUTDOWN), "{prefix}");
+        assert_eq!(attrs.local_pref, None, "eBGP: no LOCAL_PREF on the wire");
+    }
+    assert_eq!(got[1].1.med, Some(7), "the route's own attributes stay");
+
+    // The drain time: the session stays up (keepalives flow), nothing more is sent.
+    let before = p.a.log.len();
+    p.advance(Duration::from_secs(95));
+    assert!(p.both_established());
+    assert!(
+        sent_messages(&p.a.log[before..])
+            .iter()
+            .all(|m| matches!(m, Message::Keepalive)),
+        "only keepalives while draining"
+    );
+    // A route added while draining goes out in graceful shutdown too.
+    p.set_routes(true, [host(1), host(2), host(3), host(4)].into());
+    let four = p.b.session.received_routes()[&host(4)].clone();
+    assert!(four.communities.contains(&GRACEFUL_SHUTDOWN));
+
+    // Then withdraw and close: the peer sees the withdrawal before the Cease.
+    let before = p.a.log.len();
+    p.a.session.handle(p.now, Event::set_routes([]));
+    p.a.session
+        .handle(p.now, Event::Stop(StopReason::AdministrativeShutdown));
+    p.settle();
+    let msgs = sent_messages(&p.a.log[before..]);
+    assert!(
+        matches!(&msgs[..], [Message::Update(_), Message::Notification(n)] if (n.code, n.subcode) == (6, 2)),
+        "{msgs:?}"
+    );
+    let Message::Update(raw) = &msgs[0] else {
+        unreachable!()
+    };
+    assert_eq!(raw.parse(ctx()).unwrap().withdrawn.len(), 4);
+    assert_eq!(p.a.session.state(), State::Idle);
+}
+
+#[test]
+fn graceful_shutdown_on_ibgp_sends_local_pref_0_and_survives_a_reconnect() {
+    use porter_bgp::attrs::well_known::GRACEFUL_SHUTDOWN;
+    let mut a = a_config();
+    a.peer_as = 65001;
+    let mut b = b_config();
+    b.local_as = 65001;
+    let mut p = Pair::new(a, b);
+    p.start();
+    p.advance(Duration::from_millis(1));
+    assert!(p.both_established());
+    p.set_routes(true, [host(7)].into());
+    assert_eq!(
+        p.b.session.received_routes()[&host(7)].local_pref,
+        Some(100)
+    );
+    p.a.session.handle(p.now, Event::GracefulShutdown);
+    p.settle();
+    let attrs = p.b.session.received_routes()[&host(7)].clone();
+    assert_eq!(attrs.local_pref, Some(0));
+    assert!(attrs.communities.contains(&GRACEFUL_SHUTDOWN));
+    // The connection drops during the drain: the routes come back still in graceful shutdown.
+    p.b.session
+        .handle(p.now, Event::Stop(StopReason::AdministrativeReset));
+    p.settle();
+    p.b.session.handle(p.now, Event::Start);
+    p.advance(Duration::from_secs(60));
+    assert!(p.both_established());
+    assert_eq!(p.b.session.received_routes()[&host(7)].local_pref, Some(0));
+}
+
+#[test]
+fn graceful_restart_counts_as_negotiated_only_when_both_sent_it() {
+    use porter_bgp::GracefulRestart;
+    let gr = GracefulRestart {
+        restart_time: 120,
+        restarting: false,
+    };
+    for (on_a, on_b, negotiated) in [
+        (false, false, false),
+        (true, false, false),
+        (false, true, false),
+        (true, true, true),
+    ] {
+        let mut a = a_config();
+        let mut b = b_config();
+        a.graceful_restart = on_a.then_some(gr);
+        b.graceful_restart = on_b.then_some(gr);
+        let mut p = Pair::new(a, b);
+        assert!(
+            !p.a.session.graceful_restart_negotiated(),
+            "not before OPEN"
+        );
+        p.start();
+        p.advance(Duration::from_millis(1));
+        assert!(p.both_established());
+        assert_eq!(
+            p.a.session.graceful_restart_negotiated(),
+            negotiated,
+            "a {on_a}, b {on_b}"
+        );
+    }
+}

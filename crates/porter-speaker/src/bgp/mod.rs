@@ -94,12 +94,14 @@ pub(crate) struct Bgp {
     admin_down: BTreeSet<IpAddr>,
     /// BFD's verdict on each peer's path, which a session follows.
     paths: Paths,
+    /// How long a session drains (RFC 8326) at the speaker's shutdown.
+    drain: Duration,
 }
 
 impl Bgp {
-    /// No sessions, no listener; the sessions post their status to `board` and follow BFD's
-    /// verdicts in `paths`.
-    pub(crate) fn new(board: StatusBoard, paths: Paths) -> Self {
+    /// No sessions, no listener; the sessions post their status to `board`, follow BFD's
+    /// verdicts in `paths` and drain for `drain` at shutdown.
+    pub(crate) fn new(board: StatusBoard, paths: Paths, drain: Duration) -> Self {
         let (incoming_tx, incoming) = mpsc::channel(16);
         Self {
             sessions: Supervisor::new(Protocol::Bgp, board.clone(), STOP_GRACE),
@@ -109,6 +111,7 @@ impl Bgp {
             incoming,
             admin_down: BTreeSet::new(),
             paths,
+            drain,
         }
     }
 
@@ -140,7 +143,7 @@ impl Bgp {
                 tracing::info!(peer = %running.config.peer_addr, "peer removed or changed; stopping its session");
             }
         }
-        let (routes, board, paths) = (&self.routes, &self.board, &self.paths);
+        let (routes, board, paths, drain) = (&self.routes, &self.board, &self.paths, self.drain);
         let kept = self
             .sessions
             .sync(sessions, |name, spec, commands| {
@@ -151,6 +154,7 @@ impl Bgp {
                     board.clone(),
                     commands,
                     paths.watch(name),
+                    drain,
                 )
             })
             .await;
@@ -198,7 +202,8 @@ impl Bgp {
     }
 
     /// Stops listening and stops every session for `why` by `deadline`: at shutdown, peers
-    /// with graceful restart keep this node's routes; the others get NOTIFICATION Cease.
+    /// with graceful restart keep this node's routes; the others are drained (RFC 8326),
+    /// then get the withdrawal and NOTIFICATION Cease. `deadline` leaves room for the drain.
     pub(crate) async fn stop(&mut self, why: Stop, deadline: Instant) {
         self.listening.close();
         self.sessions.stop_all(why, deadline).await;

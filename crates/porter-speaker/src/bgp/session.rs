@@ -29,9 +29,10 @@ pub(crate) enum Command {
     SetRoutes(Arc<Routes>),
     /// The peer opened a connection to us.
     Incoming(TcpStream, SocketAddr),
-    /// End the session and the task. At [`Stop::Shutdown`] with graceful restart configured,
-    /// close without NOTIFICATION so the peer keeps our routes while Porter restarts;
-    /// otherwise say goodbye with NOTIFICATION Cease so the peer withdraws them at once.
+    /// End the session and the task, as [`goodbye`] says: at [`Stop::Shutdown`] with graceful
+    /// restart negotiated, close without NOTIFICATION so the peer keeps our routes while
+    /// Porter restarts; otherwise drain first (RFC 8326) when Established, then withdraw and
+    /// say goodbye with NOTIFICATION Cease.
     Stop(Stop),
 }
 
@@ -42,17 +43,19 @@ impl From<Stop> for Command {
 }
 
 /// Starts a session task; it runs until it is told to stop or `commands` closes. `path` is
-/// BFD's verdict on the path to the peer ([`Path::Unmonitored`] for ever without BFD).
+/// BFD's verdict on the path to the peer ([`Path::Unmonitored`] for ever without BFD). At the
+/// speaker's shutdown it drains for `drain` (see [`goodbye`]).
 pub(crate) fn spawn(
     spec: SessionSpec,
     routes: Arc<Routes>,
     board: StatusBoard,
     commands: mpsc::Receiver<Command>,
     path: watch::Receiver<Path>,
+    drain: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let span = tracing::info_span!("session", peer = %spec.config.peer_addr, peer_asn = spec.config.peer_as);
     tokio::spawn(tracing::Instrument::instrument(
-        run(spec, routes, commands, board, path),
+        run(spec, routes, commands, board, path, drain),
         span,
     ))
 }
@@ -77,6 +80,7 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
     board: StatusBoard,
     mut path: watch::Receiver<Path>,
+    drain: Duration,
 ) {
     let mut core = Session::with_jitter(spec.config.clone(), Jitter::seeded(crate::seed()));
     core.handle(now(), Event::SetRoutes(routes));
@@ -101,9 +105,18 @@ async fn run(
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut stopping = false;
+    // Set while draining (RFC 8326): when the drain time is over.
+    let mut drain_until: Option<Instant> = None;
     let mut last_status = None;
     loop {
-        drain(&mut core, &mut io, &spec, stopping).await;
+        carry_out(&mut core, &mut io, &spec, stopping || drain_until.is_some()).await;
+        if drain_until.is_some() && core.state() != State::Established {
+            // The connection went while draining: the peer dropped the routes already.
+            core.handle(now(), Event::Stop(StopReason::AdministrativeShutdown));
+            drain_until = None;
+            stopping = true;
+            carry_out(&mut core, &mut io, &spec, stopping).await;
+        }
         let status = status_of(&core);
         if last_status.as_ref() != Some(&status) {
             board.set_bgp(&spec.name, status.clone());
@@ -119,10 +132,17 @@ async fn run(
                     core.handle(now(), Event::Stop(StopReason::AdministrativeShutdown));
                     stopping = true;
                 }
-                Some(Command::Stop(why)) => {
-                    core.handle(now(), stop_event(why, spec.graceful_restart()));
-                    stopping = true;
-                }
+                Some(Command::Stop(why)) => match goodbye(why, &core, drain) {
+                    Goodbye::Drain => {
+                        tracing::info!(drain = ?drain, "graceful shutdown (RFC 8326): draining, then withdrawing");
+                        core.handle(now(), Event::GracefulShutdown);
+                        drain_until = Some(Instant::now() + drain);
+                    }
+                    Goodbye::Now(event) => {
+                        core.handle(now(), event);
+                        stopping = true;
+                    }
+                },
                 Some(Command::SetRoutes(routes)) => core.handle(now(), Event::SetRoutes(routes)),
                 Some(Command::Incoming(stream, remote)) => offer(&mut core, &mut io, &spec, stream, remote),
             },
@@ -147,7 +167,8 @@ async fn run(
                 }
             },
             () = sleep_until(deadline), if deadline.is_some() => core.handle_timeout(now()),
-            changed = path.changed(), if path_open => {
+            // Not while draining: the session is on its way out.
+            changed = path.changed(), if path_open && drain_until.is_none() => {
                 if changed.is_err() {
                     path_open = false;
                     continue;
@@ -163,25 +184,48 @@ async fn run(
                     held_until = None;
                 }
             },
-            () = sleep_until(held_until), if held_until.is_some() => {
+            () = sleep_until(held_until), if held_until.is_some() && drain_until.is_none() => {
                 tracing::warn!(held = ?hold, "BFD still down after a hold time; starting the session without it");
                 core.handle(now(), Event::Start);
                 held_until = None;
+            },
+            () = sleep_until(drain_until), if drain_until.is_some() => {
+                // Drained: withdraw explicitly, then Cease.
+                core.handle(now(), Event::SetRoutes(Arc::default()));
+                core.handle(now(), Event::Stop(StopReason::AdministrativeShutdown));
+                stopping = true;
             },
         }
     }
     board.remove(Protocol::Bgp, &spec.name);
 }
 
-/// What the session is told when its task is told to stop: a restart under graceful restart
-/// closes without a word (the peer keeps our routes); anything else says why, with the Cease
-/// subcode RFC 4486 gives it.
-fn stop_event(why: Stop, graceful_restart: bool) -> Event {
+/// How a session ends when its task is told to stop.
+#[derive(Debug, PartialEq, Eq)]
+enum Goodbye {
+    /// Graceful shutdown (RFC 8326) for the drain time, then withdraw and Cease 6/2.
+    Drain,
+    /// Tell the core this at once.
+    Now(Event),
+}
+
+/// How a session says goodbye when told to stop.
+///
+/// At the speaker's shutdown a SIGTERM cannot tell an upgrade from a removal, so the peer's
+/// own choice decides: with graceful restart negotiated (RFC 4724) the session closes without
+/// a word and the peer keeps our routes, as stale, until the restarted speaker re-announces
+/// them (an upgrade moves no traffic); an operator who wants the drain on every stop turns
+/// graceful restart off for that peer. Without it, an Established session drains (RFC 8326)
+/// for `drain` before withdrawing, so the routers move traffic off this node while its path
+/// still works. A removed or changed peer says why at once, with the Cease subcode RFC 4486
+/// gives it.
+fn goodbye(why: Stop, core: &Session, drain: Duration) -> Goodbye {
     match why {
-        Stop::Shutdown if graceful_restart => Event::StopForRestart,
-        Stop::Shutdown => Event::Stop(StopReason::AdministrativeShutdown),
-        Stop::Removed => Event::Stop(StopReason::PeerDeconfigured),
-        Stop::Changed => Event::Stop(StopReason::AdministrativeReset),
+        Stop::Shutdown if core.graceful_restart_negotiated() => Goodbye::Now(Event::StopForRestart),
+        Stop::Shutdown if core.state() == State::Established && !drain.is_zero() => Goodbye::Drain,
+        Stop::Shutdown => Goodbye::Now(Event::Stop(StopReason::AdministrativeShutdown)),
+        Stop::Removed => Goodbye::Now(Event::Stop(StopReason::PeerDeconfigured)),
+        Stop::Changed => Goodbye::Now(Event::Stop(StopReason::AdministrativeReset)),
     }
 }
 
@@ -250,7 +294,7 @@ fn install(io: &mut Io, stream: TcpStream) {
 }
 
 /// Carries out every action the core asks for, in order.
-async fn drain(core: &mut Session, io: &mut Io, spec: &SessionSpec, stopping: bool) {
+async fn carry_out(core: &mut Session, io: &mut Io, spec: &SessionSpec, stopping: bool) {
     while let Some(action) = core.poll_action() {
         match action {
             Action::Connect => {
@@ -322,5 +366,93 @@ fn status_of(core: &Session) -> PeerStatus {
             _ => None,
         },
         bfd: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use porter_bgp::{GracefulRestart, SessionConfig};
+
+    use super::*;
+
+    fn peer_addr() -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254))
+    }
+
+    /// A session in `state` (Established through a scripted OPEN exchange when asked), with
+    /// graceful restart configured when `gr` and offered by the peer when `peer_gr`.
+    fn session(established: bool, gr: bool, peer_gr: bool) -> Session {
+        let mut config = SessionConfig::new(64513, Ipv4Addr::new(10, 0, 0, 1), 64512, peer_addr());
+        config.graceful_restart = gr.then_some(GracefulRestart {
+            restart_time: 120,
+            restarting: true,
+        });
+        let mut core = Session::new(config);
+        let t = now();
+        core.handle(t, Event::Start);
+        if established {
+            core.handle(
+                t,
+                Event::TcpConnected {
+                    local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+                    remote: SocketAddr::new(peer_addr(), 179),
+                },
+            );
+            let mut open = porter_bgp::wire::Open::local(64512, Ipv4Addr::new(10, 0, 0, 254), 90);
+            if peer_gr {
+                open.graceful_restart = Some(porter_bgp::wire::GracefulRestartCap {
+                    restart_time: 120,
+                    restarting: false,
+                    families: Default::default(),
+                });
+            }
+            let open = porter_bgp::wire::encode_open(&open).expect("OPEN encodes");
+            core.handle(t, Event::Received(open));
+            core.handle(t, Event::Received(porter_bgp::wire::encode_keepalive()));
+            assert_eq!(core.state(), State::Established);
+        }
+        core
+    }
+
+    #[test]
+    fn shutdown_drains_unless_graceful_restart_was_negotiated() {
+        let drain = Duration::from_secs(5);
+        let cases = [
+            // established, GR configured, GR offered by the peer -> goodbye
+            (true, false, false, Goodbye::Drain),
+            (true, true, false, Goodbye::Drain),
+            (true, false, true, Goodbye::Drain),
+            (true, true, true, Goodbye::Now(Event::StopForRestart)),
+            (
+                false,
+                false,
+                false,
+                Goodbye::Now(Event::Stop(StopReason::AdministrativeShutdown)),
+            ),
+        ];
+        for (established, gr, peer_gr, expected) in cases {
+            let core = session(established, gr, peer_gr);
+            assert_eq!(
+                goodbye(Stop::Shutdown, &core, drain),
+                expected,
+                "established {established}, GR {gr}, peer GR {peer_gr}"
+            );
+        }
+        let core = session(true, false, false);
+        assert_eq!(
+            goodbye(Stop::Shutdown, &core, Duration::ZERO),
+            Goodbye::Now(Event::Stop(StopReason::AdministrativeShutdown)),
+            "drain time 0: Cease at once"
+        );
+        assert_eq!(
+            goodbye(Stop::Removed, &core, drain),
+            Goodbye::Now(Event::Stop(StopReason::PeerDeconfigured))
+        );
+        assert_eq!(
+            goodbye(Stop::Changed, &core, drain),
+            Goodbye::Now(Event::Stop(StopReason::AdministrativeReset))
+        );
     }
 }

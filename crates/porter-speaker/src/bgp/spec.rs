@@ -24,14 +24,6 @@ pub(crate) struct SessionSpec {
     pub(crate) transport: Transport,
 }
 
-impl SessionSpec {
-    /// Whether stopping this session for a speaker restart should keep the peer's routes
-    /// (graceful restart negotiated: close without NOTIFICATION).
-    pub(crate) fn graceful_restart(&self) -> bool {
-        self.config.graceful_restart.is_some()
-    }
-}
-
 /// The session each peer should have, given the local BGP identity. Peers that are
 /// administratively down get none.
 pub(crate) fn specs(

@@ -6,11 +6,15 @@
 //! subcode (decoded with `porter_bgp::wire::decode_all`) followed by the speaker closing the
 //! connection, or, where the RFCs say the error is not fatal, a session that stays up.
 //!
+//! The same test peer checks the speaker's goodbyes at shutdown: graceful shutdown (RFC 8326)
+//! and graceful restart (RFC 4724).
+//!
 //! Each case runs its own `Speaker`, so the core's connect-retry backoff after one case's
 //! failure never delays another. Reads are bounded by `WAIT` as a safety net only; nothing
 //! asserts on elapsed time.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use porter_bgp::wire::crafted::{self, Answer, Case, Params, When};
 use porter_bgp::wire::{self, Message, Open, UpdateContext};
@@ -398,6 +402,107 @@ async fn assert_notified_on_shutdown(wire: &mut Wire) {
         matches!(msgs.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (6, 2)),
         "Cease / Administrative Shutdown (RFC 4486) on shutdown: {msgs:?}"
     );
+}
+
+// ----- shutdown: graceful shutdown (RFC 8326) and graceful restart (RFC 4724) -----
+
+/// The test peer's graceful restart capability (RFC 4724): code 64, restart time 120 s, no
+/// families preserved.
+const GR_CAPABILITY: [u8; 4] = [64, 2, 0, 120];
+
+/// Every UPDATE in `msgs` but the End-of-RIB markers, parsed (eBGP).
+fn updates(msgs: &[Message]) -> Vec<porter_bgp::wire::Update> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            Message::Update(raw) => Some(
+                raw.parse(UpdateContext {
+                    four_octet_as: true,
+                    is_ibgp: false,
+                })
+                .expect("the speaker's UPDATEs parse"),
+            ),
+            _ => None,
+        })
+        .filter(|u| u.end_of_rib.is_none())
+        .collect()
+}
+
+/// A speaker draining for `drain`, Established with the test peer (which sends `our_open`)
+/// and announcing [`ANNOUNCED`]; the peer is configured with graceful restart when `gr`.
+async fn established_draining(drain: Duration, gr: bool, our_open: &[u8]) -> (Speaker, Wire) {
+    let test_peer = TestPeer::bind().await;
+    let mut peer = quick_peer(test_peer.port);
+    peer.graceful_restart = gr.then_some(120);
+    let speaker = Speaker::start_with_drain(plan_of(vec![(PEER, peer)], &[ANNOUNCED]), drain);
+    let mut wire = test_peer.accept().await;
+    establish(&speaker, &mut wire, our_open).await;
+    until_announced(&mut wire, host(ANNOUNCED)).await;
+    (speaker, wire)
+}
+
+/// SIGTERM without graceful restart: the route comes again with GRACEFUL_SHUTDOWN, the
+/// session stays up for the drain time, then the route is withdrawn and the session ends
+/// with Cease 6/2. Also when graceful restart is configured but the peer did not offer it.
+#[tokio::test]
+async fn shutdown_drains_with_graceful_shutdown_then_withdraws_and_ceases() {
+    for gr_configured in [false, true] {
+        let (mut speaker, mut wire) = established_draining(
+            Duration::from_millis(300),
+            gr_configured,
+            &open(ROUTER_AS, 90),
+        )
+        .await;
+        speaker.begin_shutdown();
+        let msgs = wire.until_eof().await;
+        let ups = updates(&msgs);
+        assert_eq!(ups.len(), 2, "re-announce, then withdraw: {msgs:?}");
+        assert_eq!(ups[0].announced, vec![host(ANNOUNCED)]);
+        assert!(
+            ups[0]
+                .route_attrs()
+                .communities
+                .contains(&porter_bgp::attrs::well_known::GRACEFUL_SHUTDOWN),
+            "{:?}",
+            ups[0]
+        );
+        assert_eq!(ups[1].withdrawn, vec![host(ANNOUNCED)]);
+        assert!(
+            matches!(msgs.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (6, 2)),
+            "Cease / Administrative Shutdown last: {msgs:?}"
+        );
+        speaker.shutdown().await;
+    }
+}
+
+/// SIGTERM with graceful restart negotiated: no drain, no withdrawal, no NOTIFICATION, so the
+/// router keeps the route as stale until the restarted speaker re-announces it.
+#[tokio::test]
+async fn shutdown_with_graceful_restart_negotiated_closes_without_a_word() {
+    let our_open = with_capability(open(ROUTER_AS, 90), &GR_CAPABILITY);
+    let (mut speaker, mut wire) =
+        established_draining(Duration::from_secs(30), true, &our_open).await;
+    speaker.begin_shutdown();
+    let msgs = wire.until_eof().await;
+    assert!(
+        updates(&msgs).is_empty() && !msgs.iter().any(|m| matches!(m, Message::Notification(_))),
+        "no UPDATE (but End-of-RIB) and no NOTIFICATION before the close: {msgs:?}"
+    );
+    speaker.shutdown().await;
+}
+
+/// A drain time of 0 is the old goodbye: Cease at once, the router withdraws.
+#[tokio::test]
+async fn shutdown_without_drain_time_ceases_at_once() {
+    let (mut speaker, mut wire) =
+        established_draining(Duration::ZERO, false, &open(ROUTER_AS, 90)).await;
+    speaker.begin_shutdown();
+    let msgs = wire.until_eof().await;
+    assert!(updates(&msgs).is_empty(), "{msgs:?}");
+    assert!(
+        matches!(msgs.last(), Some(Message::Notification(n)) if (n.code, n.subcode) == (6, 2)),
+        "{msgs:?}"
+    );
+    speaker.shutdown().await;
 }
 
 // ----- UPDATE errors (RFC 4271 §6.3, RFC 7606) -----

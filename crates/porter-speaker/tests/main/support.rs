@@ -296,10 +296,15 @@ pub struct Speaker {
 
 impl Speaker {
     pub fn start(first: SpeakerPlan) -> Speaker {
+        Speaker::start_with_drain(first, Duration::ZERO)
+    }
+
+    /// A speaker that drains for `drain` at shutdown (RFC 8326).
+    pub fn start_with_drain(first: SpeakerPlan, drain: Duration) -> Speaker {
         let board = StatusBoard::default();
         let (plans, plans_rx) = watch::channel(first);
         let (shutdown, shutdown_rx) = oneshot::channel();
-        let manager = porter_speaker::Speaker::new(board.clone());
+        let manager = porter_speaker::Speaker::with_drain(board.clone(), drain);
         let task = tokio::spawn(manager.run(plans_rx, async {
             let _ = shutdown_rx.await;
         }));
@@ -335,13 +340,20 @@ impl Speaker {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.begin_shutdown();
         tokio::time::timeout(WAIT, &mut self.task)
             .await
             .expect("Speaker::run returns after shutdown")
             .expect("Speaker::run does not panic");
+    }
+}
+
+impl Speaker {
+    /// Tells the speaker to stop (SIGTERM) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
     }
 }
 

@@ -503,33 +503,69 @@ fn the_workloads_run_the_right_subcommands_with_their_environment() {
     }
 }
 
+/// SIGTERM to KILL: the speaker's drain (RFC 8326) and its close must both fit in the pod's
+/// termination grace period, or the kubelet kills it mid-drain and the routers see the hold
+/// timer instead of a withdrawal.
+#[test]
+fn the_speakers_grace_period_fits_the_drain_and_the_close() {
+    let daemonsets: Vec<DaemonSet> = of_kind("DaemonSet");
+    let spec = daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let drain: u64 = setting(
+        "speaker",
+        &spec.containers[0],
+        "--drain-seconds",
+        "PORTER_DRAIN_SECONDS",
+    )
+    .parse()
+    .unwrap();
+    let grace = u64::try_from(spec.termination_grace_period_seconds.unwrap_or(30)).unwrap();
+    let close = porter_speaker::SHUTDOWN_GRACE.as_secs();
+    assert!(
+        grace > drain + close,
+        "terminationGracePeriodSeconds {grace} does not fit a drain of {drain} s and {close} s to close"
+    );
+}
+
 /// The address `porter <role>` serves /metrics, /healthz and /readyz on in container `c`:
 /// `--metrics-address` in its args, else `PORTER_METRICS_ADDRESS` in its env, else the binary's
 /// default as `porter <role> --help` prints it.
 fn metrics_address(role: &str, c: &Container) -> String {
+    setting(role, c, "--metrics-address", "PORTER_METRICS_ADDRESS")
+}
+
+/// The value of `porter <role>`'s option `flag` in container `c`: in its args, else `env` in
+/// its env, else the binary's default as `porter <role> --help` prints it.
+fn setting(role: &str, c: &Container, flag: &str, env: &str) -> String {
     let args = c.args.as_deref().unwrap_or_default();
     let from_args = args.iter().enumerate().find_map(|(i, a)| {
-        a.strip_prefix("--metrics-address=")
+        a.strip_prefix(&format!("{flag}="))
             .map(str::to_owned)
-            .or_else(|| (a == "--metrics-address").then(|| args.get(i + 1).cloned())?)
+            .or_else(|| (a == flag).then(|| args.get(i + 1).cloned())?)
     });
     let from_env = || {
         c.env
             .iter()
             .flatten()
-            .find(|e| e.name == "PORTER_METRICS_ADDRESS")
+            .find(|e| e.name == env)
             .and_then(|e| e.value.clone())
     };
     from_args.or_else(from_env).unwrap_or_else(|| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_porter"))
             .args([role, "--help"])
-            .env_remove("PORTER_METRICS_ADDRESS")
+            .env_remove(env)
             .output()
             .unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         let option = &help[help
-            .find("--metrics-address")
-            .unwrap_or_else(|| panic!("porter {role} --help has no --metrics-address:\n{help}"))..];
+            .find(flag)
+            .unwrap_or_else(|| panic!("porter {role} --help has no {flag}:\n{help}"))..];
         let default = &option[option.find("[default: ").expect("a default") + "[default: ".len()..];
         default[..default.find(']').unwrap()].to_owned()
     })

@@ -18,7 +18,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lab_variants::{
-    BFD, EBGP_COMMUNITY, GRACEFUL_RESTART, IBGP_IPV6_MD5, IPV6_OVER_IPV4_PASSIVE, WEIGHTED_ECMP,
+    BFD, EBGP_COMMUNITY, GRACEFUL_RESTART, GRACEFUL_SHUTDOWN, IBGP_IPV6_MD5,
+    IPV6_OVER_IPV4_PASSIVE, WEIGHTED_ECMP,
 };
 
 type Knobs = &'static [(&'static str, &'static str)];
@@ -47,11 +48,12 @@ struct Block {
 
 const BLOCKS: &[Block] = &[
     // The eBGP router configuration serves the graceful-restart test too: routers are helpers
-    // by default, so nothing changes on their side.
+    // by default, so nothing changes on their side. FRR's serves the graceful-shutdown test as
+    // well: bgpd lowers a GRACEFUL_SHUTDOWN route to LOCAL_PREF 0 by itself.
     Block {
         marker: "frr-ebgp",
         shows: Shows::Frr,
-        variants: &[EBGP_COMMUNITY, GRACEFUL_RESTART],
+        variants: &[EBGP_COMMUNITY, GRACEFUL_RESTART, GRACEFUL_SHUTDOWN],
     },
     Block {
         marker: "frr-ibgp-md5",
@@ -89,6 +91,11 @@ const BLOCKS: &[Block] = &[
         marker: "bird-passive",
         shows: Shows::Bird,
         variants: &[IPV6_OVER_IPV4_PASSIVE],
+    },
+    Block {
+        marker: "bird-gshut",
+        shows: Shows::Bird,
+        variants: &[GRACEFUL_SHUTDOWN],
     },
     Block {
         marker: "porter-ebgp-gr",

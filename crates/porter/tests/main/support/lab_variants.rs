@@ -32,3 +32,7 @@ pub const BFD_IPV6_IBGP: &[(&str, &str)] =
 /// Weighted ECMP: eBGP over IPv4, the Service (`externalTrafficPolicy: Local`) weighted by
 /// `1M` per ready endpoint (lab/lib.sh `lab_write_weighted_service`).
 pub const WEIGHTED_ECMP: &[(&str, &str)] = &[("LAB_WECMP_UNIT", "1M")];
+
+/// eBGP over IPv4, the router honouring RFC 8326 (LOCAL_PREF 0 for GRACEFUL_SHUTDOWN routes:
+/// FRR by itself, BIRD by an import filter) and the speakers draining for 3 s on SIGTERM.
+pub const GRACEFUL_SHUTDOWN: &[(&str, &str)] = &[("LAB_GSHUT", "1"), ("LAB_DRAIN", "3")];
