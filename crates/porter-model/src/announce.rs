@@ -462,15 +462,28 @@ fn merge_shared(into: &mut RouteAttrs, other: RouteAttrs) {
 }
 
 /// Whether traffic for the Service may enter at `node`: with `externalTrafficPolicy: Local`
-/// only where a usable endpoint runs on the node; otherwise wherever any endpoint is usable.
+/// only where a ready endpoint runs on the node, or, while no node runs a ready one, where a
+/// draining endpoint (terminating, still serving) runs; otherwise wherever any endpoint is ready
+/// or draining. This follows what kube-proxy forwards (KEP-1669): a node whose last local
+/// endpoint starts terminating withdraws at once while the Pod still serves what was already on
+/// its way, and a Service whose endpoints are all terminating stays reachable until they stop
+/// serving rather than being withdrawn everywhere at once.
 fn serves_from<'a>(
     mut slices: impl Iterator<Item = &'a SliceNodes>,
     svc: &LbService,
     node: &str,
 ) -> bool {
-    if svc.local_traffic {
-        slices.any(|s| s.on_node(node))
-    } else {
-        slices.any(SliceNodes::any_usable)
+    if !svc.local_traffic {
+        return slices.any(SliceNodes::any_usable);
     }
+    let mut draining_here = false;
+    let mut ready_elsewhere = false;
+    for s in slices {
+        if s.on_node(node) {
+            return true;
+        }
+        ready_elsewhere |= s.any_ready_node();
+        draining_here |= s.draining_on_node(node);
+    }
+    draining_here && !ready_elsewhere
 }
