@@ -18,6 +18,14 @@
 #   lab/lab.sh fetch EIP N     N HTTP requests from the client namespace, answers counted per node
 #   lab/lab.sh sessions        the router's view of its BGP sessions
 #   lab/lab.sh established     how many of them are Established
+#   lab/lab.sh endpoints N=S ...  rewrite the Service (externalTrafficPolicy: Local) and its
+#                              EndpointSlice: one endpoint per node N in state S (ready, draining:
+#                              terminating and still serving, stopped, gone)
+#   lab/lab.sh cordon [N ...]  cordon these nodes (spec.unschedulable), uncordon the others
+#   lab/lab.sh http-stop N / http-start N  stop node N's HTTP server (the Pod's process exits),
+#                              or start it again
+#   lab/lab.sh client-start EIP / client-stop  a client loop (lab/client_loop.py) in the client
+#                              namespace; client-stop ends it and prints its summary
 #   lab/lab.sh down            stop everything this lab started and delete its namespaces
 #
 # Environment: PORTER (path of the porter binary, required for `up`), LAB_PREFIX (namespace name
@@ -62,6 +70,12 @@ case "${1:-}" in
   fetch) lab_client_fetch "${2:?EIP}" "${3:-30}" ;;
   sessions) lab_router_sessions ;;
   established) lab_router_established ;;
+  endpoints) shift; lab_write_endpoints "$@" ;;
+  cordon) shift; lab_write_cordoned "$@" ;;
+  http-stop) lab_http_stop "${2:?node}" ;;
+  http-start) lab_http_start "${2:?node}" ;;
+  client-start) lab_client_start "${2:?EIP}" ;;
+  client-stop) lab_client_stop ;;
   down) lab_net_down ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^# no .set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

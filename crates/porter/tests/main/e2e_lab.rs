@@ -547,3 +547,6 @@ fn next_hop_counting() {
     let two_routes = "203.0.113.10 via 10.99.0.11 dev br0 proto bgp\n203.0.113.10 via 10.99.0.12 dev br0 proto bird\n";
     assert_eq!(next_hops(two_routes), None);
 }
+
+// Drain before terminate, beside the interop matrix (its own lab names).
+mod drain;
