@@ -16,7 +16,10 @@
 # Each row, REPS runs: the withdrawal time (the file written -> node3's speaker withdraws ->
 # the router's kernel route without node3, from `ip monitor route`), median and max, and the
 # client loop (lab/client_loop.py: one HTTP request per new connection, 0.5 s timeout) summed
-# over the runs: requests sent and failed, and the longest gap between two answers.
+# over the runs in two parts: lost(FIB), until the router dropped node3 (with the server still
+# up, only a connection in flight when the router's ECMP hash moved it to another node), and
+# lost(on), from then on (the server's stop, the endpoint's removal); the longest gap between
+# two answers.
 # With delay 0 the server stops at the same moment the EndpointSlice changes (a Pod without
 # preStop gets SIGTERM as its endpoint turns terminating).
 #
@@ -135,35 +138,42 @@ for case in $CASES; do
   ip -n "${LAB_PREFIX}router" -ts monitor route >"$LAB_DIR/monitor.txt" 2>&1 &
   mon=$!; echo "$mon ip" >>"$LAB_DIR/pids"
   for delay in 0 "$PRESTOP"; do
-    took=() sent=0 failed=0 gap=0
+    took=() sent=0 lost_w=0 lost_s=0 gap=0
     for rep in $(seq "$REPS"); do
       lab cordon; lab http-start node3 >/dev/null
       lab endpoints node1=ready node2=ready node3=ready
       wait_nexthops "$eip" 3 60 || { log "$case: node3 did not come back"; break; }
       sleep 0.5
+      server=$(ip netns exec "${LAB_PREFIX}node3" ss -Hltnp 'sport = :8080' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
       lab client-start "$eip"
       sleep 1
-      stopper=
-      if [ "$delay" = 0 ]; then lab http-stop node3 & stopper=$!; fi
+      # delay 0: the server gets SIGTERM as its endpoint turns terminating
+      [ "$delay" = 0 ] && kill -TERM "$server"
       if [ "$scenario" = cordon ]; then
         lab cordon node3; written=$(stat -c %.9Y "$LAB_DIR/manifests/nodes.yaml")
       else
         lab endpoints node1=ready node2=ready node3=draining
         written=$(stat -c %.9Y "$LAB_DIR/manifests/service-web.yaml")
       fi
-      if [ -n "$stopper" ]; then wait "$stopper"; else sleep "$delay"; lab http-stop node3; fi
-      lab endpoints node1=ready node2=ready node3=gone
+      # first client run: until the router dropped node3 (what the withdrawal itself costs)
       wait_nexthops "$eip" 2 30
+      a=$(lab client-stop)
+      # second client run: the rest of the preStop delay, the server's stop, the endpoint's removal
+      lab client-start "$eip"
+      rest=$(awk -v d="$delay" -v w="$written" -v n="$(date +%s.%N)" 'BEGIN{r = d - (n - w); print (r > 0 ? r : 0)}')
+      sleep "$rest"
+      [ "$delay" = 0 ] || lab http-stop node3
+      lab endpoints node1=ready node2=ready node3=gone
       sleep 0.5
-      out=$(lab client-stop)
+      b=$(lab client-stop)
       seen=$(seen_time "$eip" "$written") fib=$(fib_time "$eip" "$written")
-      log "$case delay=$delay run $rep: seen +$(ms "$written" "$seen") ms, FIB +$(ms "$written" "$fib") ms; client: $out"
+      log "$case delay=$delay run $rep: seen +$(ms "$written" "$seen") ms, FIB +$(ms "$written" "$fib") ms; until the FIB: $a; after: $b"
       took+=("$(ms "$written" "$fib")")
-      set -- $out
-      sent=$((sent + $2)) failed=$((failed + $4)); [ "$6" -gt "$gap" ] && gap=$6
+      set -- $a; sent=$((sent + $2)) lost_w=$((lost_w + $4)); [ "$6" -gt "$gap" ] && gap=$6
+      set -- $b; sent=$((sent + $2)) lost_s=$((lost_s + $4)); [ "$6" -gt "$gap" ] && gap=$6
     done
     stats=$(printf '%s\n' "${took[@]}" | sort -n | awk '{a[NR]=$1} END{printf "%s %s", a[int((NR+1)/2)], a[NR]}')
-    rows+=("$(printf '%-7s %-5s %-9s %6s   %8s %8s   %6s %6s %8s' "$speaker" "$router" "$scenario" "$delay" $stats "$sent" "$failed" "$gap")")
+    rows+=("$(printf '%-7s %-5s %-9s %5s   %7s %7s   %6s %9s %8s %7s' "$speaker" "$router" "$scenario" "$delay" $stats "$sent" "$lost_w" "$lost_s" "$gap")")
   done
   kill "$mon" 2>/dev/null
   lab down
@@ -171,6 +181,7 @@ done
 
 echo
 echo "drain before terminate: node3's only endpoint terminating (or node3 cordoned), its server stopping after a delay;"
-echo "withdrawal = file written -> router's kernel route without node3 ($REPS runs); client loop summed over the runs"
-printf '%-7s %-5s %-9s %6s   %8s %8s   %6s %6s %8s\n' speaker router scenario "delay" "med(ms)" "max(ms)" sent failed "gap(ms)"
+echo "withdrawal = file written -> router's kernel route without node3 ($REPS runs); client loop summed over the runs:"
+echo "lost(FIB) until the router dropped node3, lost(on) after it (the server's stop, the endpoint's removal)"
+printf '%-7s %-5s %-9s %5s   %7s %7s   %6s %9s %8s %7s\n' speaker router scenario "delay" "med(ms)" "max(ms)" sent "lost(FIB)" "lost(on)" "gap(ms)"
 printf '%s\n' "${rows[@]}"
