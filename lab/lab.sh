@@ -23,6 +23,14 @@
 #   lab/lab.sh path-of EIP NODE_IP  the router's path to EIP via that node: communities, LOCAL_PREF
 #   lab/lab.sh sessions        the router's view of its BGP sessions
 #   lab/lab.sh established     how many of them are Established
+#   lab/lab.sh endpoints N=S ...  rewrite the Service (externalTrafficPolicy: Local) and its
+#                              EndpointSlice: one endpoint per node N in state S (ready, draining:
+#                              terminating and still serving, stopped, gone)
+#   lab/lab.sh cordon [N ...]  cordon these nodes (spec.unschedulable), uncordon the others
+#   lab/lab.sh http-stop N / http-start N  stop node N's HTTP server (the Pod's process exits),
+#                              or start it again
+#   lab/lab.sh client-start EIP / client-stop  a client loop (lab/client_loop.py) in the client
+#                              namespace; client-stop ends it and prints its summary
 #   lab/lab.sh down            stop everything this lab started and delete its namespaces
 #
 # Environment: PORTER (path of the porter binary, required for `up`), LAB_PREFIX (namespace name
@@ -72,6 +80,12 @@ case "${1:-}" in
   path-of) lab_router_path_of "${2:?EIP}" "${3:?node address}" ;;
   sessions) lab_router_sessions ;;
   established) lab_router_established ;;
+  endpoints) shift; lab_write_endpoints "$@" ;;
+  cordon) shift; lab_write_cordoned "$@" ;;
+  http-stop) lab_http_stop "${2:?node}" ;;
+  http-start) lab_http_start "${2:?node}" ;;
+  client-start) lab_client_start "${2:?EIP}" ;;
+  client-stop) lab_client_stop ;;
   down) lab_net_down ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^# no .set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -751,3 +751,130 @@ for p in out:
     if p["nexthop"]==node: print(json.dumps(p))' "$2" ;;
   esac
 }
+
+# ---------------------------------------------------------------- drain before terminate
+# The Service with `externalTrafficPolicy: Local` and its EndpointSlice as the endpoint
+# controller writes it while Pods come and go: one endpoint per NODE=STATE argument, STATE one of
+#   ready     a running Pod (Ready, Serving, not Terminating)
+#   draining  a Pod that got its deletion and still serves (Ready false, Serving, Terminating)
+#   stopped   a terminating Pod that no longer serves (Ready false, Serving false, Terminating)
+#   gone      no endpoint on the node (the Pod is gone)
+# e.g. lab_write_endpoints node1=ready node2=ready node3=draining
+lab_write_endpoints() {
+  local arg n state ready serving terminating tmp=$LAB_DIR/service.yaml.tmp
+  local family; if eip_is_v6; then family=IPv6; else family=IPv4; fi
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations:
+    lb.kubesphere.io/v1alpha1: porter
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  ipFamilies: [$family]
+  selector:
+    app: web
+  ports:
+  - port: 8080
+    protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-lab
+  namespace: default
+  labels:
+    kubernetes.io/service-name: web
+addressType: $family
+ports:
+- port: 8080
+  protocol: TCP
+endpoints:
+EOF
+  for arg in "$@"; do
+    n=${arg%%=*} state=${arg#*=}
+    case "$state" in
+      ready) ready=true serving=true terminating=false ;;
+      draining) ready=false serving=true terminating=true ;;
+      stopped) ready=false serving=false terminating=true ;;
+      gone) continue ;;
+      *) echo "lab_write_endpoints: unknown state $state" >&2; return 2 ;;
+    esac
+    cat >>"$tmp" <<EOF
+- addresses: ["$(if eip_is_v6; then node_ip6 "$n"; else node_ip "$n"; fi)"]
+  nodeName: $n
+  conditions: {ready: $ready, serving: $serving, terminating: $terminating}
+EOF
+  done
+  mv "$tmp" "$MANIFESTS/service-web.yaml"   # atomic: readers never see half a file
+}
+
+# Cordons (`kubectl cordon`) the nodes named and uncordons the others: rewrites the Node
+# objects, `spec.unschedulable: true` on those.
+lab_write_cordoned() {  # $@ = cordoned nodes (none: uncordon all)
+  local n c tmp=$LAB_DIR/nodes.yaml.tmp
+  : >"$tmp"
+  for n in $LAB_NODES; do
+    c=false
+    case " $* " in *" $n "*) c=true ;; esac
+    cat >>"$tmp" <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $n
+spec:
+  unschedulable: $c
+status:
+  addresses:
+  - type: InternalIP
+    address: $(node_ip "$n")
+  - type: InternalIP
+    address: $(node_ip6 "$n")
+  conditions:
+  - type: Ready
+    status: "True"
+EOF
+  done
+  mv "$tmp" "$MANIFESTS/nodes.yaml"
+}
+
+# Stops node $1's HTTP server (the Pod's process exits): the one listening on :8080 in that
+# node's own namespace.
+lab_http_stop() {  # $1 = node
+  local pid
+  pid=$(in_ns "$1" ss -Hltnp 'sport = :8080' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  # gone once nothing listens (`kill -0` would also succeed on the exited, unreaped process)
+  for _ in $(seq 50); do [ -z "$(in_ns "$1" ss -Hltn 'sport = :8080')" ] && return 0; sleep 0.02; done
+  kill -KILL "$pid" 2>/dev/null; return 0
+}
+
+# Starts node $1's HTTP server again (a new Pod on the node), as lab_workload_up does.
+lab_http_start() {  # $1 = node
+  local n=$1
+  ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind :: \
+    --directory "$LAB_DIR/www-$n" >>"$LAB_DIR/http-$n.log" 2>&1 &
+  record_pid $! python3; disown $!
+  for _ in $(seq 50); do in_ns "$n" curl -s -o /dev/null --max-time 1 "http://localhost:8080/" && return 0; sleep 0.1; done
+  return 1
+}
+
+# Starts the client loop (lab/client_loop.py) against $1 in the client namespace; lab_client_stop
+# ends it and prints its summary line.
+lab_client_start() {  # $1 = EIP
+  rm -f "$LAB_DIR/client.stop" "$LAB_DIR/client.out"
+  ip netns exec "$(ns_name client)" python3 "$(dirname "${BASH_SOURCE[0]}")/client_loop.py" "$1" \
+    --seconds 600 --stop-file "$LAB_DIR/client.stop" >"$LAB_DIR/client.out" 2>&1 &
+  local pid=$!; disown "$pid"; record_pid "$pid" python3; echo "$pid" >"$LAB_DIR/client.pid"
+}
+lab_client_stop() {
+  local pid; pid=$(cat "$LAB_DIR/client.pid")
+  touch "$LAB_DIR/client.stop"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  cat "$LAB_DIR/client.out"
+}

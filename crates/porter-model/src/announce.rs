@@ -484,23 +484,38 @@ fn merge_shared(into: &mut RouteAttrs, other: RouteAttrs) {
 enum Entry {
     /// `externalTrafficPolicy: Cluster` with a usable endpoint anywhere: every node alike.
     Any,
-    /// `externalTrafficPolicy: Local`: to this many usable endpoints on the node (never 0).
+    /// `externalTrafficPolicy: Local`: to this many ready endpoints on the node (never 0; 1
+    /// for a node left with draining endpoints only).
     Local(u32),
 }
 
 /// Whether traffic for the Service may enter at `node`: with `externalTrafficPolicy: Local`
-/// only where a usable endpoint runs on the node; otherwise wherever any endpoint is usable.
+/// only where a ready endpoint runs on the node, or, while no node runs a ready one, where a
+/// draining endpoint (terminating, still serving) runs; otherwise wherever any endpoint is ready
+/// or draining. This follows what kube-proxy forwards (KEP-1669): a node whose last local
+/// endpoint starts terminating withdraws at once while the Pod still serves what was already on
+/// its way, and a Service whose endpoints are all terminating stays reachable until they stop
+/// serving rather than being withdrawn everywhere at once.
 fn serves_from<'a>(
     mut slices: impl Iterator<Item = &'a SliceNodes>,
     svc: &LbService,
     node: &str,
 ) -> Option<Entry> {
-    if svc.local_traffic {
-        let count = slices
-            .map(|s| s.endpoints_on(node))
-            .fold(0, u32::saturating_add);
-        (count > 0).then_some(Entry::Local(count))
-    } else {
-        slices.any(SliceNodes::any_usable).then_some(Entry::Any)
+    if !svc.local_traffic {
+        return slices.any(SliceNodes::any_usable).then_some(Entry::Any);
     }
+    let mut ready_here = 0u32;
+    let mut draining_here = false;
+    let mut ready_elsewhere = false;
+    for s in slices {
+        ready_here = ready_here.saturating_add(s.endpoints_on(node));
+        ready_elsewhere |= s.any_ready_node();
+        draining_here |= s.draining_on_node(node);
+    }
+    if ready_here > 0 {
+        return Some(Entry::Local(ready_here));
+    }
+    // Only draining endpoints left, anywhere: the nodes running them keep the Service, with
+    // equal weights (they take no new connections worth weighting).
+    (draining_here && !ready_elsewhere).then_some(Entry::Local(1))
 }

@@ -128,62 +128,106 @@ enum LbAddresses {
     Many(Box<[IpAddr]>),
 }
 
-/// Where the usable endpoints of one EndpointSlice run, and how many on each node (weighted
-/// ECMP announces in proportion).
+/// Where the endpoints of one EndpointSlice that take traffic run, as kube-proxy reads them
+/// (KEP-1669), and how many ready ones on each node (weighted ECMP announces in proportion):
+/// an endpoint is *ready* when Ready and not terminating (it takes new connections),
+/// *draining* when terminating but still serving (kube-proxy sends it traffic only while its
+/// Service has no ready endpoint in scope: on the node for `externalTrafficPolicy: Local`,
+/// anywhere for `Cluster`). A terminating endpoint is never ready here, whatever its Ready
+/// condition says (`publishNotReadyAddresses` keeps it true), so a node withdraws as soon as
+/// its last local endpoint starts terminating, while the Pod still serves what the router sent
+/// before the withdrawal reached it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceNodes {
     /// The Service it belongs to (label `kubernetes.io/service-name`, in the slice's
-    /// namespace), then the nodes running a usable endpoint, sorted, without duplicates, each
-    /// name followed by `\n` (which neither contains), or by `\t`, its count of endpoints and
-    /// `\n` when it runs more than one: one allocation per slice instead of one per endpoint
-    /// and one for the Service (1.8 MiB of a speaker's 14.6 at 10k Services, then 3 MB at
-    /// 100k), and no byte more for the common node with one endpoint of the Service. Read with
-    /// [`Self::service`], [`Self::nodes`] and [`Self::endpoints_on`].
+    /// namespace), then the nodes running a ready endpoint, sorted, without duplicates, each
+    /// name followed by `\n` (which neither contains), or by `\t`, its count of ready endpoints
+    /// and `\n` when it runs more than one; then, only when some node runs draining endpoints
+    /// and no ready one, an empty line and those nodes the same way (without counts). One
+    /// allocation per slice instead of one per endpoint and one for the Service (1.8 MiB of a
+    /// speaker's 14.6 at 10k Services, then 3 MB at 100k), and no byte more for the common
+    /// node with one endpoint of the Service. Read with [`Self::service`], [`Self::nodes`],
+    /// [`Self::endpoints_on`] and [`Self::draining_nodes`].
     names: Box<str>,
-    /// A usable endpoint without `nodeName` exists: it serves an `externalTrafficPolicy:
-    /// Cluster` Service, but no node can claim it as local.
+    /// A ready or draining endpoint without `nodeName` exists: it serves an
+    /// `externalTrafficPolicy: Cluster` Service, but no node can claim it as local.
     pub usable_off_node: bool,
 }
 
+/// What an endpoint takes, from its conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    /// New connections: Ready and not terminating.
+    New,
+    /// Only what kube-proxy sends it while no ready endpoint is in scope: terminating, still
+    /// serving.
+    Draining,
+    /// Nothing.
+    Nothing,
+}
+
 impl SliceNodes {
-    /// The announce-relevant part of `slice`; `None` when it names no Service or has no
-    /// usable endpoint (it then changes no decision: not keeping it saves memory on Services
-    /// scaled to zero, and its changes wake nobody).
+    /// The announce-relevant part of `slice`; `None` when it names no Service or has no ready
+    /// or draining endpoint (it then changes no decision: not keeping it saves memory on
+    /// Services scaled to zero, and its changes wake nobody).
     pub fn of(slice: &EndpointSlice) -> Option<Self> {
         let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
         if service.contains('\n') {
             // Not a Service's name (a corrupt object): it could own no Service.
             return None;
         }
-        let mut nodes = Vec::new();
+        let mut ready = Vec::new();
+        let mut draining = Vec::new();
         let mut usable_off_node = false;
-        for ep in slice.endpoints.iter().filter(|ep| usable(ep)) {
+        for ep in &slice.endpoints {
+            let list = match takes(ep) {
+                Takes::New => &mut ready,
+                Takes::Draining => &mut draining,
+                Takes::Nothing => continue,
+            };
             match ep.node_name.as_deref() {
                 // Not a node name (a corrupt object): usable, but it can match no node and
-                // must not break the encoding of `nodes`.
+                // must not break the encoding of `names`.
                 Some(node) if node.is_empty() || node.contains(['\n', '\t']) => {
                     usable_off_node = true;
                 }
-                Some(node) => nodes.push(node),
+                Some(node) => list.push(node),
                 None => usable_off_node = true,
             }
         }
-        if nodes.is_empty() && !usable_off_node {
+        if ready.is_empty() && draining.is_empty() && !usable_off_node {
             return None;
         }
-        nodes.sort_unstable();
+        ready.sort_unstable();
+        draining.sort_unstable();
+        draining.dedup();
+        draining.retain(|n| ready.binary_search(n).is_err());
         let mut names = String::with_capacity(
-            service.len() + 1 + nodes.iter().map(|n| n.len() + 1).sum::<usize>(),
+            service.len()
+                + 1
+                + ready
+                    .iter()
+                    .chain(&draining)
+                    .map(|n| n.len() + 1)
+                    .sum::<usize>()
+                + usize::from(!draining.is_empty()),
         );
         names.push_str(service);
         names.push('\n');
-        for run in nodes.chunk_by(|a, b| a == b) {
+        for run in ready.chunk_by(|a, b| a == b) {
             names.push_str(run[0]);
             if run.len() > 1 {
                 names.push('\t');
                 names.push_str(&run.len().to_string());
             }
             names.push('\n');
+        }
+        if !draining.is_empty() {
+            names.push('\n');
+            for n in draining {
+                names.push_str(n);
+                names.push('\n');
+            }
         }
         Some(Self {
             names: names.into_boxed_str(),
@@ -198,11 +242,12 @@ impl SliceNodes {
             .map_or("", |(service, _)| service)
     }
 
-    /// The nodes running a usable endpoint, sorted, each with its count of usable endpoints.
+    /// The nodes running a ready endpoint, sorted, each with its count of ready endpoints.
     pub fn node_endpoints(&self) -> impl Iterator<Item = (&str, u32)> {
         self.names
             .split_terminator('\n')
             .skip(1)
+            .take_while(|n| !n.is_empty())
             .map(|entry| match entry.split_once('\t') {
                 // written by `of` from a `usize`: beyond u32 only on a corrupt slice
                 Some((node, count)) => (node, count.parse().unwrap_or(u32::MAX)),
@@ -210,38 +255,63 @@ impl SliceNodes {
             })
     }
 
-    /// The nodes running a usable endpoint, sorted.
+    /// The nodes running a ready endpoint, sorted.
     pub fn nodes(&self) -> impl Iterator<Item = &str> {
         self.node_endpoints().map(|(node, _)| node)
     }
 
-    /// How many usable endpoints of this slice run on `node`.
+    /// How many ready endpoints of this slice run on `node`.
     pub fn endpoints_on(&self, node: &str) -> u32 {
         self.node_endpoints()
             .find(|&(n, _)| n == node)
             .map_or(0, |(_, count)| count)
     }
 
-    /// Whether any endpoint of this slice should receive new traffic.
-    pub fn any_usable(&self) -> bool {
-        self.usable_off_node || self.nodes().next().is_some()
+    /// The nodes running draining endpoints and no ready one, sorted.
+    pub fn draining_nodes(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .split_terminator('\n')
+            .skip(1)
+            .skip_while(|n| !n.is_empty())
+            .skip(1)
     }
 
-    /// Whether a usable endpoint runs on `node`.
+    /// Whether any endpoint of this slice takes traffic (ready, or draining: what an
+    /// `externalTrafficPolicy: Cluster` Service needs to be announced).
+    pub fn any_usable(&self) -> bool {
+        self.usable_off_node || self.names.len() > self.service().len() + 1
+    }
+
+    /// Whether a ready endpoint runs on some node.
+    pub fn any_ready_node(&self) -> bool {
+        self.nodes().next().is_some()
+    }
+
+    /// Whether a ready endpoint runs on `node`.
     pub fn on_node(&self, node: &str) -> bool {
         self.endpoints_on(node) > 0
     }
+
+    /// Whether draining endpoints, and no ready one, run on `node`.
+    pub fn draining_on_node(&self, node: &str) -> bool {
+        self.draining_nodes().any(|n| n == node)
+    }
 }
 
-/// An endpoint that should receive new traffic: ready, or (while the Pod shuts down
-/// gracefully) serving and not terminating. An unset condition counts as true, as the
-/// EndpointSlice API defines.
-fn usable(ep: &Endpoint) -> bool {
+/// What `ep` takes. An unset condition counts as the EndpointSlice API defines: Ready as
+/// true, Serving as Ready, Terminating as false.
+fn takes(ep: &Endpoint) -> Takes {
     let c = ep.conditions.as_ref();
     let ready = c.and_then(|c| c.ready).unwrap_or(true);
     let serving = c.and_then(|c| c.serving).unwrap_or(ready);
     let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
-    ready || (serving && !terminating)
+    match (terminating, ready, serving) {
+        (false, true, _) => Takes::New,
+        (true, _, true) => Takes::Draining,
+        // Not ready and not terminating: failing its readiness probe, whatever Serving says
+        // (kube-proxy reads Serving only of terminating endpoints).
+        _ => Takes::Nothing,
+    }
 }
 
 /// What the controller keeps of a Service: every field it reads or writes, nothing else; `None`
@@ -668,39 +738,79 @@ mod tests {
     }
 
     #[test]
-    fn a_slice_keeps_the_nodes_of_its_usable_endpoints() {
+    fn a_slice_keeps_the_nodes_of_its_ready_and_of_its_draining_endpoints() {
         let s = SliceNodes::of(&slice(serde_json::json!([
             {"addresses": ["10.1.0.1"], "nodeName": "n2"},
             {"addresses": ["10.1.0.2"], "nodeName": "n1", "conditions": {"ready": true}},
             {"addresses": ["10.1.0.3"], "nodeName": "n2"},
             // not ready, not serving: no traffic
             {"addresses": ["10.1.0.4"], "nodeName": "n3", "conditions": {"ready": false}},
-            // shutting down gracefully but still serving: traffic until it stops
+            // not ready and not terminating: kube-proxy ignores Serving, no traffic
             {"addresses": ["10.1.0.5"], "nodeName": "n4",
                 "conditions": {"ready": false, "serving": true, "terminating": false}},
+            // terminating, still serving: draining
             {"addresses": ["10.1.0.6"], "nodeName": "n5",
+                "conditions": {"ready": false, "serving": true, "terminating": true}},
+            // terminating with Ready kept true (publishNotReadyAddresses): draining too
+            {"addresses": ["10.1.0.7"], "nodeName": "n6",
+                "conditions": {"ready": true, "serving": true, "terminating": true}},
+            // terminating and no longer serving: nothing
+            {"addresses": ["10.1.0.8"], "nodeName": "n7",
+                "conditions": {"ready": false, "serving": false, "terminating": true}},
+            // draining beside a ready endpoint on the same node: the node is ready
+            {"addresses": ["10.1.0.9"], "nodeName": "n1",
                 "conditions": {"ready": false, "serving": true, "terminating": true}},
         ])))
         .unwrap();
         assert_eq!(s.service(), "web");
-        assert_eq!(s.nodes().collect::<Vec<_>>(), ["n1", "n2", "n4"]);
+        assert_eq!(s.nodes().collect::<Vec<_>>(), ["n1", "n2"]);
         assert_eq!(
             s.node_endpoints().collect::<Vec<_>>(),
-            [("n1", 1), ("n2", 2), ("n4", 1)]
+            [("n1", 1), ("n2", 2)],
+            "counts only ready endpoints"
         );
         assert_eq!(
             [
                 s.endpoints_on("n1"),
                 s.endpoints_on("n2"),
-                s.endpoints_on("n3")
+                s.endpoints_on("n5")
             ],
-            [1, 2, 0],
-            "counts only usable endpoints"
+            [1, 2, 0]
         );
-        assert!(s.on_node("n1") && s.on_node("n4"));
-        assert!(!s.on_node("n3") && !s.on_node("n") && !s.on_node(""));
-        assert!(s.any_usable());
+        assert_eq!(s.draining_nodes().collect::<Vec<_>>(), ["n5", "n6"]);
+        assert!(s.on_node("n1") && s.on_node("n2"));
+        assert!(!s.on_node("n3") && !s.on_node("n4") && !s.on_node("n5"));
+        assert!(!s.on_node("n") && !s.on_node(""));
+        assert!(s.draining_on_node("n5") && !s.draining_on_node("n1"));
+        assert!(s.any_usable() && s.any_ready_node());
         assert!(!s.usable_off_node);
+    }
+
+    #[test]
+    fn a_slice_whose_endpoints_all_terminate_keeps_the_draining_nodes() {
+        let s = SliceNodes::of(&slice(serde_json::json!([
+            {"addresses": ["10.1.0.1"], "nodeName": "n3",
+                "conditions": {"ready": false, "serving": true, "terminating": true}},
+            {"addresses": ["10.1.0.2"], "nodeName": "n1",
+                "conditions": {"ready": false, "serving": false, "terminating": true}},
+        ])))
+        .unwrap();
+        assert_eq!(s.service(), "web");
+        assert_eq!(s.nodes().count(), 0);
+        assert_eq!(s.draining_nodes().collect::<Vec<_>>(), ["n3"]);
+        assert!(s.any_usable() && !s.any_ready_node());
+        assert!(!s.on_node("n3") && s.draining_on_node("n3"));
+
+        // once it stops serving nothing is kept
+        let stopped = serde_json::json!([{"addresses": ["10.1.0.1"], "nodeName": "n3",
+            "conditions": {"ready": false, "serving": false, "terminating": true}}]);
+        assert_eq!(SliceNodes::of(&slice(stopped)), None);
+        // a draining endpoint without a node serves Cluster traffic only
+        let off = SliceNodes::of(&slice(serde_json::json!([{"addresses": ["10.1.0.1"],
+            "conditions": {"ready": false, "serving": true, "terminating": true}}])))
+        .unwrap();
+        assert!(off.usable_off_node && off.any_usable() && !off.any_ready_node());
+        assert_eq!(off.draining_nodes().count(), 0);
     }
 
     #[test]

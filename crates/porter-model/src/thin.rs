@@ -413,7 +413,13 @@ mod tests {
         assert!(kept[1].is_none() && kept[2].is_none() && kept[3].is_none());
         assert_eq!(
             kept[4].as_ref().map(|s| s.nodes().collect::<Vec<_>>()),
-            Some(vec!["n2", "n4"])
+            Some(vec!["n4"])
+        );
+        assert_eq!(
+            kept[4]
+                .as_ref()
+                .map(|s| s.draining_nodes().collect::<Vec<_>>()),
+            Some(vec!["n1"])
         );
         assert!(kept[5].as_ref().is_some_and(|s| s.usable_off_node));
     }

@@ -141,44 +141,193 @@ fn local_policy_endpoint_conditions() {
         serving,
         terminating,
     };
+    // (what, conditions, counts beside a ready endpoint on n1, counts alone)
     let cases = [
-        ("ready", c(Some(true), Some(true), Some(false)), true),
-        ("all unset counts as ready", c(None, None, None), true),
-        ("ready unset, serving", c(None, Some(true), None), true),
+        ("ready", c(Some(true), Some(true), Some(false)), true, true),
+        ("all unset counts as ready", c(None, None, None), true, true),
         (
-            "serving and not terminating",
-            c(Some(false), Some(true), Some(false)),
+            "ready unset, serving",
+            c(None, Some(true), None),
+            true,
             true,
         ),
         (
-            "serving but terminating",
+            // kube-proxy reads Serving only of terminating endpoints
+            "not ready, serving, not terminating",
+            c(Some(false), Some(true), Some(false)),
+            false,
+            false,
+        ),
+        (
+            // the Pod got its deletion: n2 withdraws while it still serves
+            "terminating, serving",
             c(Some(false), Some(true), Some(true)),
+            false,
+            true,
+        ),
+        (
+            // publishNotReadyAddresses keeps Ready true while terminating
+            "terminating, still Ready",
+            c(Some(true), Some(true), Some(true)),
+            false,
+            true,
+        ),
+        (
+            "terminating, serving unset, not ready",
+            c(Some(false), None, Some(true)),
+            false,
             false,
         ),
         (
             "terminating, not serving",
             c(Some(false), Some(false), Some(true)),
             false,
+            false,
         ),
         (
             "not ready, serving unset",
             c(Some(false), None, None),
+            false,
             false,
         ),
         (
             "not ready, not serving",
             c(Some(false), Some(false), Some(false)),
             false,
+            false,
         ),
     ];
-    for (what, cond, counts) in cases {
-        let snap = cluster([
+    for (what, cond, beside, alone) in cases {
+        let with_n1 = cluster([
+            web().traffic_policy("Local").obj(),
+            endpoint_slice("default", "web", &[("n1", READY), ("n2", cond)]).obj(),
+        ]);
+        let want: &[&str] = if beside { &["n1", "n2"] } else { &["n1"] };
+        assert_eq!(
+            announcers(&with_n1, EIP),
+            want,
+            "{what} beside n1: {cond:?}"
+        );
+        let only = cluster([
             web().traffic_policy("Local").obj(),
             endpoint_slice("default", "web", &[("n2", cond)]).obj(),
         ]);
-        let want: &[&str] = if counts { &["n2"] } else { &[] };
-        assert_eq!(announcers(&snap, EIP), want, "{what}: {cond:?}");
+        let want: &[&str] = if alone { &["n2"] } else { &[] };
+        assert_eq!(announcers(&only, EIP), want, "{what} alone: {cond:?}");
     }
+}
+
+/// The Pod's endpoint as the endpoint controller writes it from its deletion until its
+/// containers stop: not Ready, still Serving, Terminating.
+const DRAINING: Cond = Cond {
+    ready: Some(false),
+    serving: Some(true),
+    terminating: Some(true),
+};
+
+#[test]
+fn local_policy_a_node_whose_last_local_endpoint_terminates_withdraws_at_once() {
+    let before = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice(
+            "default",
+            "web",
+            &[("n1", READY), ("n2", READY), ("n3", READY)],
+        )
+        .obj(),
+    ]);
+    assert_eq!(announcers(&before, EIP), ["n1", "n2", "n3"]);
+    // n3's only endpoint goes terminating (still serving what reached it): n3 withdraws now
+    let draining = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice(
+            "default",
+            "web",
+            &[("n1", READY), ("n2", READY), ("n3", DRAINING)],
+        )
+        .obj(),
+    ]);
+    assert_eq!(announcers(&draining, EIP), ["n1", "n2"]);
+    assert_eq!(plan(&draining, "n3").ineligible, None);
+    // a second endpoint on n3 still ready: n3 keeps announcing
+    let one_of_two = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice(
+            "default",
+            "web",
+            &[("n1", READY), ("n3", DRAINING), ("n3", READY)],
+        )
+        .obj(),
+    ]);
+    assert_eq!(announcers(&one_of_two, EIP), ["n1", "n3"]);
+    // the draining endpoint in a slice of its own changes nothing
+    let split = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice("default", "web", &[("n1", READY)])
+            .named("web-1")
+            .obj(),
+        endpoint_slice("default", "web", &[("n3", DRAINING)])
+            .named("web-2")
+            .obj(),
+    ]);
+    assert_eq!(announcers(&split, EIP), ["n1"]);
+}
+
+#[test]
+fn local_policy_with_every_endpoint_terminating_the_serving_nodes_keep_announcing() {
+    // e.g. a Deployment scaled to zero: kube-proxy forwards to the serving terminating Pods
+    // until they stop, so withdrawing everywhere would drop traffic they still answer
+    let snap = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice(
+            "default",
+            "web",
+            &[("n1", NOT_READY), ("n2", DRAINING), ("n3", DRAINING)],
+        )
+        .obj(),
+    ]);
+    assert_eq!(announcers(&snap, EIP), ["n2", "n3"]);
+    // a ready endpoint appears anywhere (the new Pod of a rollout): only its node announces
+    let replaced = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice("default", "web", &[("n2", DRAINING), ("n3", DRAINING)])
+            .named("web-1")
+            .obj(),
+        endpoint_slice("default", "web", &[("n1", READY)])
+            .named("web-2")
+            .obj(),
+    ]);
+    assert_eq!(announcers(&replaced, EIP), ["n1"]);
+}
+
+#[test]
+fn cluster_policy_announces_while_any_endpoint_serves() {
+    let draining = cluster([
+        web().traffic_policy("Cluster").obj(),
+        endpoint_slice("default", "web", &[("n2", DRAINING)]).obj(),
+    ]);
+    assert_eq!(announcers(&draining, EIP), ["n1", "n2", "n3"]);
+    let stopped = Cond {
+        serving: Some(false),
+        ..DRAINING
+    };
+    let gone = cluster([
+        web().traffic_policy("Cluster").obj(),
+        endpoint_slice("default", "web", &[("n2", stopped)]).obj(),
+    ]);
+    assert_eq!(announcers(&gone, EIP), Vec::<&str>::new());
+}
+
+#[test]
+fn a_cordoned_node_withdraws_even_with_a_ready_local_endpoint() {
+    let snap = cluster([
+        web().traffic_policy("Local").obj(),
+        endpoint_slice("default", "web", &[("n1", READY), ("n3", READY)]).obj(),
+        node("n3", "10.0.0.3", true)
+            .set(&["spec", "unschedulable"], json!(true))
+            .obj(),
+    ]);
+    assert_eq!(announcers(&snap, EIP), ["n1"]);
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod announce;
 mod assign;
 mod cel_rules;
 mod coverage;
+mod drain;
 mod fields;
 mod fixtures;
 mod lab;

@@ -485,7 +485,13 @@ impl Context<'_> {
             .slices_of(key)
             .filter_map(SliceNodes::of)
             .collect();
-        let endpoint_nodes: BTreeSet<&str> = slices.iter().flat_map(SliceNodes::nodes).collect();
+        let mut endpoint_nodes: BTreeSet<&str> =
+            slices.iter().flat_map(SliceNodes::nodes).collect();
+        if endpoint_nodes.is_empty() {
+            // No ready endpoint: the nodes still serving terminating ones announce (see
+            // `porter_model::announce`).
+            endpoint_nodes = slices.iter().flat_map(SliceNodes::draining_nodes).collect();
+        }
         let off_node = slices.iter().any(|s| s.usable_off_node);
         if endpoint_nodes.is_empty() && !off_node {
             return "no ready endpoint, so no node announces it".into();

@@ -657,3 +657,43 @@ fn the_examples_are_valid_and_the_service_gets_an_address() {
     );
     assert_eq!(nginx.pool.as_deref(), Some("eip-sample-pool"));
 }
+
+/// The drain example (README "Drain before terminate"): an `externalTrafficPolicy: Local`
+/// Service whose Deployment sleeps in preStop, within its grace period, and rolls out a new
+/// Pod before an old one goes.
+#[test]
+fn the_drain_example_sleeps_before_terminating_within_its_grace_period() {
+    let docs = documents(&deploy_dir().join("examples/service-local.yaml"));
+    let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(
+        docs.iter()
+            .find(|d| d["kind"] == "Service")
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let deployment: Deployment = serde_json::from_value(
+        docs.iter()
+            .find(|d| d["kind"] == "Deployment")
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let spec = service.spec.unwrap();
+    assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
+    let dspec = deployment.spec.unwrap();
+    let pod = dspec.template.spec.unwrap();
+    let sleep = pod.containers[0]
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|h| h.sleep.as_ref())
+        .expect("a preStop sleep")
+        .seconds;
+    let grace = pod.termination_grace_period_seconds.unwrap_or(30);
+    assert!(
+        sleep > 0 && sleep < grace,
+        "preStop {sleep} s, grace {grace} s"
+    );
+    let rolling = dspec.strategy.unwrap().rolling_update.unwrap();
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)));
+}

@@ -863,3 +863,6 @@ fn weight_proportions() {
     assert!(!proportional(&three, &want), "a next hop too many");
     assert!(!proportional(&seen(&[("10.99.0.12", 75)]), &want));
 }
+
+// Drain before terminate, beside the interop matrix (its own lab names).
+mod drain;
