@@ -82,27 +82,12 @@ seen_time() {  # $1 = EIP, $2 = epoch after which
     done
 }
 
-# gobgpd in node3's namespace, announcing the EIP to the router (origin IGP, as Porter's, so the
-# router counts its path equal to the others), and the stand-in controller: every 100 ms, node3's
+# gobgpd in node3's namespace, announcing the EIP to the router (lab.sh gobgpd-node-up), and the
+# stand-in controller: every 100 ms, node3's
 # endpoint ready and node3 not cordoned -> announce, otherwise withdraw.
 gobgpd_node3() {  # $1 = EIP
-  local d=$LAB_DIR/gobgpd-node3 ns=${LAB_PREFIX}node3
-  mkdir -p "$d"
-  cat >"$d/gobgpd.toml" <<TOML
-[global.config]
-  as = 64513
-  router-id = "10.99.0.13"
-  port = -1
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.99.0.1"
-    peer-as = 64512
-  [neighbors.timers.config]
-    connect-retry = 1
-TOML
-  ip netns exec "$ns" gobgpd -f "$d/gobgpd.toml" --log-level=warn >"$d/gobgpd.log" 2>&1 &
-  echo "$! gobgpd" >>"$LAB_DIR/pids"; disown $!
-  for _ in $(seq 100); do ip netns exec "$ns" gobgp global rib add "$1/32" origin igp 2>/dev/null && break; sleep 0.1; done
+  local ns=${LAB_PREFIX}node3
+  lab gobgpd-node-up node3 "$1"
   (
     on=1
     while :; do

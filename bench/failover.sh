@@ -37,29 +37,6 @@ wait_nexthops() {  # $1 = EIP, $2 = count, $3 = limit (s); prints the seconds it
   done
 }
 
-# gobgpd in node3's namespace, announcing the EIP to the router (next hop: itself; origin IGP
-# as Porter's, or the router would not count its path equal to the others for ECMP).
-gobgpd_node3() {  # $1 = EIP
-  local d=$LAB_DIR/gobgpd-node3 ns=${LAB_PREFIX}node3
-  mkdir -p "$d"
-  cat >"$d/gobgpd.toml" <<TOML
-[global.config]
-  as = 64513
-  router-id = "10.99.0.13"
-  port = -1
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.99.0.1"
-    peer-as = 64512
-  [neighbors.timers.config]
-    connect-retry = 1
-TOML
-  ip netns exec "$ns" gobgpd -f "$d/gobgpd.toml" --log-level=warn >"$d/gobgpd.log" 2>&1 &
-  echo "$! gobgpd" >>"$LAB_DIR/pids"; disown $!
-  for _ in $(seq 100); do ip netns exec "$ns" gobgp global rib add "$1/32" origin igp 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-
 rows=()
 for case in $CASES; do
   speaker=${case%%:*} router=${case##*:}
@@ -72,7 +49,7 @@ for case in $CASES; do
   if [ "$speaker" = gobgpd ]; then
     lab stop-speaker node3
     wait_nexthops "$eip" 2 30 >/dev/null
-    gobgpd_node3 "$eip" || { log "gobgpd did not start"; lab down; continue; }
+    lab gobgpd-node-up node3 "$eip" || { log "gobgpd did not start"; lab down; continue; }
     wait_nexthops "$eip" 3 60 >/dev/null || { log "$case: gobgpd's path never arrived"; lab down; continue; }
   fi
   sleep 3  # BFD sessions up (they come up within two slow intervals)

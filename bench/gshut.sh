@@ -39,40 +39,10 @@ log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
 
 trap 'lab down >/dev/null 2>&1' EXIT
 
-# gobgpd as node3's speaker: dials the router (no listening port: port -1 in its config file),
-# announces the EIP with node3 as next hop through its API on node3's own loopback.
-gobgp_node3_up() {  # $1 = EIP
-  local d=$LAB_DIR/gobgp-node3
-  rm -rf "$d"; mkdir -p "$d"
-  cat >"$d/gobgpd.toml" <<TOML
-[global.config]
-  as = $NODE_AS
-  router-id = "10.99.0.13"
-  port = -1
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.99.0.1"
-    peer-as = $ROUTER_AS
-  [neighbors.timers.config]
-    connect-retry = 1
-TOML
-  ip netns exec "$(ns_name node3)" gobgpd -f "$d/gobgpd.toml" -p --pprof-disable \
-    --api-hosts 127.0.0.1:50051 >"$d/gobgpd.log" 2>&1 &
-  local pid=$!; disown "$pid"; record_pid "$pid" gobgpd; echo "$pid" >"$d/gobgpd.pid"
-  for _ in $(seq 50); do in_ns node3 gobgp global >/dev/null 2>&1 && break; sleep 0.1; done
-  in_ns node3 gobgp global rib add "$1/32" nexthop 10.99.0.13 origin igp >/dev/null
-}
-gobgp_node3_stop() {
-  local pid; pid=$(cat "$LAB_DIR/gobgp-node3/gobgpd.pid")
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-  kill -KILL "$pid" 2>/dev/null
-}
-
 # node3's speaker of scenario $1 up, and the router back at three next hops.
 node3_up() {  # $1 = scenario, $2 = EIP
   case "$1" in
-    gobgpd) gobgp_node3_up "$2" ;;
+    gobgpd) lab_gobgpd_node_up node3 "$2" ;;
     porter-drain0) LAB_DRAIN=0 lab_speaker_up node3 ;;
     *) LAB_DRAIN=$BENCH_DRAIN lab_speaker_up node3 ;;
   esac
@@ -85,7 +55,7 @@ one_run() {  # $1 = scenario, $2 = EIP
   lab_client_loop_start "$2"
   sleep 1
   case "$1" in
-    gobgpd) gobgp_node3_stop ;;
+    gobgpd) lab_gobgpd_node_stop node3 ;;
     porter-gr)
       lab_speaker_stop node3
       lab_speaker_up node3

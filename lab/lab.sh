@@ -9,6 +9,8 @@
 #                              carrier; no TCP connection is closed), or plug it back
 #   lab/lab.sh freeze-speaker N / thaw-speaker N  SIGSTOP / SIGCONT node N's speaker: a hung
 #                              node that keeps its TCP connections open
+#   lab/lab.sh gobgpd-node-up N EIP / gobgpd-node-stop N  gobgpd (OpenELB's engine) as node N's
+#                              speaker announcing EIP (stop node N's speaker first), or SIGTERM it
 #   lab/lab.sh bfd             the router's view of its BFD sessions, verbatim
 #   lab/lab.sh monitor-start / monitor-stop  record the router's kernel route events; print them
 #   lab/lab.sh delete-service  delete the Service, as kubectl delete would
@@ -65,6 +67,8 @@ case "${1:-}" in
   link-up) lab_link_set "${2:?node}" up ;;
   freeze-speaker) kill -STOP "$(cat "$LAB_DIR/speaker-${2:?node}.pid")" ;;
   thaw-speaker) kill -CONT "$(cat "$LAB_DIR/speaker-${2:?node}.pid")" ;;
+  gobgpd-node-up) lab_gobgpd_node_up "${2:?node}" "${3:?EIP}" ;;
+  gobgpd-node-stop) lab_gobgpd_node_stop "${2:?node}" ;;
   bfd) lab_router_bfd ;;
   monitor-start) lab_monitor_start ;;
   monitor-stop) lab_monitor_stop ;;

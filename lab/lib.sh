@@ -520,16 +520,12 @@ EOF
   mv "$tmp" "$MANIFESTS/service-web.yaml"   # atomic: readers never see half a file
 }
 
-# Weighted ECMP: the Service `web` again, now externalTrafficPolicy: Local with a link bandwidth
-# of $LAB_WECMP_UNIT per endpoint, and its EndpointSlice as the endpoint controller would write
-# it for $1 = "node1=1 node2=3" ready endpoints per node (a node not named runs none). The
-# addresses are pods' (10.244.N.I): the lab's nodes answer for their pods (lab_workload_up).
-lab_write_weighted_service() {
-  local n i count family=IPv4 tmp=$LAB_DIR/service.yaml.tmp annotation=""
+# The Service `web` with externalTrafficPolicy: Local and the head of its EndpointSlice up to
+# `endpoints:`, printed; $1 = extra annotation lines (YAML, each starting with a newline).
+lab_local_service_head() {
+  local annotation=${1:-} family=IPv4
   eip_is_v6 && family=IPv6
-  [ -n "$LAB_WECMP_UNIT" ] && annotation="
-    bgp.porter.kubesphere.io/link-bandwidth-per-endpoint: \"$LAB_WECMP_UNIT\""
-  cat >"$tmp" <<EOF
+  cat <<EOF
 apiVersion: v1
 kind: Service
 metadata:
@@ -560,6 +556,17 @@ ports:
   protocol: TCP
 endpoints:
 EOF
+}
+
+# Weighted ECMP: the Service `web` again, now externalTrafficPolicy: Local with a link bandwidth
+# of $LAB_WECMP_UNIT per endpoint, and its EndpointSlice as the endpoint controller would write
+# it for $1 = "node1=1 node2=3" ready endpoints per node (a node not named runs none). The
+# addresses are pods' (10.244.N.I): the lab's nodes answer for their pods (lab_workload_up).
+lab_write_weighted_service() {
+  local n i count tmp=$LAB_DIR/service.yaml.tmp annotation=""
+  [ -n "$LAB_WECMP_UNIT" ] && annotation="
+    bgp.porter.kubesphere.io/link-bandwidth-per-endpoint: \"$LAB_WECMP_UNIT\""
+  lab_local_service_head "$annotation" >"$tmp"
   for n in $1; do
     count=${n#*=}; n=${n%%=*}
     for i in $(seq "$count"); do
@@ -614,6 +621,44 @@ lab_speaker_stop() {  # $1 = node
 lab_speaker_restart() {  # $1 = node
   lab_speaker_stop "$1"
   lab_speaker_up "$1"
+}
+
+# gobgpd (OpenELB's engine) as node $1's speaker, for the benchmarks that put it beside Porter:
+# it dials the router (port -1, no listening port: gobgpd takes it only from its config file)
+# and announces $2 with the node as next hop and origin IGP, as Porter does, so the router
+# counts the paths equal for ECMP. Stop the node's Porter speaker first.
+lab_gobgpd_node_up() {  # $1 = node, $2 = EIP
+  local d=$LAB_DIR/gobgpd-$1 ip pid
+  ip=$(node_ip "$1")
+  rm -rf "$d"; mkdir -p "$d"
+  cat >"$d/gobgpd.toml" <<TOML
+[global.config]
+  as = $NODE_AS
+  router-id = "$ip"
+  port = -1
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "10.99.0.1"
+    peer-as = $ROUTER_AS
+  [neighbors.timers.config]
+    connect-retry = 1
+TOML
+  ip netns exec "$(ns_name "$1")" gobgpd -f "$d/gobgpd.toml" --pprof-disable \
+    --api-hosts 127.0.0.1:50051 --log-level=warn >"$d/gobgpd.log" 2>&1 &
+  pid=$!; disown "$pid"; record_pid "$pid" gobgpd; echo "$pid" >"$d/gobgpd.pid"
+  for _ in $(seq 100); do
+    in_ns "$1" gobgp global rib add "$2/$(host_len "$2")" nexthop "$ip" origin igp >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# SIGTERM to node $1's gobgpd, as a DaemonSet's rollout would send it; waits for the exit.
+lab_gobgpd_node_stop() {  # $1 = node
+  local pid; pid=$(cat "$LAB_DIR/gobgpd-$1/gobgpd.pid" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null
 }
 
 # Cuts (down) or restores (up) node $1's cable: its port on the router's bridge. Neither end
@@ -762,38 +807,7 @@ for p in out:
 # e.g. lab_write_endpoints node1=ready node2=ready node3=draining
 lab_write_endpoints() {
   local arg n state ready serving terminating tmp=$LAB_DIR/service.yaml.tmp
-  local family; if eip_is_v6; then family=IPv6; else family=IPv4; fi
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-  annotations:
-    lb.kubesphere.io/v1alpha1: porter
-spec:
-  type: LoadBalancer
-  externalTrafficPolicy: Local
-  ipFamilies: [$family]
-  selector:
-    app: web
-  ports:
-  - port: 8080
-    protocol: TCP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-lab
-  namespace: default
-  labels:
-    kubernetes.io/service-name: web
-addressType: $family
-ports:
-- port: 8080
-  protocol: TCP
-endpoints:
-EOF
+  lab_local_service_head "" >"$tmp"
   for arg in "$@"; do
     n=${arg%%=*} state=${arg#*=}
     case "$state" in
