@@ -87,7 +87,8 @@ async fn run(
     // Held down while BFD says the path failed: no session over a path proven dead, until
     // BFD is up again, or for one hold time at most, so a router whose BFD went away without
     // a word (no AdminDown) cannot keep the session down for ever. A path not yet proven does
-    // not hold the session, since some routers start BFD only once BGP is up.
+    // not hold the session: a router without BFD for this node (a configuration slip) would
+    // otherwise cost the node its traffic; the session is reported as not up instead.
     let hold = Duration::from_secs(u64::from(spec.config.hold_time.max(3)));
     let mut held_until = None;
     if *path.borrow_and_update() == Path::Failed {
