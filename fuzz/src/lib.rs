@@ -190,6 +190,10 @@ enum Op {
     TcpConnectFailed,
     TcpClosed,
     Stop,
+    /// BFD declared the path down (Cease/10), the session waits for a Start.
+    StopBfdDown,
+    /// Graceful shutdown (RFC 8326): every route re-announced with GRACEFUL_SHUTDOWN.
+    GracefulShutdown,
     Start,
     /// The peer opens a connection to us (accepted, replacing, or refused with a Cease).
     Incoming,
@@ -561,6 +565,8 @@ pub fn check_session(script: &Script) -> Milestones {
             Op::TcpConnectFailed => session.handle(now, Event::TcpConnectFailed),
             Op::TcpClosed => session.handle(now, Event::TcpClosed),
             Op::Stop => session.handle(now, Event::Stop(StopReason::AdministrativeShutdown)),
+            Op::StopBfdDown => session.handle(now, Event::Stop(StopReason::BfdDown)),
+            Op::GracefulShutdown => session.handle(now, Event::GracefulShutdown),
             Op::Start => session.handle(now, Event::Start),
             Op::Incoming => session.handle(
                 now,
@@ -753,7 +759,10 @@ pub fn check_manifests(text: &str) {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{diagnostic} names no document"));
         assert!(index >= 1 && index <= whole.len(), "{diagnostic}");
-        if !diagnostic.message.ends_with("is not known to Porter and was ignored") {
+        if !diagnostic
+            .message
+            .ends_with("is not known to Porter and was ignored")
+        {
             *errors_per_document.entry(index).or_default() += 1;
         }
     }
