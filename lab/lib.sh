@@ -737,26 +737,9 @@ lab_client_fetch() {
 # one JSON line: requests, failed, longest gap between two successes (ms), answers per node.
 lab_client_loop_start() {  # $1 = EIP
   rm -f "$LAB_DIR/loop.stop" "$LAB_DIR/loop.json"
-  ip netns exec "$(ns_name client)" python3 - "$1" "$LAB_DIR/loop.stop" "$LAB_DIR/loop.json" \
-    >"$LAB_DIR/loop.log" 2>&1 <<'PY' &
-import http.client, json, os, sys, time
-eip, stop, out = sys.argv[1:4]
-n = failed = 0; gap = 0.0; last = None; nodes = {}; errors = []
-while not os.path.exists(stop):
-    n += 1; t = time.monotonic()
-    try:
-        c = http.client.HTTPConnection(eip, 8080, timeout=2)
-        c.request("GET", "/"); r = c.getresponse(); body = r.read().decode().strip(); c.close()
-        if r.status != 200: raise OSError(f"status {r.status}")
-        now = time.monotonic()
-        if last is not None: gap = max(gap, now - last)
-        last = now; nodes[body] = nodes.get(body, 0) + 1
-    except Exception as e:
-        failed += 1; errors.append(f"{time.time():.3f} {type(e).__name__}: {e}")
-json.dump({"requests": n, "failed": failed, "max_gap_ms": round(gap * 1000, 1), "nodes": nodes,
-           "errors": errors[:20]}, open(out + ".tmp", "w"))
-os.rename(out + ".tmp", out)
-PY
+  ip netns exec "$(ns_name client)" python3 "$(dirname "${BASH_SOURCE[0]}")/client_loop.py" "$1" \
+    --timeout 2 --seconds 86400 --stop-file "$LAB_DIR/loop.stop" --json "$LAB_DIR/loop.json" \
+    >"$LAB_DIR/loop.log" 2>&1 &
   local pid=$!; disown "$pid"; record_pid "$pid" python3; echo "$pid" >"$LAB_DIR/loop.pid"
   sleep 0.5
 }
