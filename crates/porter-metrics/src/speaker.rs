@@ -55,6 +55,31 @@ impl SpeakerMetrics {
     }
 }
 
+/// A state set (a gauge per peer and state, 1 for the state the peer's session is in), from
+/// `(peer, address, state)` of each session.
+fn encode_state_set<'a, S: Copy + PartialEq + std::fmt::Display>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    all: &[S],
+    sessions: impl Iterator<Item = (&'a String, std::net::IpAddr, S)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (peer, address, now) in sessions {
+        let address = address.to_string();
+        for &state in all {
+            let state_name = state.to_string();
+            let labels = [
+                ("peer", peer.as_str()),
+                ("address", address.as_str()),
+                ("state", state_name.as_str()),
+            ];
+            ConstGauge::new(i64::from(now == state)).encode(metric.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// A gauge with a series per peer: its name, its help, and its value from the peer's status.
 type PeerGauge = (&'static str, &'static str, fn(&PeerStatus) -> usize);
 
@@ -65,27 +90,14 @@ struct Sessions(StatusBoard);
 impl Collector for Sessions {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let peers = self.0.bgp_sessions();
-        {
-            let mut metric = encoder.encode_descriptor(
-                "porter_bgp_session_state",
-                "BGP session state per peer (BgpPeer name): 1 for the state the session is in, 0 for the other RFC 4271 states (alert on state=\"Established\" == 0)",
-                None,
-                MetricType::Gauge,
-            )?;
-            for (peer, status) in &peers {
-                let address = status.address.to_string();
-                for state in STATES {
-                    let state_name = state.to_string();
-                    let labels = [
-                        ("peer", peer.as_str()),
-                        ("address", address.as_str()),
-                        ("state", state_name.as_str()),
-                    ];
-                    ConstGauge::new(i64::from(status.state == state))
-                        .encode(metric.encode_family(&labels)?)?;
-                }
-            }
-        }
+        let states = peers.iter().map(|(peer, s)| (peer, s.address, s.state));
+        encode_state_set(
+            &mut encoder,
+            "porter_bgp_session_state",
+            "BGP session state per peer (BgpPeer name): 1 for the state the session is in, 0 for the other RFC 4271 states (alert on state=\"Established\" == 0)",
+            &STATES,
+            states,
+        )?;
         let counts: [PeerGauge; 2] = [
             (
                 "porter_bgp_prefixes_advertised",
@@ -118,25 +130,14 @@ impl Collector for Sessions {
         }
 
         let bfd = self.0.bfd_sessions();
-        let mut metric = encoder.encode_descriptor(
+        let states = bfd.iter().map(|(peer, s)| (peer, s.address, s.state));
+        encode_state_set(
+            &mut encoder,
             "porter_bfd_session_state",
             "BFD session state per peer (BgpPeer name) that enables BFD: 1 for the state the session is in, 0 for the other RFC 5880 states (alert on state=\"Up\" == 0)",
-            None,
-            MetricType::Gauge,
+            &BFD_STATES,
+            states,
         )?;
-        for (peer, status) in &bfd {
-            let address = status.address.to_string();
-            for state in BFD_STATES {
-                let state_name = state.to_string();
-                let labels = [
-                    ("peer", peer.as_str()),
-                    ("address", address.as_str()),
-                    ("state", state_name.as_str()),
-                ];
-                ConstGauge::new(i64::from(status.state == state))
-                    .encode(metric.encode_family(&labels)?)?;
-            }
-        }
 
         let mut metric = encoder.encode_descriptor(
             "porter_bfd_session_flaps",
