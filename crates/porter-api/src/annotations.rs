@@ -96,6 +96,28 @@ pub const LINK_BANDWIDTH_ANNOTATION: &str = "bgp.porter.kubesphere.io/link-bandw
 pub const LINK_BANDWIDTH_PER_ENDPOINT_ANNOTATION: &str =
     "bgp.porter.kubesphere.io/link-bandwidth-per-endpoint";
 
+/// Service annotation (Porter addition; OpenELB has no such feature): health-driven withdrawal. `tcp` or
+/// `http`: each speaker probes the Service's ready endpoints on its node, and a node whose endpoints all fail
+/// the probe stops announcing the Service until they pass again. Only with `externalTrafficPolicy: Local`,
+/// where a node forwards to its own pods only.
+pub const HEALTH_PROBE_ANNOTATION: &str = "health.porter.kubesphere.io/probe";
+
+/// Service annotation: the endpoint port the health probe connects to, a number or the name of a port of the
+/// EndpointSlice; default: the EndpointSlice's first port.
+pub const HEALTH_PORT_ANNOTATION: &str = "health.porter.kubesphere.io/port";
+
+/// Service annotation: the path an `http` health probe asks for with GET (default `/`); a status from 200
+/// to 399 passes, as a kubelet's HTTP probe.
+pub const HEALTH_PATH_ANNOTATION: &str = "health.porter.kubesphere.io/path";
+
+/// Service annotation: the time between two probes of an endpoint (`500ms`, `2s`, `1m`; a bare number is
+/// seconds), default 2 s; each probe times out after the interval or 1 s, whichever is shorter.
+pub const HEALTH_INTERVAL_ANNOTATION: &str = "health.porter.kubesphere.io/interval";
+
+/// Service annotation: how many probes in a row must fail for an endpoint to count as failing, and pass for it
+/// to count as healthy again (default 3).
+pub const HEALTH_THRESHOLD_ANNOTATION: &str = "health.porter.kubesphere.io/threshold";
+
 /// The field path of an annotation, as used in [`FieldError`]s: `metadata.annotations[KEY]`.
 pub fn annotation_field(key: &str) -> String {
     format!("metadata.annotations[{key}]")

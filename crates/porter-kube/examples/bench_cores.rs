@@ -215,7 +215,7 @@ fn apply_compact(s: &mut ControllerSnapshot, change: &ServiceChange) {
     for patch in change.metadata.iter().chain(change.status.iter()) {
         merge::apply(&mut v, &patch.value());
     }
-    let kept = <Arc<ControllerService> as Keep<Service>>::keep(from(v)).unwrap();
+    let kept = <Arc<ControllerService> as Keep<Service>>::keep(from(v), None).unwrap();
     s.services.insert(change.key.clone(), kept);
 }
 

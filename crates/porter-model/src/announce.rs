@@ -30,6 +30,12 @@
 //!   and the highest link bandwidth win (the most attractive route, since either Service wants
 //!   the traffic; for weighted Services, the one with the most weight on this node: the router
 //!   sees one route per node whatever the port, so no split can be right for both).
+//! * Health-driven withdrawal (opt-in: `health.porter.kubesphere.io/probe`, [`crate::health`]):
+//!   a `Local` Service's ready endpoints on the node are probed ([`HealthPlan`]); those whose
+//!   probes fail ([`Failing`], the plan's one input from the probes) do not count, so a node
+//!   whose endpoints all fail withdraws, and under weighted ECMP a failing endpoint leaves the
+//!   node's weight. Malformed health annotations, like malformed BGP ones, are reported and
+//!   leave the Service announced, unprobed.
 //! * A BgpPeer whose password is in a Secret gets it from [`Snapshot::secrets`]; while the
 //!   Secret or its key is missing (or unusable as a TCP-MD5 key) the peer is left out of
 //!   [`BgpPlan::peers`] and reported, so no session ever starts without its password.
@@ -42,6 +48,7 @@ use k8s_openapi::api::core::v1::Node;
 use porter_api::{BGP_CONF_NAME, Protocol, annotations};
 use porter_bgp::RouteAttrs;
 
+use crate::health::{Failing, ProbeKey, ProbeSpec};
 use crate::packed::MapBuilder;
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::route_attrs::per_endpoint;
@@ -58,6 +65,8 @@ use crate::{ObjectKey, Snapshot, selector};
 pub struct SpeakerPlan {
     /// What BGP announces from this node, and to whom.
     pub bgp: BgpPlan,
+    /// The health probes this node runs for the Services that ask for them.
+    pub health: HealthPlan,
     /// Why this node announces nothing, when it is not eligible (NotReady, excluded, unknown);
     /// it holds for every protocol.
     pub ineligible: Option<String>,
@@ -95,6 +104,15 @@ pub enum Problem {
         /// What is wrong, naming the annotation.
         why: String,
     },
+    /// A Service's health probe cannot run as asked (a malformed
+    /// `health.porter.kubesphere.io/*` annotation, a port its EndpointSlice does not have, a
+    /// traffic policy it does not apply to): its endpoints count as healthy, unprobed.
+    HealthCheck {
+        /// The Service.
+        service: ObjectKey,
+        /// What is wrong, naming the annotation.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -109,6 +127,10 @@ impl std::fmt::Display for Problem {
             Self::ServiceAnnotation { service, why } => write!(
                 f,
                 "Service {service}: {why} (announced with its Eip's BGP attributes only)"
+            ),
+            Self::HealthCheck { service, why } => write!(
+                f,
+                "Service {service}: {why} (its endpoints are not probed and count as healthy)"
             ),
         }
     }
@@ -127,6 +149,15 @@ pub struct BgpPlan {
     /// Prefixes with the same attributes share one allocation (most prefixes of a pool do):
     /// a speaker may hold 100k of them, and the sessions keep these `Arc`s too.
     pub prefixes: BTreeMap<IpAddr, Arc<RouteAttrs>>,
+}
+
+/// The health probes of a [`SpeakerPlan`]: one per ready endpoint on this node of each
+/// Service with `externalTrafficPolicy: Local` that asks for them, announced from a pool of
+/// this node's protocols.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HealthPlan {
+    /// Each probe, by Service and endpoint.
+    pub probes: BTreeMap<ProbeKey, ProbeSpec>,
 }
 
 /// The local side of every session of this node.
@@ -168,27 +199,47 @@ pub struct Options {
 
 /// [`plan`] with explicit [`Options`].
 pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerPlan {
-    plan_projected(&snapshot.for_speaker(), node, options)
+    plan_projected(&snapshot.for_speaker_on(node), node, options)
 }
 
-/// [`plan_with`] from the speaker's own reduced objects (what the Kubernetes source keeps).
+/// [`plan_with`] from the speaker's own reduced objects (what the Kubernetes source keeps),
+/// every endpoint counted healthy.
 pub fn plan_projected(snapshot: &SpeakerSnapshot, node: &str, options: &Options) -> SpeakerPlan {
+    plan_checked(snapshot, node, options, &Failing::new())
+}
+
+/// [`plan_projected`] with the verdicts of this node's health probes: the endpoints in
+/// `failing` do not count as ready.
+pub fn plan_checked(
+    snapshot: &SpeakerSnapshot,
+    node: &str,
+    options: &Options,
+    failing: &Failing,
+) -> SpeakerPlan {
     let mut problems = Vec::new();
     let the_node = snapshot.nodes.get(node);
     let ineligible = eligibility(the_node, node, options);
-    let bgp = bgp_plan(snapshot, node, ineligible.is_none(), &mut problems);
+    let mut health = HealthPlan::default();
+    let bgp = bgp_plan(
+        snapshot,
+        node,
+        ineligible.is_none().then_some((failing, &mut health)),
+        &mut problems,
+    );
     SpeakerPlan {
         bgp,
+        health,
         ineligible,
         problems,
     }
 }
 
-/// BGP's part of `node`'s plan; `eligible` says whether the node may announce at all.
+/// BGP's part of `node`'s plan; `eligible` is `None` when the node may not announce at all,
+/// else the failing endpoints and where the probes go.
 fn bgp_plan(
     snapshot: &SpeakerSnapshot,
     node: &str,
-    eligible: bool,
+    eligible: Option<(&Failing, &mut HealthPlan)>,
     problems: &mut Vec<Problem>,
 ) -> BgpPlan {
     let the_node = snapshot.nodes.get(node);
@@ -243,10 +294,9 @@ fn bgp_plan(
         }
     }
 
-    let prefixes = if eligible {
-        announced(snapshot, node, problems)
-    } else {
-        BTreeMap::new()
+    let prefixes = match eligible {
+        Some((failing, health)) => announced(snapshot, node, failing, health, problems),
+        None => BTreeMap::new(),
     };
     BgpPlan {
         local,
@@ -361,12 +411,15 @@ fn eligibility(node: Option<&Node>, name: &str, options: &Options) -> Option<Str
     }
 }
 
-/// The EIPs of the Services this node should attract traffic for, with their attributes.
-/// Malformed BGP annotations of a Service with an address in a `bgp` pool are reported in
-/// `problems` whether or not this node announces it, so every speaker reports the same.
+/// The EIPs of the Services this node should attract traffic for, with their attributes, and
+/// the health probes of those that ask for them (into `health`). Malformed BGP and health
+/// annotations of a Service with an address in a `bgp` pool are reported in `problems`
+/// whether or not this node announces it, so every speaker reports the same.
 fn announced(
     snapshot: &SpeakerSnapshot,
     node: &str,
+    failing: &Failing,
+    health: &mut HealthPlan,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<IpAddr, Arc<RouteAttrs>> {
     // Valid as the controller sees them: an Eip overlapping an older one is not a pool.
@@ -413,14 +466,22 @@ fn announced(
                     why: why.clone(),
                 }),
         );
+        problems.extend(svc.health_errors().iter().map(|why| Problem::HealthCheck {
+            service: key.clone(),
+            why: why.clone(),
+        }));
         let delta = svc.attrs().unwrap_or(&no_delta);
         let of_service = (key.namespace.as_str(), key.name.as_str());
         let start = slices.partition_point(|s| owner(s) < of_service);
-        let own = slices[start..]
-            .iter()
-            .take_while(|s| owner(s) == of_service)
-            .map(|&(_, slice)| slice);
-        let Some(entry) = serves_from(own, svc, node) else {
+        let end = start
+            + slices[start..]
+                .iter()
+                .take_while(|s| owner(s) == of_service)
+                .count();
+        let own = &slices[start..end];
+        let failing_here = probe(key, svc, own, failing, health, problems);
+        let own = own.iter().map(|&(_, slice)| slice);
+        let Some(entry) = serves_from(own, svc, node, failing_here) else {
             continue;
         };
         for (ip, pool) in ips {
@@ -456,6 +517,58 @@ fn announced(
         prefixes.insert(ip, attrs);
     }
     prefixes.finish()
+}
+
+/// Plans the health probes of `svc`'s ready endpoints on this node (`own` are its
+/// EndpointSlices, read for this node), if it asks for them; returns how many of those
+/// endpoints are failing.
+fn probe(
+    key: &ObjectKey,
+    svc: &LbService,
+    own: &[(&ObjectKey, &SliceNodes)],
+    failing: &Failing,
+    health: &mut HealthPlan,
+    problems: &mut Vec<Problem>,
+) -> u32 {
+    let Some(check) = svc.health() else {
+        return 0;
+    };
+    if !svc.local_traffic {
+        problems.push(Problem::HealthCheck {
+            service: key.clone(),
+            why: format!(
+                "{} applies to externalTrafficPolicy: Local only (with Cluster every node forwards to every endpoint)",
+                porter_api::annotations::HEALTH_PROBE_ANNOTATION
+            ),
+        });
+        return 0;
+    }
+    let spec = ProbeSpec::of(check);
+    let mut failing_here = 0;
+    for (slice_key, local) in own.iter().filter_map(|(k, s)| Some((k, s.local()?))) {
+        let Some(port) = local.port(&check.port) else {
+            problems.push(Problem::HealthCheck {
+                service: key.clone(),
+                why: format!(
+                    "{}: EndpointSlice {} has no such TCP port",
+                    porter_api::annotations::annotation_field(
+                        porter_api::annotations::HEALTH_PORT_ANNOTATION
+                    ),
+                    slice_key.name
+                ),
+            });
+            continue;
+        };
+        for &ip in &local.addresses {
+            let probe = ProbeKey {
+                service: key.clone(),
+                endpoint: std::net::SocketAddr::new(ip, port),
+            };
+            failing_here += u32::from(failing.contains(&probe));
+            health.probes.insert(probe, spec.clone());
+        }
+    }
+    failing_here
 }
 
 /// The Service an EndpointSlice belongs to, as `(namespace, name)`.
@@ -500,6 +613,7 @@ fn serves_from<'a>(
     mut slices: impl Iterator<Item = &'a SliceNodes>,
     svc: &LbService,
     node: &str,
+    failing_here: u32,
 ) -> Option<Entry> {
     if !svc.local_traffic {
         return slices.any(SliceNodes::any_usable).then_some(Entry::Any);
@@ -512,6 +626,8 @@ fn serves_from<'a>(
         ready_elsewhere |= s.any_ready_node();
         draining_here |= s.draining_on_node(node);
     }
+    // endpoints failing their health probes are not ready for this node's traffic
+    let ready_here = ready_here.saturating_sub(failing_here);
     if ready_here > 0 {
         return Some(Entry::Local(ready_here));
     }

@@ -24,6 +24,7 @@
 pub mod announce;
 pub mod assign;
 pub mod coverage;
+pub mod health;
 pub mod key;
 pub mod manifests;
 pub mod packed;

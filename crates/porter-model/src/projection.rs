@@ -20,6 +20,7 @@ use porter_api::FieldError;
 use porter_api::annotations::{self, EIP_POOL_LABEL, SERVICE_FINALIZER};
 
 use crate::assign::{Addresses, ingress_ips};
+use crate::health::{HealthCheck, PortRef};
 use crate::route_attrs::{self, RouteAttrsDelta};
 use crate::snapshot::SERVICE_NAME_LABEL;
 use crate::status::conditions::HeldCondition;
@@ -39,10 +40,19 @@ pub struct LbService {
     ingress: LbAddresses,
     /// `externalTrafficPolicy: Local`: traffic may only enter where an endpoint runs.
     pub local_traffic: bool,
-    /// What the `bgp.porter.kubesphere.io/*` annotations say; `None` when they change nothing
-    /// (the common case: one pointer per Service). Read with [`Self::attrs`] and
-    /// [`Self::attr_errors`].
-    bgp: Option<Box<BgpAnnotations>>,
+    /// What the `bgp.porter.kubesphere.io/*` and `health.porter.kubesphere.io/*` annotations
+    /// say; `None` when they ask for nothing (the common case: one pointer per Service). Read
+    /// with [`Self::attrs`], [`Self::attr_errors`], [`Self::health`] and
+    /// [`Self::health_errors`].
+    extras: Option<Box<Extras>>,
+}
+
+/// What a Service's optional annotations ask of the speaker, when they ask anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Extras {
+    bgp: Option<BgpAnnotations>,
+    /// The health probe asked for, or the malformed annotations, each naming its key.
+    health: Option<Result<HealthCheck, Box<[String]>>>,
 }
 
 /// A Service's `bgp.porter.kubesphere.io/*` annotations, when they say anything.
@@ -79,20 +89,24 @@ impl LbService {
                 errors.iter().map(ToString::to_string).collect(),
             )),
         };
+        let health = HealthCheck::of(svc)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+            .transpose();
+        let extras = (bgp.is_some() || health.is_some()).then(|| Box::new(Extras { bgp, health }));
         Some(Self {
             ingress: match ingress {
                 [one] => LbAddresses::One(*one),
                 many => LbAddresses::Many(many.into()),
             },
             local_traffic,
-            bgp: bgp.map(Box::new),
+            extras,
         })
     }
 
     /// What the `bgp.porter.kubesphere.io/*` annotations change in the pool's path
     /// attributes; `None` when they change nothing or are malformed.
     pub fn attrs(&self) -> Option<&RouteAttrsDelta> {
-        match self.bgp.as_deref() {
+        match self.extras.as_ref().and_then(|e| e.bgp.as_ref()) {
             Some(BgpAnnotations::Delta(delta)) => Some(delta),
             _ => None,
         }
@@ -102,8 +116,23 @@ impl LbService {
     /// When there are any, [`Self::attrs`] is `None`: the Service is announced with its Eip's
     /// attributes alone (see [`crate::announce`]).
     pub fn attr_errors(&self) -> &[String] {
-        match self.bgp.as_deref() {
+        match self.extras.as_ref().and_then(|e| e.bgp.as_ref()) {
             Some(BgpAnnotations::Malformed(errors)) => errors,
+            _ => &[],
+        }
+    }
+
+    /// The health probe the `health.porter.kubesphere.io/*` annotations ask for; `None` when
+    /// they ask for none or are malformed.
+    pub fn health(&self) -> Option<&HealthCheck> {
+        self.extras.as_ref()?.health.as_ref()?.as_ref().ok()
+    }
+
+    /// The malformed `health.porter.kubesphere.io/*` annotations, each naming the annotation.
+    /// When there are any, [`Self::health`] is `None`: the Service is announced unprobed.
+    pub fn health_errors(&self) -> &[String] {
+        match self.extras.as_ref().and_then(|e| e.health.as_ref()) {
+            Some(Err(errors)) => errors,
             _ => &[],
         }
     }
@@ -152,6 +181,32 @@ pub struct SliceNodes {
     /// A ready or draining endpoint without `nodeName` exists: it serves an
     /// `externalTrafficPolicy: Cluster` Service, but no node can claim it as local.
     pub usable_off_node: bool,
+    /// Of a slice read for one node ([`Self::of_on`]) with ready endpoints there: their
+    /// addresses and the slice's ports, what the node's health probes connect to. Only the
+    /// node's own endpoints, so a speaker keeps addresses of its few local Pods, not of the
+    /// cluster's.
+    local: Option<Box<LocalEndpoints>>,
+}
+
+/// The ready endpoints of one EndpointSlice on one node, and the slice's ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalEndpoints {
+    /// The first address of each ready endpoint on the node (the one consumers use, by the
+    /// EndpointSlice API), in the slice's order.
+    pub addresses: Box<[IpAddr]>,
+    /// The slice's TCP ports: name (empty when unnamed) and number, in the slice's order.
+    pub ports: Box<[(Box<str>, u16)]>,
+}
+
+impl LocalEndpoints {
+    /// The port `port` refers to, if the slice has it (a number is taken as it is).
+    pub fn port(&self, port: &PortRef) -> Option<u16> {
+        match port {
+            PortRef::First => self.ports.first().map(|&(_, n)| n),
+            PortRef::Number(n) => Some(*n),
+            PortRef::Name(name) => self.ports.iter().find(|(n, _)| n == name).map(|&(_, n)| n),
+        }
+    }
 }
 
 /// What an endpoint takes, from its conditions.
@@ -171,6 +226,12 @@ impl SliceNodes {
     /// or draining endpoint (it then changes no decision: not keeping it saves memory on
     /// Services scaled to zero, and its changes wake nobody).
     pub fn of(slice: &EndpointSlice) -> Option<Self> {
+        Self::of_on(slice, None)
+    }
+
+    /// [`Self::of`], keeping also the addresses of the ready endpoints on `node` (the
+    /// [`LocalEndpoints`] its speaker probes) when one is given.
+    pub fn of_on(slice: &EndpointSlice, node: Option<&str>) -> Option<Self> {
         let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
         if service.contains('\n') {
             // Not a Service's name (a corrupt object): it could own no Service.
@@ -179,8 +240,17 @@ impl SliceNodes {
         let mut ready = Vec::new();
         let mut draining = Vec::new();
         let mut usable_off_node = false;
+        let mut local = Vec::new();
         for ep in &slice.endpoints {
-            let list = match takes(ep) {
+            let took = takes(ep);
+            if took == Takes::New
+                && node.is_some()
+                && ep.node_name.as_deref() == node
+                && let Some(ip) = ep.addresses.first().and_then(|a| a.parse().ok())
+            {
+                local.push(ip);
+            }
+            let list = match took {
                 Takes::New => &mut ready,
                 Takes::Draining => &mut draining,
                 Takes::Nothing => continue,
@@ -229,9 +299,25 @@ impl SliceNodes {
                 names.push('\n');
             }
         }
+        let local = (!local.is_empty()).then(|| {
+            Box::new(LocalEndpoints {
+                addresses: local.into(),
+                ports: slice
+                    .ports
+                    .iter()
+                    .flatten()
+                    .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+                    .filter_map(|p| {
+                        let number = u16::try_from(p.port?).ok().filter(|&n| n > 0)?;
+                        Some((p.name.as_deref().unwrap_or("").into(), number))
+                    })
+                    .collect(),
+            })
+        });
         Some(Self {
             names: names.into_boxed_str(),
             usable_off_node,
+            local,
         })
     }
 
@@ -290,6 +376,11 @@ impl SliceNodes {
     /// Whether a ready endpoint runs on `node`.
     pub fn on_node(&self, node: &str) -> bool {
         self.endpoints_on(node) > 0
+    }
+
+    /// The ready endpoints on the node this slice was read for ([`Self::of_on`]), if any.
+    pub fn local(&self) -> Option<&LocalEndpoints> {
+        self.local.as_deref()
     }
 
     /// Whether draining endpoints, and no ready one, run on `node`.
@@ -430,9 +521,9 @@ pub struct ControllerService {
     pub ingress: Addresses,
     /// `externalTrafficPolicy: Local` ([`LbService::local_traffic`]).
     pub local_traffic: bool,
-    /// What its BGP annotations say ([`LbService::attrs`], [`LbService::attr_errors`]); read
+    /// What its BGP and health annotations say ([`LbService::attrs`], [`LbService::health`]); read
     /// only when it is opted in.
-    bgp: Option<Box<BgpAnnotations>>,
+    extras: Option<Box<Extras>>,
     /// Its `porter.kubesphere.io/Announced` condition.
     pub announced: Option<HeldCondition>,
     /// Its `porter.kubesphere.io/AddressInPool` condition.
@@ -447,8 +538,8 @@ impl ControllerService {
         let finalizers = meta.finalizers.as_deref().unwrap_or_default();
         let opted_in = annotations::opted_in(svc);
         // what announcing reads but the addresses, which the plan decides
-        let (local_traffic, bgp) = match LbService::holding(svc, &[IpAddr::from([0, 0, 0, 0])]) {
-            Some(lb) => (lb.local_traffic, lb.bgp),
+        let (local_traffic, extras) = match LbService::holding(svc, &[IpAddr::from([0, 0, 0, 0])]) {
+            Some(lb) => (lb.local_traffic, lb.extras),
             None => (false, None),
         };
         let held = |type_: &str| {
@@ -484,7 +575,7 @@ impl ControllerService {
                 .map(|l| l.as_str().into()),
             ingress: ingress_ips(svc).into(),
             local_traffic,
-            bgp,
+            extras,
             announced: held(ANNOUNCED),
             in_pool: held(ADDRESS_IN_POOL),
         }
@@ -509,7 +600,7 @@ impl ControllerService {
                 many => LbAddresses::Many(many.into()),
             },
             local_traffic: self.local_traffic,
-            bgp: self.bgp.clone(),
+            extras: self.extras.clone(),
         })
     }
 
@@ -555,17 +646,27 @@ impl Snapshot {
     /// This snapshot as the controller keeps it (every Service, Porter's or not): the other
     /// kinds are cloned as they are.
     pub fn for_controller(&self) -> ControllerSnapshot {
-        self.projected(|svc| Some(Arc::new(ControllerService::of(svc))))
+        self.projected(|svc| Some(Arc::new(ControllerService::of(svc))), None)
     }
 
     /// This snapshot as a speaker keeps it: the other kinds are cloned as they are.
     pub fn for_speaker(&self) -> SpeakerSnapshot {
-        self.projected(LbService::of)
+        self.projected(LbService::of, None)
+    }
+
+    /// [`Self::for_speaker`] as `node`'s speaker keeps it: with the addresses of the node's
+    /// own ready endpoints, which its health probes connect to.
+    pub fn for_speaker_on(&self, node: &str) -> SpeakerSnapshot {
+        self.projected(LbService::of, Some(node))
     }
 
     /// Each Service as `service` keeps it, each EndpointSlice as [`SliceNodes`], the other
     /// kinds cloned.
-    fn projected<S>(&self, service: impl Fn(&Service) -> Option<S>) -> Snapshot<S, SliceNodes> {
+    fn projected<S>(
+        &self,
+        service: impl Fn(&Service) -> Option<S>,
+        node: Option<&str>,
+    ) -> Snapshot<S, SliceNodes> {
         Snapshot {
             eips: self.eips.clone(),
             bgp_confs: self.bgp_confs.clone(),
@@ -578,7 +679,7 @@ impl Snapshot {
             endpoint_slices: self
                 .endpoint_slices
                 .iter()
-                .filter_map(|(key, slice)| Some((key.clone(), SliceNodes::of(slice)?)))
+                .filter_map(|(key, slice)| Some((key.clone(), SliceNodes::of_on(slice, node)?)))
                 .collect(),
             nodes: self.nodes.clone(),
             namespaces: self.namespaces.clone(),

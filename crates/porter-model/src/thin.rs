@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{LoadBalancerStatus, Service, ServiceSpec, ServiceStatus};
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
 
@@ -73,7 +73,8 @@ impl ThinService {
 }
 
 /// An EndpointSlice as the speaker reads it: name, namespace, resourceVersion, labels (the
-/// Service it belongs to) and, of each endpoint, its conditions and node.
+/// Service it belongs to), its ports and, of each endpoint, its addresses, conditions and node
+/// (addresses and ports for the node's health probes).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThinEndpointSlice {
@@ -82,11 +83,26 @@ pub struct ThinEndpointSlice {
     pub metadata: ObjectMeta,
     #[serde(default, deserialize_with = "null_as_empty")]
     endpoints: Vec<ThinEndpoint>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    ports: Vec<ThinPort>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThinPort {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    port: Option<i32>,
+    #[serde(default)]
+    protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ThinEndpoint {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    addresses: Vec<String>,
     #[serde(default)]
     conditions: Option<EndpointConditions>,
     #[serde(default)]
@@ -102,11 +118,23 @@ impl ThinEndpointSlice {
                 .endpoints
                 .into_iter()
                 .map(|ep| Endpoint {
+                    addresses: ep.addresses,
                     conditions: ep.conditions,
                     node_name: ep.node_name,
                     ..Endpoint::default()
                 })
                 .collect(),
+            ports: (!self.ports.is_empty()).then(|| {
+                self.ports
+                    .into_iter()
+                    .map(|p| EndpointPort {
+                        name: p.name,
+                        port: p.port,
+                        protocol: p.protocol,
+                        ..EndpointPort::default()
+                    })
+                    .collect()
+            }),
             ..EndpointSlice::default()
         }
     }
@@ -250,6 +278,13 @@ mod tests {
         );
         let kept = SliceNodes::of(&thin);
         assert_eq!(SliceNodes::of(&whole), kept, "{v:#}");
+        for node in ["n1", "n2", "n3", "n4"] {
+            assert_eq!(
+                SliceNodes::of_on(&whole, Some(node)),
+                SliceNodes::of_on(&thin, Some(node)),
+                "{node}: {v:#}"
+            );
+        }
         kept
     }
 

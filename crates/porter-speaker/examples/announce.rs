@@ -177,6 +177,7 @@ fn plan(a: &Args) -> SpeakerPlan {
         .map(|i| (IpAddr::V4(Ipv4Addr::from(base + i)), Arc::clone(&attrs)))
         .collect();
     SpeakerPlan {
+        health: Default::default(),
         bgp: BgpPlan {
             local: Ok(LocalBgp {
                 local_as: a.local_as,

@@ -35,12 +35,14 @@
 
 mod bfd;
 mod bgp;
+mod health;
 mod speaker;
 mod status;
 mod supervisor;
 
 pub use bfd::BfdStatus;
 pub use bgp::{PeerStatus, Timers};
+pub use health::ProbeStatus;
 pub use porter_bfd::{Diag as BfdDiag, State as BfdState};
 pub use speaker::{SHUTDOWN_GRACE, Speaker};
 pub use status::{Protocol, Status, StatusBoard};

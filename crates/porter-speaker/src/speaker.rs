@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::bfd::{self, Bfd, Paths};
 use crate::bgp::{self, Bgp};
+use crate::health::{self, Health};
 use crate::status::StatusBoard;
 use crate::supervisor::Stop;
 
@@ -19,6 +20,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 struct Wanted {
     bgp: bgp::Wanted,
     bfd: bfd::Wanted,
+    health: health::Wanted,
 }
 
 impl Wanted {
@@ -26,6 +28,7 @@ impl Wanted {
         Wanted {
             bgp: bgp::Wanted::of(&plan.bgp),
             bfd: bfd::Wanted::of(&plan.bgp),
+            health: health::Wanted::of(&plan.health),
         }
     }
 }
@@ -37,6 +40,7 @@ impl Wanted {
 pub struct Speaker {
     bgp: Bgp,
     bfd: Bfd,
+    health: Health,
     drain: Duration,
 }
 
@@ -53,9 +57,17 @@ impl Speaker {
         let paths = Paths::default();
         Self {
             bgp: Bgp::new(board.clone(), paths.clone(), drain),
-            bfd: Bfd::new(board, paths),
+            bfd: Bfd::new(board.clone(), paths),
+            health: Health::new(board),
             drain,
         }
+    }
+
+    /// The endpoints whose health probes fail, updated as their verdicts change: plan with
+    /// them ([`porter_model::announce::plan_checked`]) and hand the plan back to
+    /// [`Self::run`], so a node whose endpoints of a Service all fail withdraws it.
+    pub fn failing(&self) -> watch::Receiver<porter_model::health::Failing> {
+        self.health.failing()
     }
 
     /// Runs until `shutdown` resolves (or `plans` closes), applying every new plan; then
@@ -89,6 +101,7 @@ impl Speaker {
         // to the router, which could drop a draining session early.
         self.bgp.stop(Stop::Shutdown, deadline).await;
         self.bfd.stop(Stop::Shutdown, deadline).await;
+        self.health.stop(Stop::Shutdown, deadline).await;
     }
 
     /// Brings every protocol in line with `plan`.
@@ -97,9 +110,10 @@ impl Speaker {
     }
 
     async fn apply_wanted(&mut self, wanted: Wanted) {
-        let Wanted { bgp, bfd } = wanted;
+        let Wanted { bgp, bfd, health } = wanted;
         // BFD first, so a new peer's BGP session finds its BFD session started.
         self.bfd.apply(bfd).await;
         self.bgp.apply(bgp).await;
+        self.health.apply(health).await;
     }
 }

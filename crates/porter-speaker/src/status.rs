@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::bfd::BfdStatus;
 use crate::bgp::PeerStatus;
+use crate::health::ProbeStatus;
 
 /// The protocols the speaker runs, each posting its own entries on the [`StatusBoard`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,6 +18,8 @@ pub enum Protocol {
     Bgp,
     /// BFD sessions, one entry per BgpPeer that enables BFD.
     Bfd,
+    /// Health probes, one entry per probed endpoint.
+    Health,
 }
 
 /// One entry of the board: a task's status, in its protocol's terms.
@@ -26,6 +29,8 @@ pub enum Status {
     Bgp(PeerStatus),
     /// A BFD session.
     Bfd(BfdStatus),
+    /// A health probe.
+    Health(ProbeStatus),
 }
 
 impl Status {
@@ -34,6 +39,7 @@ impl Status {
         match self {
             Status::Bgp(_) => Protocol::Bgp,
             Status::Bfd(_) => Protocol::Bfd,
+            Status::Health(_) => Protocol::Health,
         }
     }
 
@@ -41,7 +47,7 @@ impl Status {
     pub fn as_bgp(&self) -> Option<&PeerStatus> {
         match self {
             Status::Bgp(status) => Some(status),
-            Status::Bfd(_) => None,
+            _ => None,
         }
     }
 
@@ -49,7 +55,15 @@ impl Status {
     pub fn as_bfd(&self) -> Option<&BfdStatus> {
         match self {
             Status::Bfd(status) => Some(status),
-            Status::Bgp(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The health probe's status, if this is one.
+    pub fn as_health(&self) -> Option<&ProbeStatus> {
+        match self {
+            Status::Health(status) => Some(status),
+            _ => None,
         }
     }
 }
@@ -94,6 +108,16 @@ impl StatusBoard {
         };
         m.iter()
             .filter_map(|((_, name), status)| Some((name.clone(), status.as_bfd()?.clone())))
+            .collect()
+    }
+
+    /// A copy of every health probe's status, by probe name (`namespace/name address:port`).
+    pub fn health_probes(&self) -> BTreeMap<String, ProbeStatus> {
+        let Ok(m) = self.0.lock() else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter_map(|((_, name), status)| Some((name.clone(), status.as_health()?.clone())))
             .collect()
     }
 

@@ -102,7 +102,7 @@ fn main() {
     let start = Instant::now();
     let (services, slices, diagnostics) = match role.as_str() {
         "speaker" => {
-            let (snapshot, diagnostics) = folder.load_projected().unwrap();
+            let (snapshot, diagnostics) = folder.load_projected(None).unwrap();
             (
                 snapshot.services.len(),
                 snapshot.endpoint_slices.len(),

@@ -85,12 +85,16 @@ impl ManifestDir {
 
     /// [`Self::load`] as a speaker keeps it: each Service and EndpointSlice is decoded thin
     /// (only what the projections read) and reduced to its projection as soon as it is read,
-    /// so the whole objects are never built.
-    pub(crate) fn load_projected(&self) -> anyhow::Result<(SpeakerSnapshot, Vec<Diagnostic>)> {
+    /// so the whole objects are never built; for `node`'s speaker, with the addresses of
+    /// its own ready endpoints (its health probes' targets).
+    pub(crate) fn load_projected(
+        &self,
+        node: Option<&str>,
+    ) -> anyhow::Result<(SpeakerSnapshot, Vec<Diagnostic>)> {
         self.load_with(
             Decode::Thin,
             |svc| LbService::of(&svc),
-            |slice| SliceNodes::of(&slice),
+            |slice| SliceNodes::of_on(&slice, node),
         )
     }
 
@@ -540,9 +544,9 @@ impl Watcher {
         self.next_with(ManifestDir::load).await
     }
 
-    /// [`Self::next`] as a speaker keeps it ([`ManifestDir::load_projected`]).
-    pub(crate) async fn next_projected(&mut self) -> SpeakerSnapshot {
-        self.next_with(ManifestDir::load_projected).await
+    /// [`Self::next`] as `node`'s speaker keeps it ([`ManifestDir::load_projected`]).
+    pub(crate) async fn next_projected(&mut self, node: &str) -> SpeakerSnapshot {
+        self.next_with(|dir| dir.load_projected(Some(node))).await
     }
 
     async fn next_with<T>(

@@ -10,6 +10,7 @@ use porter_kube::{SourceConfig, SpeakerSource};
 use porter_metrics::{ApiErrors, Health, ListenAddress, SpeakerMetrics};
 use porter_model::SpeakerSnapshot;
 use porter_model::announce::{self, Problem, SpeakerPlan};
+use porter_model::health::Failing;
 use porter_speaker::{Speaker, StatusBoard};
 use tokio::sync::watch;
 
@@ -17,8 +18,9 @@ use crate::manifest_dir::{ManifestDir, Watcher};
 
 /// Where the speaker's snapshots come from.
 enum Source {
-    /// A manifests folder (`--manifests`).
-    Dir(Watcher),
+    /// A manifests folder (`--manifests`), and the last snapshot read from it (planned from
+    /// again when a health verdict changes).
+    Dir(Watcher, Box<SpeakerSnapshot>),
     /// The Kubernetes API; the source stays alive as long as this does.
     Kube {
         _source: SpeakerSource,
@@ -27,20 +29,27 @@ enum Source {
 }
 
 impl Source {
-    /// `node`'s plan from the next snapshot. While the API is unreachable the last one stays
-    /// in force (this waits), so the node keeps announcing what it announced.
-    async fn next_plan(&mut self, node: &str, options: &announce::Options) -> SpeakerPlan {
+    /// Waits for the next snapshot for `node`. While the API is unreachable the last one
+    /// stays in force (this waits), so the node keeps announcing what it announced.
+    async fn changed(&mut self, node: &str) {
         match self {
-            Source::Dir(watcher) => {
-                announce::plan_projected(&watcher.next_projected().await, node, options)
-            }
+            Source::Dir(watcher, last) => **last = watcher.next_projected(node).await,
             Source::Kube { rx, .. } => {
                 if rx.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
-                // Planned from the source's own snapshot, not a copy (the watches wait the
-                // few milliseconds this takes).
-                announce::plan_projected(&rx.borrow_and_update(), node, options)
+            }
+        }
+    }
+
+    /// `node`'s plan from the current snapshot, with the endpoints failing their health
+    /// probes. Planned from the source's own snapshot, not a copy (the watches wait the few
+    /// milliseconds this takes).
+    fn plan(&mut self, node: &str, options: &announce::Options, failing: &Failing) -> SpeakerPlan {
+        match self {
+            Source::Dir(_, last) => announce::plan_checked(last, node, options, failing),
+            Source::Kube { rx, .. } => {
+                announce::plan_checked(&rx.borrow_and_update(), node, options, failing)
             }
         }
     }
@@ -86,7 +95,10 @@ pub(crate) async fn run(
                 node.clone(),
                 board.clone(),
             )));
-            Source::Dir(Watcher::new(ManifestDir::new(dir), poll))
+            Source::Dir(
+                Watcher::new(ManifestDir::new(dir), poll),
+                Box::default(),
+            )
         }
         None => {
             let client = porter_kube::client_counting(api_errors).await?;
@@ -103,10 +115,13 @@ pub(crate) async fn run(
             Source::Kube { _source: kube, rx }
         }
     };
+    let speaker = Speaker::with_drain(board.clone(), drain);
+    // the endpoints failing their health probes: a change is planned from like a new snapshot
+    let mut failing = speaker.failing();
     let mut heartbeat = tokio::time::interval(Health::HEARTBEAT);
     let first = loop {
         tokio::select! {
-            plan = source.next_plan(&node, &options) => break plan,
+            () = source.changed(&node) => break source.plan(&node, &options, &failing.borrow_and_update()),
             _ = heartbeat.tick() => health.beat(),
         }
     };
@@ -115,7 +130,7 @@ pub(crate) async fn run(
     problems_tx.send_replace(first.problems.clone());
     let (tx, rx) = watch::channel(first);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut speaker = tokio::spawn(Speaker::with_drain(board.clone(), drain).run(rx, async {
+    let mut speaker = tokio::spawn(speaker.run(rx, async {
         let _ = stop_rx.await;
     }));
     health.set_ready();
@@ -124,7 +139,13 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             _ = heartbeat.tick() => health.beat(),
-            plan = source.next_plan(&node, &options) => {
+            plan = async {
+                tokio::select! {
+                    () = source.changed(&node) => {}
+                    Ok(()) = failing.changed() => {}
+                }
+                source.plan(&node, &options, &failing.borrow_and_update())
+            } => {
                 health.beat();
                 metrics.set_announced(plan.bgp.prefixes.len());
                 problems_tx.send_if_modified(|current| {

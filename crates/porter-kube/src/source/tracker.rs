@@ -20,9 +20,10 @@ use super::Kinds;
 /// How a source keeps a watched object of kind `K`: whole (`K` itself), or only what its
 /// role reads (a projection such as [`LbService`]), so a role's memory follows what it uses.
 pub trait Keep<K>: Clone + PartialEq + Sized {
-    /// What to keep of `obj`; `None` when nothing of it matters to the role (a Service that
-    /// is not Porter's): the object is then not held, and its changes publish nothing.
-    fn keep(obj: K) -> Option<Self>;
+    /// What to keep of `obj` for the speaker of `node` (`None` for a role not bound to a
+    /// node); `None` when nothing of it matters to the role (a Service that is not Porter's):
+    /// the object is then not held, and its changes publish nothing.
+    fn keep(obj: K, node: Option<&str>) -> Option<Self>;
 
     /// Whether the source may decode `K` thin ([`super::ThinService`], [`super::ThinEndpointSlice`]): only the fields this
     /// keeping reads, sparing the allocations of everything else.
@@ -30,7 +31,7 @@ pub trait Keep<K>: Clone + PartialEq + Sized {
 }
 
 impl<K: Clone + PartialEq> Keep<K> for K {
-    fn keep(obj: K) -> Option<K> {
+    fn keep(obj: K, _: Option<&str>) -> Option<K> {
         Some(obj)
     }
 }
@@ -38,13 +39,13 @@ impl<K: Clone + PartialEq> Keep<K> for K {
 impl Keep<Service> for LbService {
     const THIN: bool = true;
 
-    fn keep(obj: Service) -> Option<Self> {
+    fn keep(obj: Service, _: Option<&str>) -> Option<Self> {
         LbService::of(&obj)
     }
 }
 
 impl Keep<Service> for Arc<ControllerService> {
-    fn keep(obj: Service) -> Option<Self> {
+    fn keep(obj: Service, _: Option<&str>) -> Option<Self> {
         controller_service(obj).map(|svc| Arc::new(ControllerService::of(&svc)))
     }
 }
@@ -52,8 +53,9 @@ impl Keep<Service> for Arc<ControllerService> {
 impl Keep<EndpointSlice> for SliceNodes {
     const THIN: bool = true;
 
-    fn keep(obj: EndpointSlice) -> Option<Self> {
-        SliceNodes::of(&obj)
+    /// With the node's own ready endpoints' addresses, for its health probes.
+    fn keep(obj: EndpointSlice, node: Option<&str>) -> Option<Self> {
+        SliceNodes::of_on(&obj, node)
     }
 }
 
@@ -72,6 +74,8 @@ pub struct Tracker<Key, K, V = K> {
     /// Applied to every object before [`Keep::keep`]: what the role reads of it, or `None`
     /// when none of it matters (see [`Trim`]).
     trim: Trim<K>,
+    /// The node whose speaker keeps the objects ([`Keep::keep`]), if any.
+    node: Option<Box<str>>,
     kind: PhantomData<fn(K)>,
 }
 
@@ -88,6 +92,7 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
             synced: false,
             key,
             trim: Some,
+            node: None,
             kind: PhantomData,
         }
     }
@@ -95,6 +100,14 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
     /// This tracker, trimming every object with `trim` before keeping it.
     pub fn trimming(self, trim: Trim<K>) -> Self {
         Self { trim, ..self }
+    }
+
+    /// This tracker, keeping objects for the speaker of `node` ([`Keep::keep`]).
+    pub fn for_node(self, node: Option<&str>) -> Self {
+        Self {
+            node: node.map(Into::into),
+            ..self
+        }
     }
 
     /// Applies one watcher event to `live`; true when `live` changed.
@@ -106,7 +119,8 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
             }
             Event::InitApply(obj) => {
                 if let (Some(buf), Some(key)) = (self.relist.as_mut(), (self.key)(&obj))
-                    && let Some(kept) = (self.trim)(obj).and_then(V::keep)
+                    && let Some(kept) =
+                        (self.trim)(obj).and_then(|obj| V::keep(obj, self.node.as_deref()))
                 {
                     buf.insert(key, kept);
                 }
@@ -125,7 +139,9 @@ impl<Key: Ord + Clone, K, V: Keep<K>> Tracker<Key, K, V> {
                 let Some(key) = (self.key)(&obj) else {
                     return false;
                 };
-                let Some(kept) = (self.trim)(obj).and_then(V::keep) else {
+                let Some(kept) =
+                    (self.trim)(obj).and_then(|obj| V::keep(obj, self.node.as_deref()))
+                else {
                     // Nothing of it matters (any more): forget what was kept.
                     return live.remove(&key).is_some();
                 };
@@ -207,6 +223,14 @@ impl<S: Keep<Service>, E: Keep<EndpointSlice>> Trackers<S, E> {
             endpoint_slices: tracker(kinds.endpoint_slices, key_of),
             nodes: tracker(kinds.nodes, name_of),
             namespaces: tracker(kinds.namespaces, name_of),
+        }
+    }
+
+    /// These trackers, keeping EndpointSlices for the speaker of `node` ([`Keep::keep`]).
+    pub fn for_node(self, node: Option<&str>) -> Self {
+        Self {
+            endpoint_slices: self.endpoint_slices.for_node(node),
+            ..self
         }
     }
 
@@ -409,7 +433,7 @@ mod tests {
     struct EvenVersion(u32);
 
     impl Keep<Service> for EvenVersion {
-        fn keep(obj: Service) -> Option<Self> {
+        fn keep(obj: Service, _: Option<&str>) -> Option<Self> {
             let v: u32 = obj.metadata.resource_version?.parse().ok()?;
             v.is_multiple_of(2).then_some(EvenVersion(v))
         }

@@ -177,7 +177,8 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
 ) {
     let mut updates = streams::<S, E>(&client, &config);
     let mut trackers = Trackers::<S, E>::new(config.kinds)
-        .trimming(config.trim_services, config.trim_endpoint_slices);
+        .trimming(config.trim_services, config.trim_endpoint_slices)
+        .for_node(config.only_node.as_deref());
     let mut secrets = config.secret_refresh.map(|_| SecretCache::default());
     let mut refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
     let mut dirty = false;

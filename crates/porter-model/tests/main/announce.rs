@@ -217,14 +217,6 @@ fn local_policy_endpoint_conditions() {
     }
 }
 
-/// The Pod's endpoint as the endpoint controller writes it from its deletion until its
-/// containers stop: not Ready, still Serving, Terminating.
-const DRAINING: Cond = Cond {
-    ready: Some(false),
-    serving: Some(true),
-    terminating: Some(true),
-};
-
 #[test]
 fn local_policy_a_node_whose_last_local_endpoint_terminates_withdraws_at_once() {
     let before = cluster([
@@ -621,7 +613,9 @@ fn an_invalid_peer_is_a_problem_naming_it_and_its_field() {
         .iter()
         .filter_map(|problem| match problem {
             Problem::BgpPeer { name, .. } => Some(name.as_str()),
-            Problem::ServiceAnnotation { .. } | Problem::Unsupported { .. } => None,
+            Problem::ServiceAnnotation { .. }
+            | Problem::HealthCheck { .. }
+            | Problem::Unsupported { .. } => None,
         })
         .collect();
     assert_eq!(named, ["bad-addr", "bad-selector", "no-as", "no-conf"]);
@@ -749,6 +743,7 @@ fn the_whole_plan_of_one_node() {
     assert_eq!(
         p,
         SpeakerPlan {
+            health: Default::default(),
             bgp: BgpPlan {
                 local: Ok(LocalBgp {
                     local_as: 64513,

@@ -222,6 +222,14 @@ pub const READY: Cond = Cond {
     serving: Some(true),
     terminating: Some(false),
 };
+/// The Pod's endpoint as the endpoint controller writes it from its deletion until its
+/// containers stop: not Ready, still Serving, Terminating.
+pub const DRAINING: Cond = Cond {
+    ready: Some(false),
+    serving: Some(true),
+    terminating: Some(true),
+};
+
 /// Not ready (a Pod failing its readiness probe).
 pub const NOT_READY: Cond = Cond {
     ready: Some(false),

@@ -12,6 +12,7 @@ mod coverage;
 mod drain;
 mod fields;
 mod fixtures;
+mod health;
 mod lab;
 mod props;
 mod status;

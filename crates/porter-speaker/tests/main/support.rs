@@ -250,6 +250,7 @@ pub fn peer(port: u16, peer_as: u32) -> ValidPeer {
 /// A plan with these peers (by BgpPeer name) announcing `prefixes`.
 pub fn plan_of(peers: Vec<(&str, ValidPeer)>, prefixes: &[&str]) -> SpeakerPlan {
     SpeakerPlan {
+        health: Default::default(),
         bgp: BgpPlan {
             local: Ok(LocalBgp {
                 local_as: SPEAKER_AS,
