@@ -38,41 +38,8 @@ PRESTOP=${PRESTOP:-$(awk '/preStop:/{p=1} p && /seconds:/{print $2; exit}' deplo
 export PORTER=${PORTER:-$repo/target/release/porter}
 [ -x "$PORTER" ] || cargo build -q --release -p porter || exit 1
 export LAB_PREFIX=bdr- LAB_DIR=${TMPDIR:-/tmp}/porter-bench-drain
-export TZ=UTC
-lab() { bash "$repo/lab/lab.sh" "$@"; }
-log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
-epoch() { date -u -d "$1" +%s.%N; }
-nexthops() { lab route "$1" | grep -c 'nexthop via'; }
-wait_nexthops() {  # $1 = EIP, $2 = count, $3 = limit (s)
-  local t0; t0=$(date +%s)
-  while [ "$(nexthops "$1")" != "$2" ]; do
-    [ $(($(date +%s) - t0)) -gt "$3" ] && return 1
-    sleep 0.05
-  done
-}
-ms() { awk -v a="$1" -v b="$2" 'BEGIN{if (a == "" || b == "") print "?"; else printf "%.0f", (b-a)*1000}'; }
-
-# The first route event for $1 after epoch $2 whose route no longer goes via node3, as epoch
-# (`ip -ts monitor route`: each event starts with "[local time]", TZ=UTC here).
-fib_time() {
-  python3 - "$1" "$2" "$LAB_DIR/monitor.txt" <<'PY'
-import sys, datetime
-eip, t0, path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-events, cur = [], None
-for line in open(path):
-    if line.startswith("["):
-        ts, _, rest = line[1:].partition("]")
-        cur = [ts, rest]
-        events.append(cur)
-    elif cur:
-        cur[1] += line
-for ts, text in events:
-    t = datetime.datetime.fromisoformat(ts).replace(tzinfo=datetime.timezone.utc).timestamp()
-    if t >= t0 and eip in text and "Deleted" not in text and "10.99.0.13" not in text:
-        print(f"{t:.6f}")
-        break
-PY
-}
+# shellcheck source=bench/lab_bench.sh
+. "$repo/bench/lab_bench.sh"
 
 # When node3's speaker logged the withdrawal (Porter), as epoch; empty for gobgpd.
 seen_time() {  # $1 = EIP, $2 = epoch after which
@@ -120,8 +87,7 @@ for case in $CASES; do
     gobgpd_node3 "$eip"
     wait_nexthops "$eip" 3 60 || { log "$case: gobgpd's path never arrived"; lab down; continue; }
   fi
-  ip -n "${LAB_PREFIX}router" -ts monitor route >"$LAB_DIR/monitor.txt" 2>&1 &
-  mon=$!; echo "$mon ip" >>"$LAB_DIR/pids"
+  monitor_start
   for delay in 0 "$PRESTOP"; do
     took=() sent=0 lost_w=0 lost_s=0 gap=0
     for rep in $(seq "$REPS"); do
@@ -160,7 +126,6 @@ for case in $CASES; do
     stats=$(printf '%s\n' "${took[@]}" | sort -n | awk '{a[NR]=$1} END{printf "%s %s", a[int((NR+1)/2)], a[NR]}')
     rows+=("$(printf '%-7s %-5s %-9s %5s   %7s %7s   %6s %9s %8s %7s' "$speaker" "$router" "$scenario" "$delay" $stats "$sent" "$lost_w" "$lost_s" "$gap")")
   done
-  kill "$mon" 2>/dev/null
   lab down
 done
 

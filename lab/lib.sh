@@ -34,6 +34,9 @@
 #                     (65535:0), so a draining node leaves its multipath set (BIRD: an import filter;
 #                     FRR 8.4's bgpd does it by itself, no configuration)
 #   LAB_DRAIN=s       the speakers' --drain-seconds (unset: the binary's default)
+#   LAB_HEALTH=tcp|http  lab_write_endpoints' Service asks for health probes of its endpoints
+#                     (health.porter.kubesphere.io/probe), every 200 ms, 2 in a row changing the
+#                     verdict (LAB_HEALTH_INTERVAL, LAB_HEALTH_THRESHOLD); empty = none
 
 LAB_PREFIX=${LAB_PREFIX:-}
 LAB_DIR=${LAB_DIR:-${TMPDIR:-/tmp}/porter-lab${LAB_PREFIX:+-$LAB_PREFIX}}
@@ -48,6 +51,9 @@ LAB_BFD=${LAB_BFD:-0}
 LAB_WECMP_UNIT=${LAB_WECMP_UNIT-1M}
 LAB_GSHUT=${LAB_GSHUT:-0}
 LAB_DRAIN=${LAB_DRAIN:-}
+LAB_HEALTH=${LAB_HEALTH:-}
+LAB_HEALTH_INTERVAL=${LAB_HEALTH_INTERVAL:-200ms}
+LAB_HEALTH_THRESHOLD=${LAB_HEALTH_THRESHOLD:-2}
 ROUTER_AS=64512
 if [ "$LAB_IBGP" = 1 ]; then NODE_AS=$ROUTER_AS; else NODE_AS=64513; fi
 BGP_PORT=17900        # the nodes' listen port (OpenELB's documented default, so it never clashes with a CNI on 179)
@@ -789,8 +795,12 @@ for p in out:
 #   gone      no endpoint on the node (the Pod is gone)
 # e.g. lab_write_endpoints node1=ready node2=ready node3=draining
 lab_write_endpoints() {
-  local arg n state ready serving terminating tmp=$LAB_DIR/service.yaml.tmp
-  lab_local_service_head "" >"$tmp"
+  local arg n state ready serving terminating tmp=$LAB_DIR/service.yaml.tmp annotation=""
+  [ -n "$LAB_HEALTH" ] && annotation="
+    health.porter.kubesphere.io/probe: $LAB_HEALTH
+    health.porter.kubesphere.io/interval: $LAB_HEALTH_INTERVAL
+    health.porter.kubesphere.io/threshold: \"$LAB_HEALTH_THRESHOLD\""
+  lab_local_service_head "$annotation" >"$tmp"
   for arg in "$@"; do
     n=${arg%%=*} state=${arg#*=}
     case "$state" in

@@ -149,6 +149,33 @@ impl Collector for Sessions {
             let labels = [("peer", peer.as_str())];
             ConstCounter::new(status.flaps).encode(metric.encode_family(&labels)?)?;
         }
+
+        // health probes: one series per endpoint of this node a Service asks to probe
+        let probes = self.0.health_probes();
+        let endpoints: Vec<(String, String)> = probes
+            .values()
+            .map(|p| (p.service.clone(), p.endpoint.to_string()))
+            .collect();
+        let mut metric = encoder.encode_descriptor(
+            "porter_health_endpoint_failing",
+            "1 while the endpoint failed its last health probes in a row (it is not counted on this node: the node withdraws the Service when all its endpoints fail), else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((service, endpoint), probe) in endpoints.iter().zip(probes.values()) {
+            let labels = [("service", service.as_str()), ("endpoint", endpoint.as_str())];
+            ConstGauge::new(i64::from(probe.failing)).encode(metric.encode_family(&labels)?)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "porter_health_probe_failures",
+            "Health probes of the endpoint that failed since this speaker started probing it",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((service, endpoint), probe) in endpoints.iter().zip(probes.values()) {
+            let labels = [("service", service.as_str()), ("endpoint", endpoint.as_str())];
+            ConstCounter::new(probe.failures).encode(metric.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }

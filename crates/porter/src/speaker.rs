@@ -95,10 +95,7 @@ pub(crate) async fn run(
                 node.clone(),
                 board.clone(),
             )));
-            Source::Dir(
-                Watcher::new(ManifestDir::new(dir), poll),
-                Box::default(),
-            )
+            Source::Dir(Watcher::new(ManifestDir::new(dir), poll), Box::default())
         }
         None => {
             let client = porter_kube::client_counting(api_errors).await?;

@@ -2,7 +2,9 @@
 
 use porter_bgp::State;
 use porter_metrics::SpeakerMetrics;
-use porter_speaker::{BfdDiag, BfdState, BfdStatus, PeerStatus, Protocol, Status, StatusBoard};
+use porter_speaker::{
+    BfdDiag, BfdState, BfdStatus, PeerStatus, ProbeStatus, Protocol, Status, StatusBoard,
+};
 
 use crate::sample;
 
@@ -99,6 +101,28 @@ fn sessions_are_exposed_as_the_board_shows_them() {
     assert!(
         sample(&registry, r#"porter_bfd_session_flaps_total{peer="tor2"}"#).is_none(),
         "no BFD, no series"
+    );
+
+    // health probes, one series per probed endpoint
+    board.set(
+        "default/web 10.244.1.5:8080",
+        Status::Health(ProbeStatus {
+            service: "default/web".into(),
+            endpoint: "10.244.1.5:8080".parse().unwrap(),
+            failing: true,
+            probes: 10,
+            failures: 4,
+            last_error: Some("connect: refused".into()),
+        }),
+    );
+    let series = r#"{service="default/web",endpoint="10.244.1.5:8080"}"#;
+    assert_eq!(
+        sample(&registry, &format!("porter_health_endpoint_failing{series}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&registry, &format!("porter_health_probe_failures_total{series}")),
+        Some(4.0)
     );
 
     // the session flaps, the other peer is removed: the next scrape shows it

@@ -866,3 +866,5 @@ fn weight_proportions() {
 
 // Drain before terminate, beside the interop matrix (its own lab names).
 mod drain;
+// Health-driven withdrawal (its own lab names).
+mod health;
