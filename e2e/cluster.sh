@@ -12,7 +12,8 @@
 #     address assignment, the router's multipath route, HTTP through kube-proxy, the client's source
 #     address with externalTrafficPolicy Local, a controller restart that writes nothing, a rolling
 #     restart of the speakers that loses no request, cordoned and stopped speakers leaving the route
-#     while the client is served, a hung speaker leaving it within BFD's detection time, route
+#     while the client is served, a hung speaker leaving it within BFD's detection time, a node whose
+#     Pod fails its health probe leaving the route to an externalTrafficPolicy Local Service, route
 #     withdrawal on Service delete, metrics, and no 403 for Porter's
 #     ServiceAccounts in the API server's audit log.
 #
@@ -400,6 +401,40 @@ if [ "$NODES" -ge 2 ]; then
     loop_lost_none
   }
   check cordon "a cordoned node drops out of the route and comes back, the client served throughout" cordoned_drops_out
+
+  # Health-driven withdrawal: e2e-local asks every speaker to probe its node's Pods at /healthz
+  # (a file each Pod gets by exec). Node 2's Pod loses the file: its probe fails (404) while the
+  # kubelet's readiness (/index.html) keeps the endpoint ready, and only node 2 withdraws.
+  health_withdraws() {
+    local pod node n2_pod="" ready hc=health.porter.kubesphere.io
+    while read -r pod node; do
+      kc -n default exec "$pod" -- sh -c 'echo ok >/tmp/healthz' || return 1
+      [ "$node" = "$N2" ] && n2_pod=$pod
+    done < <(web_pods)
+    [ -n "$n2_pod" ] || { echo "  no e2e-web Pod on $N2"; return 1; }
+    kc -n default annotate svc e2e-local --overwrite "$hc/probe=http" "$hc/path=/healthz" \
+      "$hc/interval=500ms" "$hc/threshold=2" >/dev/null || return 1
+    local back=0 ok=0
+    if retry 60 nexthops_are "$LOCAL_LB" "$WANT_HOPS"; then
+      kc -n default exec "$n2_pod" -- rm /tmp/healthz
+      if retry 30 nexthops_are "$LOCAL_LB" "$KEEP_HOPS"; then
+        ready=$(kc -n default get endpointslices -l kubernetes.io/service-name=e2e-local \
+          -o jsonpath="{range .items[*].endpoints[?(@.nodeName=='$N2')]}{.conditions.ready}{end}")
+        echo "  $n2_pod ($N2) fails its probe: next hops now $(nexthops "$LOCAL_LB" | tr '\n' ' '); its endpoint ready=$ready"
+        [ "$ready" = true ] && ok=1
+        kc -n default exec "$n2_pod" -- sh -c 'echo ok >/tmp/healthz'
+        retry 30 nexthops_are "$LOCAL_LB" "$WANT_HOPS" && back=1
+        echo "  probe passes again: next hops $(nexthops "$LOCAL_LB" | tr '\n' ' ')"
+      else
+        echo "  $N2 still in the route to $LOCAL_LB: $(nexthops "$LOCAL_LB" | tr '\n' ' ')"
+      fi
+    else
+      echo "  the probed Service is not routed via every node: $(nexthops "$LOCAL_LB" | tr '\n' ' ')"
+    fi
+    kc -n default annotate svc e2e-local "$hc/probe-" "$hc/path-" "$hc/interval-" "$hc/threshold-" >/dev/null
+    [ "$ok" = 1 ] && [ "$back" = 1 ]
+  }
+  check health "health probes: the node whose Pod fails its HTTP probe (still Ready to the kubelet) leaves the route to an externalTrafficPolicy Local Service, and comes back" health_withdraws
 
   stopped_drops_out() {
     start_loop stop "$LB"
