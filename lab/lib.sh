@@ -484,37 +484,7 @@ EOF
 # A LoadBalancer Service opting in to Porter, with one ready endpoint on every node.
 lab_write_service() {
   local n tmp=$LAB_DIR/service.yaml.tmp
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-  annotations:
-    lb.kubesphere.io/v1alpha1: porter
-spec:
-  type: LoadBalancer
-  externalTrafficPolicy: Cluster
-  ipFamilies: [$(if eip_is_v6; then echo IPv6; else echo IPv4; fi)]
-  selector:
-    app: web
-  ports:
-  - port: 8080
-    protocol: TCP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-lab
-  namespace: default
-  labels:
-    kubernetes.io/service-name: web
-addressType: $(if eip_is_v6; then echo IPv6; else echo IPv4; fi)
-ports:
-- port: 8080
-  protocol: TCP
-endpoints:
-EOF
+  lab_service_head Cluster "" >"$tmp"
   for n in $LAB_NODES; do
     cat >>"$tmp" <<EOF
 - addresses: ["$(if eip_is_v6; then node_ip6 "$n"; else node_ip "$n"; fi)"]
@@ -526,10 +496,11 @@ EOF
   mv "$tmp" "$MANIFESTS/service-web.yaml"   # atomic: readers never see half a file
 }
 
-# The Service `web` with externalTrafficPolicy: Local and the head of its EndpointSlice up to
-# `endpoints:`, printed; $1 = extra annotation lines (YAML, each starting with a newline).
-lab_local_service_head() {
-  local annotation=${1:-} family=IPv4
+# The Service `web` with externalTrafficPolicy $1 (Cluster, Local) and the head of its
+# EndpointSlice up to `endpoints:`, printed; $2 = extra annotation lines (YAML, each starting
+# with a newline).
+lab_service_head() {
+  local policy=$1 annotation=${2:-} family=IPv4
   eip_is_v6 && family=IPv6
   cat <<EOF
 apiVersion: v1
@@ -541,7 +512,7 @@ metadata:
     lb.kubesphere.io/v1alpha1: porter$annotation
 spec:
   type: LoadBalancer
-  externalTrafficPolicy: Local
+  externalTrafficPolicy: $policy
   ipFamilies: [$family]
   selector:
     app: web
@@ -572,7 +543,7 @@ lab_write_weighted_service() {
   local n i count tmp=$LAB_DIR/service.yaml.tmp annotation=""
   [ -n "$LAB_WECMP_UNIT" ] && annotation="
     bgp.porter.kubesphere.io/link-bandwidth-per-endpoint: \"$LAB_WECMP_UNIT\""
-  lab_local_service_head "$annotation" >"$tmp"
+  lab_service_head Local "$annotation" >"$tmp"
   for n in $1; do
     count=${n#*=}; n=${n%%=*}
     for i in $(seq "$count"); do
@@ -800,7 +771,7 @@ lab_write_endpoints() {
     health.porter.kubesphere.io/probe: $LAB_HEALTH
     health.porter.kubesphere.io/interval: $LAB_HEALTH_INTERVAL
     health.porter.kubesphere.io/threshold: \"$LAB_HEALTH_THRESHOLD\""
-  lab_local_service_head "$annotation" >"$tmp"
+  lab_service_head Local "$annotation" >"$tmp"
   for arg in "$@"; do
     n=${arg%%=*} state=${arg#*=}
     case "$state" in
