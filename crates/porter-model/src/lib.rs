@@ -26,6 +26,7 @@ pub mod assign;
 pub mod coverage;
 pub mod key;
 pub mod manifests;
+pub mod owner;
 pub mod packed;
 pub mod pools;
 pub mod projection;
