@@ -50,5 +50,7 @@
 pub mod member;
 pub mod message;
 
-pub use member::{Change, Config, Ignored, MemberState, Membership, Quorum, Transmit, Why};
+pub use member::{
+    Change, Config, ConfigError, Ignored, MemberState, Membership, Quorum, Transmit, Why,
+};
 pub use message::{DecodeError, Key, Kind, MIN_KEY, Message, PORT, ShortKey};

@@ -54,6 +54,33 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// Whether the timers keep the split-brain rule: a node cut off stops (after
+    /// `isolated_after` without its quorum) before the others count it dead. Its last heartbeat
+    /// may have left up to one interval before the cut, so `isolated_after + interval` must
+    /// stay below `dead_after`.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.interval.is_zero() {
+            return Err(ConfigError::ZeroInterval);
+        }
+        if self.isolated_after + self.interval >= self.dead_after {
+            return Err(ConfigError::IsolationTooLate);
+        }
+        Ok(())
+    }
+}
+
+/// Timers that break the rules of [`Config::check`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No interval between heartbeats.
+    #[error("the heartbeat interval must not be zero")]
+    ZeroInterval,
+    /// A cut-off node would stop after the others count it dead.
+    #[error("isolated_after + interval must be less than dead_after")]
+    IsolationTooLate,
+}
+
 /// The rule by which a node decides it is cut off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quorum {
@@ -130,6 +157,10 @@ pub enum Ignored {
     Unproven,
 }
 
+/// Urgent heartbeats to one member between two regular ones; a handshake needs three (our
+/// boot, "I hear you", "ready").
+const URGENT_PER_INTERVAL: u8 = 4;
+
 /// Boots a member has left behind, kept to refuse their replays: a member restarting more
 /// often than this during one boot of ours could have the oldest replayed.
 const RETIRED: usize = 8;
@@ -148,10 +179,17 @@ struct Peer {
     hears_me: bool,
     ready: bool,
     left: bool,
+    /// A new boot replaced one we knew, and it has not been counted since.
+    restarted: bool,
     /// Whether it is counted in [`Membership::alive`], as last reported.
     counted: bool,
-    next_send: Instant,
-    last_send: Option<Instant>,
+    /// The next regular heartbeat.
+    regular: Instant,
+    /// Something it should learn at once (our boot, that we hear it, our readiness).
+    urgent: bool,
+    /// Urgent heartbeats left until the next regular one: a flood of (authenticated)
+    /// triggers cannot make this node flood back.
+    urgent_left: u8,
 }
 
 impl Peer {
@@ -165,10 +203,16 @@ impl Peer {
             hears_me: false,
             ready: false,
             left: false,
+            restarted: false,
             counted: false,
-            next_send: now,
-            last_send: None,
+            regular: now,
+            urgent: false,
+            urgent_left: URGENT_PER_INTERVAL,
         }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        now >= self.regular || (self.urgent && self.urgent_left > 0)
     }
 
     fn heard_within(&self, now: Instant, window: Duration) -> bool {
@@ -284,7 +328,6 @@ impl Membership {
         if message.to != self.me {
             return Err(Ignored::NotForMe);
         }
-        let min_gap = self.config.interval / 4;
         let peer = self.peers.get_mut(&message.from).ok_or(Ignored::Stranger)?;
         if peer.retired.contains(&message.boot) {
             return Err(Ignored::Replay);
@@ -304,7 +347,7 @@ impl Membership {
                 }
                 if message.echo != self.boot {
                     if urgent && !self.leaving {
-                        schedule_urgent(peer, now, min_gap);
+                        peer.urgent = true;
                         self.send_due(now);
                     }
                     return Err(Ignored::Unproven);
@@ -315,7 +358,7 @@ impl Membership {
                     }
                     peer.retired.push_back(old);
                     peer.left = false;
-                    peer.heard = None;
+                    peer.restarted = true;
                 }
                 peer.ready = false;
             }
@@ -336,7 +379,7 @@ impl Membership {
             urgent = true;
         }
         if urgent && !self.leaving {
-            schedule_urgent(peer, now, min_gap);
+            peer.urgent = true;
         }
         self.evaluate(now);
         self.send_due(now);
@@ -387,7 +430,7 @@ impl Membership {
             }
         };
         for peer in self.peers.values() {
-            consider(peer.next_send);
+            consider(peer.regular);
             if let Some(at) = peer.heard {
                 consider(at + self.config.isolated_after);
                 consider(at + self.config.dead_after);
@@ -449,7 +492,7 @@ impl Membership {
         let due: Vec<String> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.next_send <= now)
+            .filter(|(_, p)| p.due(now))
             .map(|(name, _)| name.clone())
             .collect();
         for name in due {
@@ -476,8 +519,13 @@ impl Membership {
             from: self.me.clone(),
             to: name.to_owned(),
         };
-        peer.last_send = Some(now);
-        peer.next_send = now + self.config.interval;
+        if now >= peer.regular {
+            peer.regular = now + self.config.interval;
+            peer.urgent_left = URGENT_PER_INTERVAL;
+        } else {
+            peer.urgent_left = peer.urgent_left.saturating_sub(1);
+        }
+        peer.urgent = false;
         self.transmits.push_back(Transmit {
             to: peer.addr,
             node: name.to_owned(),
@@ -499,10 +547,11 @@ impl Membership {
             if counted != peer.counted {
                 peer.counted = counted;
                 let why = if counted {
+                    peer.restarted = false;
                     Why::Ready
                 } else if peer.left {
                     Why::Left
-                } else if peer.heard.is_none() {
+                } else if peer.restarted {
                     Why::Restarted
                 } else if !peer.mutual(now, dead_after) {
                     Why::Silent
@@ -561,19 +610,11 @@ impl Membership {
                 alive: ready,
                 why,
             });
-            let min_gap = self.config.interval / 4;
             for peer in self.peers.values_mut() {
-                schedule_urgent(peer, now, min_gap);
+                peer.urgent = true;
             }
         }
     }
-}
-
-/// Sends to `peer` as soon as allowed: no sooner than `min_gap` after the last datagram to it,
-/// so a flood of (authenticated) triggers cannot make this node flood back.
-fn schedule_urgent(peer: &mut Peer, now: Instant, min_gap: Duration) {
-    let earliest = peer.last_send.map_or(now, |at| (at + min_gap).max(now));
-    peer.next_send = peer.next_send.min(earliest);
 }
 
 /// One member as this node sees it.
