@@ -240,6 +240,8 @@ pub struct Membership {
     connected: Option<Instant>,
     ready: bool,
     now: Instant,
+    /// [`Membership::poll_timeout`]: at or before the next deadline.
+    wake: Option<Instant>,
     transmits: VecDeque<Transmit>,
     changes: VecDeque<Change>,
 }
@@ -261,6 +263,7 @@ impl Membership {
             connected: None,
             ready: false,
             now,
+            wake: None,
             transmits: VecDeque::new(),
             changes: VecDeque::new(),
         };
@@ -310,6 +313,7 @@ impl Membership {
         self.peers = next;
         self.evaluate(now);
         self.send_due(now);
+        self.wake = self.next_wake();
     }
 
     /// The keys to accept, the first one also to send with: during a rotation the Secret holds
@@ -328,6 +332,7 @@ impl Membership {
         if message.to != self.me {
             return Err(Ignored::NotForMe);
         }
+        let before = self.standing(&message.from, now);
         let peer = self.peers.get_mut(&message.from).ok_or(Ignored::Stranger)?;
         if peer.retired.contains(&message.boot) {
             return Err(Ignored::Replay);
@@ -348,7 +353,9 @@ impl Membership {
                 if message.echo != self.boot {
                     if urgent && !self.leaving {
                         peer.urgent = true;
-                        self.send_due(now);
+                        if peer.due(now) {
+                            self.send(&message.from, now);
+                        }
                     }
                     return Err(Ignored::Unproven);
                 }
@@ -381,8 +388,15 @@ impl Membership {
         if urgent && !self.leaving {
             peer.urgent = true;
         }
-        self.evaluate(now);
-        self.send_due(now);
+        // A heartbeat that changes nothing that counts (the usual case) costs no pass over
+        // all members: with a thousand of them, that pass per datagram would be quadratic.
+        if self.standing(&message.from, now) != before {
+            self.evaluate(now);
+            self.send_due(now);
+            self.wake = self.next_wake();
+        } else if self.peers.get(&message.from).is_some_and(|p| p.due(now)) {
+            self.send(&message.from, now);
+        }
         Ok(())
     }
 
@@ -391,6 +405,7 @@ impl Membership {
         let now = self.advance(now);
         self.evaluate(now);
         self.send_due(now);
+        self.wake = self.next_wake();
     }
 
     /// A graceful stop: this node stops answering at once and tells every member, so they take
@@ -407,6 +422,7 @@ impl Membership {
         for name in names {
             self.send(&name, now);
         }
+        self.wake = self.next_wake();
     }
 
     /// The next datagram to send.
@@ -420,26 +436,11 @@ impl Membership {
     }
 
     /// When [`Membership::handle_timeout`] is next due: the next heartbeat, or the moment a
-    /// member's silence or this node's settling time changes who counts.
+    /// member's silence or this node's settling time changes who counts. It may come early
+    /// (a member heard since pushed its deadline later): the call then changes nothing. Cheap,
+    /// so the shell can ask after every datagram.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let now = self.now;
-        let mut next: Option<Instant> = None;
-        let mut consider = |at: Instant| {
-            if at > now {
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        };
-        for peer in self.peers.values() {
-            consider(peer.regular);
-            if let Some(at) = peer.heard {
-                consider(at + self.config.isolated_after);
-                consider(at + self.config.dead_after);
-            }
-        }
-        if let Some(since) = self.connected.filter(|_| !self.ready) {
-            consider(since + self.config.dead_after);
-        }
-        next
+        self.wake
     }
 
     /// The nodes that may answer, this one included while it is ready: the candidates to
@@ -479,6 +480,42 @@ impl Membership {
             left: p.left,
             boot: p.boot.map(|(b, _)| b),
         })
+    }
+
+    /// What about a member counts towards `alive()`, the quorum and settling.
+    fn standing(&self, name: &str, now: Instant) -> Option<(bool, bool, bool)> {
+        let Config {
+            dead_after,
+            isolated_after,
+            ..
+        } = self.config;
+        self.peers.get(name).map(|p| {
+            let mutual = p.mutual(now, dead_after);
+            (p.ready && mutual, mutual, p.mutual(now, isolated_after))
+        })
+    }
+
+    /// The earliest deadline after now, over all members: a pass over all of them, so done
+    /// after the calls that make one anyway, not per datagram.
+    fn next_wake(&self) -> Option<Instant> {
+        let now = self.now;
+        let mut next: Option<Instant> = None;
+        let mut consider = |at: Instant| {
+            if at > now {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        };
+        for peer in self.peers.values() {
+            consider(peer.regular);
+            if let Some(at) = peer.heard {
+                consider(at + self.config.isolated_after);
+                consider(at + self.config.dead_after);
+            }
+        }
+        if let Some(since) = self.connected.filter(|_| !self.ready) {
+            consider(since + self.config.dead_after);
+        }
+        next
     }
 
     /// Time never goes back inside the core, whatever the shell passes.
@@ -566,23 +603,23 @@ impl Membership {
             }
         }
 
-        let heard: Vec<&str> = self
+        let heard = self
             .peers
-            .iter()
-            .filter(|(_, p)| p.mutual(now, isolated_after))
-            .map(|(name, _)| name.as_str())
-            .collect();
+            .values()
+            .filter(|p| p.mutual(now, isolated_after))
+            .count();
         let total = self.peers.len() + 1;
-        let side = heard.len() + 1;
+        let side = heard + 1;
         let isolated = match quorum {
-            Quorum::AnyPeer => total > 1 && heard.is_empty(),
+            Quorum::AnyPeer => total > 1 && heard == 0,
             Quorum::Majority => {
-                let first = self
-                    .peers
-                    .keys()
-                    .next()
-                    .map_or(self.me.as_str(), |p| p.as_str().min(self.me.as_str()));
-                let tie_won = first == self.me || heard.contains(&first);
+                // The tie-breaker: the member whose name sorts first, this node included.
+                let tie_won = match self.peers.iter().next() {
+                    Some((first, peer)) if first.as_str() < self.me.as_str() => {
+                        peer.mutual(now, isolated_after)
+                    }
+                    _ => true,
+                };
                 !(2 * side > total || (2 * side == total && tie_won))
             }
         };
