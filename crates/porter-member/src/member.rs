@@ -249,9 +249,10 @@ pub struct Membership {
 impl Membership {
     /// A speaker named `me` (its node name), starting at `now`. `boot` must be random per start
     /// (the shell draws it from the OS): it is what makes old messages recognisable. `key` is
-    /// the Secret's key; [`Membership::set_keys`] rotates it.
+    /// the Secret's key; [`Membership::set_keys`] rotates it. It is not ready before the first
+    /// [`Membership::set_members`], which tells it whom to hear.
     pub fn new(config: Config, me: &str, boot: NonZeroU64, key: Key, now: Instant) -> Membership {
-        let mut membership = Membership {
+        Membership {
             config,
             me: me.to_owned(),
             boot: boot.get(),
@@ -266,9 +267,7 @@ impl Membership {
             wake: None,
             transmits: VecDeque::new(),
             changes: VecDeque::new(),
-        };
-        membership.evaluate(now);
-        membership
+        }
     }
 
     /// This node's name.
