@@ -27,6 +27,7 @@ pub mod coverage;
 pub mod health;
 pub mod key;
 pub mod manifests;
+pub mod owner;
 pub mod packed;
 pub mod pools;
 pub mod projection;
