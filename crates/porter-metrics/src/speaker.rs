@@ -163,7 +163,10 @@ impl Collector for Sessions {
             MetricType::Gauge,
         )?;
         for ((service, endpoint), probe) in endpoints.iter().zip(probes.values()) {
-            let labels = [("service", service.as_str()), ("endpoint", endpoint.as_str())];
+            let labels = [
+                ("service", service.as_str()),
+                ("endpoint", endpoint.as_str()),
+            ];
             ConstGauge::new(i64::from(probe.failing)).encode(metric.encode_family(&labels)?)?;
         }
         let mut metric = encoder.encode_descriptor(
@@ -173,7 +176,10 @@ impl Collector for Sessions {
             MetricType::Counter,
         )?;
         for ((service, endpoint), probe) in endpoints.iter().zip(probes.values()) {
-            let labels = [("service", service.as_str()), ("endpoint", endpoint.as_str())];
+            let labels = [
+                ("service", service.as_str()),
+                ("endpoint", endpoint.as_str()),
+            ];
             ConstCounter::new(probe.failures).encode(metric.encode_family(&labels)?)?;
         }
         Ok(())

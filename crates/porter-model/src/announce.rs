@@ -40,7 +40,7 @@
 //!   Secret or its key is missing (or unusable as a TCP-MD5 key) the peer is left out of
 //!   [`BgpPlan::peers`] and reported, so no session ever starts without its password.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -49,6 +49,7 @@ use porter_api::{BGP_CONF_NAME, Protocol, annotations};
 use porter_bgp::RouteAttrs;
 
 use crate::health::{Failing, ProbeKey, ProbeSpec};
+use crate::layer2::{self, Layer2Plan};
 use crate::packed::MapBuilder;
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::route_attrs::per_endpoint;
@@ -67,6 +68,8 @@ pub struct SpeakerPlan {
     pub bgp: BgpPlan,
     /// The health probes this node runs for the Services that ask for them.
     pub health: HealthPlan,
+    /// The layer 2 addresses and who answers each, and the speakers to hear.
+    pub layer2: Layer2Plan,
     /// Why this node announces nothing, when it is not eligible (NotReady, excluded, unknown);
     /// it holds for every protocol.
     pub ineligible: Option<String>,
@@ -203,19 +206,35 @@ pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerP
 }
 
 /// [`plan_with`] from the speaker's own reduced objects (what the Kubernetes source keeps),
-/// every endpoint counted healthy.
+/// every endpoint counted healthy and every layer 2 speaker alive.
 pub fn plan_projected(snapshot: &SpeakerSnapshot, node: &str, options: &Options) -> SpeakerPlan {
-    plan_checked(snapshot, node, options, &Failing::new())
+    let failing = Failing::new();
+    let observed = Observed {
+        failing: &failing,
+        alive: None,
+    };
+    plan_checked(snapshot, node, options, &observed)
 }
 
-/// [`plan_projected`] with the verdicts of this node's health probes: the endpoints in
-/// `failing` do not count as ready.
+/// What a speaker observed beside the objects, which its plan reads: verdicts of its own
+/// probes and of its membership, so the plan stays a pure function of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The endpoints on this node failing their health probes: they do not count as ready.
+    pub failing: &'a Failing,
+    /// The layer 2 speakers alive, this node included while it may answer (porter-member's
+    /// `alive()`); `None`: every member counts as alive (who *would* answer).
+    pub alive: Option<&'a BTreeSet<String>>,
+}
+
+/// [`plan_projected`] with what this node's speaker observed.
 pub fn plan_checked(
     snapshot: &SpeakerSnapshot,
     node: &str,
     options: &Options,
-    failing: &Failing,
+    observed: &Observed<'_>,
 ) -> SpeakerPlan {
+    let failing = observed.failing;
     let mut problems = Vec::new();
     let the_node = snapshot.nodes.get(node);
     let ineligible = eligibility(the_node, node, options);
@@ -226,9 +245,11 @@ pub fn plan_checked(
         ineligible.is_none().then_some((failing, &mut health)),
         &mut problems,
     );
+    let layer2 = layer2::plan(snapshot, options, observed.alive);
     SpeakerPlan {
         bgp,
         health,
+        layer2,
         ineligible,
         problems,
     }
@@ -340,7 +361,7 @@ fn local_bgp(snapshot: &SpeakerSnapshot, node: Option<&Node>) -> Result<LocalBgp
 }
 
 /// The node's first InternalIP of one family (`Ipv4Addr` or `Ipv6Addr`).
-fn node_ip<A: std::str::FromStr>(node: Option<&Node>) -> Option<A> {
+pub(crate) fn node_ip<A: std::str::FromStr>(node: Option<&Node>) -> Option<A> {
     node?
         .status
         .as_ref()?
@@ -378,7 +399,7 @@ fn resolve_password(snapshot: &SpeakerSnapshot, peer: &mut ValidPeer) -> Result<
 }
 
 /// Why the node must not announce anything, if so.
-fn eligibility(node: Option<&Node>, name: &str, options: &Options) -> Option<String> {
+pub(crate) fn eligibility(node: Option<&Node>, name: &str, options: &Options) -> Option<String> {
     let Some(node) = node else {
         return Some(format!("node {name:?} is not known (no Node object)"));
     };

@@ -26,6 +26,7 @@ pub mod assign;
 pub mod coverage;
 pub mod health;
 pub mod key;
+pub mod layer2;
 pub mod manifests;
 pub mod owner;
 pub mod packed;

@@ -178,6 +178,7 @@ fn plan(a: &Args) -> SpeakerPlan {
         .collect();
     SpeakerPlan {
         health: Default::default(),
+        layer2: Default::default(),
         bgp: BgpPlan {
             local: Ok(LocalBgp {
                 local_as: a.local_as,

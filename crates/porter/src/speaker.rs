@@ -1,6 +1,6 @@
 //! `porter speaker`: this node's BGP sessions, fed with the node's plan on every change.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,10 +46,17 @@ impl Source {
     /// probes. Planned from the source's own snapshot, not a copy (the watches wait the few
     /// milliseconds this takes).
     fn plan(&mut self, node: &str, options: &announce::Options, failing: &Failing) -> SpeakerPlan {
+        // No layer 2 responder runs yet: no speaker is alive for it, so this node answers for
+        // no layer 2 address (the plan says who would, for status).
+        let nobody = BTreeSet::new();
+        let observed = announce::Observed {
+            failing,
+            alive: Some(&nobody),
+        };
         match self {
-            Source::Dir(_, last) => announce::plan_checked(last, node, options, failing),
+            Source::Dir(_, last) => announce::plan_checked(last, node, options, &observed),
             Source::Kube { rx, .. } => {
-                announce::plan_checked(&rx.borrow_and_update(), node, options, failing)
+                announce::plan_checked(&rx.borrow_and_update(), node, options, &observed)
             }
         }
     }

@@ -117,11 +117,17 @@ fn sessions_are_exposed_as_the_board_shows_them() {
     );
     let series = r#"{service="default/web",endpoint="10.244.1.5:8080"}"#;
     assert_eq!(
-        sample(&registry, &format!("porter_health_endpoint_failing{series}")),
+        sample(
+            &registry,
+            &format!("porter_health_endpoint_failing{series}")
+        ),
         Some(1.0)
     );
     assert_eq!(
-        sample(&registry, &format!("porter_health_probe_failures_total{series}")),
+        sample(
+            &registry,
+            &format!("porter_health_probe_failures_total{series}")
+        ),
         Some(4.0)
     );
 

@@ -744,6 +744,7 @@ fn the_whole_plan_of_one_node() {
         p,
         SpeakerPlan {
             health: Default::default(),
+            layer2: Default::default(),
             bgp: BgpPlan {
                 local: Ok(LocalBgp {
                     local_as: 64513,

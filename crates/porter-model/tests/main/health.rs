@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use porter_model::ObjectKey;
-use porter_model::announce::{Options, SpeakerPlan, plan_checked};
+use porter_model::announce::{Observed, Options, SpeakerPlan, plan_checked};
 use porter_model::health::{Failing, ProbeKey, ProbeKind};
 use porter_model::manifests::Object;
 use proptest::prelude::*;
@@ -49,11 +49,15 @@ fn web(annotations: &[(&str, &str)]) -> Object {
 }
 
 fn plan(snap: &porter_model::Snapshot, node: &str, failing: &Failing) -> SpeakerPlan {
+    let observed = Observed {
+        failing,
+        alive: None,
+    };
     plan_checked(
         &snap.for_speaker_on(node),
         node,
         &Options::default(),
-        failing,
+        &observed,
     )
 }
 

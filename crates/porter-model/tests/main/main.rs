@@ -14,6 +14,7 @@ mod fields;
 mod fixtures;
 mod health;
 mod lab;
+mod layer2;
 mod props;
 mod status;
 mod validation;

@@ -251,6 +251,7 @@ pub fn peer(port: u16, peer_as: u32) -> ValidPeer {
 pub fn plan_of(peers: Vec<(&str, ValidPeer)>, prefixes: &[&str]) -> SpeakerPlan {
     SpeakerPlan {
         health: Default::default(),
+        layer2: Default::default(),
         bgp: BgpPlan {
             local: Ok(LocalBgp {
                 local_as: SPEAKER_AS,
