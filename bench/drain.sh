@@ -76,10 +76,7 @@ rows=()
 for case in $CASES; do
   IFS=: read -r speaker router scenario <<<"$case"
   log "$case: lab up"
-  eip=$(lab up "$router" | awk '/^EIP/{print $2}')
-  [ -n "$eip" ] || { log "$case: lab did not come up"; lab down; continue; }
-  lab endpoints node1=ready node2=ready node3=ready
-  wait_nexthops "$eip" 3 60 || { log "$case: no ECMP route"; lab down; continue; }
+  eip=$(lab_up_all_ready "$router") || continue
   if [ "$speaker" = gobgpd ]; then
     lab stop-speaker node3
     wait_nexthops "$eip" 2 30

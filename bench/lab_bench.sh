@@ -44,3 +44,14 @@ for ts, text in events:
         break
 PY
 }
+
+# Brings the lab up with $1 as the router and a ready endpoint on every node; prints the EIP
+# once the router routes it via the three nodes (nothing, and the lab down, if it does not).
+lab_up_all_ready() {  # $1 = router
+  local eip
+  eip=$(lab up "$1" | awk '/^EIP/{print $2}')
+  [ -n "$eip" ] || { log "lab did not come up"; lab down; return 1; }
+  lab endpoints node1=ready node2=ready node3=ready
+  wait_nexthops "$eip" 3 60 || { log "no ECMP route to $eip"; lab down; return 1; }
+  echo "$eip"
+}

@@ -25,19 +25,15 @@ const NODES: [(&str, &str); 3] = [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("n3",
 /// A BGP cluster: BgpConf, one peer, three ready nodes, a bgp pool and `default/web`
 /// holding [`EIP`], plus `extra` objects.
 fn cluster(extra: impl IntoIterator<Item = Object>) -> Snapshot {
-    let mut objects = vec![
-        bgp_conf(64513).obj(),
-        bgp_peer("tor", "10.99.0.1", 64512).obj(),
-        eip("pool", "203.0.113.0/28").default_pool().obj(),
-    ];
-    for (name, addr) in NODES {
-        objects.push(node(name, addr, true).obj());
-    }
-    let mut snap = snapshot(objects);
-    for o in extra {
-        snap.insert(o);
-    }
-    snap
+    snapshot_with_nodes(
+        vec![
+            bgp_conf(64513).obj(),
+            bgp_peer("tor", "10.99.0.1", 64512).obj(),
+            eip("pool", "203.0.113.0/28").default_pool().obj(),
+        ],
+        &NODES,
+        extra,
+    )
 }
 
 fn web() -> Obj<k8s_openapi::api::core::v1::Service> {

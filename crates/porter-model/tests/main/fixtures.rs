@@ -436,6 +436,17 @@ pub fn snapshot(objects: impl IntoIterator<Item = Object>) -> Snapshot {
     snap
 }
 
+/// A snapshot of `objects`, one ready Node per `(name, InternalIP)` of `nodes`, then `extra`
+/// laid over them (an object of the same name replaces the earlier one).
+pub fn snapshot_with_nodes(
+    objects: impl IntoIterator<Item = Object>,
+    nodes: &[(&str, &str)],
+    extra: impl IntoIterator<Item = Object>,
+) -> Snapshot {
+    let nodes = nodes.iter().map(|(name, ip)| node(name, ip, true).obj());
+    snapshot(objects.into_iter().chain(nodes).chain(extra))
+}
+
 /// `namespace/name`.
 pub fn key(namespace: &str, name: &str) -> ObjectKey {
     ObjectKey::new(namespace, name)

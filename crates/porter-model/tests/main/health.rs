@@ -18,22 +18,18 @@ const NODES: [(&str, &str); 3] = [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("n3",
 const PROBE: &str = "health.porter.kubesphere.io/probe";
 
 fn cluster(extra: impl IntoIterator<Item = Object>) -> porter_model::Snapshot {
-    let mut objects = vec![
-        bgp_conf(64513).obj(),
-        bgp_peer("tor", "10.99.0.1", 64512).obj(),
-        eip("pool", "203.0.113.0/28")
-            .default_pool()
-            .route_attrs(json!({"linkBandwidthPerEndpoint": "1M"}))
-            .obj(),
-    ];
-    for (name, addr) in NODES {
-        objects.push(node(name, addr, true).obj());
-    }
-    let mut snap = snapshot(objects);
-    for o in extra {
-        snap.insert(o);
-    }
-    snap
+    snapshot_with_nodes(
+        vec![
+            bgp_conf(64513).obj(),
+            bgp_peer("tor", "10.99.0.1", 64512).obj(),
+            eip("pool", "203.0.113.0/28")
+                .default_pool()
+                .route_attrs(json!({"linkBandwidthPerEndpoint": "1M"}))
+                .obj(),
+        ],
+        &NODES,
+        extra,
+    )
 }
 
 /// `default/web`, `Local`, probed over TCP unless `annotations` say otherwise.

@@ -18,15 +18,11 @@ const NODES: [(&str, &str); 3] = [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("n3",
 
 /// Three ready nodes, a layer 2 pool on eth0, and `extra`.
 fn cluster(extra: impl IntoIterator<Item = Object>) -> porter_model::Snapshot {
-    let mut objects = vec![eip("l2", "192.168.0.0/27").layer2().default_pool().obj()];
-    for (name, addr) in NODES {
-        objects.push(node(name, addr, true).obj());
-    }
-    let mut snap = snapshot(objects);
-    for o in extra {
-        snap.insert(o);
-    }
-    snap
+    snapshot_with_nodes(
+        vec![eip("l2", "192.168.0.0/27").layer2().default_pool().obj()],
+        &NODES,
+        extra,
+    )
 }
 
 /// Service `svc-i` holding 192.168.0.i with a ready endpoint on every node.
