@@ -404,26 +404,28 @@ if [ "$NODES" -ge 2 ]; then
 
   # Health-driven withdrawal: e2e-local asks every speaker to probe its node's Pods over HTTP.
   # The probed page is moved to one node 2's Pod lacks (its image has no rm: the page cannot
-  # go, the path can): its probe fails (404) while the kubelet's readiness (/index.html) keeps
-  # the endpoint ready, and only node 2 withdraws; once the page is there, node 2 is back.
+  # go, the path can; a new name each run, as the Pods outlive runs): its probe fails (404)
+  # while the kubelet's readiness (/index.html) keeps the endpoint ready, and only node 2
+  # withdraws; once the page is there, node 2 is back.
   health_withdraws() {
-    local pod node n2_pod="" ready hc=health.porter.kubesphere.io
+    local pod node n2_pod="" ready hc=health.porter.kubesphere.io page
+    page=healthz-$(date +%s%N)
     while read -r pod node; do
       kc -n default exec "$pod" -- sh -c 'echo ok >/tmp/healthz' || return 1
-      if [ "$node" = "$N2" ]; then n2_pod=$pod; else kc -n default exec "$pod" -- sh -c 'echo ok >/tmp/healthz-2' || return 1; fi
+      if [ "$node" = "$N2" ]; then n2_pod=$pod; else kc -n default exec "$pod" -- sh -c "echo ok >/tmp/$page" || return 1; fi
     done < <(web_pods)
     [ -n "$n2_pod" ] || { echo "  no e2e-web Pod on $N2"; return 1; }
     kc -n default annotate svc e2e-local --overwrite "$hc/probe=http" "$hc/path=/healthz" \
       "$hc/interval=500ms" "$hc/threshold=2" >/dev/null || return 1
     local back=0 ok=0
     if retry 60 nexthops_are "$LOCAL_LB" "$WANT_HOPS"; then
-      kc -n default annotate svc e2e-local --overwrite "$hc/path=/healthz-2" >/dev/null
+      kc -n default annotate svc e2e-local --overwrite "$hc/path=/$page" >/dev/null
       if retry 30 nexthops_are "$LOCAL_LB" "$KEEP_HOPS"; then
         ready=$(kc -n default get endpointslices -l kubernetes.io/service-name=e2e-local \
           -o jsonpath="{range .items[*].endpoints[?(@.nodeName=='$N2')]}{.conditions.ready}{end}")
         echo "  $n2_pod ($N2) fails its probe: next hops now $(nexthops "$LOCAL_LB" | tr '\n' ' '); its endpoint ready=$ready"
         [ "$ready" = true ] && ok=1
-        kc -n default exec "$n2_pod" -- sh -c 'echo ok >/tmp/healthz-2'
+        kc -n default exec "$n2_pod" -- sh -c "echo ok >/tmp/$page"
         retry 30 nexthops_are "$LOCAL_LB" "$WANT_HOPS" && back=1
         echo "  the page is there: next hops $(nexthops "$LOCAL_LB" | tr '\n' ' ')"
       else
