@@ -2,7 +2,7 @@
 # scripts/check-pure-deps.sh — the pure crates stay pure: fails, naming the crate and the chain
 # that pulls it in, when a crate that does I/O appears among their normal dependencies.
 #
-# porter-api, porter-ipam, porter-bgp, porter-bfd and porter-model decide; they do no I/O, read no clock and
+# porter-api, porter-ipam, porter-bgp, porter-bfd, porter-l2 and porter-model decide; they do no I/O, read no clock and
 # open no socket (docs/architecture.md). clippy.toml bans the clocks in their own code; this check
 # covers what they link. It reads Cargo.lock only (`cargo tree`, every target platform, no
 # dev-dependencies: tests may use anything), so it costs a second or two.
@@ -22,12 +22,12 @@
 #                                    tracing-subscriber env_logger
 #
 # And the boundaries between the pure crates: porter-api (CRD types) depends on no protocol crate
-# (porter-model's `valid` and `route_attrs` join it to the cores), and the protocol cores (BGP, BFD)
+# (porter-model's `valid` and `route_attrs` join it to the cores), and the protocol cores (BGP, BFD, layer 2)
 # know nothing of Kubernetes or of each other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pure=(porter-api porter-ipam porter-bgp porter-bfd porter-model)
+pure=(porter-api porter-ipam porter-bgp porter-bfd porter-l2 porter-model)
 deny=(
   tokio mio async-std smol async-io polling
   socket2 nix libc
@@ -38,10 +38,11 @@ deny=(
 )
 # Per crate, what it must not depend on besides the deny list.
 declare -A boundary=(
-  [porter-api]="porter-bgp porter-bfd porter-ipam rustbgpd-wire"
+  [porter-api]="porter-bgp porter-bfd porter-l2 porter-ipam rustbgpd-wire"
   [porter-ipam]="porter-api porter-bgp porter-model kube k8s-openapi"
-  [porter-bgp]="porter-api porter-ipam porter-model porter-bfd kube k8s-openapi"
-  [porter-bfd]="porter-api porter-ipam porter-model porter-bgp kube k8s-openapi"
+  [porter-bgp]="porter-api porter-ipam porter-model porter-bfd porter-l2 kube k8s-openapi"
+  [porter-bfd]="porter-api porter-ipam porter-model porter-bgp porter-l2 kube k8s-openapi"
+  [porter-l2]="porter-api porter-ipam porter-model porter-bgp porter-bfd kube k8s-openapi"
   [porter-model]=""
 )
 
