@@ -139,8 +139,8 @@ pub enum Invalid {
     ArpFormat,
     /// ARP operation other than request (1) or reply (2).
     ArpOperation,
-    /// ARP sender or target address is multicast, limited broadcast or loopback, or the target
-    /// is 0.0.0.0 (Linux drops the same in `arp_process`): no host owns them.
+    /// ARP sender or target address is multicast, limited broadcast or loopback, or a request
+    /// asks for 0.0.0.0 (Linux drops the same in `arp_process`): no host owns them.
     ArpAddress,
     /// ARP sender hardware address, or a link-layer address option, is a group or all zeros:
     /// an answer there would reach no one or everyone.
@@ -290,7 +290,9 @@ fn arp(eth_dst: Mac, eth_src: Mac, payload: &[u8]) -> Result<Arp, Skip> {
         return Err(Invalid::SenderMac.into());
     }
     let no_host = |ip: Ipv4Addr| ip.is_multicast() || ip.is_broadcast() || ip.is_loopback();
-    if no_host(packet.sender_ip) || no_host(packet.target_ip) || packet.target_ip.is_unspecified() {
+    // A reply's target is 0.0.0.0 when it answers a probe; a request for 0.0.0.0 asks nothing.
+    let asks_nothing = op == ArpOp::Request && packet.target_ip.is_unspecified();
+    if no_host(packet.sender_ip) || no_host(packet.target_ip) || asks_nothing {
         return Err(Invalid::ArpAddress.into());
     }
     Ok(packet)

@@ -166,9 +166,10 @@ impl Counters {
 /// An owned address and where its announcements stand.
 #[derive(Debug, Clone, Copy)]
 struct Owned {
-    acquired: Instant,
-    /// Index in [`ANNOUNCE_AT`] of the next round, with its deadline; `None` once all are sent.
-    next: Option<(usize, Instant)>,
+    /// When the current series of announcements started ([`ANNOUNCE_AT`] counts from here).
+    since: Instant,
+    /// The next round's deadline; `None` once the series is over.
+    next: Option<Instant>,
 }
 
 /// The layer 2 responder of one interface.
@@ -232,11 +233,11 @@ impl Responder {
         self.owned.insert(
             addr,
             Owned {
-                acquired: now,
+                since: now,
                 next: None,
             },
         );
-        self.announce_round(addr, 0);
+        self.announce_round(addr, now);
         Ok(true)
     }
 
@@ -246,7 +247,7 @@ impl Responder {
         let Some(owned) = self.owned.remove(&addr) else {
             return false;
         };
-        if let Some((_, at)) = owned.next {
+        if let Some(at) = owned.next {
             self.timers.remove(&(at, addr));
         }
         self.transmit.retain(|f| f.addr != addr);
@@ -257,17 +258,19 @@ impl Responder {
     /// for the shell when the link comes back up or the interface's MAC changed (then after
     /// [`Self::set_mac`]).
     pub fn reannounce(&mut self, now: Instant) {
+        // Everything queued or armed is an announcement of an owned address: start over.
+        self.timers.clear();
+        self.transmit.clear();
         let addrs: Vec<IpAddr> = self.owned.keys().copied().collect();
         for addr in addrs {
-            if let Some(owned) = self.owned.get_mut(&addr) {
-                if let Some((_, at)) = owned.next.take() {
-                    self.timers.remove(&(at, addr));
-                }
-                owned.acquired = now;
-            }
-            self.transmit
-                .retain(|f| f.addr != addr || !f.kind.is_gratuitous());
-            self.announce_round(addr, 0);
+            self.owned.insert(
+                addr,
+                Owned {
+                    since: now,
+                    next: None,
+                },
+            );
+            self.announce_round(addr, now);
         }
     }
 
@@ -276,15 +279,15 @@ impl Responder {
         self.mac = mac;
     }
 
-    /// Queues round `round` of `addr`'s announcements and arms the next one.
-    fn announce_round(&mut self, addr: IpAddr, round: usize) {
+    /// Queues one round of `addr`'s announcements and arms the next one still ahead of `now`:
+    /// a shell that wakes late sends one round, not every one it missed at once.
+    fn announce_round(&mut self, addr: IpAddr, now: Instant) {
         let Some(owned) = self.owned.get_mut(&addr) else {
             return;
         };
-        owned.next = ANNOUNCE_AT
-            .get(round + 1)
-            .map(|offset| (round + 1, owned.acquired + *offset));
-        if let Some((_, at)) = owned.next {
+        let since = owned.since;
+        owned.next = ANNOUNCE_AT.iter().map(|o| since + *o).find(|at| *at > now);
+        if let Some(at) = owned.next {
             self.timers.insert((at, addr));
         }
         match addr {
@@ -315,14 +318,9 @@ impl Responder {
                 break;
             }
             self.timers.pop_first();
-            let round = self
-                .owned
-                .get(&addr)
-                .and_then(|o| o.next)
-                .filter(|(_, due)| *due == at)
-                .map(|(round, _)| round);
-            if let Some(round) = round {
-                self.announce_round(addr, round);
+            let due = self.owned.get(&addr).is_some_and(|o| o.next == Some(at));
+            if due {
+                self.announce_round(addr, now);
             }
         }
     }
