@@ -84,7 +84,8 @@ pub enum Ignored {
     Unrelated,
     /// Sent from our own MAC: our frames seen again (AF_PACKET shows outgoing ones too).
     FromUs,
-    /// Not a question: an ARP reply or a Neighbor Advertisement about an address we do not own.
+    /// Not a question: an ARP reply, a gratuitous ARP, or a Neighbor Advertisement, about an
+    /// address we do not own.
     NotRequest,
     /// A request whose Ethernet destination is neither broadcast/multicast nor our MAC (a
     /// unicast refresh meant for another host, seen in promiscuous mode).
@@ -366,7 +367,8 @@ impl Responder {
                 mac: arp.sender_mac,
             });
         }
-        if arp.op != ArpOp::Request {
+        // A request whose sender and target address are equal is an announcement, no question.
+        if arp.op != ArpOp::Request || arp.sender_ip == arp.target_ip {
             return Verdict::Ignored(Ignored::NotRequest);
         }
         if arp.eth_dst != Mac::BROADCAST && arp.eth_dst != self.mac {

@@ -112,10 +112,11 @@ fn gratuitous_and_probes_from_real_tools() {
         ),
         f[6]
     );
-    // Not owned, they are no question to us.
+    // Not owned, they are no question to us, and no request to count.
     let mut r = responder(&[]);
-    assert_eq!(r.handle_frame(f[5]), Verdict::Ignored(Ignored::NotOwned));
+    assert_eq!(r.handle_frame(f[5]), Verdict::Ignored(Ignored::NotRequest));
     assert_eq!(r.handle_frame(f[6]), Verdict::Ignored(Ignored::NotRequest));
+    assert_eq!(r.counters().requests, 0);
 
     // arping -D (RFC 5227 probe for 10.0.0.5): answered to 0.0.0.0 at the prober's MAC.
     let mut r = responder(&["10.0.0.5"]);

@@ -259,7 +259,11 @@ fn release_stops_answers_and_repeats() {
         assert!(drain(&mut r).iter().all(|(_, addr)| *addr != a));
         rounds += 1;
     }
-    assert_eq!(rounds, ANNOUNCE_AT.len() - 1, "the other address's repeats go on");
+    assert_eq!(
+        rounds,
+        ANNOUNCE_AT.len() - 1,
+        "the other address's repeats go on"
+    );
     assert_eq!(r.owned().collect::<Vec<_>>(), [ip("192.0.2.11")]);
 }
 
