@@ -7,8 +7,15 @@
 //! parses and checks received frames ([`frame::parse`], RFC 826 / RFC 5227 / RFC 4861 §7.1),
 //! builds the frames to send ([`build`]) and keeps one interface's owned addresses with their
 //! announcement timers ([`Responder`]). Which node owns which address is porter-model's
-//! announce core's decision; sockets (AF_PACKET, the solicited-node groups to join,
-//! [`solicited_node`]) and clocks are the speaker's.
+//! announce core's decision; sockets and clocks are the speaker's.
+//!
+//! The shell, per interface: an AF_PACKET socket (ARP and IPv6 frames, Ethernet header
+//! included) bound to it; for each owned IPv6 address, membership of the Ethernet group
+//! `Mac::ipv6_multicast(solicited_node(addr))` (PACKET_ADD_MEMBERSHIP), where clients' Neighbor
+//! Solicitations for it arrive; then [`Responder::handle_frame`] for every frame received
+//! (sending its [`Verdict::Reply`] at once), [`Responder::acquire`] / [`Responder::release`] as
+//! the plan changes, and [`Responder::poll_transmit`] / [`Responder::poll_timeout`] /
+//! [`Responder::handle_timeout`] around its sleep. [`Responder::counters`] feed the metrics.
 //!
 //! ```
 //! use std::net::IpAddr;
