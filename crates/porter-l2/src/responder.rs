@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use crate::addr::{ALL_NODES, Mac};
@@ -173,13 +173,32 @@ struct Owned {
     next: Option<Instant>,
 }
 
+/// An announcement due, built into a frame when polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announcement {
+    GratuitousRequest(Ipv4Addr),
+    GratuitousReply(Ipv4Addr),
+    UnsolicitedNa(Ipv6Addr),
+}
+
+impl Announcement {
+    fn addr(self) -> IpAddr {
+        match self {
+            Announcement::GratuitousRequest(a) | Announcement::GratuitousReply(a) => a.into(),
+            Announcement::UnsolicitedNa(a) => a.into(),
+        }
+    }
+}
+
 /// The layer 2 responder of one interface.
 #[derive(Debug, Clone)]
 pub struct Responder {
     mac: Mac,
     owned: BTreeMap<IpAddr, Owned>,
     timers: BTreeSet<(Instant, IpAddr)>,
-    transmit: VecDeque<Frame>,
+    /// Announcements due, built when polled (a few bytes each, not a frame: with thousands of
+    /// addresses acquired at once the queue would otherwise hold every first round's frames).
+    transmit: VecDeque<Announcement>,
     counters: Counters,
 }
 
@@ -251,7 +270,7 @@ impl Responder {
         if let Some(at) = owned.next {
             self.timers.remove(&(at, addr));
         }
-        self.transmit.retain(|f| f.addr != addr);
+        self.transmit.retain(|a| a.addr() != addr);
         true
     }
 
@@ -275,7 +294,7 @@ impl Responder {
         }
     }
 
-    /// The interface's MAC changed; frames already queued keep the old one.
+    /// The interface's MAC changed: every frame from now on carries the new one.
     pub fn set_mac(&mut self, mac: Mac) {
         self.mac = mac;
     }
@@ -292,23 +311,11 @@ impl Responder {
             self.timers.insert((at, addr));
         }
         match addr {
-            IpAddr::V4(a) => {
-                for (kind, form) in [
-                    (FrameKind::GratuitousRequest, Gratuitous::Request),
-                    (FrameKind::GratuitousReply, Gratuitous::Reply),
-                ] {
-                    self.transmit.push_back(Frame {
-                        kind,
-                        addr,
-                        bytes: build::gratuitous_arp(self.mac, a, form),
-                    });
-                }
-            }
-            IpAddr::V6(a) => self.transmit.push_back(Frame {
-                kind: FrameKind::UnsolicitedNa,
-                addr,
-                bytes: build::unsolicited_na(self.mac, a),
-            }),
+            IpAddr::V4(a) => self.transmit.extend([
+                Announcement::GratuitousRequest(a),
+                Announcement::GratuitousReply(a),
+            ]),
+            IpAddr::V6(a) => self.transmit.push_back(Announcement::UnsolicitedNa(a)),
         }
     }
 
@@ -326,11 +333,28 @@ impl Responder {
         }
     }
 
-    /// The next frame to send (announcements), oldest first.
+    /// The next frame to send (announcements), oldest first, with the current MAC.
     pub fn poll_transmit(&mut self) -> Option<Frame> {
-        let frame = self.transmit.pop_front()?;
+        let next = self.transmit.pop_front()?;
+        let (kind, bytes) = match next {
+            Announcement::GratuitousRequest(a) => (
+                FrameKind::GratuitousRequest,
+                build::gratuitous_arp(self.mac, a, Gratuitous::Request),
+            ),
+            Announcement::GratuitousReply(a) => (
+                FrameKind::GratuitousReply,
+                build::gratuitous_arp(self.mac, a, Gratuitous::Reply),
+            ),
+            Announcement::UnsolicitedNa(a) => {
+                (FrameKind::UnsolicitedNa, build::unsolicited_na(self.mac, a))
+            }
+        };
         self.counters.gratuitous += 1;
-        Some(frame)
+        Some(Frame {
+            kind,
+            addr: next.addr(),
+            bytes,
+        })
     }
 
     /// When [`Self::handle_timeout`] has work, if ever.
