@@ -171,6 +171,9 @@ struct Owned {
     since: Instant,
     /// The next round's deadline; `None` once the series is over.
     next: Option<Instant>,
+    /// Which acquisition this is, so that announcements queued for an earlier one (released
+    /// since) are skipped when polled rather than searched for on release.
+    generation: u64,
 }
 
 /// An announcement due, built into a frame when polled.
@@ -198,7 +201,9 @@ pub struct Responder {
     timers: BTreeSet<(Instant, IpAddr)>,
     /// Announcements due, built when polled (a few bytes each, not a frame: with thousands of
     /// addresses acquired at once the queue would otherwise hold every first round's frames).
-    transmit: VecDeque<Announcement>,
+    transmit: VecDeque<(Announcement, u64)>,
+    /// The last acquisition's generation.
+    generation: u64,
     counters: Counters,
 }
 
@@ -211,6 +216,7 @@ impl Responder {
             owned: BTreeMap::new(),
             timers: BTreeSet::new(),
             transmit: VecDeque::new(),
+            generation: 0,
             counters: Counters::default(),
         }
     }
@@ -250,11 +256,13 @@ impl Responder {
         if self.owned.contains_key(&addr) {
             return Ok(false);
         }
+        self.generation += 1;
         self.owned.insert(
             addr,
             Owned {
                 since: now,
                 next: None,
+                generation: self.generation,
             },
         );
         self.announce_round(addr, now);
@@ -270,7 +278,6 @@ impl Responder {
         if let Some(at) = owned.next {
             self.timers.remove(&(at, addr));
         }
-        self.transmit.retain(|a| a.addr() != addr);
         true
     }
 
@@ -283,13 +290,9 @@ impl Responder {
         self.transmit.clear();
         let addrs: Vec<IpAddr> = self.owned.keys().copied().collect();
         for addr in addrs {
-            self.owned.insert(
-                addr,
-                Owned {
-                    since: now,
-                    next: None,
-                },
-            );
+            if let Some(owned) = self.owned.get_mut(&addr) {
+                (owned.since, owned.next) = (now, None);
+            }
             self.announce_round(addr, now);
         }
     }
@@ -305,17 +308,19 @@ impl Responder {
         let Some(owned) = self.owned.get_mut(&addr) else {
             return;
         };
-        let since = owned.since;
+        let (since, generation) = (owned.since, owned.generation);
         owned.next = ANNOUNCE_AT.iter().map(|o| since + *o).find(|at| *at > now);
         if let Some(at) = owned.next {
             self.timers.insert((at, addr));
         }
         match addr {
             IpAddr::V4(a) => self.transmit.extend([
-                Announcement::GratuitousRequest(a),
-                Announcement::GratuitousReply(a),
+                (Announcement::GratuitousRequest(a), generation),
+                (Announcement::GratuitousReply(a), generation),
             ]),
-            IpAddr::V6(a) => self.transmit.push_back(Announcement::UnsolicitedNa(a)),
+            IpAddr::V6(a) => self
+                .transmit
+                .push_back((Announcement::UnsolicitedNa(a), generation)),
         }
     }
 
@@ -335,7 +340,13 @@ impl Responder {
 
     /// The next frame to send (announcements), oldest first, with the current MAC.
     pub fn poll_transmit(&mut self) -> Option<Frame> {
-        let next = self.transmit.pop_front()?;
+        let next = loop {
+            let (next, generation) = self.transmit.pop_front()?;
+            let current = self.owned.get(&next.addr()).map(|o| o.generation);
+            if current == Some(generation) {
+                break next;
+            }
+        };
         let (kind, bytes) = match next {
             Announcement::GratuitousRequest(a) => (
                 FrameKind::GratuitousRequest,

@@ -325,3 +325,28 @@ fn counters_count_drops_by_reason() {
     assert_eq!(r.counters().dropped.iter().sum::<u64>(), 2);
     assert_eq!(r.counters().requests, 0);
 }
+
+#[test]
+fn frames_queued_for_a_released_address_are_not_sent() {
+    let t0 = Instant::now();
+    let mut r = Responder::new(US);
+    let a = ip("192.0.2.10");
+    r.acquire(t0, a).unwrap();
+    r.release(a);
+    assert!(
+        r.poll_transmit().is_none(),
+        "released before the shell polled"
+    );
+    // Released and acquired again before a poll: one round, the new acquisition's.
+    r.acquire(t0, a).unwrap();
+    r.release(a);
+    r.acquire(t0, a).unwrap();
+    assert_eq!(
+        drain(&mut r),
+        [
+            (FrameKind::GratuitousRequest, a),
+            (FrameKind::GratuitousReply, a)
+        ]
+    );
+    assert_eq!(r.counters().gratuitous, 2);
+}
