@@ -2,8 +2,8 @@
 # scripts/check-pure-deps.sh — the pure crates stay pure: fails, naming the crate and the chain
 # that pulls it in, when a crate that does I/O appears among their normal dependencies.
 #
-# porter-api, porter-ipam, porter-bgp, porter-bfd, porter-member and porter-model decide; they
-# do no I/O, read no clock and open no socket (docs/architecture.md). clippy.toml bans the clocks in their own code; this check
+# porter-api, porter-ipam, porter-bgp, porter-bfd, porter-member, porter-l2 and porter-model decide;
+# they do no I/O, read no clock and open no socket (docs/architecture.md). clippy.toml bans the clocks in their own code; this check
 # covers what they link. It reads Cargo.lock only (`cargo tree`, every target platform, no
 # dev-dependencies: tests may use anything), so it costs a second or two.
 #
@@ -27,12 +27,12 @@
 # the SHA instructions. It opens nothing and draws no randomness. Any other path to libc fails.
 #
 # And the boundaries between the pure crates: porter-api (CRD types) depends on no protocol crate
-# (porter-model's `valid` and `route_attrs` join it to the cores), and the protocol cores (BGP, BFD)
-# know nothing of Kubernetes or of each other (porter-member, layer 2 membership, included).
+# (porter-model's `valid` and `route_attrs` join it to the cores), and the protocol cores (BGP, BFD,
+# layer 2 frames and membership) know nothing of Kubernetes or of each other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pure=(porter-api porter-ipam porter-bgp porter-bfd porter-member porter-model)
+pure=(porter-api porter-ipam porter-bgp porter-bfd porter-member porter-l2 porter-model)
 deny=(
   tokio mio async-std smol async-io polling
   socket2 nix libc
@@ -43,11 +43,12 @@ deny=(
 )
 # Per crate, what it must not depend on besides the deny list.
 declare -A boundary=(
-  [porter-api]="porter-bgp porter-bfd porter-ipam rustbgpd-wire"
+  [porter-api]="porter-bgp porter-bfd porter-l2 porter-ipam rustbgpd-wire"
   [porter-ipam]="porter-api porter-bgp porter-model kube k8s-openapi"
-  [porter-bgp]="porter-api porter-ipam porter-model porter-bfd kube k8s-openapi"
-  [porter-bfd]="porter-api porter-ipam porter-model porter-bgp kube k8s-openapi"
-  [porter-member]="porter-api porter-ipam porter-model porter-bgp porter-bfd kube k8s-openapi"
+  [porter-bgp]="porter-api porter-ipam porter-model porter-bfd porter-member porter-l2 kube k8s-openapi"
+  [porter-bfd]="porter-api porter-ipam porter-model porter-bgp porter-member porter-l2 kube k8s-openapi"
+  [porter-member]="porter-api porter-ipam porter-model porter-bgp porter-bfd porter-l2 kube k8s-openapi"
+  [porter-l2]="porter-api porter-ipam porter-model porter-bgp porter-bfd porter-member kube k8s-openapi"
   [porter-model]=""
 )
 
