@@ -3,6 +3,15 @@
 #
 #   lab/lab.sh up frr|bird|gobgp  build the lab, start the router, the controller and a speaker per node,
 #                              declare the Service; prints "EIP <address>" once it is assigned
+#   lab/lab.sh up-l2           layer 2 mode instead (no router): client and nodes on one bridge, Eips
+#                              `protocol: layer2` (IPv4 and IPv6), $LAB_L2_SERVICES Services of
+#                              each family; prints "EIP SERVICE ADDRESS" for each once assigned
+#   lab/lab.sh eips            the layer 2 Services' addresses again ("EIP SERVICE ADDRESS")
+#   lab/lab.sh mac N           node N's MAC on the shared segment
+#   lab/lab.sh neigh EIP       the client's neighbour entry for EIP: "MAC STATE" (nothing: none)
+#   lab/lab.sh fetch-one EIP [S]  one request from the client, at most S s: the node, or FAILED
+#   lab/lab.sh kill-speaker N  SIGKILL the speaker of node N (a crash: no goodbye)
+#   lab/lab.sh start-speaker N  start node N's speaker again
 #   lab/lab.sh stop-speaker N  SIGTERM the speaker of node N (e.g. node3) and wait for it to exit
 #   lab/lab.sh restart-speaker N  stop it, then start it again
 #   lab/lab.sh link-down N / link-up N  cut node N's cable at the router's bridge (both ends lose
@@ -61,6 +70,24 @@ case "${1:-}" in
     lab_workload_up "$eip"
     echo "EIP $eip"
     ;;
+  up-l2)
+    : "${PORTER:?set PORTER to the porter binary}"
+    lab_net_down
+    lab_l2_net_up || { echo "cannot build the layer 2 lab network" >&2; exit 1; }
+    lab_l2_write_manifests
+    lab_porter_controller_up
+    for n in $LAB_NODES; do lab_speaker_up "$n"; done
+    lab_l2_write_services
+    eips=$(lab_l2_wait_eips 60) || { echo "not every Service got an address; controller log:" >&2; cat "$LAB_DIR/controller.log" >&2; exit 1; }
+    lab_l2_workload_up
+    printf '%s\n' "$eips" | sed 's/^/EIP /'
+    ;;
+  eips) lab_l2_eips | sed 's/^/EIP /' ;;
+  mac) in_ns "${2:?node}" ip -br link show eth0 | awk '{print $3}' ;;
+  neigh) lab_l2_neigh "${2:?EIP}" ;;
+  fetch-one) lab_l2_fetch_one "${2:?EIP}" "${3:-1}" ;;
+  kill-speaker) lab_speaker_kill "${2:?node}" ;;
+  start-speaker) lab_speaker_up "${2:?node}" ;;
   stop-speaker) lab_speaker_stop "${2:?node}" ;;
   restart-speaker) lab_speaker_restart "${2:?node}" ;;
   link-down) lab_link_set "${2:?node}" down ;;

@@ -127,12 +127,14 @@ lab_net_down() {
     done <"$PIDFILE"
   fi
   local n pid
-  for n in router client $LAB_NODES; do
+  # `switch`: layer 2 mode's bridge (no router there)
+  for n in router switch client $LAB_NODES; do
     for pid in $(ip netns pids "$(ns_name "$n")" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   done
   sleep 0.2
-  for n in router client $LAB_NODES; do ip netns del "$(ns_name "$n")" 2>/dev/null; done
+  for n in router switch client $LAB_NODES; do ip netns del "$(ns_name "$n")" 2>/dev/null; done
   [ -f "$PIDFILE" ] && : >"$PIDFILE"
+  rm -f "$LAB_DIR/l2"
   return 0
 }
 
@@ -641,7 +643,7 @@ lab_gobgpd_node_stop() {  # $1 = node
 # Cuts (down) or restores (up) node $1's cable: its port on the router's bridge. Neither end
 # closes a TCP connection, so only BFD or the hold timer notices.
 lab_link_set() {  # $1 = node, $2 = up|down
-  in_ns router ip link set "p-$1" "$2"
+  in_ns "$(lab_bridge_ns)" ip link set "p-$1" "$2"
 }
 
 # The router's BFD sessions, verbatim.
@@ -855,4 +857,226 @@ lab_client_stop() {
   touch "$LAB_DIR/client.stop"
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   cat "$LAB_DIR/client.out"
+}
+
+# ---------------------------------------------------------------- layer 2 mode (issue 14)
+# No router: client and nodes share one segment, a bridge in its own namespace `switch`.
+#
+#   client 10.99.0.100 ─┐
+#   node1  10.99.0.11  ─┤ br0 (namespace switch, no address)
+#   node2  10.99.0.12  ─┤
+#   node3  10.99.0.13  ─┘      (and fd00:99::100, fd00:99::1N)
+#
+# Eip `lab-l2` (10.99.0.200-10.99.0.229) and `lab-l2-v6` (fd00:99::200-fd00:99::21d), both
+# `protocol: layer2, interface: eth0`; $LAB_L2_SERVICES Services of each family (l2v4-I, l2v6-I)
+# with an endpoint on every node (externalTrafficPolicy: Cluster), so each holds one address.
+# Every node accepts every pool address on lo, as kube-proxy would (IPVS binds them to a dummy
+# device), with arp_ignore=1 / arp_announce=2 so its kernel never answers ARP for them on eth0
+# (IPv6 needs nothing: Linux answers a Neighbor Solicitation only for addresses on the interface
+# it came in on): only the speaker owning an address answers for it.
+# The nodes' MACs are fixed (02:99:00:00:00:1N, the client 02:99:00:00:01:00) to read them easily.
+LAB_L2_SERVICES=${LAB_L2_SERVICES:-30}
+l2_pool4() { echo "10.99.0.200-10.99.0.229"; }
+l2_pool6() { echo "fd00:99::200-fd00:99::21d"; }
+# Every address of both pools, one a line.
+l2_pool_addresses() {
+  local i
+  for i in $(seq 0 29); do echo "10.99.0.$((200 + i))"; done
+  for i in $(seq 0 29); do printf 'fd00:99::%x\n' "$((0x200 + i))"; done
+}
+node_mac() { echo "02:99:00:00:00:1$(node_index "$1")"; }
+# The namespace holding the bridge the nodes plug into: `switch` in layer 2 mode, else `router`.
+lab_bridge_ns() { if [ -e "$LAB_DIR/l2" ]; then echo switch; else echo router; fi; }
+
+lab_l2_net_up() {
+  rm -rf "$MANIFESTS"
+  mkdir -p "$LAB_DIR" "$MANIFESTS"
+  : >"$PIDFILE"
+  touch "$LAB_DIR/l2"
+  local n a
+  for n in switch client $LAB_NODES; do
+    ip netns add "$(ns_name "$n")"
+    in_ns "$n" ip link set lo up
+  done
+  in_ns switch ip link add br0 type bridge
+  in_ns switch ip link set br0 up
+  for n in $LAB_NODES; do
+    ip link add eth0 netns "$(ns_name "$n")" type veth peer name "p-$n" netns "$(ns_name switch)"
+    in_ns switch ip link set "p-$n" master br0 up
+    in_ns "$n" ip link set eth0 address "$(node_mac "$n")"
+    in_ns "$n" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+      net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+    in_ns "$n" ip link set eth0 up
+    in_ns "$n" ip addr add "$(node_ip "$n")/24" dev eth0
+    in_ns "$n" ip -6 addr add "$(node_ip6 "$n")/64" dev eth0 nodad
+    for a in $(l2_pool_addresses); do in_ns "$n" ip addr add "$a/$(host_len "$a")" dev lo; done
+  done
+  ip link add eth0 netns "$(ns_name client)" type veth peer name p-client netns "$(ns_name switch)"
+  in_ns switch ip link set p-client master br0 up
+  in_ns client ip link set eth0 address 02:99:00:00:01:00
+  in_ns client ip link set eth0 up
+  in_ns client ip addr add 10.99.0.100/24 dev eth0
+  in_ns client ip -6 addr add fd00:99::100/64 dev eth0 nodad
+}
+
+# The Eips, the membership Secret, the Nodes.
+lab_l2_write_manifests() {
+  local n key
+  key=$(head -c 32 /dev/urandom | base64 -w0)
+  cat >"$MANIFESTS/secret-member.yaml" <<YAML
+apiVersion: v1
+kind: Secret
+metadata:
+  name: porter-member
+  namespace: porter-system
+data:
+  key: $key
+YAML
+  cat >"$MANIFESTS/eip.yaml" <<YAML
+apiVersion: network.kubesphere.io/v1alpha2
+kind: Eip
+metadata:
+  name: lab-l2
+spec:
+  address: $(l2_pool4)
+  protocol: layer2
+  interface: eth0
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: Eip
+metadata:
+  name: lab-l2-v6
+spec:
+  address: $(l2_pool6)
+  protocol: layer2
+  interface: eth0
+YAML
+  : >"$MANIFESTS/nodes.yaml"
+  for n in $LAB_NODES; do
+    cat >>"$MANIFESTS/nodes.yaml" <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $n
+status:
+  addresses:
+  - type: InternalIP
+    address: $(node_ip "$n")
+  - type: InternalIP
+    address: $(node_ip6 "$n")
+  conditions:
+  - type: Ready
+    status: "True"
+YAML
+  done
+}
+
+# $LAB_L2_SERVICES Services per family, each with one endpoint per node (the node's address).
+lab_l2_write_services() {
+  local i n fam pool family tmp=$LAB_DIR/services-l2.yaml.tmp
+  : >"$tmp"
+  for fam in 4 6; do
+    if [ $fam = 4 ]; then pool=lab-l2 family=IPv4; else pool=lab-l2-v6 family=IPv6; fi
+    for i in $(seq 0 $((LAB_L2_SERVICES - 1))); do
+      cat >>"$tmp" <<YAML
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: l2v$fam-$i
+  namespace: default
+  annotations:
+    lb.kubesphere.io/v1alpha1: porter
+    eip.porter.kubesphere.io/v1alpha2: $pool
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Cluster
+  ipFamilies: [$family]
+  ports:
+  - port: 8080
+    protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: l2v$fam-$i-lab
+  namespace: default
+  labels:
+    kubernetes.io/service-name: l2v$fam-$i
+addressType: $family
+ports:
+- port: 8080
+  protocol: TCP
+endpoints:
+YAML
+      for n in $LAB_NODES; do
+        cat >>"$tmp" <<YAML
+- addresses: ["$(if [ $fam = 6 ]; then node_ip6 "$n"; else node_ip "$n"; fi)"]
+  nodeName: $n
+  conditions:
+    ready: true
+YAML
+      done
+    done
+  done
+  mv "$tmp" "$MANIFESTS/services-l2.yaml"   # atomic: readers never see half a file
+}
+
+# "SERVICE EIP" for every layer 2 Service that holds an address, one a line.
+lab_l2_eips() {
+  local fam i ip
+  for fam in 4 6; do
+    for i in $(seq 0 $((LAB_L2_SERVICES - 1))); do
+      ip=$("$PORTER" status --manifests "$MANIFESTS" --service "default/l2v$fam-$i" --ip-only 2>/dev/null)
+      [ -n "$ip" ] && echo "l2v$fam-$i $ip"
+    done
+  done
+  return 0
+}
+
+# Waits (at most $1 s) until every layer 2 Service holds an address; prints lab_l2_eips.
+lab_l2_wait_eips() {
+  local t0 out; t0=$(now_s)
+  while :; do
+    out=$(lab_l2_eips)
+    [ "$(printf '%s\n' "$out" | grep -c .)" = $((2 * LAB_L2_SERVICES)) ] && { echo "$out"; return 0; }
+    [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge "$1" ] && { echo "$out"; return 1; }
+    sleep 0.2
+  done
+}
+
+# Each node serves its own name on 8080 (lab_workload_up without the EIP: every pool address
+# is on lo already).
+lab_l2_workload_up() {
+  local n
+  for n in $LAB_NODES; do
+    mkdir -p "$LAB_DIR/www-$n"; echo "$n" >"$LAB_DIR/www-$n/index.html"
+    ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind :: \
+      --directory "$LAB_DIR/www-$n" >"$LAB_DIR/http-$n.log" 2>&1 &
+    record_pid $! python3; disown $!
+  done
+  for n in $LAB_NODES; do
+    for _ in $(seq 50); do in_ns "$n" curl -s -o /dev/null --max-time 1 "http://localhost:8080/" && break; sleep 0.1; done
+  done
+}
+
+# The client's neighbour entry for $1: "LLADDR STATE", or nothing without one.
+lab_l2_neigh() {
+  in_ns client ip neigh show "$1" dev eth0 | awk '{ for (i = 1; i <= NF; i++) if ($i == "lladdr") print $(i+1), $NF }'
+}
+
+# One request from the client to $1, at most $2 s (default 1): the answering node, or FAILED.
+lab_l2_fetch_one() {
+  local host=$1
+  case "$1" in *:*) host="[$1]" ;; esac
+  in_ns client curl -s --max-time "${2:-1}" "http://$host:8080/" || echo FAILED
+}
+
+# SIGKILL node $1's speaker (a crash: no leave message) and waits until it is gone.
+lab_speaker_kill() {  # $1 = node
+  local pid; pid=$(cat "$LAB_DIR/speaker-$1.pid")
+  kill -KILL "$pid" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.02; done
+  return 0
 }

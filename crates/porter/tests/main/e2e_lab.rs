@@ -868,3 +868,5 @@ fn weight_proportions() {
 mod drain;
 // Health-driven withdrawal (its own lab names).
 mod health;
+// Layer 2 mode: ARP and NDP answered by one node per address (its own lab names).
+mod layer2;
