@@ -7,6 +7,13 @@
 # EIP, the BGP sessions, the router's ECMP route and a client spreading over the nodes. It then
 # stops node3's speaker and shows the route shrink to two next hops while the client is still
 # served. Exits 0 only if the router held 3 next hops, then 2. Cleans up on exit, Ctrl-C or error.
+#
+# `lab/demo.sh layer2` shows layer 2 mode instead (no router: client and nodes on one bridge,
+# Eips `protocol: layer2`): which node answers ARP / Neighbor Solicitation for each of 30
+# addresses, as the client's neighbour table shows it, then the client's entry moving to the
+# next owner when the owner's speaker stops (SIGTERM) and when its link is cut. Exits 0 only if
+# every address was answered by one node, all three nodes answered some, and both takeovers
+# moved the entry.
 # no `set -e`: cleanup paths must survive failing commands; every step that matters is checked
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +35,97 @@ PORTER=$repo/target/release/porter
 trap 'lab_net_down' EXIT
 trap 'trap - EXIT; lab_net_down; exit 130' INT TERM
 lab_net_down
+
+# The client's neighbour entry for $1 moving away from MAC $2 (at most $3 s); prints the MAC.
+wait_moved() {
+  local t0 m; t0=$(now_s)
+  while :; do
+    m=$(lab_l2_neigh "$1" | awk '{print $1}')
+    [ -n "$m" ] && [ "$m" != "$2" ] && { echo "$m"; return 0; }
+    [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge "$3" ] && return 1
+    sleep 0.01
+  done
+}
+node_of_mac() { local n; for n in $LAB_NODES; do [ "$(node_mac "$n")" = "$1" ] && echo "$n"; done; }
+
+demo_layer2() {
+  say "Lab: namespaces switch (a bridge), client, $LAB_NODES on one segment; no router"
+  lab_l2_net_up || fail "cannot build the lab network"
+  lab_l2_write_manifests
+  lab_porter_controller_up
+  for n in $LAB_NODES; do lab_speaker_up "$n"; done
+  say "Declaring $LAB_L2_SERVICES Services per family from Eips lab-l2 ($(l2_pool4)) and lab-l2-v6 ($(l2_pool6)), protocol: layer2, interface: eth0"
+  lab_l2_write_services
+  eips=$(lab_l2_wait_eips 60) || fail "not every Service got an address (see $LAB_DIR/controller.log)"
+  lab_l2_workload_up
+  echo "nodes' MACs: $(for n in $LAB_NODES; do printf '%s=%s ' "$n" "$(node_mac "$n")"; done)"
+  echo "(every node accepts every pool address on lo, kube-proxy's part, and its kernel answers no ARP for them)"
+
+  say "One request from the client to each IPv4 address: who answers, and the client's neighbour entry"
+  local t0 line svc a who mac bad=0
+  t0=$(now_s)
+  # the speakers hear each other within a second or two of starting: wait for the first answer
+  a=$(echo "$eips" | awk '$2 !~ /:/ {print $2; exit}')
+  while [ "$(lab_l2_fetch_one "$a")" = FAILED ]; do
+    [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge 30 ] && fail "nobody answers for $a"
+  done
+  declare -A count=()
+  while read -r svc a; do
+    case "$a" in *:*) continue ;; esac
+    who=$(lab_l2_fetch_one "$a")
+    mac=$(lab_l2_neigh "$a" | awk '{print $1}')
+    printf '  %-8s %-13s answered by %-6s client neigh %s (%s)\n' "$svc" "$a" "$who" "$mac" "$(node_of_mac "$mac")"
+    [ "$who" = "$(node_of_mac "$mac")" ] || bad=1
+    count[$who]=$(( ${count[$who]:-0} + 1 ))
+  done <<<"$eips"
+  say "Spread of the IPv4 addresses over the nodes"
+  for n in $LAB_NODES; do echo "  $n: ${count[$n]:-0}"; [ "${count[$n]:-0}" -gt 0 ] || bad=1; done
+  [ $bad = 0 ] || fail "an address answered by a node other than the one in the neighbour entry, or a node answering none"
+
+  say "IPv6 (NDP): the first three addresses"
+  for a in $(echo "$eips" | awk '$2 ~ /:/ {print $2}' | head -3); do
+    who=$(lab_l2_fetch_one "$a" 2)
+    mac=$(lab_l2_neigh "$a" | awk '{print $1}')
+    printf '  %-16s answered by %-6s client neigh %s (%s)\n' "$a" "$who" "$mac" "$(node_of_mac "$mac")"
+  done
+
+  say "Porter's own view (porter status)"
+  "$PORTER" status --manifests "$MANIFESTS" 2>&1 | head -40
+
+  a=$(echo "$eips" | awk '$2 !~ /:/ {print $2; exit}')
+  local owner next t_stop moved
+  owner=$(lab_l2_fetch_one "$a")
+  say "Stopping $owner's speaker (SIGTERM, as Kubernetes would) while a client loop sends requests to $a"
+  lab_client_loop_start "$a"
+  t_stop=$(now_s)
+  lab_speaker_stop "$owner" &
+  moved=$(wait_moved "$a" "$(node_mac "$owner")" 20) || fail "the client's entry for $a never left $owner"
+  echo "  the client's entry for $a moved to $moved ($(node_of_mac "$moved")) after $(elapsed "$t_stop" "$(now_s)") s"
+  wait
+  sleep 1
+  echo "  client loop: $(lab_client_loop_stop)"
+  lab_speaker_up "$owner"
+  t0=$(now_s)
+  until [ "$(lab_l2_neigh "$a" | awk '{print $1}')" = "$(node_mac "$owner")" ]; do
+    [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge 30 ] && fail "$owner never took $a back"
+    sleep 0.05
+  done
+  echo "  $owner's speaker started again: it takes $a back after $(elapsed "$t0" "$(now_s)") s"
+
+  say "Cutting $owner's link (its port on the bridge) while the client loop runs"
+  lab_client_loop_start "$a"
+  t_stop=$(now_s)
+  lab_link_set "$owner" down
+  moved=$(wait_moved "$a" "$(node_mac "$owner")" 20) || fail "the client's entry for $a never left $owner"
+  echo "  the client's entry for $a moved to $moved ($(node_of_mac "$moved")) after $(elapsed "$t_stop" "$(now_s)") s"
+  sleep 1
+  echo "  client loop: $(lab_client_loop_stop)"
+  lab_link_set "$owner" up
+
+  say "OK: each address answered by one node, spread over all three; both takeovers moved the client's entry"
+  exit 0
+}
+[ "$router" = layer2 ] && demo_layer2
 
 say "Lab: namespaces router, client, $LAB_NODES; $router in router (AS $ROUTER_AS); porter speakers (AS $NODE_AS)"
 lab_net_up || fail "cannot build the lab network"
