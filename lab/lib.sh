@@ -1023,16 +1023,12 @@ YAML
   mv "$tmp" "$MANIFESTS/services-l2.yaml"   # atomic: readers never see half a file
 }
 
-# "SERVICE EIP" for every layer 2 Service that holds an address, one a line.
+# "SERVICE EIP" for every layer 2 Service that holds an address, one a line (read from one
+# `porter status`: its table's first columns are the Service and its address, "-" for none).
 lab_l2_eips() {
-  local fam i ip
-  for fam in 4 6; do
-    for i in $(seq 0 $((LAB_L2_SERVICES - 1))); do
-      ip=$("$PORTER" status --manifests "$MANIFESTS" --service "default/l2v$fam-$i" --ip-only 2>/dev/null)
-      [ -n "$ip" ] && echo "l2v$fam-$i $ip"
-    done
-  done
-  return 0
+  "$PORTER" status --manifests "$MANIFESTS" 2>/dev/null |
+    awk '$1 ~ /^default\/l2v[46]-[0-9]+$/ && $2 ~ /^[0-9a-f.:]+$/ && $2 ~ /[.:]/ { sub(/^default\//, "", $1); print $1, $2 }' |
+    sort -t- -k1,1 -k2,2n
 }
 
 # Waits (at most $1 s) until every layer 2 Service holds an address; prints lab_l2_eips.
