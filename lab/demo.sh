@@ -28,9 +28,12 @@ fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "the lab creates network namespaces: run it as root"
 "$repo/scripts/deps.sh" || fail "cannot install the lab's packages"
 
-say "Building porter (release)"
-(cd "$repo" && cargo build --release -q -p porter) || fail "build failed"
-PORTER=$repo/target/release/porter
+# PORTER set: that binary, no build
+if [ -z "${PORTER:-}" ]; then
+  say "Building porter (release)"
+  (cd "$repo" && cargo build --release -q -p porter) || fail "build failed"
+  PORTER=$repo/target/release/porter
+fi
 
 trap 'lab_net_down' EXIT
 trap 'trap - EXIT; lab_net_down; exit 130' INT TERM
@@ -89,8 +92,9 @@ demo_layer2() {
     printf '  %-16s answered by %-6s client neigh %s (%s)\n' "$a" "$who" "$mac" "$(node_of_mac "$mac")"
   done
 
-  say "Porter's own view (porter status)"
-  "$PORTER" status --manifests "$MANIFESTS" 2>&1 | head -40
+  say "Porter's own view (porter status; the first Services of each family, and what follows the Services)"
+  "$PORTER" status --manifests "$MANIFESTS" 2>&1 |
+    awk '/^default\/l2v[46]-/ { if ($1 ~ /-[0-2]$/) print; next } { print }'
 
   a=$(echo "$eips" | awk '$2 !~ /:/ {print $2; exit}')
   local owner next t_stop moved
