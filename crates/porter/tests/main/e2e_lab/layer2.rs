@@ -70,7 +70,13 @@ impl Lab {
 
     /// Sends requests to `addr` until the client's entry holds `node`'s MAC and `node` answers
     /// (at most `limit`). Err: what the client saw last.
-    fn wait_owner(&self, addr: IpAddr, node: &str, mac: &str, limit: Duration) -> Result<(), String> {
+    fn wait_owner(
+        &self,
+        addr: IpAddr,
+        node: &str,
+        mac: &str,
+        limit: Duration,
+    ) -> Result<(), String> {
         let start = Instant::now();
         loop {
             let answer = self.fetch_one(addr);
