@@ -116,6 +116,12 @@ pub enum Problem {
         /// What is wrong, naming the annotation.
         why: String,
     },
+    /// Layer 2 addresses cannot be answered by this node: the membership key is missing or
+    /// unusable, so no speaker can hear the others.
+    Layer2 {
+        /// What is wrong, naming the Secret.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Problem {
@@ -135,6 +141,7 @@ impl std::fmt::Display for Problem {
                 f,
                 "Service {service}: {why} (its endpoints are not probed and count as healthy)"
             ),
+            Self::Layer2 { why } => write!(f, "layer 2: {why}; this node answers no ARP or NDP"),
         }
     }
 }
@@ -192,13 +199,29 @@ pub fn plan(snapshot: &Snapshot, node: &str) -> SpeakerPlan {
 }
 
 /// Operator choices that change which nodes announce.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Keep announcing from a cordoned node (`spec.unschedulable`). Off by default: a node
     /// is usually cordoned before maintenance, so traffic should leave it first; on for
     /// clusters that cordon nodes for other reasons while their workloads keep serving.
     pub announce_from_cordoned: bool,
+    /// The speaker's namespace, where Secret [`layer2::MEMBER_SECRET`] holds the layer 2
+    /// membership key.
+    pub namespace: String,
 }
+
+impl Default for Options {
+    /// Cordoned nodes do not announce; the speaker runs in `porter-system`.
+    fn default() -> Self {
+        Self {
+            announce_from_cordoned: false,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+/// The namespace `deploy/porter.yaml` installs Porter into.
+pub const DEFAULT_NAMESPACE: &str = "porter-system";
 
 /// [`plan`] with explicit [`Options`].
 pub fn plan_with(snapshot: &Snapshot, node: &str, options: &Options) -> SpeakerPlan {
@@ -245,7 +268,7 @@ pub fn plan_checked(
         ineligible.is_none().then_some((failing, &mut health)),
         &mut problems,
     );
-    let layer2 = layer2::plan(snapshot, options, observed.alive);
+    let layer2 = layer2::plan(snapshot, options, observed.alive, &mut problems);
     SpeakerPlan {
         bgp,
         health,

@@ -15,6 +15,11 @@
 //! cordoned node's speaker still runs and is heard; it only takes no address. A NotReady node
 //! leaves the members once Kubernetes says so, so a node that died for good stops counting
 //! against the quorum after the node monitor grace period.
+//!
+//! The speakers authenticate their heartbeats with the key in Secret [`MEMBER_SECRET`] of the
+//! speaker's namespace (`key`, and `previous` during a rotation). Without a usable key the plan
+//! carries none and reports why ([`Problem::Layer2`]): no speaker answers without hearing the
+//! others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -22,7 +27,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::Node;
 use porter_api::Protocol;
 
-use crate::announce::{Options, eligibility, node_ip};
+use crate::announce::{Options, Problem, eligibility, node_ip};
 use crate::projection::{LbService, SliceNodes, SpeakerSnapshot};
 use crate::{ObjectKey, owner};
 
@@ -35,6 +40,56 @@ pub struct Layer2Plan {
     /// Every layer 2 address held by a Service, with its owner among the candidates (`None`:
     /// no candidate: nobody answers), for status and for showing who answers.
     pub owners: BTreeMap<IpAddr, Layer2Address>,
+    /// The membership key, while layer 2 addresses exist and Secret [`MEMBER_SECRET`] holds a
+    /// usable one; `None` otherwise (no heartbeats, no answers).
+    pub keys: Option<MemberKeys>,
+}
+
+/// The Secret, in the speaker's namespace, holding the membership key.
+pub const MEMBER_SECRET: &str = "porter-member";
+
+/// The membership keys read from Secret [`MEMBER_SECRET`]: `key` (sent with and accepted) and
+/// `previous` (still accepted while a rotation reaches every speaker).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MemberKeys {
+    /// Data `key`: at least [`porter_member::MIN_KEY`] bytes.
+    pub key: Vec<u8>,
+    /// Data `previous`, when present and long enough.
+    pub previous: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for MemberKeys {
+    /// Never the bytes: plans are logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberKeys")
+            .field("key", &format_args!("{} bytes", self.key.len()))
+            .field("previous", &self.previous.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+/// The keys in Secret [`MEMBER_SECRET`] of `namespace`, or why there are none usable. A
+/// `previous` too short is left out (a rotation's old key is only accepted, never needed).
+fn member_keys(snapshot: &SpeakerSnapshot, namespace: &str) -> Result<MemberKeys, String> {
+    let key = snapshot
+        .secret_value(namespace, MEMBER_SECRET, "key")
+        .map_err(|e| format!("the membership key: {e}"))?;
+    if key.len() < porter_member::MIN_KEY {
+        return Err(format!(
+            "the membership key: Secret {namespace}/{MEMBER_SECRET} key \"key\" has {} bytes, at least {} are needed (32 random bytes: `head -c 32 /dev/urandom`)",
+            key.len(),
+            porter_member::MIN_KEY
+        ));
+    }
+    let previous = snapshot
+        .secret_value(namespace, MEMBER_SECRET, "previous")
+        .ok()
+        .filter(|p| p.len() >= porter_member::MIN_KEY)
+        .map(<[u8]>::to_vec);
+    Ok(MemberKeys {
+        key: key.to_vec(),
+        previous,
+    })
 }
 
 impl Layer2Plan {
@@ -64,11 +119,13 @@ pub struct Layer2Address {
 }
 
 /// Layer 2's part of the plan; `alive` is the membership's view (`None`: every member counts
-/// as alive, the view of who *would* answer that the controller reports).
+/// as alive, the view of who *would* answer that the controller reports). A missing or
+/// unusable membership key goes to `problems`.
 pub(crate) fn plan(
     snapshot: &SpeakerSnapshot,
     options: &Options,
     alive: Option<&BTreeSet<String>>,
+    problems: &mut Vec<Problem>,
 ) -> Layer2Plan {
     let pools: Vec<crate::valid::ValidEip> = crate::pools::Pools::of(&snapshot.eips)
         .valid
@@ -123,9 +180,13 @@ pub(crate) fn plan(
     if owners.is_empty() {
         return Layer2Plan::default();
     }
+    let keys = member_keys(snapshot, &options.namespace)
+        .map_err(|why| problems.push(Problem::Layer2 { why }))
+        .ok();
     Layer2Plan {
         members: members(snapshot.nodes.iter()),
         owners,
+        keys,
     }
 }
 
@@ -161,6 +222,7 @@ fn candidates<'a>(
 fn members<'a>(nodes: impl Iterator<Item = (&'a String, &'a Node)>) -> BTreeMap<String, IpAddr> {
     let all = Options {
         announce_from_cordoned: true,
+        ..Options::default()
     };
     nodes
         .filter(|(name, node)| eligibility(Some(node), name, &all).is_none())

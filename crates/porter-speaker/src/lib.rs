@@ -36,6 +36,7 @@
 mod bfd;
 mod bgp;
 mod health;
+mod layer2;
 mod speaker;
 mod status;
 mod supervisor;
@@ -43,6 +44,7 @@ mod supervisor;
 pub use bfd::BfdStatus;
 pub use bgp::{PeerStatus, Timers};
 pub use health::ProbeStatus;
+pub use layer2::{MemberSocket, MemberView, MembershipStatus, ResponderStatus};
 pub use porter_bfd::{Diag as BfdDiag, State as BfdState};
 pub use speaker::{SHUTDOWN_GRACE, Speaker};
 pub use status::{Protocol, Status, StatusBoard};

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::bfd::{self, Bfd, Paths};
 use crate::bgp::{self, Bgp};
 use crate::health::{self, Health};
+use crate::layer2::{self, Layer2, MemberSocket};
 use crate::status::StatusBoard;
 use crate::supervisor::Stop;
 
@@ -21,26 +22,30 @@ struct Wanted {
     bgp: bgp::Wanted,
     bfd: bfd::Wanted,
     health: health::Wanted,
+    layer2: layer2::Wanted,
 }
 
 impl Wanted {
-    fn of(plan: &SpeakerPlan) -> Wanted {
+    fn of(plan: &SpeakerPlan, node: Option<&str>) -> Wanted {
         Wanted {
             bgp: bgp::Wanted::of(&plan.bgp),
             bfd: bfd::Wanted::of(&plan.bgp),
             health: health::Wanted::of(&plan.health),
+            layer2: layer2::Wanted::of(&plan.layer2, node),
         }
     }
 }
 
-/// Applies speaker plans to the protocols it runs (BGP, and BFD for the BGP sessions that ask
-/// for it), each with the least
+/// Applies speaker plans to the protocols it runs (BGP, BFD for the BGP sessions that ask
+/// for it, health probes, layer 2 answers and membership), each with the least
 /// disturbance, and stops them all on shutdown. Every protocol posts its tasks' status to the
 /// one [`StatusBoard`], under its own name.
 pub struct Speaker {
     bgp: Bgp,
     bfd: Bfd,
     health: Health,
+    layer2: Layer2,
+    node: Option<String>,
     drain: Duration,
 }
 
@@ -58,9 +63,27 @@ impl Speaker {
         Self {
             bgp: Bgp::new(board.clone(), paths.clone(), drain),
             bfd: Bfd::new(board.clone(), paths),
-            health: Health::new(board),
+            health: Health::new(board.clone()),
+            layer2: Layer2::new(board),
+            node: None,
             drain,
         }
+    }
+
+    /// This speaker runs on node `node`: it answers ARP/NDP for the layer 2 addresses the plan
+    /// gives that node, and hears the other speakers through `member` (the default: UDP 7947
+    /// on every address). Without it, no layer 2 part runs.
+    pub fn on_node(mut self, node: &str, member: MemberSocket) -> Self {
+        self.node = Some(node.to_owned());
+        self.layer2.set_node(node.to_owned(), member);
+        self
+    }
+
+    /// The layer 2 speakers the membership counts alive, this node included while it may
+    /// answer: plan with them ([`porter_model::announce::Observed::alive`]) and hand the plan
+    /// back to [`Self::run`], so the addresses of a speaker that died move to the others.
+    pub fn alive(&self) -> watch::Receiver<std::collections::BTreeSet<String>> {
+        self.layer2.alive()
     }
 
     /// The endpoints whose health probes fail, updated as their verdicts change: plan with
@@ -83,13 +106,13 @@ impl Speaker {
         tokio::pin!(shutdown);
         // The plan is read in place (the borrow ends with the statement, before any await),
         // never cloned: it can hold 100k routes.
-        let first = Wanted::of(&plans.borrow_and_update());
+        let first = Wanted::of(&plans.borrow_and_update(), self.node.as_deref());
         self.apply_wanted(first).await;
         loop {
             tokio::select! {
                 changed = plans.changed() => {
                     if changed.is_err() { break; }
-                    let wanted = Wanted::of(&plans.borrow_and_update());
+                    let wanted = Wanted::of(&plans.borrow_and_update(), self.node.as_deref());
                     self.apply_wanted(wanted).await;
                 }
                 Some(incoming) = self.bgp.accepted() => self.bgp.route(incoming).await,
@@ -97,6 +120,11 @@ impl Speaker {
             }
         }
         let deadline = Instant::now() + self.drain + SHUTDOWN_GRACE;
+        // Layer 2 first: its goodbye lets the other speakers answer for this node's addresses
+        // at once, while BGP drains.
+        self.layer2
+            .stop(Stop::Shutdown, Instant::now() + SHUTDOWN_GRACE)
+            .await;
         // BGP first (its drain included): BFD going down before it would look like a failure
         // to the router, which could drop a draining session early.
         self.bgp.stop(Stop::Shutdown, deadline).await;
@@ -106,14 +134,21 @@ impl Speaker {
 
     /// Brings every protocol in line with `plan`.
     pub async fn apply(&mut self, plan: &SpeakerPlan) {
-        self.apply_wanted(Wanted::of(plan)).await;
+        self.apply_wanted(Wanted::of(plan, self.node.as_deref()))
+            .await;
     }
 
     async fn apply_wanted(&mut self, wanted: Wanted) {
-        let Wanted { bgp, bfd, health } = wanted;
+        let Wanted {
+            bgp,
+            bfd,
+            health,
+            layer2,
+        } = wanted;
         // BFD first, so a new peer's BGP session finds its BFD session started.
         self.bfd.apply(bfd).await;
         self.bgp.apply(bgp).await;
         self.health.apply(health).await;
+        self.layer2.apply(layer2).await;
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::bfd::BfdStatus;
 use crate::bgp::PeerStatus;
 use crate::health::ProbeStatus;
+use crate::layer2::{MembershipStatus, ResponderStatus};
 
 /// The protocols the speaker runs, each posting its own entries on the [`StatusBoard`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,6 +21,10 @@ pub enum Protocol {
     Bfd,
     /// Health probes, one entry per probed endpoint.
     Health,
+    /// Layer 2 responders, one entry per interface (an Eip's `spec.interface`).
+    Layer2,
+    /// Layer 2 membership, one entry under the node's name.
+    Membership,
 }
 
 /// One entry of the board: a task's status, in its protocol's terms.
@@ -31,6 +36,10 @@ pub enum Status {
     Bfd(BfdStatus),
     /// A health probe.
     Health(ProbeStatus),
+    /// A layer 2 responder.
+    Layer2(ResponderStatus),
+    /// The layer 2 membership.
+    Membership(MembershipStatus),
 }
 
 impl Status {
@@ -40,6 +49,8 @@ impl Status {
             Status::Bgp(_) => Protocol::Bgp,
             Status::Bfd(_) => Protocol::Bfd,
             Status::Health(_) => Protocol::Health,
+            Status::Layer2(_) => Protocol::Layer2,
+            Status::Membership(_) => Protocol::Membership,
         }
     }
 
@@ -119,6 +130,28 @@ impl StatusBoard {
         m.iter()
             .filter_map(|((_, name), status)| Some((name.clone(), status.as_health()?.clone())))
             .collect()
+    }
+
+    /// A copy of every layer 2 responder's status, by interface (an Eip's `spec.interface`).
+    pub fn layer2_responders(&self) -> BTreeMap<String, ResponderStatus> {
+        let Ok(m) = self.0.lock() else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter_map(|((_, name), status)| match status {
+                Status::Layer2(r) => Some((name.clone(), r.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The layer 2 membership's status, with the node's name, while it runs.
+    pub fn membership(&self) -> Option<(String, MembershipStatus)> {
+        let m = self.0.lock().ok()?;
+        m.iter().find_map(|((_, name), status)| match status {
+            Status::Membership(s) => Some((name.clone(), s.clone())),
+            _ => None,
+        })
     }
 
     /// Posts `name`'s status under its protocol (the tasks do; public so that readers of the

@@ -7,13 +7,16 @@
 //! says why it is sound. Plain TTL / hop limit (eBGP multihop) needs no unsafe: socket2 has it.
 //! Beside them, one allocator setting ([`fix_mmap_threshold`]), which only libc's `mallopt`
 //! reaches, and the TTL of received datagrams for single-hop BFD ([`recv_with_ttl`], through
-//! nix's safe `recvmsg`).
+//! nix's safe `recvmsg`), and the AF_PACKET sockets of the layer 2 responder ([`packet_socket`],
+//! [`send_frame`], [`multicast_membership`]).
 #![warn(missing_docs, unreachable_pub)]
 
 mod malloc;
+mod packet;
 mod ttl;
 
 pub use malloc::{fix_mmap_threshold, limit_arenas};
+pub use packet::{multicast_membership, packet_socket, send_frame};
 pub use ttl::{recv_with_ttl, report_ttl};
 
 use std::io;

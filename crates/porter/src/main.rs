@@ -65,6 +65,9 @@ enum Command {
         /// This node's name (as in its Node object).
         #[arg(long, env = "NODE_NAME")]
         node: String,
+        /// The speaker's namespace, where Secret porter-member holds the layer 2 membership key.
+        #[arg(long, env = "POD_NAMESPACE", default_value = porter_model::announce::DEFAULT_NAMESPACE)]
+        namespace: String,
         /// How often the folder is checked for changes, in milliseconds.
         #[arg(long, default_value_t = 100)]
         poll_ms: u64,
@@ -123,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         Command::Speaker {
             manifests,
             node,
+            namespace,
             poll_ms,
             announce_from_cordoned,
             metrics_address,
@@ -131,6 +135,7 @@ fn main() -> anyhow::Result<()> {
             init_tracing();
             let options = porter_model::announce::Options {
                 announce_from_cordoned,
+                namespace,
             };
             runtime()?.block_on(speaker::run(
                 manifests,

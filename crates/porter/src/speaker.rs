@@ -1,4 +1,5 @@
-//! `porter speaker`: this node's BGP sessions, fed with the node's plan on every change.
+//! `porter speaker`: this node's BGP sessions, health probes and layer 2 answers, fed with the
+//! node's plan on every change.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -11,7 +12,7 @@ use porter_metrics::{ApiErrors, Health, ListenAddress, SpeakerMetrics};
 use porter_model::SpeakerSnapshot;
 use porter_model::announce::{self, Problem, SpeakerPlan};
 use porter_model::health::Failing;
-use porter_speaker::{Speaker, StatusBoard};
+use porter_speaker::{MemberSocket, Speaker, StatusBoard};
 use tokio::sync::watch;
 
 use crate::manifest_dir::{ManifestDir, Watcher};
@@ -43,15 +44,18 @@ impl Source {
     }
 
     /// `node`'s plan from the current snapshot, with the endpoints failing their health
-    /// probes. Planned from the source's own snapshot, not a copy (the watches wait the few
-    /// milliseconds this takes).
-    fn plan(&mut self, node: &str, options: &announce::Options, failing: &Failing) -> SpeakerPlan {
-        // No layer 2 responder runs yet: no speaker is alive for it, so this node answers for
-        // no layer 2 address (the plan says who would, for status).
-        let nobody = BTreeSet::new();
+    /// probes and the layer 2 speakers the membership counts alive. Planned from the source's
+    /// own snapshot, not a copy (the watches wait the few milliseconds this takes).
+    fn plan(
+        &mut self,
+        node: &str,
+        options: &announce::Options,
+        failing: &Failing,
+        alive: &BTreeSet<String>,
+    ) -> SpeakerPlan {
         let observed = announce::Observed {
             failing,
-            alive: Some(&nobody),
+            alive: Some(alive),
         };
         match self {
             Source::Dir(_, last) => announce::plan_checked(last, node, options, &observed),
@@ -106,7 +110,10 @@ pub(crate) async fn run(
         }
         None => {
             let client = porter_kube::client_counting(api_errors).await?;
-            let kube = SpeakerSource::start_keeping(client.clone(), SourceConfig::speaker(&node));
+            let kube = SpeakerSource::start_keeping(
+                client.clone(),
+                SourceConfig::speaker(&node, &options.namespace),
+            );
             let rx = kube.subscribe();
             status_task = Some(tokio::spawn(run_speaker_status(
                 client,
@@ -119,13 +126,15 @@ pub(crate) async fn run(
             Source::Kube { _source: kube, rx }
         }
     };
-    let speaker = Speaker::with_drain(board.clone(), drain);
-    // the endpoints failing their health probes: a change is planned from like a new snapshot
+    let speaker = Speaker::with_drain(board.clone(), drain).on_node(&node, MemberSocket::default());
+    // the endpoints failing their health probes and the layer 2 speakers alive: a change of
+    // either is planned from like a new snapshot
     let mut failing = speaker.failing();
+    let mut alive = speaker.alive();
     let mut heartbeat = tokio::time::interval(Health::HEARTBEAT);
     let first = loop {
         tokio::select! {
-            () = source.changed(&node) => break source.plan(&node, &options, &failing.borrow_and_update()),
+            () = source.changed(&node) => break source.plan(&node, &options, &failing.borrow_and_update(), &alive.borrow_and_update()),
             _ = heartbeat.tick() => health.beat(),
         }
     };
@@ -147,8 +156,10 @@ pub(crate) async fn run(
                 tokio::select! {
                     () = source.changed(&node) => {}
                     Ok(()) = failing.changed() => {}
+                    Ok(()) = alive.changed() => {}
                 }
-                source.plan(&node, &options, &failing.borrow_and_update())
+                let alive = alive.borrow_and_update().clone();
+                source.plan(&node, &options, &failing.borrow_and_update(), &alive)
             } => {
                 health.beat();
                 metrics.set_announced(plan.bgp.prefixes.len());

@@ -1,9 +1,12 @@
 //! What a source watches and how: the kinds of a role ([`Kinds`]) and its settings ([`SourceConfig`]).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use porter_model::ObjectKey;
+use porter_model::layer2::MEMBER_SECRET;
 use porter_model::projection::{controller_service, controller_slice};
 
 use super::Trim;
@@ -84,6 +87,9 @@ pub struct SourceConfig {
     /// Read the Secrets BgpPeers reference (by name, see the module docs) and read them again
     /// this often; `None` = never read a Secret (`Snapshot::secrets` stays empty).
     pub secret_refresh: Option<Duration>,
+    /// Secrets read by name beside the BgpPeers' (with `secret_refresh`): the speaker's
+    /// membership key, Secret `porter-member` of its namespace.
+    pub named_secrets: BTreeSet<ObjectKey>,
     /// Objects per page of an initial list (kube-rs's default: 500). A page is decoded as
     /// whole objects before anything is kept of them, so it sets a role's transient peak:
     /// 500 Services are about 3.5 MiB.
@@ -102,6 +108,7 @@ impl Default for SourceConfig {
             debounce: Duration::from_millis(50),
             kinds: Kinds::ALL,
             secret_refresh: None,
+            named_secrets: BTreeSet::new(),
             list_page_size: Self::LIST_PAGE_SIZE,
             trim_services: None,
             trim_endpoint_slices: None,
@@ -133,13 +140,15 @@ impl SourceConfig {
         }
     }
 
-    /// What `porter speaker` on `node` reads: [`Kinds::SPEAKER`], only its own Node, and the
-    /// BgpPeers' password Secrets, re-read every [`Self::SECRET_REFRESH`].
-    pub fn speaker(node: &str) -> Self {
+    /// What `porter speaker` on `node` in `namespace` reads: [`Kinds::SPEAKER`], only its own
+    /// Node, the BgpPeers' password Secrets and its membership key (Secret
+    /// [`MEMBER_SECRET`] in `namespace`), re-read every [`Self::SECRET_REFRESH`].
+    pub fn speaker(node: &str, namespace: &str) -> Self {
         Self {
             only_node: Some(node.to_owned()),
             kinds: Kinds::SPEAKER,
             secret_refresh: Some(Self::SECRET_REFRESH),
+            named_secrets: BTreeSet::from([ObjectKey::new(namespace, MEMBER_SECRET)]),
             list_page_size: Self::SPEAKER_LIST_PAGE_SIZE,
             ..Self::default()
         }

@@ -33,7 +33,8 @@
 //!
 //! Secrets are never listed or watched: that would need read access to every Secret of the
 //! cluster. A source configured with [`SourceConfig::secret_refresh`] (the speaker's) reads
-//! exactly the Secrets that BgpPeers name in `spec.conf.authPasswordSecretRef`, one `GET` by
+//! exactly the Secrets that BgpPeers name in `spec.conf.authPasswordSecretRef`, and those it
+//! is configured with ([`SourceConfig::named_secrets`]: the membership key), one `GET` by
 //! name each ([`SecretCache`]): the newly referenced ones before publishing a snapshot whose set
 //! of references changed, and all of them again every `secret_refresh`, so a rotated password
 //! is picked up. A Secret that does not exist (404) is absent from the snapshot, and the model
@@ -67,8 +68,8 @@ mod watch_loop;
 
 pub use config::{Kinds, SourceConfig};
 pub use secrets::{
-    BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE, SecretCache, SecretRead, forbidden_reason,
-    referenced_secrets,
+    BGP_PASSWORDS_ROLE, BGP_PASSWORDS_ROLE_NAMESPACE, MEMBER_ROLE, SecretCache, SecretRead,
+    forbidden_reason, referenced_secrets,
 };
 pub use thin::{ThinEndpointSlice, ThinService};
 pub use tracker::{Keep, Tracker, Trackers, Trim, Update};

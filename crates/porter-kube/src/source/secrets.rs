@@ -59,12 +59,20 @@ pub enum SecretRead {
     Failed(String),
 }
 
+/// The Role of `deploy/porter.yaml` granting the speaker `get` on its membership key, Secret
+/// `porter-member` (in [`BGP_PASSWORDS_ROLE_NAMESPACE`], the speaker's namespace).
+pub const MEMBER_ROLE: &str = "porter-speaker-member";
+
 /// Why the speaker cannot read the Secret `key` after a 403, and what to change: the Role
 /// that lists the Secrets it may read, or for a Secret in another namespace, a copy of it there.
 pub fn forbidden_reason(key: &ObjectKey) -> String {
     let name = &key.name;
     let namespace = &key.namespace;
-    let fix = if namespace == BGP_PASSWORDS_ROLE_NAMESPACE {
+    let fix = if name == porter_model::layer2::MEMBER_SECRET {
+        format!(
+            "apply Role {MEMBER_ROLE} and its RoleBinding from deploy/porter.yaml in namespace {namespace}"
+        )
+    } else if namespace == BGP_PASSWORDS_ROLE_NAMESPACE {
         format!(
             "add {name:?} to the resourceNames of Role {BGP_PASSWORDS_ROLE} in namespace {namespace} (deploy/porter.yaml)"
         )
@@ -265,6 +273,11 @@ mod tests {
         assert!(
             elsewhere.contains("copy Role porter-speaker-bgp-passwords and its RoleBinding from deploy/porter.yaml into namespace network and list \"tor-md5\""),
             "{elsewhere}"
+        );
+        let key = forbidden_reason(&ObjectKey::new("lb", "porter-member"));
+        assert!(
+            key.ends_with("apply Role porter-speaker-member and its RoleBinding from deploy/porter.yaml in namespace lb"),
+            "{key}"
         );
     }
 }

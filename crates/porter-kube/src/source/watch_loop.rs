@@ -209,7 +209,8 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
                     tracing::info!("initial sync with the API server done");
                 }
                 if let Some(cache) = secrets.as_mut() {
-                    let refs = referenced_secrets(tx.borrow().bgp_peers.values());
+                    let mut refs = referenced_secrets(tx.borrow().bgp_peers.values());
+                    refs.extend(config.named_secrets.iter().cloned());
                     let added = cache.want(refs);
                     fetch_secrets(&client, cache, added).await;
                     let (held, refused) = (cache.held(), cache.refused());

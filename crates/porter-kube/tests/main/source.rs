@@ -240,7 +240,7 @@ fn secret_requests(server: &FakeApiServer) -> Vec<String> {
 fn speaker_config(refresh: Duration) -> SourceConfig {
     SourceConfig {
         secret_refresh: Some(refresh),
-        ..SourceConfig::speaker("n1")
+        ..SourceConfig::speaker("n1", NS)
     }
 }
 
@@ -251,11 +251,14 @@ async fn only_referenced_secrets_are_read_by_name_and_rotation_is_picked_up() {
     server.insert(secret("bgp-a", "first")).unwrap();
     server.insert(secret("unrelated", "do-not-read")).unwrap();
     server.insert(peer_with_secret("rtr-a", "bgp-a")).unwrap();
+    // the membership key, read by name whatever the BgpPeers say (data `password` here)
+    server.insert(secret("porter-member", "k")).unwrap();
     let source = KubeSource::start(server.client(), speaker_config(Duration::from_millis(300)));
     let mut rx = source.subscribe();
 
     let first = next(&mut rx).await;
     assert_eq!(password(&first, "bgp-a").as_deref(), Some("first"));
+    assert_eq!(password(&first, "porter-member").as_deref(), Some("k"));
     assert!(!first.secrets.contains_key(&ObjectKey::new(NS, "unrelated")));
     // only data is kept: the last-applied annotation holds the whole Secret
     let held = &first.secrets[&ObjectKey::new(NS, "bgp-a")];
@@ -278,10 +281,13 @@ async fn only_referenced_secrets_are_read_by_name_and_rotation_is_picked_up() {
     let requests = secret_requests(&server);
     assert!(requests.len() >= 3, "{requests:#?}");
     for r in &requests {
-        assert_eq!(
-            r,
-            &format!("GET /api/v1/namespaces/{NS}/secrets/bgp-a"),
-            "only a GET of the referenced Secret: {requests:#?}"
+        assert!(
+            [
+                format!("GET /api/v1/namespaces/{NS}/secrets/bgp-a"),
+                format!("GET /api/v1/namespaces/{NS}/secrets/porter-member"),
+            ]
+            .contains(r),
+            "only a GET of the referenced Secret and the membership key: {requests:#?}"
         );
     }
 }
@@ -494,7 +500,7 @@ async fn each_role_reads_only_what_its_plan_needs() {
     }
 
     server.clear_requests();
-    let speaker = KubeSource::start(server.client(), SourceConfig::speaker("n1"));
+    let speaker = KubeSource::start(server.client(), SourceConfig::speaker("n1", NS));
     let mut rx = speaker.subscribe();
     let snap = next(&mut rx).await;
     assert!(snap.namespaces.is_empty());

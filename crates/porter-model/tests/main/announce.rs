@@ -397,6 +397,7 @@ fn cordoned_nodes_stop_announcing_unless_the_operator_says_otherwise() {
     );
     let options = porter_model::announce::Options {
         announce_from_cordoned: true,
+        ..Default::default()
     };
     let anyway = porter_model::announce::plan_with(&snap, "n1", &options);
     assert_eq!(anyway.bgp.prefixes, set(&[EIP]));
@@ -611,7 +612,8 @@ fn an_invalid_peer_is_a_problem_naming_it_and_its_field() {
             Problem::BgpPeer { name, .. } => Some(name.as_str()),
             Problem::ServiceAnnotation { .. }
             | Problem::HealthCheck { .. }
-            | Problem::Unsupported { .. } => None,
+            | Problem::Unsupported { .. }
+            | Problem::Layer2 { .. } => None,
         })
         .collect();
     assert_eq!(named, ["bad-addr", "bad-selector", "no-as", "no-conf"]);

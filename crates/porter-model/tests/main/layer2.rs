@@ -16,10 +16,16 @@ use crate::fixtures::*;
 
 const NODES: [(&str, &str); 3] = [("n1", "10.0.0.1"), ("n2", "10.0.0.2"), ("n3", "10.0.0.3")];
 
-/// Three ready nodes, a layer 2 pool on eth0, and `extra`.
+/// A membership key of 32 bytes.
+const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+/// Three ready nodes, a layer 2 pool on eth0, the membership key, and `extra`.
 fn cluster(extra: impl IntoIterator<Item = Object>) -> porter_model::Snapshot {
     snapshot_with_nodes(
-        vec![eip("l2", "192.168.0.0/27").layer2().default_pool().obj()],
+        vec![
+            eip("l2", "192.168.0.0/27").layer2().default_pool().obj(),
+            secret("porter-system", "porter-member", &[("key", KEY)]),
+        ],
         &NODES,
         extra,
     )
@@ -208,6 +214,101 @@ fn without_a_layer2_address_there_is_nothing_to_hear() {
         slice_ready("default", "web", &[("n1", true)]),
     ]);
     assert_eq!(layer2(&bgp, None), Layer2Plan::default());
+}
+
+#[test]
+fn the_membership_key_comes_from_the_secret_in_the_speaker_s_namespace() {
+    let snap = cluster(services(1, "Cluster"));
+    let plan = plan_of(&snap, "n1", None);
+    let keys = plan.layer2.keys.as_ref().expect("the key is read");
+    assert_eq!((keys.key.as_slice(), keys.previous.as_ref()), (KEY, None));
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    assert!(
+        !format!("{plan:?}").contains("0123456789abcdef"),
+        "the key is never printed"
+    );
+
+    // a rotation: `previous` is accepted too; too short a `previous` is left out
+    let old: &[u8] = b"fedcba9876543210";
+    for (previous, kept) in [(old, Some(old.to_vec())), (&b"short"[..], None)] {
+        let rotating = snapshot_with_nodes(
+            vec![
+                eip("l2", "192.168.0.0/27").layer2().default_pool().obj(),
+                secret(
+                    "porter-system",
+                    "porter-member",
+                    &[("key", KEY), ("previous", previous)],
+                ),
+            ],
+            &NODES,
+            services(1, "Cluster"),
+        );
+        let keys = layer2(&rotating, None).keys.expect("the key is read");
+        assert_eq!(keys.previous, kept);
+    }
+
+    // another namespace: the Secret in porter-system is not the speaker's
+    let options = Options {
+        namespace: "lb".into(),
+        ..Options::default()
+    };
+    let failing = Failing::new();
+    let observed = Observed {
+        failing: &failing,
+        alive: None,
+    };
+    let elsewhere = plan_checked(&snap.for_speaker_on("n1"), "n1", &options, &observed);
+    assert_eq!(elsewhere.layer2.keys, None);
+    assert_eq!(
+        elsewhere
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "layer 2: the membership key: Secret lb/porter-member not found; this node answers no ARP or NDP"
+        ]
+    );
+}
+
+#[test]
+fn without_a_usable_key_the_plan_has_none_and_says_why() {
+    for (data, why) in [
+        (
+            vec![],
+            "Secret porter-system/porter-member has no key \"key\"",
+        ),
+        (
+            vec![("key", &b"too short"[..])],
+            "Secret porter-system/porter-member key \"key\" has 9 bytes, at least 16 are needed",
+        ),
+    ] {
+        let snap = snapshot_with_nodes(
+            vec![
+                eip("l2", "192.168.0.0/27").layer2().default_pool().obj(),
+                secret("porter-system", "porter-member", &data),
+            ],
+            &NODES,
+            services(2, "Cluster"),
+        );
+        let plan = plan_of(&snap, "n1", None);
+        assert_eq!(plan.layer2.keys, None);
+        assert_eq!(
+            plan.layer2.owners.len(),
+            2,
+            "who would answer is still planned"
+        );
+        assert_eq!(plan.problems.len(), 1, "{:?}", plan.problems);
+        let problem = plan.problems[0].to_string();
+        assert!(problem.contains(why), "{problem}");
+    }
+    // no layer 2 address: no key needed, no problem
+    let snap = snapshot_with_nodes(
+        vec![eip("l2", "192.168.0.0/27").layer2().default_pool().obj()],
+        &NODES,
+        [],
+    );
+    assert!(plan_of(&snap, "n1", None).problems.is_empty());
 }
 
 proptest! {

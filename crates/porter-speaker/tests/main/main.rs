@@ -3,5 +3,6 @@
 
 mod bad_peer;
 mod incoming;
+mod layer2;
 mod loopback;
 mod support;
