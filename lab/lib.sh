@@ -12,6 +12,8 @@
 # One `porter controller` assigns the EIP from the Eip pool; all Porter processes read the same
 # Kubernetes-style manifests folder (no cluster needed).
 #
+# Layer 2 mode (`lab.sh up-l2`, the lab_l2_* functions) has no router: see its section at the end.
+#
 # Every name is prefixed with $LAB_PREFIX so that several labs (e.g. the FRR and the BIRD e2e
 # test) can run side by side. State lives in $LAB_DIR. Only processes recorded in $LAB_DIR/pids
 # or running inside our own namespaces are ever killed.
