@@ -237,7 +237,7 @@ fn encode_layer2(
         }
     }
     let membership = board.membership();
-    let mut metric = encoder.encode_descriptor(
+    let metric = encoder.encode_descriptor(
         "porter_layer2_members_alive",
         "Layer 2 speakers this node's membership counts alive, itself included while ready (absent while layer 2 is off)",
         None,
@@ -247,7 +247,7 @@ fn encode_layer2(
         let alive = i64::try_from(status.alive.len()).unwrap_or(i64::MAX);
         ConstGauge::new(alive).encode(metric)?;
     }
-    let mut metric = encoder.encode_descriptor(
+    let metric = encoder.encode_descriptor(
         "porter_layer2_ready",
         "1 while this node may answer for layer 2 addresses (it hears a quorum of the speakers and is not leaving), else 0",
         None,
