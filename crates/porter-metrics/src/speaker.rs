@@ -1,8 +1,9 @@
-//! The speaker's metrics: its BGP and BFD sessions, read from its status board at scrape time
-//! (the board's entries), and the addresses it announces.
+//! The speaker's metrics: its BGP and BFD sessions, health probes and layer 2 responders and
+//! membership, read from its status board at scrape time (the board's entries), and the
+//! addresses it announces.
 
 use porter_bgp::State;
-use porter_speaker::{BfdState, PeerStatus, StatusBoard};
+use porter_speaker::{BfdState, PeerStatus, ResponderStatus, StatusBoard};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -182,6 +183,78 @@ impl Collector for Sessions {
             ];
             ConstCounter::new(probe.failures).encode(metric.encode_family(&labels)?)?;
         }
-        Ok(())
+        encode_layer2(&self.0, &mut encoder)
     }
+}
+
+/// A counter with a series per layer 2 interface: its name, help, and value from the status.
+type InterfaceCounter = (&'static str, &'static str, fn(&ResponderStatus) -> u64);
+
+/// Layer 2: one series per interface this node answers on, and the membership's view.
+fn encode_layer2(
+    board: &StatusBoard,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let responders = board.layer2_responders();
+    let mut metric = encoder.encode_descriptor(
+        "porter_layer2_owned_addresses",
+        "Layer 2 addresses this node answers ARP/NDP for on the interface (an Eip's spec.interface)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (interface, status) in &responders {
+        let owned = i64::try_from(status.owned.len()).unwrap_or(i64::MAX);
+        ConstGauge::new(owned)
+            .encode(metric.encode_family(&[("interface", interface.as_str())])?)?;
+    }
+    let counters: [InterfaceCounter; 4] = [
+        (
+            "porter_layer2_requests",
+            "ARP requests and Neighbor Solicitations seen on the interface (for this node's addresses or not)",
+            |s| s.requests,
+        ),
+        (
+            "porter_layer2_replies",
+            "ARP replies and Neighbor Advertisements sent in answer on the interface",
+            |s| s.replies,
+        ),
+        (
+            "porter_layer2_gratuitous",
+            "Gratuitous ARPs and unsolicited Neighbor Advertisements sent on the interface (when this node takes an address)",
+            |s| s.gratuitous,
+        ),
+        (
+            "porter_layer2_conflicts",
+            "Frames of another host announcing an address this node answers for",
+            |s| s.conflicts,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (interface, status) in &responders {
+            ConstCounter::new(value(status))
+                .encode(metric.encode_family(&[("interface", interface.as_str())])?)?;
+        }
+    }
+    let membership = board.membership();
+    let metric = encoder.encode_descriptor(
+        "porter_layer2_members_alive",
+        "Layer 2 speakers this node's membership counts alive, itself included while ready (absent while layer 2 is off)",
+        None,
+        MetricType::Gauge,
+    )?;
+    if let Some((_, status)) = &membership {
+        let alive = i64::try_from(status.alive.len()).unwrap_or(i64::MAX);
+        ConstGauge::new(alive).encode(metric)?;
+    }
+    let metric = encoder.encode_descriptor(
+        "porter_layer2_ready",
+        "1 while this node may answer for layer 2 addresses (it hears a quorum of the speakers and is not leaving), else 0",
+        None,
+        MetricType::Gauge,
+    )?;
+    if let Some((_, status)) = &membership {
+        ConstGauge::new(i64::from(status.ready)).encode(metric)?;
+    }
+    Ok(())
 }

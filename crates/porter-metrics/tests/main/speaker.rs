@@ -131,6 +131,40 @@ fn sessions_are_exposed_as_the_board_shows_them() {
         Some(4.0)
     );
 
+    // layer 2: a series per interface answered on, and the membership's view
+    assert!(
+        sample(&registry, "porter_layer2_members_alive").is_none(),
+        "layer 2 off, no series"
+    );
+    board.set(
+        "eth0",
+        Status::Layer2(porter_speaker::ResponderStatus {
+            device: Some("eth0".into()),
+            mac: Some("02:00:00:00:00:01".into()),
+            owned: vec!["192.0.2.10".parse().unwrap(), "192.0.2.11".parse().unwrap()],
+            requests: 7,
+            replies: 5,
+            gratuitous: 8,
+            conflicts: 0,
+            last_error: None,
+        }),
+    );
+    board.set(
+        "n1",
+        Status::Membership(porter_speaker::MembershipStatus {
+            ready: true,
+            alive: vec!["n1".into(), "n2".into()],
+            ..Default::default()
+        }),
+    );
+    let eth0 = |name: &str| sample(&registry, &format!(r#"{name}{{interface="eth0"}}"#));
+    assert_eq!(eth0("porter_layer2_owned_addresses"), Some(2.0));
+    assert_eq!(eth0("porter_layer2_requests_total"), Some(7.0));
+    assert_eq!(eth0("porter_layer2_replies_total"), Some(5.0));
+    assert_eq!(eth0("porter_layer2_gratuitous_total"), Some(8.0));
+    assert_eq!(sample(&registry, "porter_layer2_members_alive"), Some(2.0));
+    assert_eq!(sample(&registry, "porter_layer2_ready"), Some(1.0));
+
     // the session flaps, the other peer is removed: the next scrape shows it
     board.set_bgp("tor1", status("10.0.0.1", State::Idle, 0, 2));
     board.remove(Protocol::Bgp, "tor2");

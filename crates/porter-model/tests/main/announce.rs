@@ -886,6 +886,7 @@ fn annotations_of_a_service_outside_bgp_pools_are_not_read() {
             .annotate(MED, "bad")
             .obj(),
         slice_ready("default", "l2svc", &[("n1", true)]),
+        secret("porter-system", "porter-member", &[("key", &[7; 32])]),
     ]);
     let p = plan(&snap, "n1");
     assert_eq!(p.bgp.prefixes, BTreeMap::new());

@@ -222,3 +222,79 @@ fn to_keys(keys: &MemberKeys) -> Option<Vec<Key>> {
     let previous = keys.previous.as_deref().and_then(|p| Key::new(p).ok());
     Some(std::iter::once(first).chain(previous).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use porter_model::ObjectKey;
+    use porter_model::layer2::Layer2Address;
+
+    use super::*;
+
+    fn plan(keys: Option<MemberKeys>) -> Layer2Plan {
+        let address = |owner: &str, interface: &str| Layer2Address {
+            owner: Some(owner.to_owned()),
+            interface: interface.to_owned(),
+            eip: "l2".into(),
+            service: ObjectKey::new("default", "web"),
+        };
+        Layer2Plan {
+            members: BTreeMap::from([
+                ("a".to_owned(), "10.0.0.1".parse().unwrap()),
+                ("b".to_owned(), "10.0.0.2".parse().unwrap()),
+            ]),
+            owners: BTreeMap::from([
+                ("192.0.2.1".parse().unwrap(), address("a", "eth0")),
+                ("192.0.2.2".parse().unwrap(), address("b", "eth0")),
+                (
+                    "192.0.2.3".parse().unwrap(),
+                    address("a", "can_reach:10.0.0.254"),
+                ),
+                ("2001:db8::1".parse().unwrap(), address("a", "eth0")),
+            ]),
+            keys,
+        }
+    }
+
+    #[test]
+    fn a_node_answers_on_the_interfaces_of_its_own_addresses_only_with_a_key() {
+        let keys = MemberKeys {
+            key: vec![1; 32],
+            previous: None,
+        };
+        let wanted = Wanted::of(&plan(Some(keys.clone())), Some("a"));
+        let ips = |list: &[&str]| -> BTreeSet<IpAddr> {
+            list.iter().map(|a| a.parse().unwrap()).collect()
+        };
+        assert_eq!(
+            wanted.interfaces,
+            BTreeMap::from([
+                ("can_reach:10.0.0.254".to_owned(), ips(&["192.0.2.3"])),
+                ("eth0".to_owned(), ips(&["192.0.2.1", "2001:db8::1"])),
+            ])
+        );
+        assert_eq!(wanted.members.len(), 2);
+        assert_eq!(wanted.keys, Some(keys.clone()));
+        assert!(
+            Wanted::of(&plan(Some(keys)), Some("c"))
+                .interfaces
+                .is_empty()
+        );
+        // without the key, or without a node name, nothing is answered
+        assert!(Wanted::of(&plan(None), Some("a")).interfaces.is_empty());
+        assert!(Wanted::of(&plan(None), None).interfaces.is_empty());
+    }
+
+    #[test]
+    fn the_keys_go_to_the_membership_new_first() {
+        let keys = MemberKeys {
+            key: vec![1; 32],
+            previous: Some(vec![2; 16]),
+        };
+        assert_eq!(to_keys(&keys).map(|k| k.len()), Some(2));
+        let short = MemberKeys {
+            key: vec![1; 8],
+            previous: None,
+        };
+        assert!(to_keys(&short).is_none());
+    }
+}

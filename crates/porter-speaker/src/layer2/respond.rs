@@ -160,7 +160,7 @@ pub(super) fn spawn(
                     Ok(mut guard) => {
                         // Every frame queued, then back to waiting.
                         loop {
-                            match (&*guard.get_inner()).read(&mut buf) {
+                            match guard.get_inner().read(&mut buf) {
                                 Ok(n) => {
                                     stale = true;
                                     match responder.handle_frame(&buf[..n]) {

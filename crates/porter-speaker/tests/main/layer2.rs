@@ -207,7 +207,7 @@ fn a_real_arp_request_and_neighbor_solicitation_get_the_speaker_s_mac() {
 
 async fn answered_on_veth() {
     let vip4 = Ipv4Addr::new(10, 99, 0, 100);
-    let vip6: Ipv6Addr = "fd00:99::100".parse().unwrap();
+    let vip6: Ipv6Addr = "fd00:99::100".parse().expect("an address");
     let other = Ipv4Addr::new(10, 99, 0, 101);
     let lo: IpAddr = Ipv4Addr::LOCALHOST.into();
     let veth1 = nix::net::if_::if_nametoindex("veth1").expect("veth1");
@@ -266,7 +266,7 @@ async fn answered_on_veth() {
     );
 
     // IPv6: a Neighbor Solicitation to the solicited-node group gets an advertisement
-    let client6: Ipv6Addr = "fd00:99::2".parse().unwrap();
+    let client6: Ipv6Addr = "fd00:99::2".parse().expect("an address");
     porter_sys::send_frame(
         &client,
         veth1,
@@ -314,8 +314,8 @@ async fn answered_on_veth() {
     assert_eq!(veth0.replies, 2, "{veth0:?}");
     assert!(veth0.gratuitous >= 3, "{veth0:?}");
 
-    stop.send(()).unwrap();
-    task.await.unwrap();
+    stop.send(()).expect("the speaker runs");
+    task.await.expect("the speaker ends");
     assert!(board.layer2_responders().is_empty());
 }
 
