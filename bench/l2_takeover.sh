@@ -109,7 +109,7 @@ for fam in $FAMILIES; do
       gap=$(echo "$res" | python3 -c 'import json,sys; print(json.load(sys.stdin)["max_gap_ms"]/1000)' 2>/dev/null || echo nan)
       f=$(echo "$res" | python3 -c 'import json,sys; print(json.load(sys.stdin)["failed"])' 2>/dev/null || echo 0)
       failed=$((failed + f))
-      log "IPv$fam $mode run $run: entry moved after ${took} s to $m; client: $res"
+      log "IPv$fam $mode run $run: failure at $(date -d "@$t0" +%T.%3N), entry moved after ${took} s to $m; client: $res"
       [ "$took" != never ] && neighs+=("$took")
       gaps+=("$gap")
       case $mode in
