@@ -92,7 +92,7 @@ for fam in $FAMILIES; do
       stopper=""
       case $mode in
         stop) lab stop-speaker "$owner" & stopper=$! ;;
-        kill) lab kill-speaker "$owner" ;;
+        kill) lab kill-speaker "$owner" & stopper=$! ;;
         cut) lab link-down "$owner" ;;
       esac
       # the next owner: the first MAC other than the owner's the entry holds

@@ -1075,6 +1075,10 @@ lab_l2_fetch_one() {
 lab_speaker_kill() {  # $1 = node
   local pid; pid=$(cat "$LAB_DIR/speaker-$1.pid")
   kill -KILL "$pid" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.02; done
+  # a zombie is gone too: its parent (whoever adopted it) may be slow to reap it
+  for _ in $(seq 100); do
+    case "$(ps -o stat= -p "$pid" 2>/dev/null)" in "" | Z*) return 0 ;; esac
+    sleep 0.02
+  done
   return 0
 }
