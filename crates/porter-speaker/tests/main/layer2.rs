@@ -314,6 +314,16 @@ async fn answered_on_veth() {
     assert_eq!(veth0.replies, 2, "{veth0:?}");
     assert!(veth0.gratuitous >= 3, "{veth0:?}");
 
+    // the interface's MAC changes: the responder opens it again and announces the new one
+    let changed = Mac([0x02, 0, 0, 0, 0x11, 0x03]);
+    sh(&["link", "set", "veth0", "address", &changed.to_string()]).expect("a new MAC");
+    let announced = next_frame(
+        &client,
+        |p| matches!(p, Packet::Arp(a) if a.sender_ip == vip4 && a.sender_mac == changed),
+    )
+    .await;
+    assert!(matches!(announced, Packet::Arp(a) if a.target_ip == vip4));
+
     stop.send(()).expect("the speaker runs");
     task.await.expect("the speaker ends");
     assert!(board.layer2_responders().is_empty());
