@@ -121,9 +121,14 @@ pub(super) fn spawn(
         post(&membership, &mut status, &board, &me);
         let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
         let mut buf = vec![0u8; 2048];
+        // What changes without a membership change (who is heard, datagrams ignored) is
+        // posted once a second.
+        let mut refresh = tokio::time::interval(std::time::Duration::from_secs(1));
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let wake = membership.poll_timeout().map(Instant::from_std);
             tokio::select! {
+                _ = refresh.tick() => post(&membership, &mut status, &board, &me),
                 command = commands.recv() => match command {
                     Some(Command::Leave) | None => {
                         membership.leave(StdInstant::now());

@@ -24,7 +24,8 @@ use super::link::{self, Link};
 use crate::status::{Protocol, Status, StatusBoard};
 use crate::supervisor::Stop;
 
-/// How often an interface that cannot be opened is tried again (it may come up later).
+/// How often an interface that cannot be opened is tried again (it may come up later), and
+/// how often an open one is checked for a change of index or MAC.
 const RETRY: Duration = Duration::from_secs(5);
 
 /// How often the counters are posted while frames arrive: a flood of requests is not a flood
@@ -101,50 +102,93 @@ impl Open {
 }
 
 /// Starts answering on the interface `spec` names (an Eip's `spec.interface`), posting to
-/// `board` under `spec`.
+/// `board` under `spec`. The interface is resolved again every [`RETRY`]: one that went away,
+/// came back with another index or MAC, or (`can_reach:`) moved is opened anew.
 pub(super) fn spawn(
     spec: String,
     board: StatusBoard,
     mut commands: mpsc::Receiver<Command>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut status = ResponderStatus::default();
-        let mut wanted: BTreeSet<IpAddr> = BTreeSet::new();
-        // Until the interface opens: remember what to own, retry now and then.
-        let mut open = loop {
-            match link::resolve(&spec).and_then(Open::new) {
-                Ok(open) => break open,
+        let mut task = Task {
+            spec,
+            board,
+            status: ResponderStatus::default(),
+            wanted: BTreeSet::new(),
+        };
+        while let Some(open) = task.open(&mut commands).await {
+            match task.answer(open, &mut commands).await {
+                Ended::Stopped => break,
+                Ended::Reopen(why) => {
+                    tracing::warn!(interface = %task.spec, "layer 2: {why}; opening it again");
+                    task.status.last_error = Some(why);
+                }
+            }
+        }
+        task.board.remove(Protocol::Layer2, &task.spec);
+    })
+}
+
+/// Why [`Task::answer`] returned.
+enum Ended {
+    /// Told to stop.
+    Stopped,
+    /// The socket failed or the interface changed.
+    Reopen(String),
+}
+
+/// One responder task's state across reopenings of its interface.
+struct Task {
+    spec: String,
+    board: StatusBoard,
+    status: ResponderStatus,
+    /// The addresses the plan gives this interface, kept while it cannot be opened.
+    wanted: BTreeSet<IpAddr>,
+}
+
+impl Task {
+    /// Resolves and opens the interface, retrying every [`RETRY`] while it cannot; `None`
+    /// when told to stop meanwhile.
+    async fn open(&mut self, commands: &mut mpsc::Receiver<Command>) -> Option<Open> {
+        loop {
+            match link::resolve(&self.spec).and_then(Open::new) {
+                Ok(open) => return Some(open),
                 Err(why) => {
-                    if status.last_error.as_deref() != Some(&why) {
-                        tracing::warn!(interface = %spec, "layer 2: {why}; retrying every {RETRY:?}");
-                        status.last_error = Some(why);
+                    if self.status.last_error.as_deref() != Some(&why) {
+                        tracing::warn!(interface = %self.spec, "layer 2: {why}; retrying every {RETRY:?}");
+                        self.status.last_error = Some(why);
                     }
-                    status.owned.clear();
-                    board.set(&spec, Status::Layer2(status.clone()));
+                    self.status.owned.clear();
+                    self.board
+                        .set(&self.spec, Status::Layer2(self.status.clone()));
                     tokio::select! {
                         command = commands.recv() => match command {
-                            Some(Command::Own(set)) => wanted = set,
-                            Some(Command::Stop) | None => {
-                                board.remove(Protocol::Layer2, &spec);
-                                return;
-                            }
+                            Some(Command::Own(set)) => self.wanted = set,
+                            Some(Command::Stop) | None => return None,
                         },
                         () = tokio::time::sleep(RETRY) => {}
                     }
                 }
             }
-        };
-        status.last_error = None;
-        status.device = Some(open.link.name.clone());
-        status.mac = Some(open.link.mac.to_string());
+        }
+    }
+
+    /// Answers on `open` until told to stop, or until its socket fails or its interface
+    /// changes.
+    async fn answer(&mut self, mut open: Open, commands: &mut mpsc::Receiver<Command>) -> Ended {
+        let spec = self.spec.clone();
+        self.status.last_error = None;
+        self.status.device = Some(open.link.name.clone());
+        self.status.mac = Some(open.link.mac.to_string());
         tracing::info!(interface = %spec, device = %open.link.name, mac = %open.link.mac, "layer 2: answering on this interface");
         let mut responder = Responder::new(open.link.mac);
-        own(&mut responder, &mut open, &wanted);
+        own(&mut responder, &mut open, &self.wanted);
         let mut buf = vec![0u8; 2048];
         let mut posted_at = Instant::now();
+        let mut checked_at = Instant::now();
         // Frames counted since the last post.
         let mut stale = false;
-        post(&responder, &mut status, &board, &spec);
+        post(&responder, &mut self.status, &self.board, &spec);
         loop {
             let wake = responder.poll_timeout().map(Instant::from_std);
             let mut owned_changed = false;
@@ -152,9 +196,10 @@ pub(super) fn spawn(
                 command = commands.recv() => match command {
                     Some(Command::Own(set)) => {
                         own(&mut responder, &mut open, &set);
+                        self.wanted = set;
                         owned_changed = true;
                     }
-                    Some(Command::Stop) | None => break,
+                    Some(Command::Stop) | None => return Ended::Stopped,
                 },
                 ready = open.socket.readable() => match ready {
                     Ok(mut guard) => {
@@ -174,6 +219,8 @@ pub(super) fn spawn(
                                     break;
                                 }
                                 Err(e) => {
+                                    // ENETDOWN while the link is down: the socket carries on
+                                    // once it is up again.
                                     tracing::debug!(interface = %spec, error = %e, "layer 2: receive failed");
                                     guard.clear_ready();
                                     break;
@@ -181,28 +228,32 @@ pub(super) fn spawn(
                             }
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(interface = %spec, error = %e, "layer 2: socket failed");
-                        break;
-                    }
+                    Err(e) => return Ended::Reopen(format!("the socket on {} failed: {e}", open.link.name)),
                 },
                 () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
                     responder.handle_timeout(StdInstant::now());
                     stale = true;
                 }
                 () = tokio::time::sleep_until(posted_at + POST_EVERY), if stale => {}
+                () = tokio::time::sleep_until(checked_at + RETRY) => {
+                    checked_at = Instant::now();
+                    match link::resolve(&spec) {
+                        Ok(link) if link == open.link => {}
+                        Ok(link) => return Ended::Reopen(format!("{spec:?} is now {} ({}), was {} ({})", link.name, link.mac, open.link.name, open.link.mac)),
+                        Err(why) => return Ended::Reopen(why),
+                    }
+                }
             }
             while let Some(frame) = responder.poll_transmit() {
                 open.send(&frame.bytes);
             }
             if owned_changed || (stale && posted_at.elapsed() >= POST_EVERY) {
-                post(&responder, &mut status, &board, &spec);
+                post(&responder, &mut self.status, &self.board, &spec);
                 posted_at = Instant::now();
                 stale = false;
             }
         }
-        board.remove(Protocol::Layer2, &spec);
-    })
+    }
 }
 
 /// Acquires the addresses of `wanted` not yet owned (announcing them) and releases the others.

@@ -179,6 +179,8 @@ fn veth_namespace() -> Result<(), String> {
     ])?;
     sh(&["link", "set", "veth0", "up"])?;
     sh(&["link", "set", "veth1", "up"])?;
+    // the speaker's end is on 10.99.1.0/24: `can_reach:10.99.1.2` names it
+    sh(&["addr", "add", "10.99.1.1/24", "dev", "veth0"])?;
     Ok(())
 }
 
@@ -209,6 +211,8 @@ async fn answered_on_veth() {
     let vip4 = Ipv4Addr::new(10, 99, 0, 100);
     let vip6: Ipv6Addr = "fd00:99::100".parse().expect("an address");
     let other = Ipv4Addr::new(10, 99, 0, 101);
+    // an address of an Eip naming the interface by a route: `can_reach:`
+    let routed = Ipv4Addr::new(10, 99, 0, 102);
     let lo: IpAddr = Ipv4Addr::LOCALHOST.into();
     let veth1 = nix::net::if_::if_nametoindex("veth1").expect("veth1");
     // the client listens before the speaker announces
@@ -225,6 +229,7 @@ async fn answered_on_veth() {
                 (vip4.into(), "n1", "veth0"),
                 (vip6.into(), "n1", "veth0"),
                 (other.into(), "n2", "veth0"),
+                (routed.into(), "n1", "can_reach:10.99.1.2"),
             ],
         ),
     );
@@ -286,6 +291,22 @@ async fn answered_on_veth() {
         (Some(SPEAKER_MAC), SPEAKER_MAC, client6)
     );
 
+    // the Eip naming the interface by a route is answered there too, by a responder of its own
+    porter_sys::send_frame(
+        &client,
+        veth1,
+        &build::arp_request(CLIENT_MAC, client_ip, routed),
+    )
+    .expect("send the request");
+    let reply = next_frame(
+        &client,
+        |p| matches!(p, Packet::Arp(a) if a.op == ArpOp::Reply && a.sender_ip == routed),
+    )
+    .await;
+    assert!(
+        matches!(reply, Packet::Arp(a) if a.sender_mac == SPEAKER_MAC && a.target_mac == CLIENT_MAC)
+    );
+
     // an address another node owns is not answered, and the board counts what happened
     porter_sys::send_frame(
         &client,
@@ -296,7 +317,9 @@ async fn answered_on_veth() {
     let responders = tokio::time::timeout(WAIT, async {
         loop {
             let r = board.layer2_responders();
-            if r.get("veth0").is_some_and(|s| s.requests >= 3) {
+            if r.get("veth0").is_some_and(|s| s.requests >= 3)
+                && r.get("can_reach:10.99.1.2").is_some_and(|s| s.replies >= 1)
+            {
                 return r;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -312,7 +335,21 @@ async fn answered_on_veth() {
     // two answered
     assert!(veth0.requests >= 3, "{veth0:?}");
     assert_eq!(veth0.replies, 2, "{veth0:?}");
+    let routed_status = &responders["can_reach:10.99.1.2"];
+    assert_eq!(routed_status.device.as_deref(), Some("veth0"));
+    assert_eq!(routed_status.owned, [IpAddr::from(routed)]);
+    assert_eq!(routed_status.replies, 1, "{routed_status:?}");
     assert!(veth0.gratuitous >= 3, "{veth0:?}");
+
+    // the interface's MAC changes: the responder opens it again and announces the new one
+    let changed = Mac([0x02, 0, 0, 0, 0x11, 0x03]);
+    sh(&["link", "set", "veth0", "address", &changed.to_string()]).expect("a new MAC");
+    let announced = next_frame(
+        &client,
+        |p| matches!(p, Packet::Arp(a) if a.sender_ip == vip4 && a.sender_mac == changed),
+    )
+    .await;
+    assert!(matches!(announced, Packet::Arp(a) if a.target_ip == vip4));
 
     stop.send(()).expect("the speaker runs");
     task.await.expect("the speaker ends");
