@@ -37,6 +37,10 @@ fn repo() -> PathBuf {
         .expect("repository root")
 }
 
+/// How long a client loop runs before the event it watches, so that it has reached every node
+/// (its requests are hashed onto the paths): a warm-up, never an assertion.
+const LOOP_WARM_UP: Duration = Duration::from_secs(2);
+
 /// One lab instance; its namespaces and processes are removed when it is dropped, also
 /// when an assertion fails.
 struct Lab {
@@ -373,6 +377,7 @@ fn graceful_restart(router: &str, has_fib: bool) {
     if has_fib {
         assert!(lab.cmd(&["monitor-start"]).status.success());
         assert!(lab.cmd(&["loop-start", &eip]).status.success());
+        std::thread::sleep(LOOP_WARM_UP);
     }
     let restart = {
         let lab_cmd = |args: &[&str]| lab.cmd(args);
@@ -568,6 +573,9 @@ fn graceful_shutdown(router: &str) {
     assert_ecmp(&lab, router, true, &eip, &NODES_V4);
     let node3 = NODES_V4[2];
     assert!(lab.cmd(&["loop-start", &eip]).status.success());
+    // A warm-up, not a measure: the loop must have reached node3 before its drain moves the
+    // traffic away, or "nothing lost" would say nothing (a loaded machine runs the loop slowly).
+    std::thread::sleep(LOOP_WARM_UP);
     let (stop, draining, moved_early) = std::thread::scope(|scope| {
         let handle = scope.spawn(|| lab.cmd(&["stop-speaker", "node3"]));
         let (mut draining, mut moved_early) = (None, false);
