@@ -463,25 +463,7 @@ spec:
   address: $pool
   protocol: bgp$eip_extra
 EOF
-  : >"$MANIFESTS/nodes.yaml"
-  for n in $LAB_NODES; do
-    cat >>"$MANIFESTS/nodes.yaml" <<EOF
----
-apiVersion: v1
-kind: Node
-metadata:
-  name: $n
-status:
-  addresses:
-  - type: InternalIP
-    address: $(node_ip "$n")
-  - type: InternalIP
-    address: $(node_ip6 "$n")
-  conditions:
-  - type: Ready
-    status: "True"
-EOF
-  done
+  lab_write_cordoned   # the Nodes, none cordoned
   return 0
 }
 
@@ -794,8 +776,8 @@ EOF
   mv "$tmp" "$MANIFESTS/service-web.yaml"   # atomic: readers never see half a file
 }
 
-# Cordons (`kubectl cordon`) the nodes named and uncordons the others: rewrites the Node
-# objects, `spec.unschedulable: true` on those.
+# Writes the Node objects (both InternalIPs, Ready), cordoning (`kubectl cordon`) the nodes
+# named and uncordoning the others: `spec.unschedulable: true` on those.
 lab_write_cordoned() {  # $@ = cordoned nodes (none: uncordon all)
   local n c tmp=$LAB_DIR/nodes.yaml.tmp
   : >"$tmp"
@@ -953,25 +935,7 @@ spec:
   protocol: layer2
   interface: eth0
 YAML
-  : >"$MANIFESTS/nodes.yaml"
-  for n in $LAB_NODES; do
-    cat >>"$MANIFESTS/nodes.yaml" <<YAML
----
-apiVersion: v1
-kind: Node
-metadata:
-  name: $n
-status:
-  addresses:
-  - type: InternalIP
-    address: $(node_ip "$n")
-  - type: InternalIP
-    address: $(node_ip6 "$n")
-  conditions:
-  - type: Ready
-    status: "True"
-YAML
-  done
+  lab_write_cordoned   # the Nodes, none cordoned
 }
 
 # $LAB_L2_SERVICES Services per family, each with one endpoint per node (the node's address).
