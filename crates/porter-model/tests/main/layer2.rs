@@ -203,6 +203,24 @@ fn ineligible_nodes_take_no_address_but_excluded_ones_are_no_members() {
 }
 
 #[test]
+fn a_vip_eip_is_answered_as_a_layer2_one() {
+    // OpenELB's `protocol: vip` (keepalived there): the same layer 2 announcement here
+    let mut snap = cluster(services(30, "Cluster"));
+    snap.insert(
+        eip("l2", "192.168.0.0/27")
+            .layer2()
+            .set(&["spec", "protocol"], json!("vip"))
+            .default_pool()
+            .obj(),
+    );
+    let vip = layer2(&snap, None);
+    let mut l2 = cluster(services(30, "Cluster"));
+    l2.insert(eip("l2", "192.168.0.0/27").layer2().default_pool().obj());
+    assert_eq!(owners(&vip), owners(&layer2(&l2, None)));
+    assert_eq!(vip.owners.len(), 30);
+}
+
+#[test]
 fn without_a_layer2_address_there_is_nothing_to_hear() {
     let snap = cluster([]);
     assert_eq!(layer2(&snap, None), Layer2Plan::default());
