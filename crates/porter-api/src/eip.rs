@@ -56,10 +56,6 @@ const ADDRESS_RULE: &str = concat!(
     printcolumn = r#"{"name": "age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface != '')",
-    "message": "spec.interface must be set when protocol is layer2 or vip"
-}]))]
 pub struct EipSpec {
     /// The addresses of the pool: a single IP (`192.168.0.100`), a CIDR (`192.168.0.0/24`; like OpenELB, the
     /// network and broadcast addresses are part of the pool, and addresses are assigned from the lowest, so
@@ -77,13 +73,14 @@ pub struct EipSpec {
     pub address: String,
 
     /// How the pool's addresses are announced: `bgp` (the default when empty), `layer2` (ARP/NDP) or `vip`
-    /// (keepalived in OpenELB). `layer2` and `vip` need `interface`.
+    /// (keepalived in OpenELB), which Porter answers as `layer2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "optional_protocol_schema")]
     pub protocol: Option<Protocol>,
 
     /// The node interface that answers for the pool in `layer2`/`vip` mode: a name such as `eth0`, or
-    /// `can_reach:<IP>` for the interface of the kernel route to that IP. Unused in `bgp` mode.
+    /// `can_reach:<IP>` for the interface of the kernel route to that IP. Unset (OpenELB required it): the
+    /// interface whose subnet holds the address, never a bridge, veth or CNI device. Unused in `bgp` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
 

@@ -110,8 +110,9 @@ pub struct Layer2Address {
     /// The node answering, if any node may.
     pub owner: Option<String>,
     /// The Eip's `spec.interface`: an interface name, or `can_reach:<IP>` (the interface of the
-    /// route to that address), as OpenELB documents it.
-    pub interface: String,
+    /// route to that address), as OpenELB documents it; `None`: the interface whose subnet
+    /// holds the address, which each speaker finds on its node.
+    pub interface: Option<String>,
     /// The Eip the address is from.
     pub eip: String,
     /// The Service holding it (the first by name when hand edits made two share it).
@@ -170,7 +171,7 @@ pub(crate) fn plan(
                 ip,
                 Layer2Address {
                     owner: owner.map(str::to_owned),
-                    interface: pool.interface.clone().unwrap_or_default(),
+                    interface: pool.interface.clone(),
                     eip: pool.name.clone(),
                     service: key.clone(),
                 },

@@ -41,7 +41,8 @@ pub struct ValidEip {
     pub range: IpRange,
     /// How the addresses are announced (`bgp` when unset).
     pub protocol: Protocol,
-    /// Interface for `layer2`/`vip` (always set for them; `None` for `bgp` unless given).
+    /// Interface for `layer2`/`vip`; `None` (unset or blank): the one whose subnet holds the
+    /// address, found by each speaker on its node.
     pub interface: Option<String>,
     /// No new assignments from this pool.
     pub disabled: bool,
@@ -320,7 +321,7 @@ impl Validate for Eip {
     type Valid = ValidEip;
 
     /// Checks the pool and applies defaults. Errors: `spec.address` not an IP, CIDR or `first-last` range (or a
-    /// CIDR with host bits set, or a reversed range); `spec.interface` missing for `layer2`/`vip`; an empty
+    /// CIDR with host bits set, or a reversed range); an empty
     /// entry in `spec.namespaces`; a `spec.bgp.communities` / `spec.bgp.largeCommunities` entry that is not a
     /// community; a `spec.bgp.linkBandwidth` or `spec.bgp.linkBandwidthPerEndpoint` that is not a bandwidth.
     fn validate(&self) -> Result<ValidEip, Vec<FieldError>> {
@@ -339,12 +340,6 @@ impl Validate for Eip {
             .map(str::trim)
             .filter(|i| !i.is_empty())
             .map(str::to_owned);
-        if protocol != Protocol::Bgp && interface.is_none() {
-            errors.push(FieldError::new(
-                "spec.interface",
-                format!("must be set when protocol is {protocol}"),
-            ));
-        }
 
         let namespaces = spec.namespaces.clone().unwrap_or_default();
         for (i, ns) in namespaces.iter().enumerate() {

@@ -677,7 +677,6 @@ fn cel_rules_are_the_reviewed_ones() {
         [
             "rule: self == oldSelf",
             "rule: isIP(self.trim()) || (isCIDR(self.trim()) && cidr(self.trim()) == cidr(self.trim()).masked()) || (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()) && ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family())",
-            "rule: \"!has(self.protocol) || self.protocol == 'bgp' || (has(self.interface) && self.interface != '')\"",
             "rule: self.trim() == '' || (isIP(self.trim()) && ip(self.trim()).family() == 4 && !ip(self.trim()).isUnspecified())",
             "rule: isIP(self.trim())",
             "rule: self.trim() == '' || isIP(self.trim())",

@@ -682,6 +682,7 @@ cases! {
         eip("bad", "10.0.0.300").default_pool().obj(),
         eip("l2", "10.0.1.0/24")
             .set(&["spec", "protocol"], serde_json::json!("layer2"))
+            .set(&["spec", "namespaces"], serde_json::json!(["ok", ""]))
             .obj(),
         service("default", "web").obj(),
     ])
@@ -693,7 +694,7 @@ cases! {
         }),
     ])
     .eip("l2", [
-        Errors(&["spec.interface: must be set when protocol is layer2"]),
+        Errors(&["spec.namespaces[1]: must not be empty"]),
         Ready(false),
     ])
     .service("default/web", failed(FailureReason::NoPool, no_eip_serves("default"))),

@@ -23,11 +23,11 @@ const EIP: &[(&str, Use)] = &[
     ("spec.address", Read("valid: ValidEip::range -> IPAM pools")),
     (
         "spec.protocol",
-        Read("valid: ValidEip::protocol; layer2/vip reported by coverage::unsupported_protocol"),
+        Read("valid: ValidEip::protocol -> layer2::plan (layer2/vip) or announce (bgp)"),
     ),
     (
         "spec.interface",
-        Read("valid: required for layer2/vip, which coverage::unsupported_protocol reports"),
+        Read("valid: ValidEip::interface -> layer2::Layer2Address::interface"),
     ),
     (
         "spec.disable",

@@ -107,7 +107,10 @@ fn thirty_addresses_spread_over_three_nodes() {
         assert_eq!(theirs.owned_by(node).count(), per_node[node]);
     }
     let a = &plan.owners[&"192.168.0.7".parse().unwrap()];
-    assert_eq!((a.interface.as_str(), a.eip.as_str()), ("eth0", "l2"));
+    assert_eq!(
+        (a.interface.as_deref(), a.eip.as_str()),
+        (Some("eth0"), "l2")
+    );
     assert_eq!(a.service.to_string(), "default/svc-7");
     assert_eq!(
         plan.members,

@@ -155,18 +155,15 @@ fn eip_address_errors_quote_the_input() {
 }
 
 #[test]
-fn layer2_and_vip_need_an_interface() {
+fn layer2_and_vip_without_an_interface_leave_it_to_each_node() {
+    // OpenELB required spec.interface; Porter finds the interface whose subnet holds the address
     for p in [Protocol::Layer2, Protocol::Vip] {
-        let mut e = eip("10.0.0.1");
-        e.spec.protocol = Some(p);
-        e.spec.interface = Some("  ".into());
-        assert_eq!(
-            one_error(e.validate()),
-            err(
-                "spec.interface",
-                &format!("must be set when protocol is {p}")
-            )
-        );
+        for interface in [None, Some("  ")] {
+            let mut e = eip("10.0.0.1");
+            e.spec.protocol = Some(p);
+            e.spec.interface = interface.map(Into::into);
+            assert_eq!(e.validate().unwrap().interface, None, "{p} {interface:?}");
+        }
     }
 }
 
@@ -180,12 +177,7 @@ fn eip_reports_every_error_at_once() {
     let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        [
-            "metadata.name",
-            "spec.address",
-            "spec.interface",
-            "spec.namespaces[1]"
-        ]
+        ["metadata.name", "spec.address", "spec.namespaces[1]"]
     );
     assert_eq!(
         format_errors(&errors[..2]),

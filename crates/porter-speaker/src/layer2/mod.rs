@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::status::{Protocol, StatusBoard};
 use crate::supervisor::{Stop, Supervisor};
 
+pub(crate) use link::subnet_interface;
 pub use member::MemberSocket;
 pub use status::{MemberView, MembershipStatus, ResponderStatus};
 
@@ -38,8 +39,12 @@ const STOP_GRACE: Duration = Duration::from_millis(200);
 
 /// What a plan asks of layer 2 on this node.
 pub(crate) struct Wanted {
-    /// The owned addresses by interface (an Eip's `spec.interface`).
+    /// The owned addresses by interface (an Eip's `spec.interface`, or for an Eip naming none
+    /// the interface whose subnet holds the address).
     interfaces: BTreeMap<String, BTreeSet<IpAddr>>,
+    /// Owned addresses of Eips naming no interface for which no interface could be chosen,
+    /// with why: nobody answers them on this node.
+    unplaced: BTreeMap<IpAddr, String>,
     /// The speakers to hear.
     members: BTreeMap<String, IpAddr>,
     /// The membership key; `None`: layer 2 stays off.
@@ -48,21 +53,35 @@ pub(crate) struct Wanted {
 
 impl Wanted {
     /// Layer 2's part of `plan` for node `node` (`None`: the speaker was given no node name,
-    /// so it answers nothing).
-    pub(crate) fn of(plan: &Layer2Plan, node: Option<&str>) -> Wanted {
+    /// so it answers nothing); `by_subnet` finds the interface of an address whose Eip names
+    /// none ([`subnet_interface`] on a node).
+    pub(crate) fn of(
+        plan: &Layer2Plan,
+        node: Option<&str>,
+        by_subnet: impl Fn(IpAddr) -> Result<String, String>,
+    ) -> Wanted {
         let mut interfaces: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut unplaced = BTreeMap::new();
         if let Some(node) = node
             && plan.keys.is_some()
         {
             for (addr, owned) in plan.owned_by(node) {
-                interfaces
-                    .entry(owned.interface.clone())
-                    .or_default()
-                    .insert(*addr);
+                let interface = match &owned.interface {
+                    Some(spec) => spec.clone(),
+                    None => match by_subnet(*addr) {
+                        Ok(name) => name,
+                        Err(why) => {
+                            unplaced.insert(*addr, why);
+                            continue;
+                        }
+                    },
+                };
+                interfaces.entry(interface).or_default().insert(*addr);
             }
         }
         Wanted {
             interfaces,
+            unplaced,
             members: plan.members.clone(),
             keys: plan.keys.clone(),
         }
@@ -85,6 +104,8 @@ pub(crate) struct Layer2 {
     responders: Supervisor<String, respond::Command>,
     membership: Option<Running>,
     alive: watch::Sender<BTreeSet<String>>,
+    /// The owned addresses no interface was found for, as last logged.
+    unplaced: BTreeMap<IpAddr, String>,
 }
 
 impl Layer2 {
@@ -97,6 +118,7 @@ impl Layer2 {
             board,
             membership: None,
             alive: watch::Sender::new(BTreeSet::new()),
+            unplaced: BTreeMap::new(),
         }
     }
 
@@ -115,9 +137,16 @@ impl Layer2 {
     pub(crate) async fn apply(&mut self, wanted: Wanted) {
         let Wanted {
             interfaces,
+            unplaced,
             members,
             keys,
         } = wanted;
+        if unplaced != self.unplaced {
+            for (addr, why) in &unplaced {
+                tracing::warn!(%addr, "layer 2: this node owns the address but answers nothing for it: {why}");
+            }
+            self.unplaced = unplaced;
+        }
         match (keys, self.node.clone()) {
             (Some(keys), Some(node)) if !members.is_empty() => {
                 self.membership(node, keys, members).await;
@@ -233,7 +262,7 @@ mod tests {
     fn plan(keys: Option<MemberKeys>) -> Layer2Plan {
         let address = |owner: &str, interface: &str| Layer2Address {
             owner: Some(owner.to_owned()),
-            interface: interface.to_owned(),
+            interface: (!interface.is_empty()).then(|| interface.to_owned()),
             eip: "l2".into(),
             service: ObjectKey::new("default", "web"),
         };
@@ -250,8 +279,19 @@ mod tests {
                     address("a", "can_reach:10.0.0.254"),
                 ),
                 ("2001:db8::1".parse().unwrap(), address("a", "eth0")),
+                // no spec.interface: the node's subnets decide
+                ("198.51.100.1".parse().unwrap(), address("a", "")),
+                ("203.0.113.1".parse().unwrap(), address("a", "")),
             ]),
             keys,
+        }
+    }
+
+    /// A node whose eth0 holds 198.51.100.0/24, and nothing else.
+    fn by_subnet(addr: IpAddr) -> Result<String, String> {
+        match addr {
+            IpAddr::V4(a) if a.octets()[..3] == [198, 51, 100] => Ok("eth0".into()),
+            _ => Err("no subnet".into()),
         }
     }
 
@@ -261,7 +301,7 @@ mod tests {
             key: vec![1; 32],
             previous: None,
         };
-        let wanted = Wanted::of(&plan(Some(keys.clone())), Some("a"));
+        let wanted = Wanted::of(&plan(Some(keys.clone())), Some("a"), by_subnet);
         let ips = |list: &[&str]| -> BTreeSet<IpAddr> {
             list.iter().map(|a| a.parse().unwrap()).collect()
         };
@@ -269,19 +309,34 @@ mod tests {
             wanted.interfaces,
             BTreeMap::from([
                 ("can_reach:10.0.0.254".to_owned(), ips(&["192.0.2.3"])),
-                ("eth0".to_owned(), ips(&["192.0.2.1", "2001:db8::1"])),
+                (
+                    "eth0".to_owned(),
+                    ips(&["192.0.2.1", "198.51.100.1", "2001:db8::1"])
+                ),
             ])
+        );
+        assert_eq!(
+            wanted.unplaced,
+            BTreeMap::from([("203.0.113.1".parse().unwrap(), "no subnet".to_owned())])
         );
         assert_eq!(wanted.members.len(), 2);
         assert_eq!(wanted.keys, Some(keys.clone()));
         assert!(
-            Wanted::of(&plan(Some(keys)), Some("c"))
+            Wanted::of(&plan(Some(keys)), Some("c"), by_subnet)
                 .interfaces
                 .is_empty()
         );
         // without the key, or without a node name, nothing is answered
-        assert!(Wanted::of(&plan(None), Some("a")).interfaces.is_empty());
-        assert!(Wanted::of(&plan(None), None).interfaces.is_empty());
+        assert!(
+            Wanted::of(&plan(None), Some("a"), by_subnet)
+                .interfaces
+                .is_empty()
+        );
+        assert!(
+            Wanted::of(&plan(None), None, by_subnet)
+                .interfaces
+                .is_empty()
+        );
     }
 
     #[test]

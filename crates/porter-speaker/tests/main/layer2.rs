@@ -40,7 +40,7 @@ fn plan(members: &[(&str, IpAddr)], owners: &[(IpAddr, &str, &str)]) -> SpeakerP
                     *ip,
                     Layer2Address {
                         owner: Some((*owner).to_owned()),
-                        interface: (*interface).to_owned(),
+                        interface: Some((*interface).to_owned()),
                         eip: "l2".into(),
                         service: ObjectKey::new("default", "web"),
                     },
