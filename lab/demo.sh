@@ -94,7 +94,8 @@ demo_layer2() {
 
   say "Porter's own view (porter status; the first Services of each family, and what follows the Services)"
   "$PORTER" status --manifests "$MANIFESTS" 2>&1 |
-    awk '/^default\/l2v[46]-/ { if ($1 ~ /-[0-2]$/) print; next } { print }'
+    awk '/^default\/l2v[46]-/ { if ($1 ~ /-[0-2]$/) print; next }
+         $2 ~ /^default\/l2v[46]-/ { if ($2 ~ /-[0-2]$/) print; next } { print }'
 
   a=$(echo "$eips" | awk '$2 !~ /:/ {print $2; exit}')
   local owner next t_stop moved
@@ -108,6 +109,9 @@ demo_layer2() {
   wait
   sleep 1
   echo "  client loop: $(lab_client_loop_stop)"
+  sleep 1   # the speakers' reports are rewritten every second
+  echo "  porter status, the layer 2 row of $a while $owner's speaker is down:"
+  "$PORTER" status --manifests "$MANIFESTS" 2>&1 | awk -v a="$a" 'NR==1 || $1=="LAYER" {h=$0} $1==a {print "    " h; print "    " $0; exit}'
   lab_speaker_up "$owner"
   t0=$(now_s)
   until [ "$(lab_l2_neigh "$a" | awk '{print $1}')" = "$(node_mac "$owner")" ]; do

@@ -1,6 +1,13 @@
-//! Which nodes announce each Service's address, and whether their BGP sessions are up:
-//! the answer to "why does traffic (not) arrive?", computed purely from the same objects
-//! the speakers decide from, so the controller can report it without asking any speaker.
+//! Which nodes announce each Service's address, and whether their BGP sessions are up, or
+//! which node answers ARP/NDP for it: the answer to "why does traffic (not) arrive?", computed
+//! purely from the same objects the speakers decide from, so the controller can report it
+//! without asking any speaker.
+//!
+//! A layer 2 owner is the one every speaker computes while all the members hear each other
+//! (`layer2::plan` with every member alive): the controller cannot hear the heartbeats, so
+//! for the moment between a speaker's death and its Node turning NotReady it still names
+//! that node, while the others have taken over (their log and `porter_layer2_owned_addresses`
+//! say so).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,22 +15,7 @@ use std::net::IpAddr;
 use porter_api::{NodePeerStatus, Protocol};
 
 use crate::announce::{self, Options};
-use crate::{ObjectKey, Snapshot, SpeakerSnapshot};
-
-/// [`Announcement::reason`] for an address from a `layer2` or `vip` Eip: assigned, but this
-/// version of Porter announces only `bgp` Eips.
-pub const LAYER2_NOT_SUPPORTED: &str = "Layer2NotSupported";
-
-/// Why the addresses of an Eip announced by `protocol` are not announced, or `None` for `bgp`:
-/// Porter assigns addresses from `layer2` and `vip` Eips (so OpenELB's objects keep working
-/// and nothing is reshuffled when layer 2 arrives) but has no ARP/NDP announcer yet.
-pub fn unsupported_protocol(eip: &str, protocol: Protocol) -> Option<String> {
-    (protocol != Protocol::Bgp).then(|| {
-        format!(
-            "addresses of Eip {eip} (protocol {protocol}) are assigned but not announced yet: this version of Porter announces only bgp Eips"
-        )
-    })
-}
+use crate::{ObjectKey, Snapshot, SpeakerSnapshot, layer2};
 
 /// How one announcing node is connected: its sessions as its speaker last reported them
 /// (BgpPeer `status.nodesPeerStatus`).
@@ -35,22 +27,27 @@ pub struct NodeSessions {
     pub established: usize,
 }
 
-/// Announcing nodes per address (`node -> sessions`), for every address some node
-/// announces.
-pub fn by_address(
-    snapshot: &Snapshot,
-    options: &Options,
-) -> BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> {
+/// Who carries each address a Service holds: the BGP announcers and their sessions, and
+/// the layer 2 owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Announcing nodes per address (`node -> sessions`), for every address some node
+    /// announces over BGP.
+    pub bgp: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>,
+    /// Every address of a `layer2` or `vip` Eip held by a Service, with the node that answers
+    /// ARP/NDP for it (`None`: no node may).
+    pub layer2: BTreeMap<IpAddr, Option<String>>,
+}
+
+/// Who carries each address (see [`Coverage`]).
+pub fn by_address(snapshot: &Snapshot, options: &Options) -> Coverage {
     by_address_projected(&snapshot.for_speaker(), options)
 }
 
 /// [`by_address`] from the speakers' view of the objects (what `announce::plan_projected`
 /// decides from), e.g. with Services moved to addresses not written yet.
-pub fn by_address_projected(
-    snapshot: &SpeakerSnapshot,
-    options: &Options,
-) -> BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> {
-    let mut out: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> = BTreeMap::new();
+pub fn by_address_projected(snapshot: &SpeakerSnapshot, options: &Options) -> Coverage {
+    let mut bgp: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> = BTreeMap::new();
     for node in snapshot.nodes.keys() {
         let plan = announce::plan_projected(snapshot, node, options);
         if plan.bgp.prefixes.is_empty() {
@@ -67,10 +64,17 @@ pub fn by_address_projected(
             established,
         };
         for ip in plan.bgp.prefixes.keys() {
-            out.entry(*ip).or_default().insert(node.clone(), sessions);
+            bgp.entry(*ip).or_default().insert(node.clone(), sessions);
         }
     }
-    out
+    // The owners do not depend on the node planning; a missing membership key is the
+    // speakers' to report (the controller reads no Secret).
+    let layer2 = layer2::plan(snapshot, options, None, &mut Vec::new())
+        .owners
+        .into_iter()
+        .map(|(ip, address)| (ip, address.owner))
+        .collect();
+    Coverage { bgp, layer2 }
 }
 
 /// Whether `node`'s speaker reported its session with `peer` Established.
@@ -87,38 +91,66 @@ fn session_established(snapshot: &SpeakerSnapshot, peer: &str, node: &str) -> bo
 /// A Service's announcement state, worded for a status condition and an Event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
-    /// True when at least one node announces it over at least one Established session.
+    /// True when at least one node announces it over at least one Established session, or
+    /// answers ARP/NDP for it.
     pub announced: bool,
-    /// `Announced`, `NoEstablishedSession`, `NotAnnounced` or [`LAYER2_NOT_SUPPORTED`].
+    /// `Announced`, `NoEstablishedSession` or `NotAnnounced`.
     pub reason: &'static str,
     /// Names the nodes and how many of their sessions are up.
     pub message: String,
 }
 
 /// The announcement state of a Service holding `ips` from `pool` (the Eip and its protocol;
-/// `None` when the address is in no Eip). An address from a `layer2` or `vip` Eip is reported
-/// as such ([`LAYER2_NOT_SUPPORTED`]), not as "no eligible node": no node ever announces it.
+/// `None` when the address is in no Eip): over BGP, or by layer 2 for a `layer2` or `vip` Eip.
 pub fn announcement(
     service: &ObjectKey,
     ips: &[IpAddr],
     pool: Option<(&str, Protocol)>,
-    coverage: &BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>,
+    coverage: &Coverage,
 ) -> Announcement {
-    if let Some(why) = pool.and_then(|(eip, protocol)| unsupported_protocol(eip, protocol))
-        && !ips.is_empty()
-    {
-        let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    if ips.is_empty() {
         return Announcement {
             announced: false,
-            reason: LAYER2_NOT_SUPPORTED,
-            message: format!("{}: {why}", ips.join(", ")),
+            reason: "NotAnnounced",
+            message: format!("{service} holds no address"),
         };
     }
+    match pool {
+        Some((_, protocol)) if protocol != Protocol::Bgp => layer2_announcement(ips, coverage),
+        _ => bgp_announcement(ips, coverage),
+    }
+}
+
+/// Who answers ARP/NDP for each of `ips`.
+fn layer2_announcement(ips: &[IpAddr], coverage: &Coverage) -> Announcement {
+    let mut parts = Vec::new();
+    let mut any = false;
+    for ip in ips {
+        let how = if ip.is_ipv4() { "ARP" } else { "NDP" };
+        match coverage.layer2.get(ip).and_then(Option::as_deref) {
+            Some(owner) => {
+                any = true;
+                parts.push(format!("{ip}: answered by {owner} (layer 2, {how})"));
+            }
+            None => parts.push(format!(
+                "{ip}: no node answers {how} for it (no eligible node with a ready endpoint)"
+            )),
+        }
+    }
+    Announcement {
+        announced: any,
+        reason: if any { "Announced" } else { "NotAnnounced" },
+        message: parts.join("; "),
+    }
+}
+
+/// Which nodes announce each of `ips` over BGP, and whether their sessions are up.
+fn bgp_announcement(ips: &[IpAddr], coverage: &Coverage) -> Announcement {
     let mut parts = Vec::new();
     let mut any_node = false;
     let mut any_up = false;
     for ip in ips {
-        let Some(nodes) = coverage.get(ip).filter(|n| !n.is_empty()) else {
+        let Some(nodes) = coverage.bgp.get(ip).filter(|n| !n.is_empty()) else {
             parts.push(format!(
                 "{ip}: no node announces it (no eligible node with a ready endpoint)"
             ));
@@ -150,14 +182,9 @@ pub fn announcement(
         (true, false) => (false, "NoEstablishedSession"),
         (false, false) => (false, "NotAnnounced"),
     };
-    let message = if parts.is_empty() {
-        format!("{service} holds no address")
-    } else {
-        parts.join("; ")
-    };
     Announcement {
         announced,
         reason,
-        message,
+        message: parts.join("; "),
     }
 }

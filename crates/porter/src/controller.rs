@@ -326,6 +326,7 @@ endpoints:
                 keepalive: (state == "Established").then_some(30),
                 bfd: None,
             }],
+            layer2: None,
         }
     }
 

@@ -1,6 +1,9 @@
-//! A speaker's BGP sessions, published for `porter status` when Porter runs from a
-//! manifests folder (in a cluster the same facts go to BgpPeer `status.nodesPeerStatus`).
+//! A speaker's BGP sessions and layer 2 answers, published for `porter status` when Porter
+//! runs from a manifests folder (in a cluster the sessions go to BgpPeer
+//! `status.nodesPeerStatus`; who answers ARP/NDP is in the speaker's metrics and log).
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use porter_speaker::{PeerStatus, StatusBoard};
@@ -10,6 +13,14 @@ use crate::manifest_dir::ManifestDir;
 
 /// How often the report is refreshed (written only when something changed).
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// A report is rewritten at least this often, so that its age tells whether its speaker lives.
+const REWRITE: Duration = Duration::from_secs(60);
+
+/// While the speaker answers for layer 2 addresses its report is rewritten every
+/// [`INTERVAL`]: a killed speaker's claim to answer must age out in seconds, the time another
+/// node takes over in, not in minutes.
+const REWRITE_LAYER2: Duration = INTERVAL;
 
 /// One node's sessions at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +32,60 @@ pub(crate) struct SpeakerReport {
     pub(crate) written_at: u64,
     /// One line per BgpPeer.
     pub(crate) sessions: Vec<SessionLine>,
+    /// What the node answers ARP/NDP for, while it runs layer 2. Absent from reports older
+    /// speakers wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) layer2: Option<Layer2Line>,
+}
+
+/// A speaker's layer 2 state: the moment's owners as its membership sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Layer2Line {
+    /// Whether it may answer (hears a quorum of the speakers).
+    pub(crate) ready: bool,
+    /// The speakers it hears, itself included while ready.
+    pub(crate) alive: Vec<String>,
+    /// The addresses it answers for, by interface (an Eip's `spec.interface`).
+    pub(crate) answering: BTreeMap<String, Vec<IpAddr>>,
+    /// Why an interface cannot answer, or heartbeats cannot be exchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) errors: Vec<String>,
+}
+
+/// The layer 2 part of the board, or `None` while the speaker runs no layer 2. Counters are
+/// left to the metrics: a report is rewritten when what it says changes, not per request.
+fn layer2_line(board: &StatusBoard) -> Option<Layer2Line> {
+    let membership = board.membership();
+    let responders = board.layer2_responders();
+    if membership.is_none() && responders.is_empty() {
+        return None;
+    }
+    let mut errors = Vec::new();
+    let (ready, alive) = match membership {
+        Some((_, m)) => {
+            if let Some(e) = m.last_error {
+                errors.push(format!("membership: {e}"));
+            }
+            (m.ready, m.alive)
+        }
+        None => (false, Vec::new()),
+    };
+    let answering = responders
+        .into_iter()
+        .map(|(interface, r)| {
+            if let Some(e) = &r.last_error {
+                errors.push(format!("{interface}: {e}"));
+            }
+            (interface, r.owned)
+        })
+        .collect();
+    Some(Layer2Line {
+        ready,
+        alive,
+        answering,
+        errors,
+    })
 }
 
 /// One session, in words an operator reads.
@@ -86,15 +151,20 @@ pub(crate) async fn run(dir: ManifestDir, node: String, board: StatusBoard) {
     let mut last = None;
     let mut last_write = SystemTime::UNIX_EPOCH;
     loop {
-        let now = board.bgp_sessions();
-        // Rewrite at least every minute so that a report's age tells whether its speaker lives.
-        let stale = last_write.elapsed().unwrap_or_default() > Duration::from_secs(60);
+        let now = (board.bgp_sessions(), layer2_line(&board));
+        let every = if now.1.is_some() {
+            REWRITE_LAYER2
+        } else {
+            REWRITE
+        };
+        let stale = last_write.elapsed().unwrap_or_default() >= every;
         if last.as_ref() != Some(&now) || stale {
-            let sessions = now.iter().map(|(peer, s)| line(peer, s)).collect();
+            let sessions = now.0.iter().map(|(peer, s)| line(peer, s)).collect();
             let report = SpeakerReport {
                 node: node.clone(),
                 written_at: unix(SystemTime::now()),
                 sessions,
+                layer2: now.1.clone(),
             };
             match dir.write_speaker_report(&node, &report) {
                 Ok(()) => {
@@ -111,8 +181,8 @@ pub(crate) async fn run(dir: ManifestDir, node: String, board: StatusBoard) {
     }
 }
 
-/// The last report of a speaker that stops: its sessions are listed as `Stopped`, so
-/// `porter status` does not keep showing them Established.
+/// The last report of a speaker that stops: its sessions are listed as `Stopped` and it
+/// answers nothing, so `porter status` does not keep showing them Established or it answering.
 pub(crate) fn write_stopped(
     dir: &ManifestDir,
     node: &str,
@@ -130,6 +200,7 @@ pub(crate) fn write_stopped(
         node: node.to_owned(),
         written_at: unix(SystemTime::now()),
         sessions,
+        layer2: None,
     };
     if let Err(error) = dir.write_speaker_report(node, &report) {
         tracing::warn!(

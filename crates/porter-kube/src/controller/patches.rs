@@ -378,8 +378,7 @@ mod tests {
     use porter_api::{Eip, Protocol};
     use porter_model::assign::plan;
     use porter_model::status::{
-        ALLOCATION_FAILED, ANNOUNCED, EIP_INVALID, IP_ALLOCATED, IP_RELEASED, LAYER2_NOT_SUPPORTED,
-        NOT_ANNOUNCED,
+        ALLOCATION_FAILED, ANNOUNCED, EIP_INVALID, IP_ALLOCATED, IP_RELEASED, NOT_ANNOUNCED,
     };
 
     use super::*;
@@ -544,7 +543,8 @@ mod tests {
     }
 
     #[test]
-    fn an_address_from_a_layer2_eip_says_it_is_not_announced_yet_once() {
+    fn an_address_from_a_layer2_eip_is_assigned_and_says_who_answers_arp() {
+        // no Node: nobody may answer; the model's tests name owners, this one the patches
         let mut s = snapshot(vec![svc("web", None)]);
         let pool = s.eips.get_mut("pool").unwrap();
         pool.spec.protocol = Some(Protocol::Layer2);
@@ -553,37 +553,29 @@ mod tests {
         let first = changes(&s, &plan(&s), &BTreeMap::new(), t);
         let web = &first.services[0];
         let status = web.status.as_ref().unwrap().value();
+        assert_eq!(
+            status["status"]["loadBalancer"]["ingress"][0]["ip"],
+            "203.0.113.10"
+        );
         let announced = &status["status"]["conditions"][0];
         assert_eq!(announced["type"], ANNOUNCED);
         assert_eq!(announced["status"], "False");
-        assert_eq!(announced["reason"], LAYER2_NOT_SUPPORTED);
-        let why = "addresses of Eip pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips";
-        assert_eq!(announced["message"], format!("203.0.113.10: {why}"));
-        // the address is assigned all the same, with its Event, and the warning Event
+        assert_eq!(announced["reason"], NOT_ANNOUNCED);
+        let why =
+            "203.0.113.10: no node answers ARP for it (no eligible node with a ready endpoint)";
+        assert_eq!(announced["message"], why);
         assert_eq!(web.notes[0].reason, IP_ALLOCATED);
         assert_eq!(
             web.notes[1],
-            Note::warning(
-                LAYER2_NOT_SUPPORTED,
-                "Announce",
-                format!("203.0.113.10: {why}")
-            )
+            Note::warning(NOT_ANNOUNCED, "Announce", why.to_owned())
         );
-        // the Eip: Ready (it assigns), saying what it lacks, with one warning
+        // the Eip: valid, nothing to warn of
         let ready = &first.eips[0].status["status"]["conditions"][0];
         assert_eq!(
             (&ready["status"], &ready["reason"]),
-            (&json!("True"), &json!(LAYER2_NOT_SUPPORTED))
+            (&json!("True"), &json!("Valid"))
         );
-        assert_eq!(ready["message"], format!("the pool is valid; {why}"));
-        assert_eq!(
-            first.eips[0].notes,
-            [Note::warning(
-                LAYER2_NOT_SUPPORTED,
-                "Validate",
-                why.to_owned()
-            )]
-        );
+        assert!(first.eips[0].notes.is_empty());
         // written: nothing more to write or report
         apply_locally(&mut s, &first);
         assert_eq!(

@@ -514,40 +514,44 @@ async fn the_announced_condition_names_the_nodes_and_whether_their_sessions_are_
 }
 
 #[tokio::test]
-async fn a_service_from_a_layer2_eip_is_told_layer2_is_not_announced_yet() {
+async fn a_service_from_a_layer2_eip_is_told_which_node_answers_arp() {
     let server = FakeApiServer::start().await;
     server.insert(namespace("default")).unwrap();
     let mut pool = eip("l2-pool", "192.0.2.10-192.0.2.12");
     pool["spec"]["protocol"] = json!("layer2");
     pool["spec"]["interface"] = json!("eth0");
     server.insert(pool).unwrap();
-    // every node ready, with an endpoint and an Established session: only layer 2 is missing
+    // two ready nodes with an endpoint each, and no BGP at all: layer 2 needs none
+    let mut web = service("web", "l2-pool");
+    web["spec"]["externalTrafficPolicy"] = json!("Local");
     for obj in [
         node("n1"),
-        bgp_conf(),
-        peer_with_sessions(&[("n1", "ESTABLISHED")]),
-        endpoints_on("web", &["n1"]),
-        service("web", "l2-pool"),
+        node("n2"),
+        endpoints_on("web", &["n1", "n2"]),
+        web,
     ] {
         server.insert(obj).unwrap();
     }
     let _c = Controller::start(&server, "a");
+    let owner = porter_model::owner::owner("192.0.2.10".parse().unwrap(), ["n1", "n2"]).unwrap();
+    let other = if owner == "n1" { "n2" } else { "n1" };
 
     let condition = eventually(10, "the Announced condition", || announced(&server, "web")).await;
-    let why = "addresses of Eip l2-pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips";
-    assert_eq!(condition["status"], "False");
-    assert_eq!(condition["reason"], "Layer2NotSupported");
-    assert_eq!(condition["message"], format!("192.0.2.10: {why}"));
-    // the address is assigned all the same
+    assert_eq!(condition["status"], "True");
+    assert_eq!(condition["reason"], "Announced");
+    assert_eq!(
+        condition["message"],
+        format!("192.0.2.10: answered by {owner} (layer 2, ARP)")
+    );
     assert_eq!(ingress_ip(&server, "web").unwrap(), "192.0.2.10");
-    let on_service = eventually(5, "the Service's Layer2NotSupported event", || {
-        Some(typed_events(&server, "Layer2NotSupported"))
+    let on_service = eventually(5, "the Service's Announced event", || {
+        Some(typed_events(&server, "Announced"))
             .filter(|e| e.iter().any(|(name, _, _)| name == "web"))
     })
     .await;
-    assert!(on_service.iter().all(|(_, _, kind)| kind == "Warning"));
+    assert!(on_service.iter().all(|(_, _, kind)| kind == "Normal"));
 
-    // the Eip says it once, in its Ready condition and one Event
+    // the Eip is valid, with no warning
     let ready = eventually(10, "l2-pool's Ready", || {
         let s = eip_status(&server, "l2-pool");
         s["conditions"]
@@ -555,20 +559,27 @@ async fn a_service_from_a_layer2_eip_is_told_layer2_is_not_announced_yet() {
             .then(|| s["conditions"][0].clone())
     })
     .await;
-    assert_eq!(ready["status"], "True");
-    assert_eq!(ready["reason"], "Layer2NotSupported");
-    assert_eq!(ready["message"], format!("the pool is valid; {why}"));
-    settle().await;
-    let all = typed_events(&server, "Layer2NotSupported");
-    let names: Vec<&str> = all.iter().map(|(name, _, _)| name.as_str()).collect();
     assert_eq!(
-        names.iter().filter(|n| **n == "l2-pool").count(),
-        1,
-        "{all:?}"
+        (&ready["status"], &ready["reason"]),
+        (&json!("True"), &json!("Valid"))
     );
-    assert_eq!(names.iter().filter(|n| **n == "web").count(), 1, "{all:?}");
-    assert!(
-        all.iter()
-            .any(|(name, note, _)| name == "l2-pool" && note == why)
+
+    // the owner's endpoint leaves (Local: only nodes with one may answer): the condition names
+    // the other node
+    server.insert(endpoints_on("web", &[other])).unwrap();
+    let moved = eventually(10, "the new owner", || {
+        announced(&server, "web").filter(|c| c["message"].as_str().unwrap_or("").contains(other))
+    })
+    .await;
+    assert_eq!(
+        moved["message"],
+        format!("192.0.2.10: answered by {other} (layer 2, ARP)")
+    );
+    assert_eq!(moved["lastTransitionTime"], condition["lastTransitionTime"]);
+    settle().await;
+    assert_eq!(
+        typed_events(&server, "Announced").len(),
+        1,
+        "one reason, one Event"
     );
 }

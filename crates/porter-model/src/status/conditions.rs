@@ -9,16 +9,13 @@ use k8s_openapi::jiff::Timestamp;
 /// sessions are Established. Its reasons are also the Events reported when it changes.
 pub const ANNOUNCED: &str = "porter.kubesphere.io/Announced";
 /// Condition reason and Event reason (Normal): a node announces the address over an
-/// Established session.
+/// Established session, or answers ARP/NDP for it.
 pub const ANNOUNCED_REASON: &str = "Announced";
 /// Condition reason and Event reason (Warning): nodes announce the address, but none of them
 /// has an Established session.
 pub const NO_ESTABLISHED_SESSION: &str = "NoEstablishedSession";
 /// Condition reason and Event reason (Warning): no node announces the address.
 pub const NOT_ANNOUNCED: &str = "NotAnnounced";
-/// Condition reason and Event reason (Warning), on a Service and on its Eip: the address is from
-/// a `layer2` or `vip` Eip, which this version of Porter assigns but does not announce yet.
-pub const LAYER2_NOT_SUPPORTED: &str = crate::coverage::LAYER2_NOT_SUPPORTED;
 
 /// The Service condition type saying whether its address is in an Eip: `True`/[`IN_POOL_REASON`]
 /// or, when the address fell out of every pool, `False`/[`ORPHANED_REASON`].
@@ -113,11 +110,10 @@ fn status_word(status: bool) -> &'static str {
 
 /// The reasons Porter writes in conditions: a held condition keeps its reason only when it is
 /// one of these ([`HeldCondition::reason`]), as no other can equal what Porter decides.
-const REASONS: [&str; 8] = [
+const REASONS: [&str; 7] = [
     ANNOUNCED_REASON,
     NO_ESTABLISHED_SESSION,
     NOT_ANNOUNCED,
-    LAYER2_NOT_SUPPORTED,
     IN_POOL_REASON,
     ORPHANED_REASON,
     VALID_REASON,

@@ -5,9 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 use porter_api::{Eip, EipStatus};
 
 use crate::assign::EipPlan;
-use crate::coverage;
 
-use super::conditions::{self, Desired, INVALID_REASON, LAYER2_NOT_SUPPORTED, READY, VALID_REASON};
+use super::conditions::{self, Desired, INVALID_REASON, READY, VALID_REASON};
 use super::events::{EIP_INVALID, Note, VALIDATE};
 
 /// What one Eip must hold and which Events its change reports.
@@ -18,7 +17,7 @@ pub struct EipDecision {
     /// The whole status it must hold (compare with what it holds to know what to write).
     pub status: EipStatus,
     /// Events to report once the status is written: one when its `Ready` condition changes
-    /// and it is invalid, or valid but not announced (`layer2`/`vip`).
+    /// and it is invalid.
     pub notes: Vec<Note>,
 }
 
@@ -34,21 +33,11 @@ fn errors_of(planned: &EipPlan) -> Vec<String> {
 }
 
 /// The `Ready` condition as it should say: `False`/`Invalid` naming every field error, or
-/// `True`: `Valid`, or [`LAYER2_NOT_SUPPORTED`] for a usable pool whose addresses are not
-/// announced yet.
+/// `True`/`Valid`.
 fn ready(eip: &Eip, errors: &[String]) -> Desired {
-    let unannounced = eip
-        .metadata
-        .name
-        .as_deref()
-        .and_then(|name| coverage::unsupported_protocol(name, eip.spec.effective_protocol()));
-    match (errors.is_empty(), unannounced) {
-        (false, _) => Desired::no(INVALID_REASON, errors.join("; ")),
-        // usable for assignment, so Ready; the reason says what it lacks
-        (true, Some(why)) => {
-            Desired::yes(LAYER2_NOT_SUPPORTED, format!("the pool is valid; {why}"))
-        }
-        (true, None) => {
+    match errors.is_empty() {
+        false => Desired::no(INVALID_REASON, errors.join("; ")),
+        true => {
             let unsupported = eip.unsupported_fields();
             if unsupported.is_empty() {
                 Desired::yes(VALID_REASON, "the pool is valid")
@@ -110,10 +99,6 @@ pub(super) fn decide(name: &str, eip: &Eip, planned: &EipPlan, now: Timestamp) -
         let errors = errors_of(planned);
         if !errors.is_empty() {
             notes.push(Note::warning(EIP_INVALID, VALIDATE, errors.join("; ")));
-        } else if let Some(why) =
-            coverage::unsupported_protocol(name, eip.spec.effective_protocol())
-        {
-            notes.push(Note::warning(LAYER2_NOT_SUPPORTED, VALIDATE, why));
         }
     }
     EipDecision {

@@ -16,19 +16,18 @@
 //!   (it opted out, asks for something else, or is being deleted) loses all three;
 //! * a Service holding an address: one condition [`ANNOUNCED`]
 //!   (`porter.kubesphere.io/Announced`), `True` when some node announces one of its addresses
-//!   over an Established BGP session, reason `Announced` / `NoEstablishedSession` /
-//!   `NotAnnounced` and a message naming the announcing nodes and those without an Established
-//!   session, or `Layer2NotSupported` for an address from a `layer2`/`vip` Eip, which this
-//!   version assigns but does not announce yet. Its transition time moves only with its
-//!   status; it is removed when the Service gives its address back;
+//!   over an Established BGP session, or answers ARP/NDP for one from a `layer2`/`vip` Eip,
+//!   reason `Announced` / `NoEstablishedSession` / `NotAnnounced` and a message naming the
+//!   announcing nodes and those without an Established session, or the node answering ARP/NDP
+//!   (the address's layer 2 owner). Its transition time moves only with its status; it is
+//!   removed when the Service gives its address back;
 //! * a Service holding an address (likewise): a second condition [`ADDRESS_IN_POOL`]
 //!   (`porter.kubesphere.io/AddressInPool`), `True`/`InPool` naming the Eip ("203.0.113.10 is
 //!   in Eip lab-pool"), or `False`/`Orphaned` with the plan's reason when the address fell out
 //!   of every pool (it is kept, not moved; see `IPOrphaned`);
 //! * an Eip: the plan's status fields (`poolSize`, `used`, `usage`, `firstIP`, `lastIP`, `v4`,
 //!   `occupied`, `ready`) plus a `Ready` condition, `True`/`Valid` or `False`/`Invalid` with
-//!   every field error in the message; a valid `layer2`/`vip` Eip is `True`/`Layer2NotSupported`,
-//!   saying its addresses are assigned but not announced yet.
+//!   every field error in the message.
 //!
 //! Condition and Event messages are cut to what the API server accepts
 //! ([`CONDITION_MESSAGE_MAX`], [`EVENT_NOTE_MAX`]).
@@ -44,10 +43,9 @@
 //! | `IPReleased` | Normal | `ReleaseIP` | an address was given back |
 //! | `IPOrphaned` | Warning | — | the held address is in no Eip any more; it is kept, not moved |
 //! | `EipInvalid` | Warning | — | an Eip cannot be used (on the Eip); the `Ready` condition says why |
-//! | `Announced` | Normal | — | the [`ANNOUNCED`] condition became reason `Announced`; the message names the nodes |
+//! | `Announced` | Normal | — | the [`ANNOUNCED`] condition became reason `Announced`; the message names the nodes (or the layer 2 owner) |
 //! | `NoEstablishedSession` | Warning | — | nodes announce the address, none over an Established session |
 //! | `NotAnnounced` | Warning | — | no node announces the address (no eligible node with a ready endpoint) |
-//! | `Layer2NotSupported` | Warning | — | the address is from a `layer2`/`vip` Eip: assigned, not announced yet (on the Service, and once on the Eip) |
 //!
 //! Porter's names are kept rather than OpenELB's: they name the outcome (as Kubernetes'
 //! own `Scheduled`, `Pulled`), and OpenELB's set mixes outcomes with function names
@@ -63,7 +61,6 @@ pub mod events;
 pub mod service;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -71,14 +68,15 @@ use porter_api::Eip;
 
 use crate::announce::Options;
 use crate::assign::{Plan, ServicePlan};
-use crate::coverage::{self, NodeSessions};
+use crate::coverage;
+pub use crate::coverage::Coverage;
 use crate::projection::ControllerService;
 use crate::{ControllerView, ObjectKey, Snapshot, SpeakerSnapshot};
 
 pub use conditions::{
     ADDRESS_IN_POOL, ANNOUNCED, ANNOUNCED_REASON, CONDITION_MESSAGE_MAX, ConditionUpdate, Desired,
-    HeldCondition, IN_POOL_REASON, INVALID_REASON, LAYER2_NOT_SUPPORTED, NO_ESTABLISHED_SESSION,
-    NOT_ANNOUNCED, ORPHANED_REASON, READY, SERVICE_CONDITIONS, VALID_REASON, within,
+    HeldCondition, IN_POOL_REASON, INVALID_REASON, NO_ESTABLISHED_SESSION, NOT_ANNOUNCED,
+    ORPHANED_REASON, READY, SERVICE_CONDITIONS, VALID_REASON, within,
 };
 pub use eip::EipDecision;
 pub use events::{
@@ -86,9 +84,6 @@ pub use events::{
     IP_ORPHANED, IP_RELEASED, Note, RELEASE, Regarding, VALIDATE,
 };
 pub use service::{Marks, ServiceDecision, marks_of};
-
-/// Announcing nodes and their sessions per address ([`coverage::by_address`]).
-pub type Coverage = BTreeMap<IpAddr, BTreeMap<String, NodeSessions>>;
 
 /// The warning last reported per Service (its message), so it is not repeated.
 pub type Reported = BTreeMap<ObjectKey, String>;
@@ -131,7 +126,7 @@ pub fn planned_coverage_view(view: &ControllerView<'_>, plan: &Plan) -> Coverage
     let snapshot = view.snapshot();
     if snapshot.nodes.is_empty() {
         // no node, nobody announces: spare building the speakers' view
-        return Coverage::new();
+        return Coverage::default();
     }
     // The speakers' view (projections, not copies of the Services), with every planned
     // Service at its planned addresses.

@@ -6,7 +6,7 @@ use porter_api::Protocol;
 use porter_model::ObjectKey;
 use porter_model::Snapshot;
 use porter_model::announce::Options;
-use porter_model::coverage::{Announcement, NodeSessions, announcement, by_address};
+use porter_model::coverage::{Announcement, Coverage, NodeSessions, announcement, by_address};
 use porter_model::manifests::Object;
 use serde_json::json;
 
@@ -61,7 +61,7 @@ fn announcing_nodes_and_their_sessions() {
     let snap = cluster(&["n1", "n2"], &["n1", "n3"]);
     let coverage = by_address(&snap, &Options::default());
     assert_eq!(
-        coverage[&ip(EIP)],
+        coverage.bgp[&ip(EIP)],
         BTreeMap::from([
             (
                 "n1".to_owned(),
@@ -107,7 +107,7 @@ fn announced_but_no_session_up() {
 fn nobody_announces_without_ready_endpoints() {
     let snap = cluster(&[], &["n1", "n2", "n3"]);
     let coverage = by_address(&snap, &Options::default());
-    assert!(!coverage.contains_key(&ip(EIP)));
+    assert!(!coverage.bgp.contains_key(&ip(EIP)));
     let a = announcement(&web(), &[ip(EIP)], BGP, &coverage);
     assert_eq!((a.announced, a.reason), (false, "NotAnnounced"));
     assert_eq!(
@@ -117,27 +117,45 @@ fn nobody_announces_without_ready_endpoints() {
 }
 
 #[test]
-fn an_address_from_a_layer2_or_vip_eip_is_reported_as_not_announced_yet() {
-    // every node ready with an endpoint and an Established session: only the protocol stops it
+fn an_address_from_a_layer2_or_vip_eip_is_answered_by_its_owner() {
+    // ETP=Local with endpoints on n1 and n2: the owner is one of them, as the speakers rank
     for protocol in [Protocol::Layer2, Protocol::Vip] {
-        let mut snap = cluster(&["n1", "n2", "n3"], &["n1", "n2", "n3"]);
+        let mut snap = cluster(&["n1", "n2"], &["n1", "n2", "n3"]);
         let pool = snap.eips.get_mut("pool").unwrap();
         pool.spec.protocol = Some(protocol);
         pool.spec.interface = Some("eth0".into());
         let coverage = by_address(&snap, &Options::default());
-        assert!(!coverage.contains_key(&ip(EIP)), "no speaker announces it");
+        assert!(coverage.bgp.is_empty(), "no BGP announcement");
+        let owner = porter_model::owner::owner(ip(EIP), ["n1", "n2"]).unwrap();
+        assert_eq!(coverage.layer2[&ip(EIP)].as_deref(), Some(owner));
         let a = announcement(&web(), &[ip(EIP)], Some(("pool", protocol)), &coverage);
         assert_eq!(
             a,
             Announcement {
-                announced: false,
-                reason: "Layer2NotSupported",
-                message: format!(
-                    "203.0.113.1: addresses of Eip pool (protocol {protocol}) are assigned but not announced yet: this version of Porter announces only bgp Eips"
-                ),
+                announced: true,
+                reason: "Announced",
+                message: format!("203.0.113.1: answered by {owner} (layer 2, ARP)"),
             }
         );
     }
+    // no ready endpoint: held, nobody answers
+    let mut snap = cluster(&[], &[]);
+    let pool = snap.eips.get_mut("pool").unwrap();
+    pool.spec.protocol = Some(Protocol::Layer2);
+    pool.spec.interface = Some("eth0".into());
+    let coverage = by_address(&snap, &Options::default());
+    assert_eq!(coverage.layer2[&ip(EIP)], None);
+    let a = announcement(
+        &web(),
+        &[ip(EIP)],
+        Some(("pool", Protocol::Layer2)),
+        &coverage,
+    );
+    assert_eq!((a.announced, a.reason), (false, "NotAnnounced"));
+    assert_eq!(
+        a.message,
+        "203.0.113.1: no node answers ARP for it (no eligible node with a ready endpoint)"
+    );
     // an orphaned address (in no Eip) is still "no node announces it"
     let snap = cluster(&[], &[]);
     let coverage = by_address(&snap, &Options::default());
@@ -145,4 +163,19 @@ fn an_address_from_a_layer2_or_vip_eip_is_reported_as_not_announced_yet() {
         announcement(&web(), &[ip(EIP)], None, &coverage).reason,
         "NotAnnounced"
     );
+}
+
+#[test]
+fn an_ipv6_layer2_address_is_answered_over_ndp() {
+    let coverage = Coverage {
+        layer2: BTreeMap::from([(ip("2001:db8::1"), Some("n2".to_owned()))]),
+        ..Coverage::default()
+    };
+    let a = announcement(
+        &web(),
+        &[ip("2001:db8::1")],
+        Some(("pool", Protocol::Layer2)),
+        &coverage,
+    );
+    assert_eq!(a.message, "2001:db8::1: answered by n2 (layer 2, NDP)");
 }

@@ -11,8 +11,8 @@ use porter_model::status::conditions::{self, ConditionUpdate, Desired};
 use porter_model::status::{
     ADDRESS_IN_POOL, ALLOCATION_FAILED, ANNOUNCED, ANNOUNCED_REASON, CONDITION_MESSAGE_MAX,
     Decision, EIP_INVALID, EVENT_NOTE_MAX, EipDecision, EventType, IP_ALLOCATED, IP_ORPHANED,
-    IP_RELEASED, LAYER2_NOT_SUPPORTED, Marks, NOT_ANNOUNCED, Note, READY, Regarding, Reported,
-    ServiceDecision, decide, planned_coverage, within,
+    IP_RELEASED, Marks, NOT_ANNOUNCED, Note, READY, Regarding, Reported, ServiceDecision, decide,
+    planned_coverage, within,
 };
 use serde_json::json;
 
@@ -317,49 +317,82 @@ fn a_set_unsupported_eip_field_is_said_in_the_ready_message() {
 }
 
 #[test]
-fn an_address_from_a_layer2_eip_says_it_is_not_announced_yet_once() {
-    let mut s = snapshot([
-        eip("pool", "203.0.113.10-203.0.113.12").layer2().obj(),
-        Object::Service(web()),
-    ]);
-    let first = decision(&s, &Reported::new(), at(0));
-    let web = of(&first, "web");
-    let announced = set(web, ANNOUNCED);
-    assert_eq!(announced.status, "False");
-    assert_eq!(announced.reason, LAYER2_NOT_SUPPORTED);
-    let why = "addresses of Eip pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips";
-    assert_eq!(announced.message, format!("203.0.113.10: {why}"));
-    // the address is assigned all the same, with its Event, and the warning Event
-    assert_eq!(web.notes[0].reason, IP_ALLOCATED);
-    assert_eq!(
-        web.notes[1],
-        Note::warning(
-            LAYER2_NOT_SUPPORTED,
-            "Announce",
-            format!("203.0.113.10: {why}")
-        )
-    );
-    // the Eip: Ready (it assigns), saying what it lacks, with one warning
-    let pool = eip_of(&first, "pool");
-    let ready = conditions::find(&pool.status.conditions, READY).unwrap();
-    assert_eq!(
-        (ready.status.as_str(), ready.reason.as_str()),
-        ("True", LAYER2_NOT_SUPPORTED)
-    );
-    assert_eq!(ready.message, format!("the pool is valid; {why}"));
-    assert_eq!(
-        pool.notes,
-        [Note::warning(
-            LAYER2_NOT_SUPPORTED,
-            "Validate",
-            why.to_owned()
-        )]
-    );
-    // written: nothing more to write or report
-    write_back(&mut s, &first);
-    let again = decision(&s, &Reported::new(), at(0));
-    assert!(settled(&s, &again, &Reported::new()));
-    assert_eq!(again.events().count(), 0);
+fn an_address_from_a_layer2_eip_names_the_node_answering_arp_for_it() {
+    for protocol in ["layer2", "vip"] {
+        let mut s = cluster([
+            node("n1", "10.0.0.1", true).obj(),
+            node("n2", "10.0.0.2", true).obj(),
+            slice_ready("default", "web", &[("n1", true), ("n2", true)]),
+            service("default", "web")
+                .want_pool("pool")
+                .traffic_policy("Local")
+                .obj(),
+        ]);
+        let pool = s.eips.get_mut("pool").unwrap();
+        pool.spec.protocol = Some(serde_json::from_value(json!(protocol)).unwrap());
+        pool.spec.interface = Some("eth0".into());
+        let owner = porter_model::owner::owner(ip("203.0.113.10"), ["n1", "n2"]).unwrap();
+        let first = decision(&s, &Reported::new(), at(0));
+        let web = of(&first, "web");
+        let announced = set(web, ANNOUNCED);
+        assert_eq!(
+            (announced.status.as_str(), announced.reason.as_str()),
+            ("True", ANNOUNCED_REASON),
+            "{protocol}"
+        );
+        let says = format!("203.0.113.10: answered by {owner} (layer 2, ARP)");
+        assert_eq!(announced.message, says);
+        assert_eq!(web.notes[0].reason, IP_ALLOCATED);
+        assert_eq!(
+            web.notes[1],
+            Note::normal(ANNOUNCED_REASON, "Announce", says)
+        );
+        // the Eip is valid, with nothing to warn of
+        let pool = eip_of(&first, "pool");
+        let ready = conditions::find(&pool.status.conditions, READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Valid")
+        );
+        assert!(pool.notes.is_empty());
+        write_back(&mut s, &first);
+        let again = decision(&s, &Reported::new(), at(1));
+        assert!(settled(&s, &again, &Reported::new()));
+        assert_eq!(again.events().count(), 0);
+
+        // the owner's endpoint goes: the other node answers, without a new Event
+        let other = if owner == "n1" { "n2" } else { "n1" };
+        let (key, slice) = match slice_ready("default", "web", &[(other, true)]) {
+            Object::EndpointSlice(slice) => {
+                (porter_model::ObjectKey::of(&slice.metadata).unwrap(), slice)
+            }
+            _ => unreachable!(),
+        };
+        s.endpoint_slices.insert(key.clone(), slice);
+        let moved = decision(&s, &Reported::new(), at(2));
+        let announced = set(of(&moved, "web"), ANNOUNCED);
+        assert_eq!(
+            announced.message,
+            format!("203.0.113.10: answered by {other} (layer 2, ARP)")
+        );
+        assert_eq!(moved.events().count(), 0, "the reason is still Announced");
+        write_back(&mut s, &moved);
+
+        // no endpoint left: nobody answers, with a warning
+        s.endpoint_slices.remove(&key);
+        let gone = decision(&s, &Reported::new(), at(3));
+        let web = of(&gone, "web");
+        let announced = set(web, ANNOUNCED);
+        assert_eq!(
+            (announced.status.as_str(), announced.reason.as_str()),
+            ("False", NOT_ANNOUNCED)
+        );
+        assert_eq!(
+            announced.message,
+            "203.0.113.10: no node answers ARP for it (no eligible node with a ready endpoint)"
+        );
+        assert_eq!(web.notes[0].reason, NOT_ANNOUNCED);
+    }
 }
 
 /// Ready nodes n1 and n2 with endpoints of `web` (Local), peering with `tor`, whose status says

@@ -73,6 +73,7 @@ async fn show(args: &Args, only: Option<&ObjectKey>) -> anyhow::Result<()> {
     let screen = view::screen(&view::Inputs {
         snapshot: &snapshot,
         sessions: &sessions,
+        answering: None,
         controller: Some((&lease_name, &lease)),
         only,
         now: Timestamp::now(),

@@ -76,10 +76,13 @@ fn from_manifests(dir: &Path, only: Option<&ObjectKey>, ip_only: bool) -> anyhow
         eprintln!("warning: {d}");
     }
     let now = Timestamp::now();
-    let sessions = sessions_from_reports(&dir.speaker_reports(), now.as_second());
+    let reports = dir.speaker_reports();
+    let sessions = sessions_from_reports(&reports, now.as_second());
+    let answering = answering_from_reports(&reports, now.as_second());
     let screen = view::screen(&view::Inputs {
         snapshot: &snapshot,
         sessions: &sessions,
+        answering: Some(&answering),
         controller: None,
         only,
         now,
@@ -122,6 +125,31 @@ fn sessions_from_reports(reports: &[SpeakerReport], now: i64) -> Vec<view::Sessi
         }
     }
     out
+}
+
+/// A speaker answering for layer 2 addresses rewrites its report every second: a claim older
+/// than this is a dead speaker's.
+const LAYER2_REPORT_STALE_SECS: i64 = 5;
+
+/// What each speaker's report file says it answers ARP/NDP for (nothing for a speaker that
+/// runs no layer 2, or stopped).
+fn answering_from_reports(reports: &[SpeakerReport], now: i64) -> Vec<view::Answering> {
+    reports
+        .iter()
+        .map(|report| {
+            let age = now.saturating_sub(i64::try_from(report.written_at).unwrap_or(i64::MAX));
+            view::Answering {
+                node: report.node.clone(),
+                addresses: report
+                    .layer2
+                    .iter()
+                    .filter(|l| l.ready)
+                    .flat_map(|l| l.answering.values().flatten().copied())
+                    .collect(),
+                stale: age > LAYER2_REPORT_STALE_SECS,
+            }
+        })
+        .collect()
 }
 
 /// `--request-timeout`: `10s`, `500ms`, `2m`, or a bare number of seconds; at least 1 ms.

@@ -6,8 +6,8 @@ use porter_model::{ObjectKey, Snapshot};
 use serde_json::{Value, json};
 
 use super::view::{self, ControllerLease, Inputs, Screen, ServiceRow, Session};
-use super::{parse_timeout, sessions_from_reports};
-use crate::session_report::{SessionLine, SpeakerReport};
+use super::{answering_from_reports, parse_timeout, sessions_from_reports};
+use crate::session_report::{Layer2Line, SessionLine, SpeakerReport};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -132,6 +132,7 @@ fn screen_of(s: &Snapshot, sessions: &[Session], lease: Option<&ControllerLease>
     view::screen(&Inputs {
         snapshot: s,
         sessions,
+        answering: None,
         controller: lease.map(|l| ("porter-system/porter-controller", l)),
         only: None,
         now: now(),
@@ -355,14 +356,35 @@ fn every_why_has_its_note() {
             build: |s| {
                 s.eips.get_mut("pool").unwrap().spec.protocol = Some(porter_api::Protocol::Layer2);
                 s.eips.get_mut("pool").unwrap().spec.interface = Some("eth0".into());
-                add_service(s, service("web", Some("203.0.113.10"), json!({})));
-                add_slice(s, slice("web", &["n1"]));
+                add_service(
+                    s,
+                    service(
+                        "web",
+                        Some("203.0.113.10"),
+                        json!({"spec": {"externalTrafficPolicy": "Local"}}),
+                    ),
+                );
+                add_slice(s, slice("web", &["n3"]));
             },
-            sessions: up(&["n1", "n2"]),
+            // no BGP session matters, nor a BgpPeer selecting n3
+            sessions: vec![],
+            lease: Some(live()),
+            eip: "203.0.113.10",
+            announced_by: "n3",
+            note: "",
+        },
+        Case {
+            what: "a layer2 pool without a ready endpoint",
+            build: |s| {
+                s.eips.get_mut("pool").unwrap().spec.protocol = Some(porter_api::Protocol::Layer2);
+                s.eips.get_mut("pool").unwrap().spec.interface = Some("eth0".into());
+                add_service(s, service("web", Some("203.0.113.10"), json!({})));
+            },
+            sessions: vec![],
             lease: Some(live()),
             eip: "203.0.113.10",
             announced_by: "-",
-            note: "no traffic: addresses of Eip pool (protocol layer2) are assigned but not announced yet: this version of Porter announces only bgp Eips",
+            note: "no traffic: no ready endpoint, so no node announces it",
         },
         Case {
             what: "the address fell out of every pool",
@@ -481,6 +503,7 @@ fn a_named_service_that_is_not_porters_says_why() {
         let screen = view::screen(&Inputs {
             snapshot: &s,
             sessions: &[],
+            answering: None,
             controller: None,
             only: Some(&key),
             now: now(),
@@ -665,6 +688,131 @@ fn eips_show_usage_protocol_and_problems() {
     );
 }
 
+/// `pool` turned `layer2` on `eth0`, `web` (Cluster) holding its first address with an
+/// endpoint on n1: every node is a candidate.
+fn layer2_cluster() -> (Snapshot, String) {
+    let mut s = base();
+    let pool = s.eips.get_mut("pool").unwrap();
+    pool.spec.protocol = Some(porter_api::Protocol::Layer2);
+    pool.spec.interface = Some("eth0".into());
+    add_service(&mut s, service("web", Some("203.0.113.10"), json!({})));
+    add_slice(&mut s, slice("web", &["n1"]));
+    let owner = porter_model::owner::owner("203.0.113.10".parse().unwrap(), ["n1", "n2", "n3"])
+        .unwrap()
+        .to_owned();
+    (s, owner)
+}
+
+/// A report of `node` answering `ips` on eth0, written `age` seconds before [`NOW`].
+fn answering_report(node: &str, ips: &[&str], age: i64) -> SpeakerReport {
+    SpeakerReport {
+        node: node.into(),
+        written_at: u64::try_from(NOW - age).unwrap(),
+        sessions: vec![],
+        layer2: Some(Layer2Line {
+            ready: true,
+            alive: vec!["n1".into(), "n2".into(), "n3".into()],
+            answering: [(
+                "eth0".to_owned(),
+                ips.iter().map(|i| i.parse().unwrap()).collect(),
+            )]
+            .into(),
+            errors: vec![],
+        }),
+    }
+}
+
+#[test]
+fn the_layer2_table_shows_each_address_s_owner_and_who_answers() {
+    let (s, owner) = layer2_cluster();
+    let other = if owner == "n1" { "n2" } else { "n1" };
+    let screen_with = |reports: Option<&[SpeakerReport]>| {
+        let answering = reports.map(|r| answering_from_reports(r, NOW));
+        view::screen(&Inputs {
+            snapshot: &s,
+            sessions: &[],
+            answering: answering.as_deref(),
+            controller: None,
+            only: None,
+            now: now(),
+        })
+    };
+    // a cluster: the owner only, and no column for reports
+    let screen = screen_with(None);
+    let rows = screen.layer2.as_ref().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].address.as_str(), rows[0].service.as_str()),
+        ("203.0.113.10", "default/web")
+    );
+    assert_eq!(
+        (rows[0].interface.as_str(), rows[0].owner.as_str()),
+        ("eth0", owner.as_str())
+    );
+    assert_eq!(rows[0].answered_by, None);
+    let text = view::render(&screen);
+    assert!(
+        text.contains("LAYER 2 ADDRESS   SERVICE       INTERFACE   OWNER   NOTE\n"),
+        "{text}"
+    );
+    assert_eq!(row(&screen, "web").announced_by, owner);
+
+    let cases: [(&str, Vec<SpeakerReport>, String, String); 5] = [
+        (
+            "the owner answers",
+            vec![answering_report(&owner, &["203.0.113.10"], 5)],
+            owner.clone(),
+            String::new(),
+        ),
+        (
+            "another answers: the owner is not heard",
+            vec![
+                answering_report(&owner, &[], 5),
+                answering_report(other, &["203.0.113.10"], 5),
+            ],
+            other.to_owned(),
+            format!("{other} answers: the speakers do not hear {owner}'s (down or cut off?)"),
+        ),
+        (
+            "nobody reports it",
+            vec![answering_report(other, &[], 5)],
+            "-".to_owned(),
+            format!("no speaker reports answering it (is {owner}'s running?)"),
+        ),
+        (
+            "a report older than 5 s counts for nothing (a live one is rewritten every second)",
+            vec![answering_report(&owner, &["203.0.113.10"], 6)],
+            "-".to_owned(),
+            format!("no speaker reports answering it (is {owner}'s running?)"),
+        ),
+        (
+            "two answer: split",
+            vec![
+                answering_report("n1", &["203.0.113.10"], 5),
+                answering_report("n3", &["203.0.113.10"], 5),
+            ],
+            "n1,n3".to_owned(),
+            "n1, n3 answer at once: their speakers do not hear each other".to_owned(),
+        ),
+    ];
+    for (what, reports, answered_by, note) in cases {
+        let screen = screen_with(Some(&reports));
+        let rows = screen.layer2.as_ref().unwrap();
+        assert_eq!(
+            rows[0].answered_by.as_deref(),
+            Some(answered_by.as_str()),
+            "{what}"
+        );
+        assert_eq!(rows[0].note, note, "{what}");
+        assert!(view::render(&screen).contains("ANSWERED BY"), "{what}");
+    }
+    // a report of a speaker not ready (no quorum) answers nothing
+    let mut alone = answering_report(&owner, &["203.0.113.10"], 5);
+    alone.layer2.as_mut().unwrap().ready = false;
+    let rows = screen_with(Some(&[alone])).layer2.unwrap();
+    assert_eq!(rows[0].answered_by.as_deref(), Some("-"));
+}
+
 #[test]
 fn report_files_read_as_bgppeer_status_does() {
     let report = |written_at| SpeakerReport {
@@ -684,6 +832,7 @@ fn report_files_read_as_bgppeer_status_does() {
             keepalive: Some(30),
             bfd: None,
         }],
+        layer2: None,
     };
     let fresh = sessions_from_reports(&[report(u64::try_from(NOW - 5).unwrap())], NOW);
     assert_eq!(fresh[0].state, "ESTABLISHED");

@@ -127,6 +127,9 @@ pub(crate) struct Inputs<'a> {
     pub(crate) sessions: &'a [Session],
     /// The controller's Lease `(namespace/name, state)`; `None` without a cluster.
     pub(crate) controller: Option<(&'a str, &'a ControllerLease)>,
+    /// What each speaker said it answers ARP/NDP for (a folder's report files); `None` in a
+    /// cluster, where speakers report it only in their metrics and log.
+    pub(crate) answering: Option<&'a [Answering]>,
     /// Only this Service (and then no sessions or Eips).
     pub(crate) only: Option<&'a ObjectKey>,
     /// The time relative ages are measured to.
@@ -164,6 +167,30 @@ pub(crate) struct SessionRow {
     pub(crate) last_error: String,
 }
 
+/// What one speaker said it answers ARP/NDP for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answering {
+    /// The speaker's node.
+    pub(crate) node: String,
+    /// The addresses it answers for.
+    pub(crate) addresses: BTreeSet<IpAddr>,
+    /// Its report is too old to trust (the speaker is down?).
+    pub(crate) stale: bool,
+}
+
+/// One layer 2 address line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layer2Row {
+    pub(crate) address: String,
+    pub(crate) service: String,
+    pub(crate) interface: String,
+    /// The owner while every speaker hears the others: what the objects say.
+    pub(crate) owner: String,
+    /// The speakers whose reports say they answer it; `None` without reports.
+    pub(crate) answered_by: Option<String>,
+    pub(crate) note: String,
+}
+
 /// One Eip line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EipRow {
@@ -181,6 +208,8 @@ pub(crate) struct Screen {
     pub(crate) services: Vec<ServiceRow>,
     /// `None` with `--service` (not shown).
     pub(crate) sessions: Option<Vec<SessionRow>>,
+    /// `None` with `--service` (not shown).
+    pub(crate) layer2: Option<Vec<Layer2Row>>,
     /// `None` with `--service` (not shown).
     pub(crate) eips: Option<Vec<EipRow>>,
 }
@@ -212,11 +241,12 @@ pub(crate) fn screen(inputs: &Inputs<'_>) -> Screen {
             }
         }
     }
-    let (sessions, eips) = if inputs.only.is_some() {
-        (None, None)
+    let (sessions, layer2, eips) = if inputs.only.is_some() {
+        (None, None, None)
     } else {
         (
             Some(session_rows(inputs.sessions, &nodes, inputs.now)),
+            Some(layer2_rows(&nodes, inputs.answering)),
             Some(eip_rows(&snapshot, &plan)),
         )
     };
@@ -224,6 +254,7 @@ pub(crate) fn screen(inputs: &Inputs<'_>) -> Screen {
         controller,
         services,
         sessions,
+        layer2,
         eips,
     }
 }
@@ -340,13 +371,19 @@ impl Context<'_> {
         } else {
             join(ips.iter())
         };
-        // Nodes that announce to some router: a node no BgpPeer selects announces to nobody.
+        // Nodes that announce to some router (a node no BgpPeer selects announces to nobody),
+        // or answer ARP/NDP.
         let announcing: BTreeSet<&str> = ips
             .iter()
-            .filter_map(|ip| self.cover.get(ip))
+            .filter_map(|ip| self.cover.bgp.get(ip))
             .flat_map(|nodes| nodes.iter())
             .filter(|(_, sessions)| sessions.peers > 0)
             .map(|(node, _)| node.as_str())
+            .chain(
+                ips.iter()
+                    .filter_map(|ip| self.cover.layer2.get(ip))
+                    .filter_map(Option::as_deref),
+            )
             .collect();
         let announced_by = if announcing.is_empty() {
             "-".to_owned()
@@ -410,14 +447,10 @@ impl Context<'_> {
         });
         // The words of the controller's condition, so `porter status` and `kubectl describe`
         // say the same.
-        if let Some(why) = eip.and_then(|(p, protocol)| coverage::unsupported_protocol(p, protocol))
-        {
-            return format!("no traffic: {why}");
-        }
         let verdict = coverage::announcement(key, ips, eip, self.cover);
         let all: BTreeMap<&String, coverage::NodeSessions> = ips
             .iter()
-            .filter_map(|ip| self.cover.get(ip))
+            .filter_map(|ip| self.cover.bgp.get(ip))
             .flat_map(|nodes| nodes.iter().map(|(n, s)| (n, *s)))
             .collect();
         // The nodes that peer, when some do: a node no BgpPeer selects is expected to have no
@@ -623,6 +656,67 @@ fn session_rows(
     rows.into_values().collect()
 }
 
+/// Every layer 2 address a Service holds, with its owner as the objects say and, from the
+/// speakers' reports, who answers it. The owners are the same in every node's plan.
+fn layer2_rows(
+    nodes: &BTreeMap<String, SpeakerPlan>,
+    answering: Option<&[Answering]>,
+) -> Vec<Layer2Row> {
+    let Some(plan) = nodes.values().next() else {
+        return Vec::new();
+    };
+    plan.layer2
+        .owners
+        .iter()
+        .map(|(ip, address)| {
+            let owner = address.owner.as_deref();
+            let answered_by = answering.map(|reports| {
+                reports
+                    .iter()
+                    .filter(|r| !r.stale && r.addresses.contains(ip))
+                    .map(|r| r.node.as_str())
+                    .collect::<Vec<_>>()
+            });
+            let note = match (owner, answered_by.as_deref()) {
+                (None, Some(nodes)) if !nodes.is_empty() => format!(
+                    "{} answers though no node may (a speaker behind on the objects?)",
+                    nodes.join(", ")
+                ),
+                (None, _) => "nobody answers: no eligible node with a ready endpoint".to_owned(),
+                (Some(_), None) => String::new(),
+                (Some(owner), Some([])) => {
+                    format!("no speaker reports answering it (is {owner}'s running?)")
+                }
+                (Some(owner), Some([one])) if *one == owner => String::new(),
+                (Some(owner), Some([one])) => {
+                    format!("{one} answers: the speakers do not hear {owner}'s (down or cut off?)")
+                }
+                (Some(_), Some(many)) => format!(
+                    "{} answer at once: their speakers do not hear each other",
+                    many.join(", ")
+                ),
+            };
+            Layer2Row {
+                address: ip.to_string(),
+                service: address.service.to_string(),
+                interface: address
+                    .interface
+                    .clone()
+                    .unwrap_or_else(|| "(by subnet)".into()),
+                owner: owner.unwrap_or("-").to_owned(),
+                answered_by: answered_by.map(|nodes| {
+                    if nodes.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        nodes.join(",")
+                    }
+                }),
+                note,
+            }
+        })
+        .collect()
+}
+
 fn eip_rows(snapshot: &Snapshot, plan: &Plan) -> Vec<EipRow> {
     snapshot
         .eips
@@ -697,6 +791,31 @@ pub(crate) fn render(screen: &Screen) -> String {
                     r.prefixes.clone(),
                     r.last_error.clone(),
                 ]
+            }),
+        ));
+    }
+    if let Some(layer2) = screen.layer2.as_ref().filter(|l| !l.is_empty()) {
+        // the reports' column only where there are reports (a folder)
+        let reports = layer2.iter().any(|r| r.answered_by.is_some());
+        let mut headers = vec!["LAYER 2 ADDRESS", "SERVICE", "INTERFACE", "OWNER"];
+        if reports {
+            headers.push("ANSWERED BY");
+        }
+        headers.push("NOTE");
+        parts.push(table(
+            &headers,
+            layer2.iter().map(|r| {
+                let mut row = vec![
+                    r.address.clone(),
+                    r.service.clone(),
+                    r.interface.clone(),
+                    r.owner.clone(),
+                ];
+                if reports {
+                    row.push(r.answered_by.clone().unwrap_or_else(|| "-".into()));
+                }
+                row.push(r.note.clone());
+                row
             }),
         ));
     }

@@ -19,9 +19,9 @@ use super::{Lab, skip_unless_root};
 
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 
-/// Brings up the layer 2 lab named `name`; returns it and the addresses of its Services of the
-/// family asked for.
-fn up(name: &str, v6: bool) -> (Lab, Vec<IpAddr>) {
+/// Brings up the layer 2 lab named `name`; returns it and its Services of the family asked for,
+/// each with its address.
+fn up(name: &str, v6: bool) -> (Lab, Vec<(String, IpAddr)>) {
     let lab = Lab {
         prefix: format!("e2e{name}-"),
         dir: std::env::temp_dir().join(format!("porter-e2e-{name}")),
@@ -35,12 +35,15 @@ fn up(name: &str, v6: bool) -> (Lab, Vec<IpAddr>) {
         String::from_utf8_lossy(&out.stderr),
         lab.logs()
     );
-    let eips: Vec<IpAddr> = stdout
+    let eips: Vec<(String, IpAddr)> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("EIP "))
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .map(|a| a.parse().expect("an address"))
-        .filter(|a: &IpAddr| a.is_ipv6() == v6)
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let service = words.next()?.to_owned();
+            Some((service, words.next()?.parse().expect("an address")))
+        })
+        .filter(|(_, a): &(String, IpAddr)| a.is_ipv6() == v6)
         .collect();
     assert_eq!(eips.len(), 30, "30 addresses of the family: {stdout}");
     (lab, eips)
@@ -94,6 +97,52 @@ impl Lab {
         }
     }
 
+    /// The row of `porter status --manifests` for layer 2 address `addr`, as (owner, answered
+    /// by, note), once it satisfies `want` (at most `limit`). Err: the screen last seen.
+    fn status_row(
+        &self,
+        addr: IpAddr,
+        limit: Duration,
+        want: impl Fn(&(String, String, String)) -> bool,
+    ) -> Result<(String, String, String), String> {
+        let start = Instant::now();
+        loop {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_porter"))
+                .args(["status", "--manifests"])
+                .arg(self.dir.join("manifests"))
+                .output()
+                .expect("porter status runs");
+            let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+            // LAYER 2 ADDRESS, SERVICE, INTERFACE, OWNER, ANSWERED BY, NOTE (the rest)
+            let row = screen.lines().find_map(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                (cells.first() == Some(&addr.to_string().as_str()) && cells.len() >= 5).then(|| {
+                    (
+                        cells[3].to_owned(),
+                        cells[4].to_owned(),
+                        cells[5..].join(" "),
+                    )
+                })
+            });
+            if let Some(row) = row.filter(|r| want(r)) {
+                return Ok(row);
+            }
+            if start.elapsed() > limit {
+                return Err(format!("{addr}: porter status says\n{screen}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The status file the controller writes for Service `name` (what a cluster's status
+    /// subresource would hold).
+    fn status_file(&self, name: &str) -> String {
+        let path = self
+            .dir
+            .join(format!("manifests/status/service.default.{name}.yaml"));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
     fn must(&self, args: &[&str]) {
         let out = self.cmd(args);
         assert!(
@@ -113,7 +162,8 @@ fn layer2(name: &str, v6: bool) {
     if skip_unless_root(name) {
         return;
     }
-    let (lab, eips) = up(name, v6);
+    let (lab, services) = up(name, v6);
+    let eips: Vec<IpAddr> = services.iter().map(|(_, a)| *a).collect();
     let macs: BTreeMap<&str, String> = NODES.iter().map(|n| (*n, lab.mac(n))).collect();
 
     // Every address answered by its owner, and the client's entry holds the owner's MAC.
@@ -135,10 +185,24 @@ fn layer2(name: &str, v6: bool) {
 
     // One address; its owner fails three ways, each time the next owner takes it, then the owner
     // comes back and takes it again (rendezvous hashing: it is still the first ranked).
-    let addr = eips[0];
+    let (service, addr) = (&services[0].0, services[0].1);
     let first = owner(addr, NODES);
     let next = owner(addr, NODES.iter().copied().filter(|n| *n != first));
     let limit = Duration::from_secs(20);
+
+    // What Porter says of it: the Service's condition and porter status name the owner, and the
+    // speakers' reports say it answers.
+    let how = if v6 { "NDP" } else { "ARP" };
+    let said = format!("{addr}: answered by {first} (layer 2, {how})");
+    let file = lab.status_file(service);
+    assert!(
+        file.contains(&said) && file.contains("porter.kubesphere.io/Announced"),
+        "{service}'s status file should say {said:?}:\n{file}"
+    );
+    let row = lab
+        .status_row(addr, Duration::from_secs(10), |r| r.1 == first)
+        .unwrap_or_else(|e| panic!("the owner answering: {e}"));
+    assert_eq!((row.0.as_str(), row.2.as_str()), (first, ""));
     for (how, fail, restore) in [
         ("stopped (SIGTERM)", "stop-speaker", "start-speaker"),
         ("killed (SIGKILL)", "kill-speaker", "start-speaker"),
@@ -147,6 +211,18 @@ fn layer2(name: &str, v6: bool) {
         lab.must(&[fail, first]);
         lab.wait_owner(addr, next, &macs[next], limit)
             .unwrap_or_else(|e| panic!("{first}'s speaker {how}, {next} should answer: {e}"));
+        // porter status: the objects still make `first` the owner; the reports say `next`
+        // answers (a killed speaker's last report ages out in seconds)
+        let row = lab
+            .status_row(addr, limit, |r| r.1 == next)
+            .unwrap_or_else(|e| panic!("{first}'s speaker {how}: {e}"));
+        assert_eq!(row.0, first);
+        assert!(
+            row.2.contains(&format!(
+                "{next} answers: the speakers do not hear {first}'s"
+            )),
+            "{row:?}"
+        );
         lab.must(&[restore, first]);
         lab.wait_owner(addr, first, &macs[first], Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{first} back after being {how}: {e}"));
