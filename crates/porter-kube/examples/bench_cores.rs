@@ -14,7 +14,7 @@
 //!   way the API server would (JSON merge patches), then times the full resync a restarted
 //!   controller does (`plan` + `changes` again), which must write nothing.
 //! * **speaker**: the same Services holding their addresses, one EndpointSlice each (two ready
-//!   endpoints), its own Node, BgpConf `default` and a BgpPeer, fed one object at a time
+//!   endpoints), its Node, BgpConf `default` and a BgpPeer, fed one object at a time
 //!   through the speaker source's trackers (which keep only `LbService` / `SliceNodes`
 //!   projections); times `announce::plan_projected` for the node on that snapshot, which must
 //!   announce all N addresses.
@@ -390,7 +390,7 @@ fn run_speaker(services: usize) {
     }
     trackers.apply(&mut live, Update::Service(Ok(Event::InitDone)));
     trackers.apply(&mut live, Update::EndpointSlice(Ok(Event::InitDone)));
-    // the speaker watches only its own Node
+    // the speaker's own Node (it keeps every Node, as `planning_node` trims them)
     trackers.apply(&mut live, Update::Node(Ok(Event::Init)));
     trackers.apply(&mut live, Update::Node(Ok(Event::InitApply(from(node(0))))));
     trackers.apply(&mut live, Update::Node(Ok(Event::InitDone)));

@@ -1,4 +1,4 @@
-//! What the speaker keeps of Services and EndpointSlices.
+//! What the speaker keeps of Services, EndpointSlices and Nodes.
 //!
 //! A speaker on a cluster with 10 000 LoadBalancer Services would hold about 7 KiB of
 //! `k8s-openapi` objects per Service and EndpointSlice, of which announcing reads a handful of
@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Service, ServiceSpec, ServiceStatus};
+use k8s_openapi::api::core::v1::{
+    Node, NodeCondition, NodeSpec, NodeStatus, Service, ServiceSpec, ServiceStatus,
+};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
@@ -403,6 +405,44 @@ fn takes(ep: &Endpoint) -> Takes {
         // (kube-proxy reads Serving only of terminating endpoints).
         _ => Takes::Nothing,
     }
+}
+
+/// What planning reads of a Node, for the Kubernetes source to keep: its name and labels
+/// (BgpPeer `nodeSelector`, the exclusion label), `spec.unschedulable`, its addresses and the
+/// status of its `Ready` condition. Dropped: everything a kubelet rewrites while nothing that
+/// matters changes (heartbeat times, images, capacity, the resource version), so a Node's
+/// routine status update keeps an equal object and plans nothing anew. Every speaker watches
+/// every Node (layer 2 needs them all: the members and the candidates), so this is what a
+/// large cluster's Node churn costs it: an equality check.
+pub fn planning_node(node: Node) -> Option<Node> {
+    let status = node.status.unwrap_or_default();
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.type_ == "Ready")
+        .map(|c| NodeCondition {
+            type_: c.type_,
+            status: c.status,
+            ..NodeCondition::default()
+        })
+        .collect();
+    Some(Node {
+        metadata: ObjectMeta {
+            name: node.metadata.name,
+            labels: node.metadata.labels,
+            ..ObjectMeta::default()
+        },
+        spec: Some(NodeSpec {
+            unschedulable: node.spec.and_then(|s| s.unschedulable),
+            ..NodeSpec::default()
+        }),
+        status: Some(NodeStatus {
+            addresses: status.addresses,
+            conditions: Some(ready),
+            ..NodeStatus::default()
+        }),
+    })
 }
 
 /// What the controller keeps of a Service: every field it reads or writes, nothing else; `None`

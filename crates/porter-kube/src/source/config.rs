@@ -3,11 +3,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use porter_model::ObjectKey;
 use porter_model::layer2::MEMBER_SECRET;
-use porter_model::projection::{controller_service, controller_slice};
+use porter_model::projection::{controller_service, controller_slice, planning_node};
 
 use super::Trim;
 
@@ -76,9 +76,11 @@ impl Kinds {
 /// What the source watches and how.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
-    /// Watch only this Node (`fieldSelector=metadata.name=<node>`): a speaker needs its own
-    /// Node only, and on a large cluster every Node's heartbeat would otherwise wake it up.
-    pub only_node: Option<String>,
+    /// The speaker's node: of each EndpointSlice it keeps that node's own ready endpoints
+    /// (its health probes'). Every Node is watched all the same: layer 2 needs them all (who
+    /// the members and candidates are), and [`Self::trim_nodes`] keeps a routine Node status
+    /// update from planning anything anew.
+    pub node: Option<String>,
     /// The pace of notifications during a burst: a few changes close together are published
     /// at once, a longer burst averages one notification per `debounce` (`pacing`).
     pub debounce: Duration,
@@ -98,13 +100,15 @@ pub struct SourceConfig {
     pub trim_services: Option<Trim<Service>>,
     /// What is kept of each EndpointSlice, when not all of it ([`Trim`]).
     pub trim_endpoint_slices: Option<Trim<EndpointSlice>>,
+    /// What is kept of each Node, when not all of it ([`Trim`]).
+    pub trim_nodes: Option<Trim<Node>>,
 }
 
 impl Default for SourceConfig {
     /// Every kind, no Secrets.
     fn default() -> Self {
         Self {
-            only_node: None,
+            node: None,
             debounce: Duration::from_millis(50),
             kinds: Kinds::ALL,
             secret_refresh: None,
@@ -112,6 +116,7 @@ impl Default for SourceConfig {
             list_page_size: Self::LIST_PAGE_SIZE,
             trim_services: None,
             trim_endpoint_slices: None,
+            trim_nodes: None,
         }
     }
 }
@@ -128,24 +133,27 @@ impl SourceConfig {
     /// How often the speaker re-reads its BgpPeers' password Secrets.
     pub const SECRET_REFRESH: Duration = Duration::from_secs(60);
 
-    /// What `porter controller` reads: [`Kinds::CONTROLLER`], no Secrets, and of Services
-    /// and EndpointSlices only the fields it reads
-    /// ([`controller_service`], [`controller_slice`]).
+    /// What `porter controller` reads: [`Kinds::CONTROLLER`], no Secrets, and of Services,
+    /// EndpointSlices and Nodes only the fields it reads
+    /// ([`controller_service`], [`controller_slice`], [`planning_node`]).
     pub fn controller() -> Self {
         Self {
             kinds: Kinds::CONTROLLER,
             trim_services: Some(controller_service),
             trim_endpoint_slices: Some(controller_slice),
+            trim_nodes: Some(planning_node),
             ..Self::default()
         }
     }
 
-    /// What `porter speaker` on `node` in `namespace` reads: [`Kinds::SPEAKER`], only its own
-    /// Node, the BgpPeers' password Secrets and its membership key (Secret
-    /// [`MEMBER_SECRET`] in `namespace`), re-read every [`Self::SECRET_REFRESH`].
+    /// What `porter speaker` on `node` in `namespace` reads: [`Kinds::SPEAKER`], every Node
+    /// as planning reads it ([`planning_node`]), the BgpPeers' password Secrets and its
+    /// membership key (Secret [`MEMBER_SECRET`] in `namespace`), re-read every
+    /// [`Self::SECRET_REFRESH`].
     pub fn speaker(node: &str, namespace: &str) -> Self {
         Self {
-            only_node: Some(node.to_owned()),
+            node: Some(node.to_owned()),
+            trim_nodes: Some(planning_node),
             kinds: Kinds::SPEAKER,
             secret_refresh: Some(Self::SECRET_REFRESH),
             named_secrets: BTreeSet::from([ObjectKey::new(namespace, MEMBER_SECRET)]),

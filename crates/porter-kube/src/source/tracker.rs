@@ -234,6 +234,17 @@ impl<S: Keep<Service>, E: Keep<EndpointSlice>> Trackers<S, E> {
         }
     }
 
+    /// These trackers, trimming Nodes before keeping them ([`Trim`]).
+    pub fn trimming_nodes(self, nodes: Option<Trim<Node>>) -> Self {
+        Self {
+            nodes: match nodes {
+                Some(trim) => self.nodes.trimming(trim),
+                None => self.nodes,
+            },
+            ..self
+        }
+    }
+
     /// These trackers, trimming Services and EndpointSlices before keeping them ([`Trim`]).
     pub fn trimming(
         self,

@@ -97,10 +97,6 @@ fn streams<S: Keep<Service>, E: Keep<EndpointSlice>>(
     config: &SourceConfig,
 ) -> SelectAll<BoxStream<'static, Update>> {
     let all = || watcher::Config::default().page_size(config.list_page_size);
-    let nodes = match &config.only_node {
-        Some(node) => all().fields(&format!("metadata.name={node}")),
-        None => all(),
-    };
     let c = || client.clone();
     let k = config.kinds;
     let mut streams: Vec<BoxStream<'static, Update>> = Vec::new();
@@ -155,7 +151,7 @@ fn streams<S: Keep<Service>, E: Keep<EndpointSlice>>(
     }
     if k.nodes {
         streams.push(
-            watch_all(Api::<Node>::all(c()), nodes)
+            watch_all(Api::<Node>::all(c()), all())
                 .map(Update::Node)
                 .boxed(),
         );
@@ -178,7 +174,8 @@ async fn run<S: Keep<Service>, E: Keep<EndpointSlice>>(
     let mut updates = streams::<S, E>(&client, &config);
     let mut trackers = Trackers::<S, E>::new(config.kinds)
         .trimming(config.trim_services, config.trim_endpoint_slices)
-        .for_node(config.only_node.as_deref());
+        .trimming_nodes(config.trim_nodes)
+        .for_node(config.node.as_deref());
     let mut secrets = config.secret_refresh.map(|_| SecretCache::default());
     let mut refresh_at = config.secret_refresh.map(|every| Instant::now() + every);
     let mut dirty = false;

@@ -10,6 +10,7 @@ use crate::support::*;
 use porter_fake_api::FakeApiServer;
 use porter_kube::{KubeSource, SourceConfig, SpeakerSource};
 use porter_model::{ObjectKey, Snapshot, announce};
+use serde_json::json;
 use tokio::sync::watch;
 
 fn seed(server: &FakeApiServer) {
@@ -188,20 +189,50 @@ async fn a_compacted_history_relists_and_catches_up() {
     assert!(rx.borrow().eips.contains_key("pool"));
 }
 
+/// Every speaker watches every Node (layer 2's members and candidates are all of them), keeping
+/// what planning reads: a kubelet's routine status update (heartbeat times, images) publishes
+/// nothing, a Ready change does.
 #[tokio::test]
-async fn a_speaker_can_watch_only_its_own_node() {
+async fn a_speaker_keeps_every_node_as_planning_reads_it_and_ignores_heartbeats() {
     let server = FakeApiServer::start().await;
     seed(&server);
-    server.insert(node("n2")).unwrap();
-    let config = SourceConfig {
-        only_node: Some("n1".into()),
-        ..Default::default()
-    };
-    let source = KubeSource::start(server.client(), config);
+    let mut n2 = node("n2");
+    n2["status"]["conditions"][0]["lastHeartbeatTime"] = json!("2026-01-01T00:00:00Z");
+    n2["status"]["images"] = json!([{"names": ["registry.example/web:1"], "sizeBytes": 1000}]);
+    n2["metadata"]["labels"] = json!({"edge": "true"});
+    server.insert(n2.clone()).unwrap();
+    let source = KubeSource::start(server.client(), SourceConfig::speaker("n1", NS));
     let mut rx = source.subscribe();
     let first = next(&mut rx).await;
     assert!(first.nodes.contains_key("n1"));
-    assert!(!first.nodes.contains_key("n2"));
+    let kept = serde_json::to_value(&first.nodes["n2"]).unwrap();
+    assert_eq!(
+        kept,
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": "n2", "labels": {"edge": "true"}},
+               "spec": {},
+               "status": {"addresses": [{"type": "InternalIP", "address": "10.99.0.11"}],
+                          "conditions": [{"type": "Ready", "status": "True"}]}})
+    );
+
+    // a heartbeat: nothing to plan
+    n2["status"]["conditions"][0]["lastHeartbeatTime"] = json!("2026-01-01T00:00:10Z");
+    n2["status"]["images"] = json!([]);
+    server.insert(n2.clone()).unwrap();
+    let quiet = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
+    assert!(quiet.is_err(), "a heartbeat published a snapshot");
+
+    // NotReady: published
+    n2["status"]["conditions"][0]["status"] = json!("False");
+    server.insert(n2).unwrap();
+    until(&mut rx, "n2 NotReady", |s| {
+        s.nodes["n2"]
+            .status
+            .as_ref()
+            .and_then(|st| st.conditions.as_ref())
+            .is_some_and(|c| c[0].status == "False")
+    })
+    .await;
 }
 
 fn secret(name: &str, password: &str) -> serde_json::Value {
