@@ -85,9 +85,10 @@ pub enum ConfigError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quorum {
     /// It and the members it hears are more than half of all members, or exactly half with the
-    /// member whose name sorts first among them. At most one side of a partition answers; when
-    /// more than half the members die at once the others stop too, until the plan (Node
-    /// NotReady) drops the dead ones.
+    /// member whose name sorts first among them; a member that said it is leaving is not
+    /// counted until heard from again. At most one side of a partition answers; when more than
+    /// half the members die at once (rather than leave) the others stop too, until the plan
+    /// (Node NotReady) drops the dead ones.
     Majority,
     /// It hears at least one other member (or is the only one). Every side of a partition
     /// answers for its own side, which on one layer 2 segment is harmless: a client that can
@@ -607,13 +608,18 @@ impl Membership {
             .values()
             .filter(|p| p.mutual(now, isolated_after))
             .count();
-        let total = self.peers.len() + 1;
+        // A member that said it is leaving stopped answering before it said so: it is out of
+        // the count until it is heard from again (a new boot), so one of two nodes stopping
+        // gracefully leaves the other answering rather than cut off.
+        let departed = self.peers.values().filter(|p| p.left).count();
+        let total = self.peers.len() + 1 - departed;
         let side = heard + 1;
         let isolated = match quorum {
             Quorum::AnyPeer => total > 1 && heard == 0,
             Quorum::Majority => {
-                // The tie-breaker: the member whose name sorts first, this node included.
-                let tie_won = match self.peers.iter().next() {
+                // The tie-breaker: the member whose name sorts first among those counted, this
+                // node included.
+                let tie_won = match self.peers.iter().find(|(_, p)| !p.left) {
                     Some((first, peer)) if first.as_str() < self.me.as_str() => {
                         peer.mutual(now, isolated_after)
                     }
@@ -628,8 +634,14 @@ impl Membership {
         } else if self.connected.is_none() {
             self.connected = Some(now);
         }
+        // Settled once every member is heard (one that left need not be), or after dead_after.
         let settled = self.connected.is_some_and(|since| {
-            now >= since + dead_after || self.peers.values().all(|p| p.mutual(now, dead_after))
+            now >= since + dead_after
+                || self
+                    .peers
+                    .values()
+                    .filter(|p| !p.left)
+                    .all(|p| p.mutual(now, dead_after))
         });
         let ready = !self.leaving && !isolated && settled;
         if ready != self.ready {

@@ -271,6 +271,38 @@ fn two_nodes_the_first_name_survives_the_other() {
     assert!(!net.m("b").ready());
 }
 
+/// A graceful stop is not a death: the member that says it is leaving has stopped answering,
+/// so it leaves the count, and the survivor of two keeps answering whichever name sorts first;
+/// the leaver counts again once it is back.
+#[test]
+fn two_nodes_the_other_survives_a_graceful_stop_of_either() {
+    for leaver in ["a", "b"] {
+        let other = if leaver == "a" { "b" } else { "a" };
+        let mut net = started(&["a", "b"]);
+        let left = net.now;
+        net.leave(leaver);
+        net.run_for(ms(3000));
+        assert_eq!(net.alive(other), names(&[other]), "{leaver} left");
+        assert!(net.m(other).ready(), "{leaver} left: {other} answers");
+        assert_eq!(
+            net.change(other, other, false, left),
+            None,
+            "{other} never stopped answering when {leaver} left ({:?} after)",
+            net.when(other, other, false, left).map(|t| t - left)
+        );
+        // back with a new boot: counted again, both answer for their own
+        net.start(leaver);
+        net.run_for(ms(3000));
+        assert_eq!(net.alive(other), names(&["a", "b"]), "{leaver} back");
+        assert!(net.m(leaver).ready() && net.m(other).ready());
+        // and a crash of the first name still cuts the other off (it cannot tell it from its
+        // own isolation)
+        net.kill("a");
+        net.run_for(ms(3000));
+        assert!(!net.m("b").ready(), "{leaver}: a killed, b stops");
+    }
+}
+
 #[test]
 fn a_one_way_link_counts_out_both_ends() {
     let mut net = started(&["a", "b", "c"]);
