@@ -97,6 +97,12 @@ say "kubectl apply -k (server 1.$SERVER_MINOR$([ "$SERVER_MINOR" -lt 31 ] && ech
 # Where the audit log stands before Porter exists: the 403 check reads only what comes after.
 AUDIT=$KCLU/logs/audit.log
 AUDIT_FROM=$(wc -l <"$AUDIT" 2>/dev/null || echo 0)
+# The layer 2 membership key, created once as deploy/porter.yaml says (before the speakers start, so
+# they read it at once; a speaker re-reads a missing Secret every minute).
+kc get namespace "$NS" >/dev/null 2>&1 || kc create namespace "$NS" >/dev/null
+kc -n "$NS" get secret porter-member >/dev/null 2>&1 ||
+  kc -n "$NS" create secret generic porter-member --from-file=key=<(head -c 32 /dev/urandom) >/dev/null ||
+  { echo "FAIL: creating Secret porter-member"; exit 1; }
 kc apply --server-side --force-conflicts -k "$OVERLAY" >/dev/null || { echo "FAIL: kubectl apply -k"; exit 1; }
 kc wait --for=condition=Established crd/eips.network.kubesphere.io crd/bgpconfs.network.kubesphere.io \
   crd/bgppeers.network.kubesphere.io --timeout=30s >/dev/null
@@ -570,13 +576,21 @@ YAML
 }
 check forbidden-secret "a BgpPeer password Secret outside the speaker's Role: every node says forbidden and names the Role" forbidden_secret
 
-# A layer2 Eip: its addresses are assigned, and the Service says they are not announced yet.
-layer2_said() {
+# Layer 2: an Eip on the nodes' own segment (10.210.0.0/24, the bridge br-nodes of kc-router), its
+# interface found as OpenELB's can_reach:10.210.0.1 (the membership key, Secret porter-member, was
+# created at install). The Service's Announced condition names the node
+# answering ARP; the router's neighbour entry holds that node's MAC and the client is served through it.
+# Then the owner's speaker Pod is deleted: its speaker leaves, the other node answers (the router's
+# entry moves to its MAC, by the gratuitous ARP), and once the DaemonSet's new Pod is up the address
+# goes back to its owner.
+layer2_answers() {
+  # every speaker up (the install's rollout may still be replacing one)
+  kc -n "$NS" rollout status ds/porter-speaker --timeout=120s >/dev/null || return 1
   kc apply -f - >/dev/null <<'YAML'
 apiVersion: network.kubesphere.io/v1alpha2
 kind: Eip
 metadata: {name: e2e-l2}
-spec: {address: 203.0.113.30-203.0.113.31, protocol: layer2, interface: eth0}
+spec: {address: 10.210.0.200-10.210.0.201, protocol: layer2, interface: "can_reach:10.210.0.1"}
 ---
 apiVersion: v1
 kind: Service
@@ -589,13 +603,58 @@ spec:
   selector: {app: e2e-web}
   ports: [{name: http, port: 80, targetPort: 80}]
 YAML
-  said() { [ "$(kc -n default get svc e2e-l2 -o jsonpath='{.status.conditions[?(@.type=="porter.kubesphere.io/Announced")].reason}')" = Layer2NotSupported ]; }
-  retry 30 said; local rc=$?
-  echo "  e2e-l2 got $(ingress e2e-l2): $(kc -n default get svc e2e-l2 -o jsonpath='{.status.conditions[?(@.type=="porter.kubesphere.io/Announced")].message}')"
+  local rc=0 ip owner other message mac_of_owner mac_of_other pod
+  condition() { kc -n default get svc e2e-l2 -o jsonpath="{.status.conditions[?(@.type==\"porter.kubesphere.io/Announced\")].$1}"; }
+  said() { [ "$(condition reason)" = Announced ] && [[ "$(condition message)" == *"answered by"* ]]; }
+  if retry 30 said; then
+    ip=$(ingress e2e-l2); message=$(condition message)
+    owner=$(sed -n 's/.*answered by \([^ ]*\) (layer 2, ARP).*/\1/p' <<<"$message")
+    echo "  e2e-l2 got $ip: $message"
+    for n in "${NODE_LIST[@]%%:*}"; do [ "$n" != "$owner" ] && other=$n; done
+    # (not /sys/class/net: nsenter --net keeps the host's sysfs)
+    mac() { nsenter --net=/run/netns/"$1" -- ip -br link show eth0 | awk '{print $3}'; }
+    mac_of_owner=$(mac "$owner"); mac_of_other=$(mac "$other")
+    neigh() { router ip neigh show "$ip" dev br-nodes | awk '{print $3}'; }
+    served() { [ "$(client curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$ip/")" = 200 ]; }
+    retry 20 served || { echo "  the client is not served at $ip"; rc=1; }
+    if [ "$(neigh)" = "$mac_of_owner" ]; then
+      echo "  kc-router's neighbour entry for $ip: $(neigh), $owner's eth0"
+    else
+      echo "  kc-router's neighbour entry for $ip is '$(neigh)', not $owner's $mac_of_owner"; rc=1
+    fi
+    if [ -z "$other" ]; then
+      echo "  one node: no takeover to see (NODES=2 shows it)"
+      kc -n default delete svc e2e-l2 --wait=true >/dev/null; kc delete eip e2e-l2 >/dev/null
+      return $rc
+    fi
+    pod=$(kc -n "$NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$owner" -o jsonpath='{.items[0].metadata.name}')
+    local t0 t1 took=""
+    t0=$(date +%s.%N)
+    kc -n "$NS" delete pod "$pod" --wait=false >/dev/null
+    # polled every 50 ms: the time includes kubectl's request and the kubelet's SIGTERM
+    for _ in $(seq 400); do
+      [ "$(neigh)" = "$mac_of_other" ] && { t1=$(date +%s.%N); took=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}'); break; }
+      sleep 0.05
+    done
+    if [ -n "$took" ]; then
+      echo "  $pod deleted: the entry moved to $other's $mac_of_other ${took} s after kubectl delete"
+    else
+      echo "  $pod deleted: the entry stayed '$(neigh)', not $other's $mac_of_other"; rc=1
+    fi
+    back() { [ "$(neigh)" = "$mac_of_owner" ]; }
+    kc -n "$NS" rollout status ds/porter-speaker --timeout=120s >/dev/null
+    if retry 30 back && retry 10 served; then
+      echo "  the new speaker on $owner answers again: entry $(neigh), client served"
+    else
+      echo "  after $owner's new speaker started: entry '$(neigh)'"; rc=1
+    fi
+  else
+    echo "  e2e-l2 ($(ingress e2e-l2)): $(condition reason): $(condition message)"; rc=1
+  fi
   kc -n default delete svc e2e-l2 --wait=true >/dev/null; kc delete eip e2e-l2 >/dev/null
   return $rc
 }
-check layer2 "a layer2 Eip's address is assigned and its Service says layer 2 is not announced yet" layer2_said
+check layer2 "a layer2 Eip's address is answered over ARP by the node its condition names, and moves when that node's speaker stops" layer2_answers
 
 # ------------------------------------------------------------------ two nodes: drain before terminate
 # A rolling update that moves a one-Pod backend (Deployment e2e-drain, maxUnavailable 0) from the
