@@ -860,13 +860,18 @@ lab_client_stop() {
 # it came in on): only the speaker owning an address answers for it.
 # The nodes' MACs are fixed (02:99:00:00:00:1N, the client 02:99:00:00:01:00) to read them easily.
 LAB_L2_SERVICES=${LAB_L2_SERVICES:-30}
-l2_pool4() { echo "10.99.0.200-10.99.0.229"; }
-l2_pool6() { echo "fd00:99::200-fd00:99::21d"; }
+# Up to 30 Services per family the pools hold 30 addresses each; more (up to 150, for
+# bench/l2_many.sh) take the IPv4 pool from 10.99.0.101 on (the client is .100) and grow the IPv6
+# one, so the lab's usual addresses never change.
+l2_pool_size() { if [ "$LAB_L2_SERVICES" -le 30 ]; then echo 30; else echo "$LAB_L2_SERVICES"; fi; }
+l2_pool4_first() { if [ "$LAB_L2_SERVICES" -le 30 ]; then echo 200; else echo 101; fi; }
+l2_pool4() { echo "10.99.0.$(l2_pool4_first)-10.99.0.$(($(l2_pool4_first) + $(l2_pool_size) - 1))"; }
+l2_pool6() { printf 'fd00:99::200-fd00:99::%x\n' "$((0x200 + $(l2_pool_size) - 1))"; }
 # Every address of both pools, one a line.
 l2_pool_addresses() {
   local i
-  for i in $(seq 0 29); do echo "10.99.0.$((200 + i))"; done
-  for i in $(seq 0 29); do printf 'fd00:99::%x\n' "$((0x200 + i))"; done
+  for i in $(seq 0 $(($(l2_pool_size) - 1))); do echo "10.99.0.$(($(l2_pool4_first) + i))"; done
+  for i in $(seq 0 $(($(l2_pool_size) - 1))); do printf 'fd00:99::%x\n' "$((0x200 + i))"; done
 }
 node_mac() { echo "02:99:00:00:00:1$(node_index "$1")"; }
 # The namespace holding the bridge the nodes plug into: `switch` in layer 2 mode, else `router`.
