@@ -103,10 +103,6 @@ pub fn set_tcp_md5<S: AsFd>(socket: &S, peer: IpAddr, key: Option<&[u8]>) -> io:
 
 /// GTSM (RFC 5082): drop packets that arrive with a TTL (hop limit) below `min_ttl`.
 /// With `min_ttl = 255` only a directly connected peer sending with TTL 255 gets through.
-#[allow(
-    unsafe_code,
-    reason = "setsockopt(IP_MINTTL / IPV6_MINHOPCOUNT), which no safe crate wraps"
-)]
 pub fn set_min_ttl<S: AsFd>(socket: &S, min_ttl: u8) -> io::Result<()> {
     let sock = SockRef::from(socket);
     let (level, name) = if sock.local_addr()?.is_ipv6() {
@@ -114,8 +110,22 @@ pub fn set_min_ttl<S: AsFd>(socket: &S, min_ttl: u8) -> io::Result<()> {
     } else {
         (libc::IPPROTO_IP, libc::IP_MINTTL)
     };
-    let value = libc::c_int::from(min_ttl);
-    // SAFETY: the fd is a live socket borrowed for the call; the value is a c_int as both
+    set_int_option(socket, level, name, libc::c_int::from(min_ttl))
+}
+
+/// setsockopt of an `int` option socket2 does not wrap (`IP_MINTTL`, `IPV6_MINHOPCOUNT`,
+/// `PACKET_IGNORE_OUTGOING`).
+#[allow(
+    unsafe_code,
+    reason = "setsockopt of an int option, which no safe crate wraps for these options"
+)]
+pub(crate) fn set_int_option<S: AsFd>(
+    socket: &S,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the fd is a live socket borrowed for the call; the value is a c_int, as these
     // options expect, and its size is passed.
     let rc = unsafe {
         libc::setsockopt(

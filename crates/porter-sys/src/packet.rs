@@ -69,7 +69,7 @@ pub fn packet_socket(ifindex: u32) -> io::Result<Socket> {
     socket.bind(&link_addr(ifindex, ETH_P_ALL)?)?;
     // Our own replies would only be read to be ignored; kernels before 4.20 lack the option,
     // and then the responder ignores them (they come from its own MAC).
-    let _ = set_int(&socket, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
+    let _ = crate::set_int_option(&socket, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
@@ -124,35 +124,6 @@ pub fn multicast_membership<S: AsFd>(
             option,
             (&raw const mreq).cast::<libc::c_void>(),
             size_of::<libc::packet_mreq>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[allow(
-    unsafe_code,
-    reason = "setsockopt of an int option socket2 does not wrap"
-)]
-fn set_int<S: AsFd>(
-    socket: &S,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: i32,
-) -> io::Result<()> {
-    let value: libc::c_int = value;
-    // SAFETY: the fd is a live socket borrowed for the call; the value is a c_int of the
-    // length passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast::<libc::c_void>(),
-            size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc == 0 {

@@ -319,15 +319,7 @@ fn a_set_unsupported_eip_field_is_said_in_the_ready_message() {
 #[test]
 fn an_address_from_a_layer2_eip_names_the_node_answering_arp_for_it() {
     for protocol in ["layer2", "vip"] {
-        let mut s = cluster([
-            node("n1", "10.0.0.1", true).obj(),
-            node("n2", "10.0.0.2", true).obj(),
-            slice_ready("default", "web", &[("n1", true), ("n2", true)]),
-            service("default", "web")
-                .want_pool("pool")
-                .traffic_policy("Local")
-                .obj(),
-        ]);
+        let mut s = cluster(two_local_nodes());
         let pool = s.eips.get_mut("pool").unwrap();
         pool.spec.protocol = Some(serde_json::from_value(json!(protocol)).unwrap());
         pool.spec.interface = Some("eth0".into());
@@ -409,14 +401,24 @@ fn announcing(established: &[&str]) -> Snapshot {
             (n.to_string(), json!({"peerState": {"sessionState": state}}))
         })
         .collect();
-    cluster([
-        bgp_conf(64513).obj(),
-        bgp_peer("tor", "10.99.0.1", 64512)
-            .set(
-                &["status", "nodesPeerStatus"],
-                serde_json::Value::Object(states),
-            )
-            .obj(),
+    cluster(
+        [
+            bgp_conf(64513).obj(),
+            bgp_peer("tor", "10.99.0.1", 64512)
+                .set(
+                    &["status", "nodesPeerStatus"],
+                    serde_json::Value::Object(states),
+                )
+                .obj(),
+        ]
+        .into_iter()
+        .chain(two_local_nodes()),
+    )
+}
+
+/// Ready nodes n1 and n2, each with a ready endpoint of `web` (Local, from `pool`).
+fn two_local_nodes() -> Vec<Object> {
+    vec![
         node("n1", "10.0.0.1", true).obj(),
         node("n2", "10.0.0.2", true).obj(),
         slice_ready("default", "web", &[("n1", true), ("n2", true)]),
@@ -424,7 +426,7 @@ fn announcing(established: &[&str]) -> Snapshot {
             .want_pool("pool")
             .traffic_policy("Local")
             .obj(),
-    ])
+    ]
 }
 
 #[test]

@@ -99,6 +99,26 @@ fn add_service(s: &mut Snapshot, svc: Value) {
         .insert(ObjectKey::of(&svc.metadata).unwrap(), svc);
 }
 
+/// `web` holding 203.0.113.10 with `externalTrafficPolicy: Local` and its one endpoint on `node`.
+fn add_local_web(s: &mut Snapshot, node: &str) {
+    add_service(
+        s,
+        service(
+            "web",
+            Some("203.0.113.10"),
+            json!({"spec": {"externalTrafficPolicy": "Local"}}),
+        ),
+    );
+    add_slice(s, slice("web", &[node]));
+}
+
+/// `pool` turned `layer2`, answered on eth0.
+fn layer2_pool(s: &mut Snapshot) {
+    let pool = s.eips.get_mut("pool").unwrap();
+    pool.spec.protocol = Some(porter_api::Protocol::Layer2);
+    pool.spec.interface = Some("eth0".into());
+}
+
 fn add_slice(s: &mut Snapshot, slice: Value) {
     let slice: k8s_openapi::api::discovery::v1::EndpointSlice =
         serde_json::from_value(slice).unwrap();
@@ -284,15 +304,7 @@ fn every_why_has_its_note() {
         Case {
             what: "ETP=Local, the only endpoint on a node no BgpPeer selects",
             build: |s| {
-                add_service(
-                    s,
-                    service(
-                        "web",
-                        Some("203.0.113.10"),
-                        json!({"spec": {"externalTrafficPolicy": "Local"}}),
-                    ),
-                );
-                add_slice(s, slice("web", &["n3"]));
+                add_local_web(s, "n3");
             },
             sessions: up(&["n1", "n2"]),
             lease: Some(live()),
@@ -354,17 +366,8 @@ fn every_why_has_its_note() {
         Case {
             what: "a layer2 pool",
             build: |s| {
-                s.eips.get_mut("pool").unwrap().spec.protocol = Some(porter_api::Protocol::Layer2);
-                s.eips.get_mut("pool").unwrap().spec.interface = Some("eth0".into());
-                add_service(
-                    s,
-                    service(
-                        "web",
-                        Some("203.0.113.10"),
-                        json!({"spec": {"externalTrafficPolicy": "Local"}}),
-                    ),
-                );
-                add_slice(s, slice("web", &["n3"]));
+                layer2_pool(s);
+                add_local_web(s, "n3");
             },
             // no BGP session matters, nor a BgpPeer selecting n3
             sessions: vec![],
@@ -376,8 +379,7 @@ fn every_why_has_its_note() {
         Case {
             what: "a layer2 pool without a ready endpoint",
             build: |s| {
-                s.eips.get_mut("pool").unwrap().spec.protocol = Some(porter_api::Protocol::Layer2);
-                s.eips.get_mut("pool").unwrap().spec.interface = Some("eth0".into());
+                layer2_pool(s);
                 add_service(s, service("web", Some("203.0.113.10"), json!({})));
             },
             sessions: vec![],
@@ -692,9 +694,7 @@ fn eips_show_usage_protocol_and_problems() {
 /// endpoint on n1: every node is a candidate.
 fn layer2_cluster() -> (Snapshot, String) {
     let mut s = base();
-    let pool = s.eips.get_mut("pool").unwrap();
-    pool.spec.protocol = Some(porter_api::Protocol::Layer2);
-    pool.spec.interface = Some("eth0".into());
+    layer2_pool(&mut s);
     add_service(&mut s, service("web", Some("203.0.113.10"), json!({})));
     add_slice(&mut s, slice("web", &["n1"]));
     let owner = porter_model::owner::owner("203.0.113.10".parse().unwrap(), ["n1", "n2", "n3"])
