@@ -31,7 +31,7 @@ impl Wanted {
             bgp: bgp::Wanted::of(&plan.bgp),
             bfd: bfd::Wanted::of(&plan.bgp),
             health: health::Wanted::of(&plan.health),
-            layer2: layer2::Wanted::of(&plan.layer2, node, layer2::subnet_interface),
+            layer2: layer2::Wanted::of(&plan.layer2, node, layer2::by_subnet()),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Which interface an Eip's `spec.interface` means, and its index and MAC: a name, or
 //! `can_reach:<IP>` (the interface of this node's route to that address), never loopback;
-//! unset, the interface whose subnet holds the address ([`subnet_interface`]), never a bridge,
+//! unset, the interface whose subnet holds the address ([`by_subnet`]), never a bridge,
 //! veth or CNI device.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -182,9 +182,19 @@ pub(crate) fn choose(addr: IpAddr, candidates: &[Candidate]) -> Result<String, S
     }
 }
 
-/// [`choose`] among this node's interfaces: their addresses from `getifaddrs`, their kinds
-/// from the kernel (a netlink link dump, which sees the speaker's own network namespace).
-pub(crate) fn subnet_interface(addr: IpAddr) -> Result<String, String> {
+/// [`choose`] among this node's interfaces, for many addresses: their addresses from
+/// `getifaddrs`, their kinds from the kernel (a netlink link dump, which sees the speaker's own
+/// network namespace), read once, at the first address.
+pub(crate) fn by_subnet() -> impl FnMut(IpAddr) -> Result<String, String> {
+    let mut interfaces: Option<Result<Vec<Candidate>, String>> = None;
+    move |addr| match interfaces.get_or_insert_with(node_interfaces) {
+        Ok(list) => choose(addr, list),
+        Err(why) => Err(why.clone()),
+    }
+}
+
+/// This node's interfaces as [`choose`] takes them.
+fn node_interfaces() -> Result<Vec<Candidate>, String> {
     let kinds = link_kinds()?;
     let all = getifaddrs().map_err(|e| format!("cannot list interfaces: {e}"))?;
     let mut by_name: std::collections::BTreeMap<String, Candidate> = Default::default();
@@ -217,8 +227,7 @@ pub(crate) fn subnet_interface(addr: IpAddr) -> Result<String, String> {
                 .push((ip, u8::try_from(len).unwrap_or(0)));
         }
     }
-    let candidates: Vec<Candidate> = by_name.into_values().collect();
-    choose(addr, &candidates)
+    Ok(by_name.into_values().collect())
 }
 
 /// The kernel's kind of each interface by name (`IFLA_INFO_KIND`; a NIC has none): a
@@ -392,9 +401,9 @@ mod tests {
     /// subnet names the field to set.
     #[test]
     fn the_node_s_own_interfaces_are_classified() {
-        let e = subnet_interface("127.0.0.99".parse().unwrap()).unwrap_err();
+        let e = by_subnet()("127.0.0.99".parse().unwrap()).unwrap_err();
         assert!(e.contains("lo, the loopback"), "{e}");
-        let e = subnet_interface("198.51.100.77".parse().unwrap()).unwrap_err();
+        let e = by_subnet()("198.51.100.77".parse().unwrap()).unwrap_err();
         assert!(e.contains("no interface"), "{e}");
     }
 
@@ -423,12 +432,12 @@ mod tests {
             let kinds = link_kinds().unwrap();
             assert_eq!(kinds["va"], Kind::Virtual("veth".into()));
             assert_eq!(kinds["br9"], Kind::Virtual("bridge".into()));
-            let e = subnet_interface("10.77.0.9".parse().unwrap()).unwrap_err();
+            let e = by_subnet()("10.77.0.9".parse().unwrap()).unwrap_err();
             assert!(
                 e.contains("va, a veth device") && e.contains("spec.interface"),
                 "{e}"
             );
-            let e = subnet_interface("10.78.0.9".parse().unwrap()).unwrap_err();
+            let e = by_subnet()("10.78.0.9".parse().unwrap()).unwrap_err();
             assert!(e.contains("br9, a bridge device"), "{e}");
         })
         .join();

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::status::{Protocol, StatusBoard};
 use crate::supervisor::{Stop, Supervisor};
 
-pub(crate) use link::subnet_interface;
+pub(crate) use link::by_subnet;
 pub use member::MemberSocket;
 pub use status::{MemberView, MembershipStatus, ResponderStatus};
 
@@ -54,11 +54,11 @@ pub(crate) struct Wanted {
 impl Wanted {
     /// Layer 2's part of `plan` for node `node` (`None`: the speaker was given no node name,
     /// so it answers nothing); `by_subnet` finds the interface of an address whose Eip names
-    /// none ([`subnet_interface`] on a node).
+    /// none ([`by_subnet()`] on a node).
     pub(crate) fn of(
         plan: &Layer2Plan,
         node: Option<&str>,
-        by_subnet: impl Fn(IpAddr) -> Result<String, String>,
+        mut by_subnet: impl FnMut(IpAddr) -> Result<String, String>,
     ) -> Wanted {
         let mut interfaces: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
         let mut unplaced = BTreeMap::new();
