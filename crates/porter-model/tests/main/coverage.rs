@@ -8,7 +8,6 @@ use porter_model::Snapshot;
 use porter_model::announce::Options;
 use porter_model::coverage::{Announcement, Coverage, NodeSessions, announcement, by_address};
 use porter_model::manifests::Object;
-use serde_json::json;
 
 use crate::fixtures::*;
 
@@ -19,25 +18,9 @@ const BGP: Option<(&str, Protocol)> = Some(("pool", Protocol::Bgp));
 /// Three ready nodes, one peer whose status says which nodes' sessions are up, `default/web`
 /// holding EIP with ETP=Local and ready endpoints on `endpoints`.
 fn cluster(endpoints: &[&str], established: &[&str]) -> Snapshot {
-    let states: serde_json::Map<String, serde_json::Value> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| {
-            let state = if established.contains(n) {
-                "ESTABLISHED"
-            } else {
-                "ACTIVE"
-            };
-            (n.to_string(), json!({"peerState": {"sessionState": state}}))
-        })
-        .collect();
     let mut objects: Vec<Object> = vec![
         bgp_conf(64513).obj(),
-        bgp_peer("tor", "10.99.0.1", 64512)
-            .set(
-                &["status", "nodesPeerStatus"],
-                serde_json::Value::Object(states),
-            )
-            .obj(),
+        peer_reporting(&["n1", "n2", "n3"], established),
         eip("pool", "203.0.113.0/28").default_pool().obj(),
         service("default", "web")
             .ingress(&[EIP])

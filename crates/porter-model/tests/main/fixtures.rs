@@ -491,3 +491,25 @@ pub fn reconcile(snap: &mut Snapshot) -> Plan {
     apply(snap, &plan);
     plan
 }
+
+/// BgpPeer `tor` (10.99.0.1, AS 64512) whose status reports a session per node of `nodes`:
+/// Established on those in `established`, Active on the others.
+pub fn peer_reporting(nodes: &[&str], established: &[&str]) -> Object {
+    let states: serde_json::Map<String, serde_json::Value> = nodes
+        .iter()
+        .map(|n| {
+            let state = if established.contains(n) {
+                "ESTABLISHED"
+            } else {
+                "ACTIVE"
+            };
+            (n.to_string(), json!({"peerState": {"sessionState": state}}))
+        })
+        .collect();
+    bgp_peer("tor", "10.99.0.1", 64512)
+        .set(
+            &["status", "nodesPeerStatus"],
+            serde_json::Value::Object(states),
+        )
+        .obj()
+}

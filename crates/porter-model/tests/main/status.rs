@@ -390,26 +390,10 @@ fn an_address_from_a_layer2_eip_names_the_node_answering_arp_for_it() {
 /// Ready nodes n1 and n2 with endpoints of `web` (Local), peering with `tor`, whose status says
 /// which nodes' sessions are Established.
 fn announcing(established: &[&str]) -> Snapshot {
-    let states: serde_json::Map<String, serde_json::Value> = ["n1", "n2"]
-        .iter()
-        .map(|n| {
-            let state = if established.contains(n) {
-                "ESTABLISHED"
-            } else {
-                "ACTIVE"
-            };
-            (n.to_string(), json!({"peerState": {"sessionState": state}}))
-        })
-        .collect();
     cluster(
         [
             bgp_conf(64513).obj(),
-            bgp_peer("tor", "10.99.0.1", 64512)
-                .set(
-                    &["status", "nodesPeerStatus"],
-                    serde_json::Value::Object(states),
-                )
-                .obj(),
+            peer_reporting(&["n1", "n2"], established),
         ]
         .into_iter()
         .chain(two_local_nodes()),
