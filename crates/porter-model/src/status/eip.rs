@@ -35,25 +35,22 @@ fn errors_of(planned: &EipPlan) -> Vec<String> {
 /// The `Ready` condition as it should say: `False`/`Invalid` naming every field error, or
 /// `True`/`Valid`.
 fn ready(eip: &Eip, errors: &[String]) -> Desired {
-    match errors.is_empty() {
-        false => Desired::no(INVALID_REASON, errors.join("; ")),
-        true => {
-            let unsupported = eip.unsupported_fields();
-            if unsupported.is_empty() {
-                Desired::yes(VALID_REASON, "the pool is valid")
-            } else {
-                // Set but not implemented: said where the user looks, as the speaker says it
-                // of BgpConf and BgpPeer fields.
-                Desired::yes(
-                    VALID_REASON,
-                    format!(
-                        "the pool is valid; {} accepted for OpenELB compatibility but not implemented by Porter (no effect)",
-                        unsupported.join(", ")
-                    ),
-                )
-            }
-        }
+    if !errors.is_empty() {
+        return Desired::no(INVALID_REASON, errors.join("; "));
     }
+    let unsupported = eip.unsupported_fields();
+    if unsupported.is_empty() {
+        return Desired::yes(VALID_REASON, "the pool is valid");
+    }
+    // Set but not implemented: said where the user looks, as the speaker says it of BgpConf
+    // and BgpPeer fields.
+    Desired::yes(
+        VALID_REASON,
+        format!(
+            "the pool is valid; {} accepted for OpenELB compatibility but not implemented by Porter (no effect)",
+            unsupported.join(", ")
+        ),
+    )
 }
 
 /// The Eip status to hold: the plan's fields and a `Ready` condition whose transition time
