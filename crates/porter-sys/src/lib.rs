@@ -83,22 +83,8 @@ pub fn set_tcp_md5<S: AsFd>(socket: &S, peer: IpAddr, key: Option<&[u8]>) -> io:
     sig.key_len = key.len() as u16; // <= 80, checked above
     sig.key[..key.len()].copy_from_slice(key);
 
-    // SAFETY: the fd is a live socket borrowed for the call; the option value points to a
-    // fully initialised TcpMd5Sig of the length passed, as the kernel expects.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_MD5SIG,
-            (&raw const sig).cast::<libc::c_void>(),
-            size_of::<TcpMd5Sig>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // SAFETY: TCP_MD5SIG takes a struct tcp_md5sig, which TcpMd5Sig mirrors, fully initialised.
+    unsafe { set_option(socket, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &sig) }
 }
 
 /// GTSM (RFC 5082): drop packets that arrive with a TTL (hop limit) below `min_ttl`.
@@ -115,25 +101,42 @@ pub fn set_min_ttl<S: AsFd>(socket: &S, min_ttl: u8) -> io::Result<()> {
 
 /// setsockopt of an `int` option socket2 does not wrap (`IP_MINTTL`, `IPV6_MINHOPCOUNT`,
 /// `PACKET_IGNORE_OUTGOING`).
-#[allow(
-    unsafe_code,
-    reason = "setsockopt of an int option, which no safe crate wraps for these options"
-)]
+#[allow(unsafe_code, reason = "set_option with the c_int these options take")]
 pub(crate) fn set_int_option<S: AsFd>(
     socket: &S,
     level: libc::c_int,
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: the fd is a live socket borrowed for the call; the value is a c_int, as these
-    // options expect, and its size is passed.
+    // SAFETY: each of these options takes a c_int.
+    unsafe { set_option(socket, level, name, &value) }
+}
+
+/// setsockopt(`level`, `name`) with `value` and its size: the one call behind every option
+/// this crate sets.
+///
+/// # Safety
+/// `T` must be the C type the option expects, fully initialised (the kernel reads
+/// `size_of::<T>()` bytes of it).
+#[allow(
+    unsafe_code,
+    reason = "setsockopt, which no safe crate wraps for these options"
+)]
+pub(crate) unsafe fn set_option<S: AsFd, T>(
+    socket: &S,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: the fd is a live socket borrowed for the call; `value` is valid for
+    // size_of::<T>() bytes, and the caller vouches that T is what the option takes.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_fd().as_raw_fd(),
             level,
             name,
-            (&raw const value).cast::<libc::c_void>(),
-            size_of::<libc::c_int>() as libc::socklen_t,
+            std::ptr::from_ref(value).cast::<libc::c_void>(),
+            size_of::<T>() as libc::socklen_t,
         )
     };
     if rc == 0 {

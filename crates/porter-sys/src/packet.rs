@@ -8,7 +8,7 @@
 
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
 use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
 
@@ -115,20 +115,7 @@ pub fn multicast_membership<S: AsFd>(
     } else {
         libc::PACKET_DROP_MEMBERSHIP
     };
-    // SAFETY: the fd is a live socket borrowed for the call; the value is a fully initialised
-    // packet_mreq of the length passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::SOL_PACKET,
-            option,
-            (&raw const mreq).cast::<libc::c_void>(),
-            size_of::<libc::packet_mreq>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // SAFETY: PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP take a packet_mreq, fully
+    // initialised above.
+    unsafe { crate::set_option(socket, libc::SOL_PACKET, option, &mreq) }
 }
