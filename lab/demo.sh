@@ -60,7 +60,7 @@ demo_layer2() {
   say "Declaring $LAB_L2_SERVICES Services per family from Eips lab-l2 ($(l2_pool4)) and lab-l2-v6 ($(l2_pool6)), protocol: layer2, interface: eth0"
   lab_l2_write_services
   eips=$(lab_l2_wait_eips 60) || fail "not every Service got an address (see $LAB_DIR/controller.log)"
-  lab_l2_workload_up
+  lab_workload_up
   echo "nodes' MACs: $(for n in $LAB_NODES; do printf '%s=%s ' "$n" "$(node_mac "$n")"; done)"
   echo "(every node accepts every pool address on lo, kube-proxy's part, and its kernel answers no ARP for them)"
 

@@ -79,7 +79,7 @@ case "${1:-}" in
     for n in $LAB_NODES; do lab_speaker_up "$n"; done
     lab_l2_write_services
     eips=$(lab_l2_wait_eips 60) || { echo "not every Service got an address; controller log:" >&2; cat "$LAB_DIR/controller.log" >&2; exit 1; }
-    lab_l2_workload_up
+    lab_workload_up
     printf '%s\n' "$eips" | sed 's/^/EIP /'
     ;;
   eips) lab_l2_eips | sed 's/^/EIP /' ;;

@@ -670,10 +670,11 @@ lab_wait_service_ip() {  # $1 = timeout s; prints the IP
 
 # ---------------------------------------------------------------- workload (kube-proxy's part, emulated)
 # Each node accepts the EIP (kube-proxy binds LoadBalancer IPs in a cluster) and serves its own name.
-lab_workload_up() {  # $1 = EIP
+# Without an EIP (layer 2 mode: every pool address is on lo already) it only serves.
+lab_workload_up() {  # $1 = EIP, optional
   local n
   for n in $LAB_NODES; do
-    in_ns "$n" ip addr add "$1/$(host_len "$1")" dev lo 2>/dev/null || true
+    [ -z "${1:-}" ] || in_ns "$n" ip addr add "$1/$(host_len "$1")" dev lo 2>/dev/null || true
     mkdir -p "$LAB_DIR/www-$n"; echo "$n" >"$LAB_DIR/www-$n/index.html"
     # `::` is dual-stack: the node answers on its IPv4 and IPv6 EIPs alike
     ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind :: \
@@ -1010,21 +1011,6 @@ lab_l2_wait_eips() {
     [ "$(printf '%s\n' "$out" | grep -c .)" = $((2 * LAB_L2_SERVICES)) ] && { echo "$out"; return 0; }
     [ "$(elapsed "$t0" "$(now_s)" | cut -d. -f1)" -ge "$1" ] && { echo "$out"; return 1; }
     sleep 0.2
-  done
-}
-
-# Each node serves its own name on 8080 (lab_workload_up without the EIP: every pool address
-# is on lo already).
-lab_l2_workload_up() {
-  local n
-  for n in $LAB_NODES; do
-    mkdir -p "$LAB_DIR/www-$n"; echo "$n" >"$LAB_DIR/www-$n/index.html"
-    ip netns exec "$(ns_name "$n")" python3 -m http.server 8080 --bind :: \
-      --directory "$LAB_DIR/www-$n" >"$LAB_DIR/http-$n.log" 2>&1 &
-    record_pid $! python3; disown $!
-  done
-  for n in $LAB_NODES; do
-    for _ in $(seq 50); do in_ns "$n" curl -s -o /dev/null --max-time 1 "http://localhost:8080/" && break; sleep 0.1; done
   done
 }
 
