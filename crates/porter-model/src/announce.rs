@@ -278,6 +278,21 @@ pub fn plan_checked(
     }
 }
 
+/// BGP's part of `node`'s plan alone, every endpoint counted healthy: what coverage reads of
+/// each node, without the layer 2 part, which is the same for every node (coverage computes
+/// it once).
+pub(crate) fn bgp_only(snapshot: &SpeakerSnapshot, node: &str, options: &Options) -> BgpPlan {
+    let failing = Failing::new();
+    let mut health = HealthPlan::default();
+    let eligible = eligibility(snapshot.nodes.get(node), node, options).is_none();
+    bgp_plan(
+        snapshot,
+        node,
+        eligible.then_some((&failing, &mut health)),
+        &mut Vec::new(),
+    )
+}
+
 /// BGP's part of `node`'s plan; `eligible` is `None` when the node may not announce at all,
 /// else the failing endpoints and where the probes go.
 fn bgp_plan(

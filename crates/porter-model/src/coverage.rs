@@ -49,21 +49,20 @@ pub fn by_address(snapshot: &Snapshot, options: &Options) -> Coverage {
 pub fn by_address_projected(snapshot: &SpeakerSnapshot, options: &Options) -> Coverage {
     let mut bgp: BTreeMap<IpAddr, BTreeMap<String, NodeSessions>> = BTreeMap::new();
     for node in snapshot.nodes.keys() {
-        let plan = announce::plan_projected(snapshot, node, options);
-        if plan.bgp.prefixes.is_empty() {
+        let plan = announce::bgp_only(snapshot, node, options);
+        if plan.prefixes.is_empty() {
             continue;
         }
         let established = plan
-            .bgp
             .peers
             .keys()
             .filter(|peer| session_established(snapshot, peer, node))
             .count();
         let sessions = NodeSessions {
-            peers: plan.bgp.peers.len(),
+            peers: plan.peers.len(),
             established,
         };
-        for ip in plan.bgp.prefixes.keys() {
+        for ip in plan.prefixes.keys() {
             bgp.entry(*ip).or_default().insert(node.clone(), sessions);
         }
     }
