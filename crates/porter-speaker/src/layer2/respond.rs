@@ -188,6 +188,9 @@ impl Task {
         let mut checked_at = Instant::now();
         // Frames counted since the last post.
         let mut stale = false;
+        // Conflicts already logged: a host claiming an address repeats itself (every gratuitous
+        // round), which porter_layer2_conflicts_total counts; the log says it once.
+        let mut conflicts_logged: BTreeSet<(IpAddr, Mac)> = BTreeSet::new();
         post(&responder, &mut self.status, &self.board, &spec);
         loop {
             let wake = responder.poll_timeout().map(Instant::from_std);
@@ -210,7 +213,11 @@ impl Task {
                                     stale = true;
                                     match responder.handle_frame(&buf[..n]) {
                                         Verdict::Reply(frame) => open.send(&frame.bytes),
-                                        Verdict::Conflict(c) => tracing::warn!(interface = %spec, addr = %c.addr, mac = %c.mac, "layer 2: another host announces an address this node answers for"),
+                                        Verdict::Conflict(c) => {
+                                            if conflicts_logged.insert((c.addr, c.mac)) {
+                                                tracing::warn!(interface = %spec, addr = %c.addr, mac = %c.mac, "layer 2: another host announces an address this node answers for (logged once per host and address; porter_layer2_conflicts_total counts them)");
+                                            }
+                                        }
                                         Verdict::Ignored(_) | Verdict::Dropped(_) => {}
                                     }
                                 }
